@@ -1,0 +1,88 @@
+/* What every command shares: parsed options, configuration, the store, and
+ * the path from "what is wanted" to a usable credential. */
+#ifndef DS_APP_H
+#define DS_APP_H
+
+#include <stdio.h>
+#include "conf.h"
+#include "profile.h"
+#include "protocol.h"
+#include "region.h"
+#include "store.h"
+#include "token.h"
+#include "util.h"
+
+struct opts {
+	const char *profile, *region, *workspace, *plan, *lifetime;
+	const char *shell, *for_list;
+	int json, verify, make_default, no_key, online, help;
+	char **rest; /* positional arguments after the command */
+	int nrest;
+};
+
+struct app {
+	struct opts o;
+	struct conf conf;
+	struct store store;
+	int store_ready;
+};
+
+/* What a command or request asks for. */
+struct want {
+	struct criteria cr;
+	char workspace[DS_WORKSPACE_MAX];
+	int lifetime_given;
+	unsigned long lifetime; /* 0 with lifetime_given: the long-lived key */
+};
+
+/* A usable credential: the profile, its URLs, and a key. */
+struct credential {
+	struct profile profile;
+	const struct profile_conf *pconf; /* may be NULL */
+	struct endpoints ep;
+	struct secret *key;   /* temporary, or long-lived where allowed */
+	long long expires_at; /* 0 for a long-lived key */
+	int long_lived;
+};
+
+int app_store(struct app *app, struct ds_err *err);
+
+int want_from_options(const struct app *app, struct want *w, struct ds_err *err);
+int want_from_request(const struct app *app, const struct request *req, struct want *w,
+		      struct ds_err *err);
+
+/* Selects the profile of w. DS_OK with *found 0 is "no match". */
+int app_select(struct app *app, const struct want *w, struct profile *out, int *found,
+	       struct ds_err *err);
+
+/* Selection, policy, key lookup and minting. DS_OK with *found 0 is "no
+ * match" (get prints nothing); other commands turn it into an error. */
+int credential_obtain(struct app *app, const struct want *w, struct credential *cred,
+		      int *found, struct ds_err *err);
+void credential_free(struct credential *cred);
+
+/* The error for "nothing matched", for commands that need a profile. */
+int app_no_profile(const struct want *w, struct ds_err *err);
+
+int cmd_add(struct app *app, struct ds_err *err);
+int cmd_list(struct app *app, struct ds_err *err);
+int cmd_remove(struct app *app, struct ds_err *err);
+int cmd_get(struct app *app, struct ds_err *err);
+int cmd_store(struct app *app, struct ds_err *err);
+int cmd_erase(struct app *app, struct ds_err *err);
+int cmd_capability(struct app *app, struct ds_err *err);
+int cmd_token(struct app *app, struct ds_err *err);
+int cmd_env(struct app *app, struct ds_err *err);
+int cmd_exec(struct app *app, struct ds_err *err);
+int cmd_regions(struct app *app, struct ds_err *err);
+int cmd_doctor(struct app *app, struct ds_err *err);
+
+/* Reads a key from the terminal without echo, or one line from a
+ * non-terminal standard input. */
+int tty_read_key(const char *prompt, struct secret **out, struct ds_err *err);
+
+/* Writes buf to stdout in one piece and wipes it; the edge for every
+ * output that carries a key, so a failure leaves stdout empty. */
+int app_emit(char *buf, size_t len, struct ds_err *err);
+
+#endif

@@ -1,0 +1,322 @@
+/* Tool hooks: token (one key on stdout), env (assignments for a shell, a
+ * dotenv file, JSON or the PAM module) and exec (run a program with them). */
+#include "config.h"
+#include "app.h"
+#include "shell_quote.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FOR_DASHSCOPE 1u
+#define FOR_OPENAI 2u
+#define FOR_ANTHROPIC 4u
+#define MAX_VARS 16
+
+struct var {
+	const char *name;
+	const char *value;
+	int is_key;
+};
+
+struct varset {
+	struct var v[MAX_VARS];
+	size_t n;
+	char expires[32];
+};
+
+static int for_bit(const char *item, void *ctx)
+{
+	unsigned *mask = ctx;
+
+	if (!strcmp(item, "dashscope"))
+		*mask |= FOR_DASHSCOPE;
+	else if (!strcmp(item, "openai"))
+		*mask |= FOR_OPENAI;
+	else if (!strcmp(item, "anthropic"))
+		*mask |= FOR_ANTHROPIC;
+	else
+		return 1;
+	return 0;
+}
+
+static int parse_for(const char *list, unsigned *mask, struct ds_err *err)
+{
+	*mask = 0;
+	if (!list)
+		list = "dashscope,openai";
+	if (ds_list_each(list, for_bit, mask) || !*mask)
+		return ds_err_set(err, DS_EINPUT,
+			"--for takes a list of dashscope, openai and anthropic.");
+	return DS_OK;
+}
+
+static void add(struct varset *vs, const char *name, const char *value, int is_key)
+{
+	if (!value || !*value || vs->n == MAX_VARS)
+		return;
+	vs->v[vs->n].name = name;
+	vs->v[vs->n].value = value;
+	vs->v[vs->n].is_key = is_key;
+	vs->n++;
+}
+
+/* The variables of SPEC section 5; key is NULL for --no-key. */
+static void build_vars(struct varset *vs, unsigned mask, const struct profile *p,
+		       const struct endpoints *ep, const char *model, const char *key,
+		       long long expires_at)
+{
+	memset(vs, 0, sizeof(*vs));
+	if (mask & FOR_DASHSCOPE) {
+		add(vs, "DASHSCOPE_API_KEY", key, 1);
+		add(vs, "DASHSCOPE_HTTP_BASE_URL", ep->native_base_url, 0);
+		add(vs, "DASHSCOPE_COMPATIBLE_BASE_URL", ep->base_url, 0);
+		add(vs, "DASHSCOPE_API_REGION", p->place.region->id, 0);
+	}
+	if (mask & FOR_OPENAI) {
+		add(vs, "OPENAI_API_KEY", key, 1);
+		add(vs, "OPENAI_BASE_URL", ep->base_url, 0);
+		add(vs, "OPENAI_MODEL", model, 0);
+	}
+	if (mask & FOR_ANTHROPIC) {
+		add(vs, "ANTHROPIC_AUTH_TOKEN", key, 1);
+		add(vs, "ANTHROPIC_BASE_URL", ep->anthropic_base_url, 0);
+		add(vs, "ANTHROPIC_MODEL", model, 0);
+	}
+	add(vs, "DASHSCOPE_CREDENTIAL_PROFILE", p->name, 0);
+	if (expires_at) {
+		snprintf(vs->expires, sizeof(vs->expires), "%lld", expires_at);
+		add(vs, "DASHSCOPE_CREDENTIAL_EXPIRES_AT", vs->expires, 0);
+	}
+}
+
+static int render_json(FILE *out, const struct varset *vs, const struct profile *p,
+		       long long expires_at)
+{
+	json_t *env = json_object(), *root;
+	char when[32] = "";
+	char *s;
+
+	for (size_t i = 0; i < vs->n; i++)
+		json_object_set_new(env, vs->v[i].name, json_string(vs->v[i].value));
+	if (expires_at) {
+		time_t t = (time_t)expires_at;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	root = json_pack("{s:i, s:s, s:s, s:o}", "version", 1, "profile", p->name, "region",
+			 p->place.region->id, "env", env);
+	if (!root)
+		return -1;
+	if (when[0])
+		json_object_set_new(root, "expires_at", json_string(when));
+	else
+		json_object_set_new(root, "expires_at", json_null());
+	s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (!s)
+		return -1;
+	fputs(s, out);
+	fputc('\n', out);
+	explicit_bzero(s, strlen(s));
+	free(s);
+	return 0;
+}
+
+static int render(enum shell_kind kind, const struct varset *vs, const struct profile *p,
+		  long long expires_at, struct ds_err *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	int bad = 0;
+
+	if (!out)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	if (kind == SHELL_JSON) {
+		bad = render_json(out, vs, p, expires_at);
+	} else {
+		for (size_t i = 0; i < vs->n && !bad; i++) {
+			bad = shell_assign(out, kind, vs->v[i].name, vs->v[i].value);
+			if (bad)
+				ds_err_set(err, DS_EINPUT,
+					"The value of %s cannot be quoted safely for this shell (line break, control character or quote); nothing was printed.",
+					vs->v[i].name);
+		}
+	}
+	fclose(out);
+	if (bad) {
+		explicit_bzero(buf, len);
+		free(buf);
+		return err && err->code ? err->code : ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	return app_emit(buf, len, err);
+}
+
+static const char *model_of(const struct profile_conf *pc)
+{
+	return pc ? pc->model : NULL;
+}
+
+/* --no-key: only the place is needed, so a locked keyring or a user who
+ * has not added a key yet still gets the region's URLs. */
+static int place_without_key(struct app *app, const struct want *w, struct profile *p,
+			     const struct profile_conf **pc, struct ds_err *err)
+{
+	struct ds_err ignored;
+	int found = 0;
+	const char *name = w->cr.profile ? w->cr.profile : app->conf.default_profile;
+
+	memset(p, 0, sizeof(*p));
+	*pc = NULL;
+	if (app_select(app, w, p, &found, &ignored) == DS_OK && found) {
+		*pc = conf_profile(&app->conf, p->name);
+		return DS_OK;
+	}
+	if (*name && (*pc = conf_profile(&app->conf, name)) && (*pc)->region &&
+	    (!w->cr.region || w->cr.region == (*pc)->region)) {
+		ds_strcpy(p->name, sizeof(p->name), name);
+		p->place.region = (*pc)->region;
+		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), (*pc)->workspace);
+		p->place.plan = (*pc)->has_plan ? (*pc)->plan : PLAN_PAYG;
+		return DS_OK;
+	}
+	if (w->cr.region) {
+		*pc = NULL;
+		if (w->cr.profile)
+			ds_strcpy(p->name, sizeof(p->name), w->cr.profile);
+		p->place.region = w->cr.region;
+		if (w->cr.workspace)
+			ds_strcpy(p->place.workspace, sizeof(p->place.workspace), w->cr.workspace);
+		p->place.plan = w->cr.has_plan ? w->cr.plan : PLAN_PAYG;
+		return DS_OK;
+	}
+	return app_no_profile(w, err);
+}
+
+static int env_no_key(struct app *app, enum shell_kind kind, unsigned mask, struct ds_err *err)
+{
+	struct want w;
+	struct profile p;
+	const struct profile_conf *pc;
+	struct endpoints ep;
+	struct varset vs;
+	int rc;
+
+	rc = want_from_options(app, &w, err);
+	if (!rc)
+		rc = place_without_key(app, &w, &p, &pc, err);
+	if (!rc && !policy_allows_region(&app->conf.policy, p.place.region))
+		rc = ds_err_set(err, DS_EPOLICY, "Policy allowed_regions does not include %s.",
+				p.place.region->id);
+	if (!rc)
+		rc = place_endpoints(&p.place, app->conf.endpoint, &ep, err);
+	if (rc)
+		return rc;
+	build_vars(&vs, mask, &p, &ep, model_of(pc), NULL, 0);
+	return render(kind, &vs, &p, 0, err);
+}
+
+static int obtain(struct app *app, struct credential *c, struct ds_err *err)
+{
+	struct want w;
+	int found = 0, rc;
+
+	rc = want_from_options(app, &w, err);
+	if (!rc)
+		rc = credential_obtain(app, &w, c, &found, err);
+	if (!rc && !found)
+		rc = app_no_profile(&w, err);
+	if (rc && found)
+		credential_free(c);
+	return rc;
+}
+
+int cmd_token(struct app *app, struct ds_err *err)
+{
+	struct credential c;
+	char *buf;
+	int rc;
+
+	rc = obtain(app, &c, err);
+	if (rc)
+		return rc;
+	buf = malloc(c.key->len + 2);
+	if (!buf) {
+		credential_free(&c);
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	memcpy(buf, c.key->data, c.key->len);
+	buf[c.key->len] = '\n';
+	rc = app_emit(buf, c.key->len + 1, err);
+	credential_free(&c);
+	return rc;
+}
+
+int cmd_env(struct app *app, struct ds_err *err)
+{
+	enum shell_kind kind = SHELL_SH;
+	struct credential c;
+	struct varset vs;
+	unsigned mask;
+	int rc;
+
+	if (app->o.shell && shell_parse(app->o.shell, &kind))
+		return ds_err_set(err, DS_EINPUT,
+			"--shell takes sh, fish, csh, dotenv, json or pam.");
+	rc = parse_for(app->o.for_list, &mask, err);
+	if (rc)
+		return rc;
+	if (app->o.no_key)
+		return env_no_key(app, kind, mask, err);
+	rc = obtain(app, &c, err);
+	if (rc)
+		return rc;
+	build_vars(&vs, mask, &c.profile, &c.ep, model_of(c.pconf), c.key->data, c.expires_at);
+	rc = render(kind, &vs, &c.profile, c.expires_at, err);
+	credential_free(&c);
+	return rc;
+}
+
+int cmd_exec(struct app *app, struct ds_err *err)
+{
+	struct credential c;
+	struct varset vs;
+	unsigned mask;
+	int rc;
+
+	if (app->o.nrest < 1)
+		return ds_err_set(err, DS_EINPUT,
+			"Usage: dashscope-credential exec [--for LIST] -- COMMAND [ARG...]");
+	rc = parse_for(app->o.for_list, &mask, err);
+	if (rc)
+		return rc;
+	rc = obtain(app, &c, err);
+	if (rc)
+		return rc;
+	build_vars(&vs, mask, &c.profile, &c.ep, model_of(c.pconf), c.key->data, c.expires_at);
+	/* Claude Code prefers ANTHROPIC_API_KEY over ANTHROPIC_AUTH_TOKEN: a
+	 * stale one would silently win over the fresh key */
+	if (mask & FOR_ANTHROPIC)
+		unsetenv("ANTHROPIC_API_KEY");
+	for (size_t i = 0; i < vs.n; i++) {
+		if (setenv(vs.v[i].name, vs.v[i].value, 1) != 0) {
+			credential_free(&c);
+			return ds_err_set(err, DS_EFAIL, "Cannot set %s.", vs.v[i].name);
+		}
+	}
+	credential_free(&c);
+	store_close(&app->store);
+	fflush(NULL);
+	execvp(app->o.rest[0], app->o.rest);
+	rc = errno;
+	ds_err_set(err, rc == ENOENT ? 127 : 126, "Cannot run %.200s: %s.", app->o.rest[0],
+		   strerror(rc));
+	return err->code;
+}

@@ -1,0 +1,207 @@
+/* Commands for people that manage stored keys: add, list, remove. */
+#include "config.h"
+#include "app.h"
+#include "key.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int add_verify(struct app *app, const struct profile *p, const struct secret *key,
+		      struct ds_err *err)
+{
+	struct endpoints ep;
+	struct token_request tr;
+	struct minted m;
+	int rc;
+
+	if (p->place.plan == PLAN_CODING)
+		return ds_err_set(err, DS_EINPUT,
+			"--verify cannot check a Coding Plan key: no temporary keys exist for it. Add it without --verify.");
+	rc = place_endpoints(&p->place, app->conf.endpoint, &ep, err);
+	if (rc)
+		return rc;
+	tr.token_url = ep.token_url;
+	tr.ca_file = app->conf.ca_file;
+	tr.timeout = app->conf.timeout;
+	tr.lifetime = 1; /* a temporary key cannot be revoked: make it die at once */
+	tr.key = key;
+	rc = token_mint(&tr, &m, err);
+	if (rc)
+		return rc == DS_EAUTH
+			? ds_err_set(err, DS_EAUTH, "The key was not stored: %s", err->msg)
+			: rc;
+	secret_free(m.token);
+	return DS_OK;
+}
+
+static int add_place(struct app *app, const struct secret *key, struct profile *p,
+		     struct ds_err *err)
+{
+	struct want w;
+	enum key_kind kind;
+	int rc;
+
+	rc = want_from_options(app, &w, err);
+	if (rc)
+		return rc;
+	p->place.plan = w.cr.plan;
+	rc = key_check(key->data, key->len, &p->place.plan, w.cr.has_plan, &kind, err);
+	if (rc)
+		return rc;
+	if (kind == KEY_TEMPORARY)
+		return ds_err_set(err, DS_EINPUT,
+			"This is a temporary key (st-...); store the long-lived sk- key it came from.");
+	p->place.region = w.cr.region;
+	if (!p->place.region) {
+		if (p->place.plan != PLAN_CODING)
+			return ds_err_set(err, DS_EINPUT,
+				"Give the key's region with --region (e.g. --region singapore); keys work only in their own region.");
+		/* documented: Coding Plan keys default to the Beijing site */
+		p->place.region = region_find("cn-beijing");
+		fputs("dashscope-credential: note: no --region given; using cn-beijing (coding.dashscope.aliyuncs.com). Use --region singapore for the international Coding Plan.\n",
+		      stderr);
+	}
+	if (w.cr.workspace)
+		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), w.cr.workspace);
+	if (!policy_allows_region(&app->conf.policy, p->place.region))
+		return ds_err_set(err, DS_EPOLICY,
+			"Policy allowed_regions does not include %s; the key was not stored.",
+			p->place.region->id);
+	{
+		struct endpoints ep;
+
+		return place_endpoints(&p->place, NULL, &ep, err);
+	}
+}
+
+int cmd_add(struct app *app, struct ds_err *err)
+{
+	struct profile p;
+	struct secret *key = NULL;
+	const char *name = app->o.nrest > 0 ? app->o.rest[0] : app->o.profile;
+	int rc;
+
+	if (app->o.nrest > 1)
+		return ds_err_set(err, DS_EINPUT, "add takes one profile name.");
+	if (!name)
+		name = "default";
+	if (!profile_name_valid(name))
+		return ds_err_set(err, DS_EINPUT,
+			"A profile name is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'.");
+	memset(&p, 0, sizeof(p));
+	ds_strcpy(p.name, sizeof(p.name), name);
+	rc = tty_read_key("Model Studio API key (input hidden): ", &key, err);
+	if (!rc)
+		rc = add_place(app, key, &p, err);
+	if (!rc && app->o.verify)
+		rc = add_verify(app, &p, key, err);
+	if (!rc)
+		rc = app_store(app, err);
+	if (!rc)
+		rc = store_put(&app->store, &p, key, err);
+	secret_free(key);
+	if (rc)
+		return rc;
+	if (app->store.kind == STORE_FILE)
+		fprintf(stderr, "Stored profile %s (%s) in %s; it is protected by file permissions only.\n",
+			p.name, p.place.region->id, app->store.path);
+	else
+		fprintf(stderr, "Stored profile %s (%s) in the Secret Service.\n", p.name,
+			p.place.region->id);
+	if (app->o.make_default) {
+		rc = conf_set_default_profile(&app->conf, p.name, err);
+		if (!rc)
+			fprintf(stderr, "Profile %s is now the default (%s).\n", p.name,
+				app->conf.user_path);
+	}
+	return rc;
+}
+
+static const char *default_name(const struct app *app, const struct profile_list *l)
+{
+	if (app->conf.default_profile[0])
+		return app->conf.default_profile;
+	return l->n == 1 ? l->items[0].name : "";
+}
+
+static int list_json(const struct app *app, const struct profile_list *l, struct ds_err *err)
+{
+	json_t *arr = json_array();
+	const char *def = default_name(app, l);
+	char *s;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct profile *p = &l->items[i];
+
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+			"profile", p->name, "region", p->place.region->id,
+			"workspace", p->place.workspace, "plan", plan_name(p->place.plan),
+			"store", store_kind_name(app->store.kind), "key", p->key_tail,
+			"default", !strcmp(def, p->name)));
+	}
+	s = json_dumps(arr, JSON_INDENT(2));
+	json_decref(arr);
+	if (!s)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	puts(s);
+	free(s);
+	return DS_OK;
+}
+
+int cmd_list(struct app *app, struct ds_err *err)
+{
+	struct profile_list l;
+	const char *def;
+	int rc;
+
+	rc = app_store(app, err);
+	if (!rc)
+		rc = store_list(&app->store, &l, 1, err);
+	if (rc)
+		return rc;
+	if (app->o.json) {
+		rc = list_json(app, &l, err);
+		profile_list_free(&l);
+		return rc;
+	}
+	def = default_name(app, &l);
+	if (l.n == 0)
+		fputs("No profiles stored; add one with 'dashscope-credential add --region REGION'.\n", stderr);
+	else
+		printf("  %-20s %-15s %-20s %-7s %-15s %s\n", "PROFILE", "REGION", "WORKSPACE",
+		       "PLAN", "STORE", "KEY");
+	for (size_t i = 0; i < l.n; i++) {
+		const struct profile *p = &l.items[i];
+
+		printf("%c %-20s %-15s %-20s %-7s %-15s %s\n", strcmp(def, p->name) ? ' ' : '*',
+		       p->name, p->place.region->id, p->place.workspace[0] ? p->place.workspace : "-",
+		       plan_name(p->place.plan), store_kind_name(app->store.kind), p->key_tail);
+	}
+	profile_list_free(&l);
+	return DS_OK;
+}
+
+int cmd_remove(struct app *app, struct ds_err *err)
+{
+	const char *name = app->o.nrest == 1 ? app->o.rest[0] : NULL;
+	int found, rc;
+
+	if (!name && app->o.nrest == 0)
+		name = app->o.profile;
+	if (!name || app->o.nrest > 1)
+		return ds_err_set(err, DS_EINPUT, "Usage: dashscope-credential remove PROFILE");
+	if (!profile_name_valid(name))
+		return ds_err_set(err, DS_EINPUT, "'%.70s' is not a valid profile name.",
+				  ds_has_control(name) ? "?" : name);
+	rc = app_store(app, err);
+	if (!rc)
+		rc = store_delete(&app->store, name, &found, err);
+	if (rc)
+		return rc;
+	if (!found)
+		return ds_err_set(err, DS_EFAIL, "No stored profile is named %s.", name);
+	fprintf(stderr, "Removed profile %s.\n", name);
+	return DS_OK;
+}

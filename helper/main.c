@@ -1,0 +1,189 @@
+/* dashscope-credential: keeps long-lived Model Studio keys in a secret
+ * store and hands out temporary keys. This file parses the command line,
+ * dispatches to a command, and prints the one error sentence. */
+#include "config.h"
+#include "app.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum {
+	OPT_PLAN = 256, OPT_JSON, OPT_VERIFY, OPT_DEFAULT, OPT_SHELL, OPT_FOR, OPT_NO_KEY,
+	OPT_ONLINE,
+};
+
+/* Which command-specific options each command takes; global options are
+ * accepted everywhere. */
+struct command {
+	const char *name;
+	int (*fn)(struct app *, struct ds_err *);
+	unsigned opts;   /* bit (OPT_x - OPT_JSON) */
+	int needs_conf;
+	const char *usage;
+};
+
+#define O(x) (1u << ((x) - OPT_JSON))
+
+static const struct command commands[] = {
+	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT), 1,
+	  "add [PROFILE] --region REGION [--workspace ID] [--plan payg|coding] [--verify] [--default]" },
+	{ "list", cmd_list, O(OPT_JSON), 1, "list [--json]" },
+	{ "remove", cmd_remove, 0, 1, "remove PROFILE" },
+	{ "token", cmd_token, 0, 1, "token [-p PROFILE] [-r REGION] [-w ID] [--plan PLAN] [-l SECONDS]" },
+	{ "env", cmd_env, O(OPT_SHELL) | O(OPT_FOR) | O(OPT_NO_KEY), 1,
+	  "env [--shell sh|fish|csh|dotenv|json|pam] [--for LIST] [--no-key]" },
+	{ "exec", cmd_exec, O(OPT_FOR), 1, "exec [--for LIST] -- COMMAND [ARG...]" },
+	{ "regions", cmd_regions, O(OPT_JSON), 0, "regions [--json]" },
+	{ "doctor", cmd_doctor, O(OPT_ONLINE), 1, "doctor [--online]" },
+	{ "get", cmd_get, 0, 1, "get < request" },
+	{ "store", cmd_store, 0, 1, "store < request" },
+	{ "erase", cmd_erase, 0, 1, "erase < request" },
+	{ "capability", cmd_capability, 0, 0, "capability" },
+};
+
+static const struct option long_opts[] = {
+	{ "profile", required_argument, NULL, 'p' },
+	{ "region", required_argument, NULL, 'r' },
+	{ "workspace", required_argument, NULL, 'w' },
+	{ "plan", required_argument, NULL, OPT_PLAN },
+	{ "lifetime", required_argument, NULL, 'l' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "default", no_argument, NULL, OPT_DEFAULT },
+	{ "shell", required_argument, NULL, OPT_SHELL },
+	{ "for", required_argument, NULL, OPT_FOR },
+	{ "no-key", no_argument, NULL, OPT_NO_KEY },
+	{ "online", no_argument, NULL, OPT_ONLINE },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *out)
+{
+	fputs("Usage: dashscope-credential [OPTIONS] COMMAND [ARGS]\n"
+	      "Keeps Model Studio (DashScope) API keys in a secret store and hands out\n"
+	      "temporary keys.\n\nCommands:\n", out);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %s\n", commands[i].usage);
+	fputs("\nGlobal options:\n"
+	      "  -p, --profile NAME     the profile to use\n"
+	      "  -r, --region REGION    region id or alias (see 'regions')\n"
+	      "  -w, --workspace ID     workspace id\n"
+	      "      --plan PLAN        payg or coding\n"
+	      "  -l, --lifetime SECONDS lifetime of a temporary key, 1..1800 (default 60)\n"
+	      "  -h, --help             this help\n"
+	      "  -V, --version          the version\n"
+	      "\nSee dashscope-credential(1).\n", out);
+}
+
+static const struct command *command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+/* Returns -1 to continue, or an exit code. */
+static int parse_args(int argc, char **argv, struct opts *o, unsigned *given,
+		      struct ds_err *err)
+{
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:r:w:l:hV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': o->profile = optarg; break;
+		case 'r': o->region = optarg; break;
+		case 'w': o->workspace = optarg; break;
+		case 'l': o->lifetime = optarg; break;
+		case OPT_PLAN: o->plan = optarg; break;
+		case 'h': o->help = 1; break;
+		case 'V':
+			puts(PACKAGE_NAME " " PACKAGE_VERSION);
+			return 0;
+		case OPT_SHELL: o->shell = optarg; *given |= O(c); break;
+		case OPT_FOR: o->for_list = optarg; *given |= O(c); break;
+		case OPT_JSON: o->json = 1; *given |= O(c); break;
+		case OPT_VERIFY: o->verify = 1; *given |= O(c); break;
+		case OPT_DEFAULT: o->make_default = 1; *given |= O(c); break;
+		case OPT_NO_KEY: o->no_key = 1; *given |= O(c); break;
+		case OPT_ONLINE: o->online = 1; *given |= O(c); break;
+		case ':':
+			return ds_err_set(err, DS_EINPUT, "Option %s needs a value; see --help.",
+					  argv[optind - 1]);
+		default:
+			return ds_err_set(err, DS_EINPUT, "Unknown option %s; see --help.",
+					  argv[optind - 1]);
+		}
+	}
+	return -1;
+}
+
+static int run(int argc, char **argv, struct app *app, struct ds_err *err)
+{
+	const struct command *cmd;
+	unsigned given = 0;
+	int rc;
+
+	rc = parse_args(argc, argv, &app->o, &given, err);
+	if (rc >= 0)
+		return rc;
+	if (optind >= argc) {
+		usage(app->o.help ? stdout : stderr);
+		return app->o.help ? DS_OK : DS_EINPUT;
+	}
+	cmd = command_find(argv[optind]);
+	if (!cmd) {
+		/* the protocol lets callers add actions later: unknown is a no-op */
+		if (argc - optind == 1 && !strchr(argv[optind], '/') && argv[optind][0] != '-')
+			return DS_OK;
+		return ds_err_set(err, DS_EINPUT, "Unknown command %s; see --help.", argv[optind]);
+	}
+	if (app->o.help) {
+		printf("Usage: dashscope-credential %s\n", cmd->usage);
+		return DS_OK;
+	}
+	if (given & ~cmd->opts)
+		return ds_err_set(err, DS_EINPUT, "An option given is not valid for %s; usage: dashscope-credential %s",
+				  cmd->name, cmd->usage);
+	app->o.rest = argv + optind + 1;
+	app->o.nrest = argc - optind - 1;
+	if (cmd->fn != cmd_add && cmd->fn != cmd_remove && cmd->fn != cmd_exec && app->o.nrest)
+		return ds_err_set(err, DS_EINPUT, "%s takes no arguments; usage: dashscope-credential %s",
+				  cmd->name, cmd->usage);
+	if (cmd->needs_conf) {
+		rc = conf_load(&app->conf, err);
+		if (rc)
+			return rc;
+	}
+	return cmd->fn(app, err);
+}
+
+int main(int argc, char **argv)
+{
+	struct app app;
+	struct ds_err err = { 0, "" };
+	int rc;
+
+	secret_harden_process();
+	umask(077);
+	token_json_init();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	memset(&app, 0, sizeof(app));
+	conf_init(&app.conf);
+	rc = run(argc, argv, &app, &err);
+	if (rc && err.msg[0])
+		fprintf(stderr, "dashscope-credential: %s\n", err.msg);
+	if (app.store_ready)
+		store_close(&app.store);
+	conf_free(&app.conf);
+	curl_global_cleanup();
+	fflush(stdout);
+	return rc;
+}

@@ -1,0 +1,97 @@
+/* Chooses and dispatches to a key store, and keeps the profile list type. */
+#include "config.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int store_allowed(const struct conf *c, enum store_kind k)
+{
+	return !c->policy.allowed_stores || ((c->policy.allowed_stores >> k) & 1u);
+}
+
+static int open_kind(struct store *st, enum store_kind k, struct ds_err *err)
+{
+	st->kind = k;
+	if (k == STORE_FILE) {
+		store_file_path(st->path, sizeof(st->path));
+		return DS_OK;
+	}
+	return store_secret_connect(st, err);
+}
+
+int store_open(const struct conf *c, struct store *st, struct ds_err *err)
+{
+	struct ds_err ss_err;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (c->store != STORE_AUTO) {
+		if (!store_allowed(c, c->store))
+			return ds_err_set(err, DS_EPOLICY,
+				"Policy allowed_stores forbids the %s store; ask your administrator or choose another store.",
+				store_kind_name(c->store));
+		snprintf(st->why, sizeof(st->why), "store = %s is configured", store_kind_name(c->store));
+		return open_kind(st, c->store, err);
+	}
+	if (store_allowed(c, STORE_SECRET_SERVICE)) {
+		rc = open_kind(st, STORE_SECRET_SERVICE, &ss_err);
+		if (rc == DS_OK) {
+			snprintf(st->why, sizeof(st->why), "store = auto and a Secret Service answers");
+			return DS_OK;
+		}
+		/* a provider that answers but is locked is still the user's
+		 * store: falling back would split keys across two stores */
+		if (st->ss || !store_allowed(c, STORE_FILE)) {
+			store_close(st);
+			if (err)
+				*err = ss_err;
+			return rc;
+		}
+		store_close(st);
+		snprintf(st->why, sizeof(st->why), "store = auto and no Secret Service answers");
+		return open_kind(st, STORE_FILE, err);
+	}
+	snprintf(st->why, sizeof(st->why), "policy allows only the file store");
+	return open_kind(st, STORE_FILE, err);
+}
+
+void store_close(struct store *st)
+{
+	if (st->kind == STORE_SECRET_SERVICE)
+		store_secret_close(st);
+}
+
+int store_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = st->kind == STORE_FILE ? store_file_list(st, out, with_tails, err)
+				    : store_secret_list(st, out, with_tails, err);
+	if (rc == DS_OK)
+		profile_list_sort(out);
+	return rc;
+}
+
+int store_get_key(struct store *st, const char *name, struct secret **key, struct ds_err *err)
+{
+	*key = NULL;
+	return st->kind == STORE_FILE ? store_file_get(st, name, key, err)
+				      : store_secret_get(st, name, key, err);
+}
+
+int store_put(struct store *st, const struct profile *p, const struct secret *key,
+	      struct ds_err *err)
+{
+	return st->kind == STORE_FILE ? store_file_put(st, p, key, err)
+				      : store_secret_put(st, p, key, err);
+}
+
+int store_delete(struct store *st, const char *name, int *found, struct ds_err *err)
+{
+	*found = 0;
+	return st->kind == STORE_FILE ? store_file_delete(st, name, found, err)
+				      : store_secret_delete(st, name, found, err);
+}

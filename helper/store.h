@@ -1,0 +1,57 @@
+/* The key stores of SPEC section 3 behind one interface: a profile is a
+ * long-lived key plus its place (region, workspace, plan). */
+#ifndef DS_STORE_H
+#define DS_STORE_H
+
+#include <stddef.h>
+#include "conf.h"
+#include "profile.h"
+#include "region.h"
+#include "secret.h"
+#include "util.h"
+
+struct store {
+	enum store_kind kind; /* never STORE_AUTO once opened */
+	char why[160];        /* how it was chosen, for doctor */
+	char path[512];       /* the file store's file */
+	void *ss;             /* SecretService *, for the secret-service store */
+};
+
+/* Resolves the configured store (auto probes the session bus), applies the
+ * policy's allowed_stores, and connects. */
+int store_open(const struct conf *c, struct store *st, struct ds_err *err);
+void store_close(struct store *st);
+
+/* Every stored profile, sorted by name. with_tails also reads each key to
+ * fill key_tail. */
+int store_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err);
+
+/* The key of one profile; *key is NULL (and DS_OK returned) when absent. */
+int store_get_key(struct store *st, const char *name, struct secret **key, struct ds_err *err);
+
+/* Stores or replaces a profile (same name replaces). */
+int store_put(struct store *st, const struct profile *p, const struct secret *key,
+	      struct ds_err *err);
+
+/* Deletes a profile; *found tells whether it existed. */
+int store_delete(struct store *st, const char *name, int *found, struct ds_err *err);
+
+/* The file store's path from the environment (tests, doctor). */
+void store_file_path(char *out, size_t n);
+
+/* Backends; store.c dispatches to them. */
+int store_file_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err);
+int store_file_get(struct store *st, const char *name, struct secret **key, struct ds_err *err);
+int store_file_put(struct store *st, const struct profile *p, const struct secret *key, struct ds_err *err);
+int store_file_delete(struct store *st, const char *name, int *found, struct ds_err *err);
+
+/* Connects to the Secret Service; DS_ESTORE with the cause and the fix
+ * (no session bus, no provider, no or locked default keyring). */
+int store_secret_connect(struct store *st, struct ds_err *err);
+void store_secret_close(struct store *st);
+int store_secret_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err);
+int store_secret_get(struct store *st, const char *name, struct secret **key, struct ds_err *err);
+int store_secret_put(struct store *st, const struct profile *p, const struct secret *key, struct ds_err *err);
+int store_secret_delete(struct store *st, const char *name, int *found, struct ds_err *err);
+
+#endif

@@ -1,0 +1,255 @@
+/* The Secret Service store (libsecret): the key is the secret of an item of
+ * schema io.github.dashscope_credential.Key; profile, region, workspace and
+ * plan are its public attributes. Never autolaunches a bus. */
+#include "config.h"
+#include "store.h"
+#include "key.h"
+
+#include <libsecret/secret.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const SecretSchema key_schema = {
+	"io.github.dashscope_credential.Key", SECRET_SCHEMA_NONE,
+	{
+		{ "profile", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "region", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "workspace", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "plan", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ NULL, 0 },
+	},
+	0, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+};
+
+#define FIX_HINT "start gnome-keyring-daemon or KeePassXC's Secret Service, or set 'store = file' in the config"
+
+/* GDBus would try "dbus-launch --autolaunch" under X11 when no address is
+ * set; we look for the standard socket and otherwise give up cleanly. */
+static int bus_address_ready(void)
+{
+	const char *addr = getenv("DBUS_SESSION_BUS_ADDRESS");
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char path[512], value[600];
+	struct stat sb;
+
+	if (addr && *addr)
+		return 1;
+	if (!rt || *rt != '/')
+		return 0;
+	snprintf(path, sizeof(path), "%s/bus", rt);
+	if (stat(path, &sb) != 0 || !S_ISSOCK(sb.st_mode))
+		return 0;
+	snprintf(value, sizeof(value), "unix:path=%s", path);
+	setenv("DBUS_SESSION_BUS_ADDRESS", value, 1);
+	return 1;
+}
+
+static int gerror_to_err(GError *gerr, const char *what, struct ds_err *err)
+{
+	int rc;
+
+	if (g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+	    g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
+		rc = ds_err_set(err, DS_ESTORE,
+			"No Secret Service provider answers on the session bus; " FIX_HINT ".");
+	else if (g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
+		rc = ds_err_set(err, DS_ESTORE,
+			"The Secret Service has no usable default keyring (missing or locked); unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
+	else
+		rc = ds_err_set(err, DS_ESTORE, "The Secret Service failed to %s: %s.", what,
+				gerr && gerr->message ? gerr->message : "unknown error");
+	g_clear_error(&gerr);
+	return rc;
+}
+
+/* A locked or missing default collection makes lookups return "nothing"
+ * without an error, so it is checked before any read or write. */
+static int default_collection_ready(SecretService *svc, struct ds_err *err)
+{
+	GError *gerr = NULL;
+	SecretCollection *col;
+	int rc = DS_OK;
+
+	col = secret_collection_for_alias_sync(svc, SECRET_COLLECTION_DEFAULT,
+					       SECRET_COLLECTION_NONE, NULL, &gerr);
+	if (gerr)
+		return gerror_to_err(gerr, "find the default keyring", err);
+	if (!col)
+		return ds_err_set(err, DS_ESTORE,
+			"The Secret Service has no default keyring; create or unlock one (e.g. gnome-keyring-daemon --unlock) or set 'store = file'.");
+	if (secret_collection_get_locked(col)) {
+		GList *objs = g_list_append(NULL, col);
+
+		/* on a desktop this shows the unlock prompt; headless it fails */
+		secret_service_unlock_sync(svc, objs, NULL, NULL, NULL);
+		g_list_free(objs);
+		secret_collection_refresh(col);
+		if (secret_collection_get_locked(col))
+			rc = ds_err_set(err, DS_ESTORE,
+				"The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
+	}
+	g_object_unref(col);
+	return rc;
+}
+
+int store_secret_connect(struct store *st, struct ds_err *err)
+{
+	GError *gerr = NULL;
+	SecretService *svc;
+	int rc;
+
+	if (!bus_address_ready())
+		return ds_err_set(err, DS_ESTORE,
+			"No D-Bus session bus is running, so no Secret Service can answer; " FIX_HINT ".");
+	svc = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION, NULL, &gerr);
+	if (!svc)
+		return gerror_to_err(gerr, "open a session", err);
+	st->ss = svc;
+	rc = default_collection_ready(svc, err);
+	return rc;
+}
+
+void store_secret_close(struct store *st)
+{
+	if (st->ss)
+		g_object_unref(st->ss);
+	st->ss = NULL;
+}
+
+static int attrs_to_profile(GHashTable *attrs, struct profile *p)
+{
+	const char *name = g_hash_table_lookup(attrs, "profile");
+	const char *region = g_hash_table_lookup(attrs, "region");
+	const char *ws = g_hash_table_lookup(attrs, "workspace");
+	const char *plan = g_hash_table_lookup(attrs, "plan");
+
+	memset(p, 0, sizeof(*p));
+	/* items written by other programs under our schema are skipped, not
+	 * trusted: every field passes the same checks as user input */
+	if (!name || !region || !plan || !profile_name_valid(name))
+		return -1;
+	p->place.region = region_find(region);
+	if (!p->place.region || plan_parse(plan, &p->place.plan))
+		return -1;
+	if (ws && *ws) {
+		if (!workspace_valid(ws))
+			return -1;
+		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), ws);
+	}
+	ds_strcpy(p->name, sizeof(p->name), name);
+	return 0;
+}
+
+int store_secret_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err)
+{
+	GError *gerr = NULL;
+	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
+	SecretSearchFlags flags = SECRET_SEARCH_ALL | (with_tails ? SECRET_SEARCH_LOAD_SECRETS : 0);
+	GList *items = secret_service_search_sync(st->ss, &key_schema, query, flags, NULL, &gerr);
+	int rc = DS_OK;
+
+	g_hash_table_unref(query);
+	if (gerr)
+		return gerror_to_err(gerr, "search the keyring", err);
+	for (GList *l = items; l; l = l->next) {
+		GHashTable *attrs = secret_item_get_attributes(l->data);
+		struct profile p;
+		int bad = attrs_to_profile(attrs, &p);
+
+		g_hash_table_unref(attrs);
+		if (bad || profile_list_find(out, p.name))
+			continue;
+		if (with_tails) {
+			SecretValue *v = secret_item_get_secret(l->data);
+			gsize len = 0;
+			const gchar *s = v ? secret_value_get(v, &len) : NULL;
+
+			if (s)
+				key_tail(s, len, p.key_tail, sizeof(p.key_tail));
+			if (v)
+				secret_value_unref(v);
+		}
+		if (profile_list_add(out, &p)) {
+			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+			break;
+		}
+	}
+	g_list_free_full(items, g_object_unref);
+	return rc;
+}
+
+int store_secret_get(struct store *st, const char *name, struct secret **key, struct ds_err *err)
+{
+	GError *gerr = NULL;
+	gchar *pw;
+
+	(void)st;
+	pw = secret_password_lookup_sync(&key_schema, NULL, &gerr, "profile", name, NULL);
+	if (gerr)
+		return gerror_to_err(gerr, "look up the key", err);
+	if (!pw)
+		return DS_OK;
+	*key = secret_new(pw, strlen(pw));
+	secret_password_free(pw);
+	if (!*key)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	return DS_OK;
+}
+
+/* Items of the same profile under other attributes (an older region or
+ * workspace) would survive a plain store; remove them after the new one
+ * is safely written. */
+static void remove_stale(const struct profile *p)
+{
+	GError *gerr = NULL;
+	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
+	GList *items;
+
+	g_hash_table_insert(query, (gpointer)"profile", (gpointer)p->name);
+	items = secret_service_search_sync(NULL, &key_schema, query, SECRET_SEARCH_ALL, NULL, &gerr);
+	g_hash_table_unref(query);
+	g_clear_error(&gerr);
+	for (GList *l = items; l; l = l->next) {
+		GHashTable *attrs = secret_item_get_attributes(l->data);
+		struct profile old;
+
+		if (attrs_to_profile(attrs, &old) != 0 || old.place.region != p->place.region ||
+		    strcmp(old.place.workspace, p->place.workspace) || old.place.plan != p->place.plan)
+			secret_item_delete_sync(l->data, NULL, NULL);
+		g_hash_table_unref(attrs);
+	}
+	g_list_free_full(items, g_object_unref);
+}
+
+int store_secret_put(struct store *st, const struct profile *p, const struct secret *key,
+		     struct ds_err *err)
+{
+	GError *gerr = NULL;
+	char label[160];
+	gboolean ok;
+
+	(void)st;
+	snprintf(label, sizeof(label), "DashScope key %s (%s)", p->name, p->place.region->id);
+	ok = secret_password_store_sync(&key_schema, SECRET_COLLECTION_DEFAULT, label, key->data,
+					NULL, &gerr, "profile", p->name, "region",
+					p->place.region->id, "workspace", p->place.workspace,
+					"plan", plan_name(p->place.plan), NULL);
+	if (!ok || gerr)
+		return gerror_to_err(gerr, "store the key", err);
+	remove_stale(p);
+	return DS_OK;
+}
+
+int store_secret_delete(struct store *st, const char *name, int *found, struct ds_err *err)
+{
+	GError *gerr = NULL;
+	gboolean removed;
+
+	(void)st;
+	removed = secret_password_clear_sync(&key_schema, NULL, &gerr, "profile", name, NULL);
+	if (gerr)
+		return gerror_to_err(gerr, "delete the key", err);
+	*found = removed ? 1 : 0;
+	return DS_OK;
+}

@@ -1,0 +1,48 @@
+/* Minting temporary keys: the HTTP call (token_api.c) and the parsing and
+ * validation of its answers (token_response.c, no network: fuzzable). */
+#ifndef DS_TOKEN_H
+#define DS_TOKEN_H
+
+#include <stddef.h>
+#include <time.h>
+#include "secret.h"
+#include "util.h"
+
+#define TOKEN_RESPONSE_MAX (64 * 1024)
+#define TOKEN_EXPIRY_SLACK 300 /* seconds the server may add to a lifetime */
+
+struct minted {
+	struct secret *token; /* owned: secret_free */
+	long long expires_at; /* Unix seconds, from the server */
+};
+
+struct token_request {
+	const char *token_url;  /* https://H/api/v1/tokens (no query) */
+	const char *ca_file;    /* NULL: system CAs */
+	unsigned long timeout;  /* seconds for one attempt, connect included */
+	unsigned long lifetime; /* 1..1800 */
+	const struct secret *key;
+};
+
+/* Installs jansson allocators that wipe every block on free, so key
+ * material parsed from a response does not linger on the heap. */
+void token_json_init(void);
+
+/* POSTs to the token endpoint with retries (SPEC section 7). */
+int token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err);
+
+/* Validates a 200 answer: {"token": safe string, "expires_at": integer in
+ * (now, now + lifetime + 300]}. DS_ENET with the reason otherwise. */
+int token_parse_success(const char *body, size_t len, time_t now, unsigned long lifetime,
+			struct minted *out, struct ds_err *err);
+
+/* Extracts code, message and request_id of an error answer, with control
+ * characters replaced, each cut to fit; empty strings when absent. */
+void token_parse_error(const char *body, size_t len, char *code, char *message,
+		       char *request_id, size_t n);
+
+/* 1 when s is safe to print and to put in any shell or protocol line:
+ * printable ASCII without space, quotes, $, backquote, ; or backslash. */
+int token_chars_safe(const char *s, size_t len);
+
+#endif

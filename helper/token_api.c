@@ -1,0 +1,221 @@
+/* The one HTTP call: POST {token endpoint}?expire_in_seconds=N with the
+ * long-lived key as a Bearer token. Verification always on, no redirects,
+ * 64 KiB cap counted as bytes arrive, bounded retries. */
+#include "config.h"
+#include "token.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ATTEMPTS 3
+#define RETRY_AFTER_MAX 10
+
+struct body {
+	char buf[TOKEN_RESPONSE_MAX + 1];
+	size_t len;
+	int overflow;
+};
+
+/* MAXFILESIZE does not stop a chunked body (libcurl 7.88): count here. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct body *b = ctx;
+	size_t n = size * nmemb;
+
+	if (n > TOKEN_RESPONSE_MAX - b->len) {
+		b->overflow = 1;
+		return 0;
+	}
+	memcpy(b->buf + b->len, data, n);
+	b->len += n;
+	return n;
+}
+
+static int is_http_url(const char *url)
+{
+	return strncmp(url, "http://", 7) == 0;
+}
+
+struct attempt {
+	CURLcode cc;
+	long status;
+	long retry_after;
+	struct body *body;
+};
+
+static void attempt_run(const struct token_request *tr, const char *url, struct attempt *at)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	/* "Authorization: Bearer " + key; wiped below. libcurl copies it
+	 * into its slist, freed unwiped, so that copy lives only this call. */
+	size_t alen = 22 + tr->key->len + 1;
+	char *auth = malloc(alen);
+	const char *proto = is_http_url(url) ? "http" : "https";
+	curl_off_t retry = 0;
+
+	at->cc = CURLE_OUT_OF_MEMORY;
+	at->status = 0;
+	at->retry_after = 0;
+	if (!h || !auth) {
+		free(auth);
+		if (h)
+			curl_easy_cleanup(h);
+		return;
+	}
+	snprintf(auth, alen, "Authorization: Bearer %s", tr->key->data);
+	hdrs = curl_slist_append(hdrs, auth);
+	explicit_bzero(auth, alen);
+	free(auth);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, proto);
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, proto);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (tr->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, tr->ca_file);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)tr->timeout * 1000L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)tr->timeout * 1000L);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)TOKEN_RESPONSE_MAX);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, at->body);
+
+	at->cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &at->status);
+	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry) == CURLE_OK && retry > 0)
+		at->retry_after = retry > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : (long)retry;
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+}
+
+static int transport_retryable(CURLcode cc)
+{
+	/* a refused or dropped connection may be a restart; a timeout has
+	 * already spent the caller's whole budget and is not repeated */
+	return cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING ||
+	       cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR;
+}
+
+static void backoff(int attempt, long retry_after)
+{
+	long ms;
+	struct timespec ts;
+
+	if (retry_after > 0) {
+		ms = retry_after * 1000;
+	} else {
+		ms = 250L << attempt;                  /* 250 ms, 500 ms */
+		ms += (long)(random() % 250);          /* jitter */
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static int transport_error(CURLcode cc, const struct body *b, struct ds_err *err)
+{
+	if (b->overflow || cc == CURLE_FILESIZE_EXCEEDED)
+		return ds_err_set(err, DS_ENET,
+			"The token endpoint sent more than 64 KiB; refused. Check the endpoint setting.");
+	if (cc == CURLE_OPERATION_TIMEDOUT)
+		return ds_err_set(err, DS_ENET,
+			"The token endpoint did not answer in time; check the network or raise 'timeout' in the config.");
+	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+	    cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SSL_CERTPROBLEM)
+		return ds_err_set(err, DS_ENET,
+			"The token endpoint's TLS certificate could not be verified (%s); nothing was sent. Check the endpoint and ca_file settings.",
+			curl_easy_strerror(cc));
+	if (cc == CURLE_UNSUPPORTED_PROTOCOL)
+		return ds_err_set(err, DS_ENET, "The token endpoint URL's scheme is not allowed.");
+	return ds_err_set(err, DS_ENET, "Could not reach the token endpoint: %s.",
+			  curl_easy_strerror(cc));
+}
+
+static const char *status_hint(long status)
+{
+	if (status == 401)
+		return "the key may be deleted or disabled, or belong to another region or workspace than this profile: check the region with 'dashscope-credential list'";
+	if (status == 403)
+		return "the key is not allowed to create temporary keys here: check the workspace's permissions";
+	if (status == 429)
+		return "rate limited: wait a little and try again";
+	if (status >= 500)
+		return "the service failed: try again later";
+	if (status >= 300 && status < 400)
+		return "the endpoint redirected elsewhere, which is never followed: check the endpoint setting";
+	return "check the lifetime and the endpoint setting";
+}
+
+static int http_error(long status, const struct body *b, struct ds_err *err)
+{
+	char code[128], message[256], rid[128], detail[600];
+	int rc;
+
+	token_parse_error(b->buf, b->len, code, message, rid, sizeof(code));
+	if (status == 401 || status == 403)
+		rc = DS_EAUTH;
+	else if (status == 429 || status >= 500 || (status >= 300 && status < 400))
+		rc = DS_ENET;
+	else
+		rc = DS_EFAIL;
+	snprintf(detail, sizeof(detail), "%s%s%s%s%s%s%s", code, code[0] && message[0] ? ": " : "",
+		 message, (code[0] || message[0]) && rid[0] ? "; " : "", rid[0] ? "request_id " : "",
+		 rid, "");
+	return ds_err_set(err, rc, "The token endpoint answered HTTP %ld%s%s%s; %s.", status,
+			  detail[0] ? " (" : "", detail, detail[0] ? ")" : "", status_hint(status));
+}
+
+int token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err)
+{
+	char url[700];
+	struct body *b = malloc(sizeof(*b));
+	struct attempt at;
+	int rc = DS_ENET;
+
+	memset(out, 0, sizeof(*out));
+	if (!b)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	snprintf(url, sizeof(url), "%s?expire_in_seconds=%lu", tr->token_url, tr->lifetime);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+		int retry;
+
+		b->len = 0;
+		b->overflow = 0;
+		at.body = b;
+		attempt_run(tr, url, &at);
+		if (at.cc == CURLE_OK && at.status == 200) {
+			rc = token_parse_success(b->buf, b->len, time(NULL), tr->lifetime, out, err);
+			break;
+		}
+		if (at.cc != CURLE_OK) {
+			rc = transport_error(at.cc, b, err);
+			retry = transport_retryable(at.cc) && !b->overflow;
+		} else {
+			rc = http_error(at.status, b, err);
+			retry = at.status == 429 || at.status >= 500;
+		}
+		if (!retry || attempt + 1 == MAX_ATTEMPTS)
+			break;
+		backoff(attempt, at.retry_after);
+	}
+	explicit_bzero(b, sizeof(*b));
+	free(b);
+	return rc;
+}

@@ -1,0 +1,144 @@
+/* Reading the token endpoint's answers. Nothing here trusts the server:
+ * the token is checked character by character before anyone prints it. */
+#include "config.h"
+#include "token.h"
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each block carries its size in front so free can wipe it. */
+static void *wipe_malloc(size_t n)
+{
+	size_t *p = malloc(n + sizeof(size_t) * 2);
+
+	if (!p)
+		return NULL;
+	p[0] = n;
+	return p + 2;
+}
+
+static void wipe_free(void *ptr)
+{
+	size_t *p;
+
+	if (!ptr)
+		return;
+	p = (size_t *)ptr - 2;
+	explicit_bzero(ptr, p[0]);
+	free(p);
+}
+
+void token_json_init(void)
+{
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+}
+
+int token_chars_safe(const char *s, size_t len)
+{
+	if (len == 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f || strchr("'\"$`;\\", c))
+			return 0;
+	}
+	return 1;
+}
+
+static int malformed(struct ds_err *err, const char *why)
+{
+	return ds_err_set(err, DS_ENET,
+		"The token endpoint sent a malformed answer (%s); nothing was printed. Check the endpoint setting or try again later.",
+		why);
+}
+
+int token_parse_success(const char *body, size_t len, time_t now, unsigned long lifetime,
+			struct minted *out, struct ds_err *err)
+{
+	json_error_t jerr;
+	json_t *root, *tok, *exp;
+	const char *ts;
+	size_t tlen;
+	json_int_t e;
+	int rc = DS_OK;
+
+	memset(out, 0, sizeof(*out));
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return malformed(err, "not JSON, or a duplicated key");
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return malformed(err, "not a JSON object");
+	}
+	tok = json_object_get(root, "token");
+	exp = json_object_get(root, "expires_at");
+	if (!tok || !json_is_string(tok)) {
+		rc = malformed(err, "no token string");
+		goto out;
+	}
+	ts = json_string_value(tok);
+	tlen = json_string_length(tok);
+	if (tlen > 4096 || strlen(ts) != tlen || !token_chars_safe(ts, tlen)) {
+		rc = malformed(err, "the token is empty, too long or has unsafe characters");
+		goto out;
+	}
+	if (!exp || !json_is_integer(exp)) {
+		rc = malformed(err, "no integer expires_at");
+		goto out;
+	}
+	e = json_integer_value(exp);
+	if (e <= (json_int_t)now) {
+		rc = malformed(err, "expires_at is in the past; is this machine's clock right?");
+		goto out;
+	}
+	if (e > (json_int_t)now + (json_int_t)lifetime + TOKEN_EXPIRY_SLACK) {
+		rc = malformed(err, "expires_at is later than the lifetime asked for; is this machine's clock right?");
+		goto out;
+	}
+	out->token = secret_new(ts, tlen);
+	if (!out->token) {
+		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+		goto out;
+	}
+	out->expires_at = (long long)e;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* Copies a server string for a terminal: controls and non-ASCII become
+ * '?', so an answer cannot disguise itself as our output (CVE-2024-50349). */
+static void copy_clean(char *dst, size_t n, const char *src)
+{
+	size_t o = 0;
+
+	for (; src && *src && o + 1 < n; src++)
+		dst[o++] = ((unsigned char)*src < 0x20 || (unsigned char)*src >= 0x7f) ? '?' : *src;
+	dst[o] = '\0';
+}
+
+void token_parse_error(const char *body, size_t len, char *code, char *message,
+		       char *request_id, size_t n)
+{
+	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *v;
+
+	code[0] = message[0] = request_id[0] = '\0';
+	if (!root)
+		return;
+	if (json_is_object(root)) {
+		v = json_object_get(root, "code");
+		if (json_is_string(v))
+			copy_clean(code, n, json_string_value(v));
+		v = json_object_get(root, "message");
+		if (json_is_string(v))
+			copy_clean(message, n, json_string_value(v));
+		v = json_object_get(root, "request_id");
+		if (json_is_string(v))
+			copy_clean(request_id, n, json_string_value(v));
+	}
+	json_decref(root);
+}

@@ -1,0 +1,136 @@
+/* Small helpers with no dependencies: the error carrier, strict number
+ * parsing, UTF-8 validation and list splitting. */
+#include "config.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ds_err_set(struct ds_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+int ds_strcpy(char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len >= n) {
+		if (n)
+			dst[0] = '\0';
+		return -1;
+	}
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+int ds_parse_ulong(const char *s, unsigned long max, unsigned long *out)
+{
+	unsigned long v = 0;
+
+	/* strtoul accepts signs, spaces and wraps "-5"; we accept digits only */
+	if (!s || !*s || strlen(s) > 20)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v > (ULONG_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int ds_utf8_valid(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t need;
+		unsigned long cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (i + need >= n)
+			return 0;
+		for (size_t k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
+		    (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
+int ds_has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+void ds_ascii_lower(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+int ds_list_each(const char *list, int (*fn)(const char *item, void *ctx), void *ctx)
+{
+	char item[256];
+
+	while (*list) {
+		size_t len = strcspn(list, ", \t");
+		int rc;
+
+		if (len == 0) {
+			list++;
+			continue;
+		}
+		if (len >= sizeof(item))
+			len = sizeof(item) - 1;
+		memcpy(item, list, len);
+		item[len] = '\0';
+		rc = fn(item, ctx);
+		if (rc)
+			return rc;
+		list += strcspn(list, ", \t");
+	}
+	return 0;
+}
