@@ -71,7 +71,9 @@ int cmd_get(struct app *app, struct ds_err *err)
 	int found = 0, rc;
 
 	rc = read_request(app, &req, &w, err);
-	if (!rc)
+	/* an empty request asks for nothing (threats 10); "no criteria" means
+	 * a request whose lines select nothing, e.g. only capability[] */
+	if (!rc && req.lines > 0)
 		rc = credential_obtain(app, &w, &c, &found, err);
 	if (!rc && found)
 		rc = emit_get(&req, &c, err);

@@ -1,0 +1,170 @@
+# Shared harness for the integration tests (sourced by bash scripts).
+# Each test is a function named after the behaviour it checks; `t NAME`
+# runs it and prints "ok - NAME" or "not ok - NAME" with the reason.
+# Every script ends with "N passed, N failed" and exits non-zero on failure.
+
+set -u
+: "${abs_top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${abs_top_srcdir:=$abs_top_builddir}"
+DS="$abs_top_builddir/dashscope-credential"
+TESTS_SRC="$abs_top_srcdir/tests"
+passed=0 failed=0 skipped=0
+TMPROOT=$(mktemp -d "${TMPDIR:-/tmp}/ds-test.XXXXXX")
+SERVER_PID=""
+
+cleanup() {
+	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+	rm -rf "$TMPROOT"
+}
+trap cleanup EXIT
+
+# A fresh, isolated user: its own HOME, file store, empty system config.
+fresh_user() {
+	HOME="$TMPROOT/home.$RANDOM$RANDOM"
+	mkdir -p "$HOME"
+	export HOME
+	unset XDG_CONFIG_HOME XDG_DATA_HOME XDG_RUNTIME_DIR DBUS_SESSION_BUS_ADDRESS DISPLAY \
+		DASHSCOPE_CREDENTIAL_CONFIG DASHSCOPE_CREDENTIAL_KEYFILE DASHSCOPE_CREDENTIAL_PROFILE \
+		DASHSCOPE_CREDENTIAL_ENDPOINT DASHSCOPE_CREDENTIAL_CA_FILE \
+		https_proxy HTTPS_PROXY http_proxy HTTP_PROXY all_proxy ALL_PROXY
+	export DASHSCOPE_CREDENTIAL_STORE=file
+	export DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$HOME/system.conf"
+	: > "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	KEYFILE="$HOME/.local/share/dashscope-credential/keys"
+}
+
+# run_in INPUT ARGS...: runs the binary with INPUT on stdin.
+# Sets RC, OUT (stdout file), ERR (stderr file).
+OUT="$TMPROOT/out" ERR="$TMPROOT/err"
+run_in() {
+	local input=$1
+	shift
+	printf '%s' "$input" | "$DS" "$@" >"$OUT" 2>"$ERR"
+	RC=$?
+}
+run() {
+	"$DS" "$@" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+}
+
+diag() { printf '#   %s\n' "$*"; }
+
+expect_rc() {
+	[ "$RC" = "$1" ] && return 0
+	diag "exit status $RC, expected $1"
+	diag "stderr: $(head -c 400 "$ERR")"
+	return 1
+}
+expect_out_empty() {
+	[ ! -s "$OUT" ] && return 0
+	diag "stdout not empty: $(head -c 200 "$OUT" | tr '\n' '|')"
+	return 1
+}
+expect_err_one_line() {
+	local n
+	n=$(wc -l <"$ERR")
+	[ "$n" = 1 ] && return 0
+	diag "stderr has $n lines, expected 1: $(head -c 300 "$ERR")"
+	return 1
+}
+expect_out_has() {
+	grep -qxF -- "$1" "$OUT" && return 0
+	diag "stdout lacks line '$1': $(head -c 600 "$OUT" | tr '\n' '|')"
+	return 1
+}
+expect_out_lacks() {
+	grep -q -- "$1" "$OUT" || return 0
+	diag "stdout has '$1'"
+	return 1
+}
+expect_err_has() {
+	grep -qF -- "$1" "$ERR" && return 0
+	diag "stderr lacks '$1': $(head -c 400 "$ERR")"
+	return 1
+}
+# The given secret must appear in neither stream.
+expect_no_leak() {
+	if grep -qF -- "$1" "$OUT" "$ERR"; then
+		diag "the secret appeared in the output"
+		return 1
+	fi
+	return 0
+}
+# A rejected request: exit 2, one line on stderr, nothing on stdout.
+expect_rejected() {
+	expect_rc 2 && expect_out_empty && expect_err_one_line
+}
+
+store_sum() {
+	if [ -e "$KEYFILE" ]; then sha256sum <"$KEYFILE"; else echo none; fi
+}
+expect_store_unchanged() {
+	local now
+	now=$(store_sum)
+	[ "$now" = "$1" ] && return 0
+	diag "the key file changed"
+	return 1
+}
+
+# snapshot_home: later tests each start from this state of $HOME.
+SNAPSHOT=""
+snapshot_home() {
+	SNAPSHOT="$TMPROOT/snapshot"
+	rm -rf "$SNAPSHOT"
+	cp -a "$HOME" "$SNAPSHOT"
+}
+
+t() {
+	local name=$1
+	if [ -n "$SNAPSHOT" ]; then
+		rm -rf "$HOME"
+		cp -a "$SNAPSHOT" "$HOME"
+	fi
+	if ( "$name" ); then
+		printf 'ok - %s\n' "$name"
+		passed=$((passed + 1))
+	else
+		printf 'not ok - %s\n' "$name"
+		failed=$((failed + 1))
+	fi
+}
+
+skip() {
+	printf 'ok - %s # SKIP %s\n' "$1" "$2"
+	skipped=$((skipped + 1))
+}
+
+finish() {
+	printf '%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
+	[ "$failed" = 0 ]
+	exit $?
+}
+
+# add_key PROFILE KEY ARGS...: stores a key through `add` (key on stdin).
+add_key() {
+	local name=$1 key=$2
+	shift 2
+	printf '%s\n' "$key" | "$DS" add "$name" "$@" >/dev/null 2>&1
+}
+
+# Starts tests/token_server.py with certificates made now; sets PORT_*
+# and exports the endpoint and CA file.
+start_server() {
+	SRV="$TMPROOT/srv"
+	mkdir -p "$SRV"
+	sh "$TESTS_SRC/make-certs.sh" "$SRV" || return 1
+	python3 "$TESTS_SRC/token_server.py" "$SRV" </dev/null &
+	SERVER_PID=$!
+	for _ in $(seq 100); do
+		[ -s "$SRV/ports.json" ] && break
+		sleep 0.1
+	done
+	[ -s "$SRV/ports.json" ] || return 1
+	eval "$(python3 -c 'import json,sys; [print("PORT_%s=%d" % (k.upper(), v)) for k, v in json.load(open(sys.argv[1])).items()]' "$SRV/ports.json")"
+	CA="$SRV/ca.pem"
+	SERVER_LOG="$SRV/requests.log"
+}
+use_server() {
+	export DASHSCOPE_CREDENTIAL_ENDPOINT="https://127.0.0.1:${1:-$PORT_MAIN}"
+	export DASHSCOPE_CREDENTIAL_CA_FILE="$CA"
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Loopback HTTPS server that behaves like the Model Studio token endpoint
+(SPEC section 7, reference/dashscope-api.md), scripted per test by the
+long-lived key it receives: the key "sk-test-<scenario>-..." selects the
+answer. Every request is appended to a log (one JSON object a line) so tests
+can check what arrived where. It generates nothing itself: the certificates
+come from tests/make-certs.sh.
+
+Usage: token_server.py DIR   (DIR holds the certificates; ports.json and
+requests.log are written there). Stops on SIGTERM, when its parent exits, or after 15 minutes.
+"""
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DIR = sys.argv[1]
+LOG = os.path.join(DIR, "requests.log")
+lock = threading.Lock()
+counts = {}
+ports = {}
+
+
+def log(entry):
+    with lock:
+        with open(LOG, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    listener = "main"
+
+    def log_message(self, *args):
+        pass
+
+    def send_json(self, status, obj, extra=None, raw=None):
+        body = raw if raw is not None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def error(self, status, code, message, extra=None):
+        self.send_json(status, {"code": code, "message": message,
+                                "request_id": "req-%s-%d" % (code, status)}, extra)
+
+    def do_GET(self):
+        self.do_POST()
+
+    def do_POST(self):
+        auth = self.headers.get("Authorization", "")
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        body = self.rfile.read(length) if length else b""
+        key = auth[7:] if auth.startswith("Bearer ") else ""
+        path, _, query = self.path.partition("?")
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        log({"listener": self.listener, "method": self.command, "path": path,
+             "query": query, "key": key, "body_len": len(body),
+             "host": self.headers.get("Host", "")})
+        if self.listener != "main":
+            return self.send_json(200, {"token": "st-from-elsewhere", "expires_at": int(time.time()) + 60})
+        if self.command != "POST" or path != "/api/v1/tokens":
+            return self.error(404, "NotFound", "no such path")
+        if not key.startswith("sk-"):
+            return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        parts = key.split("-")
+        scenario = parts[2] if len(parts) > 2 and parts[1] == "test" else "ok"
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
+            n = counts[key]
+        lifetime = int(params.get("expire_in_seconds", "60"))
+        now = int(time.time())
+        good = {"token": "st-%s-%d-%d" % (scenario, n, now), "expires_at": now + lifetime}
+        if scenario in ("ok", "sp"):
+            return self.send_json(200, good)
+        if scenario == "extra":
+            return self.send_json(200, dict(good, other="ignored"))
+        if scenario == "e400":
+            return self.error(400, "InvalidParameter", "expire_in_seconds out of range")
+        if scenario == "e401":
+            return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if scenario == "e403":
+            return self.error(403, "AccessDenied", "Access denied.")
+        if scenario == "e429":
+            return self.error(429, "Throttling.RateQuota", "Requests rate limit exceeded.", {"Retry-After": "1"})
+        if scenario == "e429bare":
+            return self.error(429, "Throttling.RateQuota", "Requests rate limit exceeded.")
+        if scenario == "e500":
+            return self.error(500, "SystemError", "An internal error has occured.")
+        if scenario == "e503once":
+            if n == 1:
+                return self.error(503, "SystemError", "Service unavailable.")
+            return self.send_json(200, good)
+        if scenario == "nonjson":
+            return self.send_json(200, None, raw=b"<html>gateway</html>")
+        if scenario == "errbody":
+            return self.send_json(200, {"code": "SystemError", "message": "oops", "request_id": "r1"})
+        if scenario == "notoken":
+            return self.send_json(200, {"expires_at": now + lifetime})
+        if scenario == "numtoken":
+            return self.send_json(200, {"token": 12345, "expires_at": now + lifetime})
+        if scenario == "emptytoken":
+            return self.send_json(200, {"token": "", "expires_at": now + lifetime})
+        for name, bad in (("lftoken", "st-a\nb"), ("crtoken", "st-a\rb"), ("sqtoken", "st-a'b"),
+                          ("dqtoken", 'st-a"b'), ("subtoken", "st-$(id)"), ("bqtoken", "st-`id`"),
+                          ("semitoken", "st-a;b"), ("sptoken", "st-a b")):
+            if scenario == name:
+                return self.send_json(200, {"token": bad, "expires_at": now + lifetime})
+        if scenario == "noexp":
+            return self.send_json(200, {"token": good["token"]})
+        if scenario == "strexp":
+            return self.send_json(200, {"token": good["token"], "expires_at": str(now + lifetime)})
+        if scenario == "pastexp":
+            return self.send_json(200, {"token": good["token"], "expires_at": now - 10})
+        if scenario == "farexp":
+            return self.send_json(200, {"token": good["token"], "expires_at": now + lifetime + 3600})
+        if scenario == "dupkey":
+            raw = ('{"token": "st-one", "token": "st-two", "expires_at": %d}' % (now + lifetime)).encode()
+            return self.send_json(200, None, raw=raw)
+        if scenario == "big":
+            chunk = b"x" * 65536
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(10 * 1024 * 1024))
+            self.end_headers()
+            try:
+                for _ in range(160):
+                    self.wfile.write(chunk)
+            except OSError:
+                pass
+            return
+        if scenario == "chunked":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"x" * 8192
+            try:
+                for _ in range(1280):  # 10 MB, and no final chunk
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                time.sleep(30)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        if scenario == "stall":
+            time.sleep(30)
+            return
+        if scenario == "close":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if scenario == "redirect":
+            self.send_response(307)
+            self.send_header("Location", "https://127.0.0.1:%d/api/v1/tokens" % ports["other"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        return self.error(400, "Unknown", "unknown scenario")
+
+
+def serve(name, certfile, keyfile, tls=True):
+    handler = type("H_" + name, (Handler,), {"listener": name})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(DIR, certfile), os.path.join(DIR, keyfile))
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    ports[name] = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+
+serve("main", "server.pem", "server.key")
+serve("other", "server.pem", "server.key")
+serve("wrongname", "wrongname.pem", "wrongname.key")
+serve("selfsigned", "selfsigned.pem", "selfsigned.key")
+serve("expired", "expired.pem", "expired.key")
+serve("plain", None, None, tls=False)
+# a listener that accepts and never answers, not even the TLS handshake
+mute = socket.socket()
+mute.bind(("127.0.0.1", 0))
+mute.listen(16)
+ports["mute"] = mute.getsockname()[1]
+
+tmp = os.path.join(DIR, "ports.json.tmp")
+with open(tmp, "w") as f:
+    json.dump(ports, f)
+os.rename(tmp, os.path.join(DIR, "ports.json"))
+# stop with the test that started us, even if it dies without cleaning up
+parent = os.getppid()
+deadline = time.time() + 900
+while os.getppid() == parent and time.time() < deadline:
+    time.sleep(0.5)
