@@ -1,0 +1,319 @@
+#!/bin/bash
+# Minting against the loopback HTTPS server (SPEC section 7, hostile inputs
+# 23-28): exit codes, messages, retries, size and time bounds, TLS checks,
+# and that the long-lived key never shows up where it should not.
+. "$(dirname "$0")/lib.sh"
+
+fresh_user
+start_server || { echo "could not start the test server"; exit 99; }
+use_server
+mkdir -p "$HOME/.config/dashscope-credential"
+printf '[defaults]\ntimeout = 3\n' >"$HOME/.config/dashscope-credential/config"
+snapshot_home
+
+# mint SCENARIO [ARGS...]: stores sk-test-SCENARIO-... as profile p and runs
+# `token`; sets KEY, RC, OUT, ERR and ELAPSED (seconds).
+mint() {
+	local scenario=$1
+	shift
+	KEY="sk-test-$scenario-$RANDOM$RANDOM"
+	add_key p "$KEY" --region singapore || { diag "add failed"; return 1; }
+	local t0 t1
+	t0=$(date +%s%N)
+	run token -p p "$@"
+	t1=$(date +%s%N)
+	ELAPSED=$(( (t1 - t0) / 1000000000 ))
+}
+within() {
+	[ "$ELAPSED" -le "$1" ] && return 0
+	diag "took ${ELAPSED}s, bound ${1}s"
+	return 1
+}
+# A failure: exit code, empty stdout, no key on stderr, bounded time.
+fails() {
+	expect_rc "$1" && expect_out_empty && expect_no_leak "$KEY" && within "${2:-10}"
+}
+requests_for() { grep -c "\"key\": \"$KEY\"" "$SERVER_LOG" 2>/dev/null || true; }
+
+test_token_prints_minted_key_only() {
+	mint ok || return 1
+	expect_rc 0 && [ "$(wc -l <"$OUT")" = 1 ] && grep -qx 'st-ok-1-[0-9]*' "$OUT" &&
+		[ ! -s "$ERR" ] && expect_no_leak "$KEY"
+}
+test_token_request_is_post_with_bearer_and_lifetime() {
+	mint ok -l 123 || return 1
+	expect_rc 0 && grep "\"key\": \"$KEY\"" "$SERVER_LOG" |
+		grep -q '"method": "POST", "path": "/api/v1/tokens", "query": "expire_in_seconds=123", "key": "'"$KEY"'", "body_len": 0'
+}
+test_token_default_lifetime_is_60() {
+	mint ok || return 1
+	grep "\"key\": \"$KEY\"" "$SERVER_LOG" | grep -q '"query": "expire_in_seconds=60"'
+}
+test_token_lifetime_from_profile_config() {
+	printf '[profile p]\nlifetime = 240\n' >>"$HOME/.config/dashscope-credential/config"
+	mint ok || return 1
+	grep "\"key\": \"$KEY\"" "$SERVER_LOG" | grep -q '"query": "expire_in_seconds=240"'
+}
+test_token_extra_fields_are_ignored() {
+	mint extra || return 1
+	expect_rc 0 && grep -qx 'st-extra-1-[0-9]*' "$OUT"
+}
+test_api_400_is_not_retried() {                   # 23
+	mint e400 || return 1
+	fails 1 && expect_err_has 'InvalidParameter' && [ "$(requests_for)" = 1 ]
+}
+test_api_401_invalid_key_exits_4() {              # 23
+	mint e401 || return 1
+	fails 4 && expect_err_has 'HTTP 401' && expect_err_has 'InvalidApiKey' &&
+		expect_err_has 'req-InvalidApiKey-401' && expect_err_has 'region' &&
+		[ "$(requests_for)" = 1 ] && expect_err_one_line
+}
+test_api_403_access_denied_exits_4() {            # 23
+	mint e403 || return 1
+	fails 4 && expect_err_has 'AccessDenied' && [ "$(requests_for)" = 1 ]
+}
+test_api_429_with_retry_after_retries_twice() {   # 23
+	mint e429 || return 1
+	fails 5 15 && expect_err_has 'Throttling.RateQuota' && [ "$(requests_for)" = 3 ] &&
+		[ "$ELAPSED" -ge 2 ] || { diag "requests $(requests_for), ${ELAPSED}s"; return 1; }
+}
+test_api_429_without_retry_after_retries_twice() { # 23
+	mint e429bare || return 1
+	fails 5 && [ "$(requests_for)" = 3 ]
+}
+test_api_500_exits_5_after_retries() {            # 23
+	mint e500 || return 1
+	fails 5 && expect_err_has 'SystemError' && [ "$(requests_for)" = 3 ]
+}
+test_api_503_then_success() {                     # 23
+	mint e503once || return 1
+	expect_rc 0 && grep -qx 'st-e503once-2-[0-9]*' "$OUT" && [ "$(requests_for)" = 2 ]
+}
+test_response_not_json_is_refused() {             # 24
+	mint nonjson || return 1
+	fails 5 && expect_err_has 'malformed'
+}
+test_response_200_with_error_body_is_refused() {  # 24
+	mint errbody || return 1
+	fails 5
+}
+test_response_unsafe_tokens_are_refused() {       # 24
+	local s
+	for s in notoken numtoken emptytoken lftoken crtoken sqtoken dqtoken subtoken bqtoken semitoken sptoken; do
+		mint "$s" || return 1
+		fails 5 || { diag "scenario $s"; return 1; }
+	done
+}
+test_response_bad_expiry_is_refused() {           # 25
+	local s
+	for s in noexp strexp pastexp farexp; do
+		mint "$s" || return 1
+		fails 5 || { diag "scenario $s"; return 1; }
+	done
+}
+test_response_duplicate_keys_are_refused() {
+	mint dupkey || return 1
+	fails 5
+}
+test_response_10mb_body_is_capped() {             # 26
+	mint big || return 1
+	fails 5 && expect_err_has '64 KiB'
+}
+test_response_endless_chunked_body_is_capped() {  # 26
+	mint chunked || return 1
+	fails 5 && expect_err_has '64 KiB'
+}
+test_server_that_never_answers_times_out() {      # 26
+	mint stall || return 1
+	fails 5 8 && expect_err_has 'in time'
+}
+test_server_that_closes_at_once_fails() {         # 26
+	mint close || return 1
+	fails 5
+}
+test_tls_listener_that_never_handshakes_times_out() { # 26
+	use_server "$PORT_MUTE"
+	mint ok || return 1
+	fails 5 8
+}
+test_redirect_is_not_followed() {                 # 27
+	mint redirect || return 1
+	fails 5 && ! grep -q '"listener": "other"' "$SERVER_LOG" && ! grep -qF "$KEY" <(grep -v '"listener": "main"' "$SERVER_LOG")
+}
+test_certificate_for_wrong_name_is_refused() {    # 28
+	use_server "$PORT_WRONGNAME"
+	mint ok || return 1
+	fails 5 && expect_err_has 'certificate' && ! grep -qF "$KEY" "$SERVER_LOG"
+}
+test_expired_certificate_is_refused() {           # 28
+	use_server "$PORT_EXPIRED"
+	mint ok || return 1
+	fails 5 && ! grep -qF "$KEY" "$SERVER_LOG"
+}
+test_self_signed_without_ca_file_is_refused() {   # 28
+	use_server "$PORT_SELFSIGNED"
+	mint ok || return 1
+	fails 5 && ! grep -qF "$KEY" "$SERVER_LOG"
+}
+test_system_cas_do_not_trust_test_ca() {          # 28
+	unset DASHSCOPE_CREDENTIAL_CA_FILE
+	mint ok || return 1
+	fails 5 && ! grep -qF "$KEY" "$SERVER_LOG"
+}
+test_plain_http_allowed_only_on_loopback() {
+	export DASHSCOPE_CREDENTIAL_ENDPOINT="http://127.0.0.1:$PORT_PLAIN"
+	mint ok || return 1
+	expect_rc 0 || return 1
+	export DASHSCOPE_CREDENTIAL_ENDPOINT="http://example.com"
+	run token -p p
+	expect_rc 2 && expect_out_empty && expect_err_has 'loopback'
+}
+test_unreachable_endpoint_exits_5() {
+	export DASHSCOPE_CREDENTIAL_ENDPOINT="https://127.0.0.1:1"
+	mint ok || return 1
+	fails 5
+}
+
+# get output (SPEC section 4)
+test_get_output_order_and_values() {
+	KEY="sk-test-ok-get$RANDOM"
+	add_key p "$KEY" --region sg -w ws-abc || return 1
+	run_in $'protocol=https\nhost=ws-abc.ap-southeast-1.maas.aliyuncs.com\n\n' get
+	expect_rc 0 || return 1
+	local base="https://127.0.0.1:$PORT_MAIN" exp
+	exp=$(sed -n 's/^password_expiry_utc=//p' "$OUT")
+	[ -n "$exp" ] && [ "$exp" -gt "$(date +%s)" ] || { diag "expiry $exp"; return 1; }
+	diff <(sed 's/^password=st-ok-[0-9]*-[0-9]*$/password=ST/' "$OUT") - <<EOF2 || return 1
+profile=p
+region=ap-southeast-1
+workspace=ws-abc
+plan=payg
+protocol=https
+host=ws-abc.ap-southeast-1.maas.aliyuncs.com
+username=p
+password=ST
+password_expiry_utc=$exp
+base_url=$base/compatible-mode/v1
+anthropic_base_url=$base/apps/anthropic
+native_base_url=$base/api/v1
+EOF2
+	expect_no_leak "$KEY"
+}
+test_get_expiry_is_servers_expires_at() {
+	KEY="sk-test-ok-exp$RANDOM"
+	add_key p "$KEY" --region sg || return 1
+	run_in $'profile=p\nlifetime=300\n\n' get
+	local tok exp
+	tok=$(sed -n 's/^password=//p' "$OUT")
+	exp=$(sed -n 's/^password_expiry_utc=//p' "$OUT")
+	# the server names its tokens st-ok-N-<now> and expires them at now+lifetime
+	[ "$exp" = $(( ${tok##*-} + 300 )) ]
+}
+test_get_failure_prints_nothing() {
+	KEY="sk-test-e401-get$RANDOM"
+	add_key p "$KEY" --region sg || return 1
+	run_in $'profile=p\n\n' get
+	expect_rc 4 && expect_out_empty && expect_no_leak "$KEY"
+}
+
+# lifetimes and policy
+test_policy_max_lifetime_caps_request() {
+	printf '[policy]\nmax_lifetime = 90\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	mint ok -l 1000 || return 1
+	expect_rc 0 && grep "\"key\": \"$KEY\"" "$SERVER_LOG" | grep -q 'expire_in_seconds=90"'
+}
+test_user_policy_changes_nothing() {
+	printf '[policy]\nallow_long_lived = yes\nallowed_regions = us\n' >>"$HOME/.config/dashscope-credential/config"
+	KEY=sk-test-ok-user-policy
+	add_key p "$KEY" --region sg || return 1
+	run_in $'profile=p\nlifetime=0\n\n' get
+	expect_rc 2 && expect_out_empty && expect_no_leak "$KEY"
+}
+test_lifetime_zero_with_policy_gives_long_lived_key() {
+	printf '[policy]\nallow_long_lived = yes\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	KEY=sk-test-ok-longlived
+	add_key p "$KEY" --region sg || return 1
+	run_in $'profile=p\nlifetime=0\n\n' get
+	expect_rc 0 && expect_out_has "password=$KEY" && expect_out_lacks '^password_expiry_utc'
+}
+test_policy_allowed_regions_refuses_exit_6() {
+	KEY=sk-test-ok-region
+	add_key p "$KEY" --region sg || return 1
+	printf '[policy]\nallowed_regions = eu-central-1, cn-beijing\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	run token -p p
+	expect_rc 6 && expect_out_empty && expect_err_has 'allowed_regions' && [ "$(requests_for)" = 0 ]
+}
+test_policy_allowed_regions_refuses_add() {
+	printf '[policy]\nallowed_regions = eu\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	printf 'sk-test-ok-addpol\n' | "$DS" add p --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 6 && [ ! -e "$KEYFILE" ]
+}
+test_policy_allowed_stores_refuses_exit_6() {
+	printf '[policy]\nallowed_stores = secret-service\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	run list
+	expect_rc 6 && expect_err_has 'allowed_stores'
+}
+test_coding_plan_key_never_reaches_token_endpoint() {
+	KEY=sk-sp-test-coding-1
+	add_key c "$KEY" || return 1
+	run token -p c
+	expect_rc 0 && [ "$(cat "$OUT")" = "$KEY" ] && ! grep -qF "$KEY" "$SERVER_LOG"
+}
+test_coding_plan_with_require_temporary_exits_6() {
+	printf '[policy]\nrequire_temporary = yes\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	KEY=sk-sp-test-coding-2
+	add_key c "$KEY" || return 1
+	run token -p c
+	expect_rc 6 && expect_out_empty && expect_err_has 'require_temporary' && expect_no_leak "$KEY"
+}
+test_add_verify_refuses_rejected_key() {
+	printf 'sk-test-e401-verify1\n' | "$DS" add v --region sg --verify >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 4 && [ ! -e "$KEYFILE" ] && expect_no_leak sk-test-e401-verify1
+}
+test_add_verify_mints_one_short_key() {
+	printf 'sk-test-ok-verify2\n' | "$DS" add v --region sg --verify >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep '"key": "sk-test-ok-verify2"' "$SERVER_LOG" | grep -q 'expire_in_seconds=1"' &&
+		grep -q '^v	' "$KEYFILE"
+}
+test_secret_never_in_argv_of_helper() {
+	# the key reaches the helper through the store only; argv is public
+	KEY="sk-test-stall-argv$RANDOM"
+	add_key p "$KEY" --region sg || return 1
+	"$DS" token -p p >/dev/null 2>&1 &
+	local pid=$! found=0
+	sleep 0.5
+	if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$KEY"; then found=1; fi
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	[ "$found" = 0 ]
+}
+test_helper_is_not_dumpable() {
+	# /proc/PID files of an undumpable process belong to root, not to the
+	# process's user; the helper blocks reading a request meanwhile
+	local fifo="$TMPROOT/fifo" pid owner want
+	mkfifo "$fifo"
+	if [ "$(id -u)" = 0 ]; then
+		want=nobody
+		HOME=/nonexistent DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG=/nonexistent DASHSCOPE_CREDENTIAL_CONFIG= setpriv --reuid=nobody --regid=nogroup --clear-groups \
+			"$DS" get <"$fifo" >/dev/null 2>&1 &
+	else
+		want=$(id -un)
+		"$DS" get <"$fifo" >/dev/null 2>&1 &
+	fi
+	pid=$!
+	exec 7>"$fifo"
+	sleep 0.3
+	owner=$(stat -c %U "/proc/$pid/status" 2>/dev/null)
+	ps -o user= -p "$pid" | grep -q "$want" || { diag "helper not running as $want"; exec 7>&-; return 1; }
+	exec 7>&-
+	wait "$pid" 2>/dev/null
+	[ "$owner" = root ] || { diag "/proc/$pid owned by $owner"; return 1; }
+}
+
+for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	t "$f"
+done
+finish
