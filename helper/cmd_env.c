@@ -124,8 +124,7 @@ static int render_json(FILE *out, const struct varset *vs, const struct profile 
 		return -1;
 	fputs(s, out);
 	fputc('\n', out);
-	explicit_bzero(s, strlen(s));
-	free(s);
+	token_json_free(s);
 	return 0;
 }
 

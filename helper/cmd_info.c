@@ -41,7 +41,7 @@ int cmd_regions(struct app *app, struct ds_err *err)
 		if (!s)
 			return ds_err_set(err, DS_EFAIL, "Out of memory.");
 		puts(s);
-		free(s);
+		token_json_free(s);
 		return DS_OK;
 	}
 	printf("%-15s %-34s %-36s %-40s %s\n", "REGION", "ALIASES", "SHARED HOST", "WORKSPACE HOST",

@@ -146,7 +146,7 @@ static int list_json(const struct app *app, const struct profile_list *l, struct
 	if (!s)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	puts(s);
-	free(s);
+	token_json_free(s);
 	return DS_OK;
 }
 

@@ -53,6 +53,11 @@ static int gerror_to_err(GError *gerr, const char *what, struct ds_err *err)
 	    g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
 		rc = ds_err_set(err, DS_ESTORE,
 			"No Secret Service provider answers on the session bus; " FIX_HINT ".");
+	else if (gerr && gerr->domain == G_DBUS_ERROR &&
+		 (gerr->code == G_DBUS_ERROR_SPAWN_CHILD_EXITED || gerr->code == G_DBUS_ERROR_SPAWN_EXEC_FAILED ||
+		  gerr->code == G_DBUS_ERROR_SPAWN_FAILED || gerr->code == G_DBUS_ERROR_TIMEOUT))
+		rc = ds_err_set(err, DS_ESTORE,
+			"A Secret Service provider is installed but did not start; " FIX_HINT ".");
 	else if (g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
 		rc = ds_err_set(err, DS_ESTORE,
 			"The Secret Service has no usable default keyring (missing or locked); unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");

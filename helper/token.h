@@ -28,6 +28,9 @@ struct token_request {
  * material parsed from a response does not linger on the heap. */
 void token_json_init(void);
 
+/* Frees (and wipes) a string made by json_dumps after token_json_init. */
+void token_json_free(void *p);
+
 /* POSTs to the token endpoint with retries (SPEC section 7). */
 int token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err);
 

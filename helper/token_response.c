@@ -35,6 +35,14 @@ void token_json_init(void)
 	json_set_alloc_funcs(wipe_malloc, wipe_free);
 }
 
+void token_json_free(void *p)
+{
+	json_free_t free_fn;
+
+	json_get_alloc_funcs(NULL, &free_fn);
+	free_fn(p);
+}
+
 int token_chars_safe(const char *s, size_t len)
 {
 	if (len == 0)

@@ -1,0 +1,160 @@
+#!/bin/bash
+# The file store (SPEC section 3): modes, refusals, atomic and locked
+# writes, and a crash between write and rename.
+. "$(dirname "$0")/lib.sh"
+
+fresh_user
+snapshot_home
+
+test_add_creates_0700_dir_and_0600_file() {
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	[ "$(stat -c %a "$(dirname "$KEYFILE")")" = 700 ] && [ "$(stat -c %a "$KEYFILE")" = 600 ]
+}
+test_add_says_file_is_protected_by_permissions_only() {
+	printf 'sk-aaaaaaaa11\n' | "$DS" add a --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && expect_err_has 'protected by file permissions only' && expect_no_leak sk-aaaaaaaa11
+}
+test_key_is_in_file_not_output() {
+	add_key a sk-secret-abcd --region sg || return 1
+	run list
+	expect_rc 0 && expect_no_leak sk-secret-abcd && grep -q 'sk-…abcd' "$OUT" && grep -qF sk-secret-abcd "$KEYFILE"
+}
+test_refuses_group_readable_file() {
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	chmod 640 "$KEYFILE"
+	run list
+	expect_rc 3 && expect_err_has 'chmod 600' && expect_out_empty
+}
+test_refuses_world_readable_file_for_get() {
+	add_key a sk-sp-aaaaaaaa11 || return 1
+	chmod 604 "$KEYFILE"
+	run_in $'profile=a\n\n' get
+	expect_rc 3 && expect_out_empty && expect_no_leak sk-sp-aaaaaaaa11
+}
+test_refuses_file_owned_by_someone_else() {
+	[ "$(id -u)" = 0 ] || { echo "# needs root to chown"; return 0; }
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	chown nobody "$KEYFILE"
+	run list
+	expect_rc 3 && expect_err_has 'owned by another user'
+}
+test_refuses_symlinked_file() {
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	mv "$KEYFILE" "$KEYFILE.real"
+	ln -s "$KEYFILE.real" "$KEYFILE"
+	run list
+	expect_rc 3 && expect_err_has 'symbolic link'
+}
+test_refuses_directory_writable_by_others() {
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	chmod 777 "$(dirname "$KEYFILE")"
+	run list
+	expect_rc 3 && expect_err_has 'chmod 700'
+}
+test_malformed_file_is_reported_with_line() {
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	printf 'garbage line\n' >>"$KEYFILE"
+	run list
+	expect_rc 3 && expect_err_has 'keys:3'
+}
+test_same_profile_replaces() {
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	add_key a sk-bbbbbbbb22 --region us || return 1
+	[ "$(grep -c '^a	' "$KEYFILE")" = 1 ] && grep -q '^a	us-east-1		payg	sk-bbbbbbbb22$' "$KEYFILE"
+}
+test_twenty_concurrent_adds_all_survive() {
+	local i
+	for i in $(seq 1 20); do
+		add_key "p$i" "sk-concurrent-$i-xx" --region sg &
+	done
+	wait
+	run list --json
+	expect_rc 0 || return 1
+	[ "$(grep -c '"profile": "p' "$OUT")" = 20 ] || { diag "$(grep -c '"profile"' "$OUT") profiles"; return 1; }
+	for i in $(seq 1 20); do
+		grep -q "^p$i	ap-southeast-1		payg	sk-concurrent-$i-xx\$" "$KEYFILE" || { diag "p$i lost"; return 1; }
+	done
+}
+test_crash_before_rename_keeps_old_file() {
+	local shim="$abs_top_builddir/tests/.libs/crash_rename.so"
+	[ -e "$shim" ] || shim="$abs_top_builddir/tests/crash_rename.so"
+	[ -e "$shim" ] || { diag "no crash shim built"; return 1; }
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	local before
+	before=$(store_sum)
+	{ printf 'sk-bbbbbbbb22\n' | LD_PRELOAD="$shim" "$DS" add b --region sg >/dev/null 2>&1; RC=$?; } 2>/dev/null
+	[ "$RC" = 137 ] || { diag "exit $RC: the shim did not crash it"; return 1; }
+	expect_store_unchanged "$before" && run list && grep -q '^. a ' "$OUT" && ! grep -q '^. b ' "$OUT"
+}
+test_remove_deletes_one_profile() {
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	add_key b sk-bbbbbbbb22 --region sg || return 1
+	run remove a
+	expect_rc 0 && run list && ! grep -q '^. a ' "$OUT" && grep -q '^. b ' "$OUT"
+}
+test_remove_unknown_profile_exits_1() {
+	run remove nosuch
+	expect_rc 1 && expect_err_one_line
+}
+test_add_refuses_bad_keys_and_stores_nothing() {
+	local k
+	for k in short sk-has\ space xx-abcdefgh "sk-$(head -c 600 /dev/zero | tr '\0' a)" st-temporary1; do
+		printf '%s\n' "$k" | "$DS" add a --region sg >"$OUT" 2>"$ERR"
+		RC=$?
+		expect_rc 2 && expect_err_one_line && [ ! -e "$KEYFILE" ] || { diag "key '${k:0:12}'"; return 1; }
+	done
+}
+test_add_payg_key_needs_region() {
+	printf 'sk-aaaaaaaa11\n' | "$DS" add a >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2 && expect_err_has '--region' && [ ! -e "$KEYFILE" ]
+}
+test_add_plan_must_match_key() {
+	printf 'sk-aaaaaaaa11\n' | "$DS" add a --region sg --plan coding >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2 || return 1
+	printf 'sk-sp-aaaaaaaa11\n' | "$DS" add a --region sg --plan payg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2 && [ ! -e "$KEYFILE" ]
+}
+test_add_frankfurt_needs_workspace() {
+	printf 'sk-aaaaaaaa11\n' | "$DS" add a --region eu >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2 && expect_err_has 'workspace' && [ ! -e "$KEYFILE" ]
+}
+test_add_default_writes_user_config() {
+	mkdir -p "$HOME/.config/dashscope-credential"
+	printf '# mine\n[defaults]\nprofile = old\nlifetime = 90\n\n[profile x]\nmodel = m\n' >"$HOME/.config/dashscope-credential/config"
+	add_key a sk-aaaaaaaa11 --region sg --default || return 1
+	diff - "$HOME/.config/dashscope-credential/config" <<EOF2
+# mine
+[defaults]
+profile = a
+lifetime = 90
+
+[profile x]
+model = m
+EOF2
+}
+test_list_json_marks_default() {
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	add_key b sk-bbbbbbbb22 --region us --default || return 1
+	run list --json
+	expect_rc 0 && python3 - "$OUT" <<'EOF2'
+import json, sys
+items = json.load(open(sys.argv[1]))
+assert [(i["profile"], i["default"], i["store"], i["key"]) for i in items] == \
+    [("a", False, "file", "sk-…aa11"), ("b", True, "file", "sk-…bb22")], items
+EOF2
+}
+test_keyfile_override_is_used() {
+	export DASHSCOPE_CREDENTIAL_KEYFILE="$HOME/elsewhere/k"
+	add_key a sk-aaaaaaaa11 --region sg || return 1
+	[ -e "$HOME/elsewhere/k" ] && [ ! -e "$KEYFILE" ]
+}
+
+for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	t "$f"
+done
+finish
