@@ -1,0 +1,13 @@
+#!/bin/sh
+# Installs what building and testing dashscope-credential needs on
+# Debian/Ubuntu (uses sudo when not root).
+set -eu
+packages="autoconf automake libtool pkg-config make gcc
+  libsecret-1-dev libcurl4-openssl-dev libjansson-dev check libpam0g-dev
+  libpam-wrapper libpamtest0-dev
+  gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux
+  dash fish tcsh mandoc groff-base valgrind"
+run() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+run apt-get update
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive run apt-get install -y --no-install-recommends $packages
