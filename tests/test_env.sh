@@ -1,0 +1,188 @@
+#!/bin/bash
+# env and exec (SPEC section 5): variables per --for, quoting evaluated by
+# the real shells (hostile input 29), values that must be refused, exec's
+# environment, exit status and signals; token's stdout discipline.
+. "$(dirname "$0")/lib.sh"
+
+fresh_user
+start_server || { echo "could not start the test server"; exit 99; }
+use_server
+KEY=sk-test-ok-env-1
+add_key work "$KEY" --region sg --default || exit 99
+CONF="$HOME/.config/dashscope-credential/config"
+snapshot_home
+
+HOSTILE=(
+	"it's"
+	'say "hi"'
+	'$HOME $(id) ${x}'
+	'`id`'
+	'back\slash \\ \n'
+	'bang! !! !$ !-1'
+	'100% %s %n'
+	'  spaces  and	tab '
+	'通义千问 ünïcödé'
+	'semi;colon & amp | pipe > gt < lt'
+	'# not a comment'
+	'*?[glob]'
+	'~tilde {a,b}'
+)
+
+# set_model VALUE: writes the value into [profile work] model, quoted for
+# our INI syntax.
+set_model() {
+	local v=${1//\\/\\\\}
+	v=${v//\"/\\\"}
+	mkdir -p "$(dirname "$CONF")"
+	printf '[defaults]\nprofile = work\n[profile work]\nmodel = "%s"\n' "$v" >"$CONF"
+}
+
+# roundtrip SHELLNAME: every hostile value must come back byte for byte.
+roundtrip() {
+	local sh=$1 v got
+	for v in "${HOSTILE[@]}"; do
+		set_model "$v"
+		case $sh in
+		sh|dash|bash|zsh)
+			got=$("$sh" -c 'eval "$("$0" env --for openai)" && printenv OPENAI_MODEL' "$DS") ;;
+		fish)
+			got=$(fish -c '$argv[1] env --shell fish --for openai | source; and printenv OPENAI_MODEL' "$DS") ;;
+		tcsh|csh)
+			got=$(DS="$DS" "$sh" -c 'eval "`$DS:q env --shell csh --for openai`" && printenv OPENAI_MODEL') ;;
+		esac
+		if [ "$got" != "$v" ]; then
+			diag "$sh: sent [$v] got [$got]"
+			return 1
+		fi
+	done
+}
+
+shell_test() {
+	local sh=$1
+	if ! command -v "$sh" >/dev/null; then
+		skip "test_env_roundtrips_hostile_values_in_$sh" "$sh is not installed"
+		return
+	fi
+	eval "test_env_roundtrips_hostile_values_in_$sh() { roundtrip $sh; }"
+	t "test_env_roundtrips_hostile_values_in_$sh"
+}
+
+test_env_sets_key_and_urls_for_default_list() {
+	run env
+	expect_rc 0 || return 1
+	local base="https://127.0.0.1:$PORT_MAIN" out
+	out=$(sh -c 'eval "$(cat "$0")"; for v in DASHSCOPE_API_KEY DASHSCOPE_HTTP_BASE_URL DASHSCOPE_COMPATIBLE_BASE_URL DASHSCOPE_API_REGION OPENAI_API_KEY OPENAI_BASE_URL DASHSCOPE_CREDENTIAL_PROFILE; do printf "%s=%s\n" $v "$(printenv $v)"; done' "$OUT")
+	grep -q "^DASHSCOPE_API_KEY=st-ok-" <<<"$out" &&
+		grep -qx "DASHSCOPE_HTTP_BASE_URL=$base/api/v1" <<<"$out" &&
+		grep -qx "DASHSCOPE_COMPATIBLE_BASE_URL=$base/compatible-mode/v1" <<<"$out" &&
+		grep -qx "DASHSCOPE_API_REGION=ap-southeast-1" <<<"$out" &&
+		grep -q "^OPENAI_API_KEY=st-ok-" <<<"$out" &&
+		grep -qx "OPENAI_BASE_URL=$base/compatible-mode/v1" <<<"$out" &&
+		grep -qx "DASHSCOPE_CREDENTIAL_PROFILE=work" <<<"$out" &&
+		grep -q '^DASHSCOPE_CREDENTIAL_EXPIRES_AT=' "$OUT" && ! grep -q ANTHROPIC "$OUT" &&
+		expect_no_leak "$KEY" || { diag "$out"; return 1; }
+}
+test_env_one_key_shared_by_all_variables() {
+	run env --for dashscope,openai,anthropic --shell pam
+	expect_rc 0 || return 1
+	[ "$(grep -E '^(DASHSCOPE_API_KEY|OPENAI_API_KEY|ANTHROPIC_AUTH_TOKEN)=' "$OUT" | cut -d= -f2 | sort -u | wc -l)" = 1 ] &&
+		[ "$(grep -c "\"key\": \"$KEY\"" "$SERVER_LOG")" -ge 1 ]
+}
+test_env_anthropic_variables() {
+	set_model qwen-max
+	run env --for anthropic --shell dotenv
+	expect_rc 0 && grep -q "^ANTHROPIC_AUTH_TOKEN='st-ok-" "$OUT" &&
+		expect_out_has "ANTHROPIC_BASE_URL='https://127.0.0.1:$PORT_MAIN/apps/anthropic'" &&
+		expect_out_has "ANTHROPIC_MODEL='qwen-max'" && ! grep -q OPENAI "$OUT"
+}
+test_env_json_is_versioned_object() {
+	run env --shell json --for openai
+	expect_rc 0 && python3 - "$OUT" <<'EOF2'
+import json, re, sys, datetime
+d = json.load(open(sys.argv[1]))
+assert d["version"] == 1 and d["profile"] == "work" and d["region"] == "ap-southeast-1", d
+assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", d["expires_at"]), d
+exp = datetime.datetime.strptime(d["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+assert int(exp.timestamp()) == int(d["env"]["DASHSCOPE_CREDENTIAL_EXPIRES_AT"]), d
+assert d["env"]["OPENAI_API_KEY"].startswith("st-ok-"), d
+EOF2
+}
+test_env_refuses_value_with_newline() {         # 29
+	# a model name with LF cannot come from our INI file; a CR-free
+	# control character can, and dotenv/pam refuse those
+	set_model $'tab\there'
+	run env --for openai --shell dotenv
+	expect_rc 2 && expect_out_empty && expect_err_one_line && expect_err_has 'OPENAI_MODEL'
+}
+test_env_pam_no_key_needs_no_network_or_store() {
+	printf '[profile work]\nregion = eu\nworkspace = ws-7\n' >"$CONF"
+	rm -rf "$HOME/.local/share/dashscope-credential"
+	DASHSCOPE_CREDENTIAL_ENDPOINT= DASHSCOPE_CREDENTIAL_STORE=secret-service run env --shell pam --no-key -p work --for dashscope,openai,anthropic
+	expect_rc 0 && ! grep -qE 'KEY|TOKEN' "$OUT" &&
+		expect_out_has 'DASHSCOPE_API_REGION=eu-central-1' &&
+		expect_out_has 'OPENAI_BASE_URL=https://ws-7.eu-central-1.maas.aliyuncs.com/compatible-mode/v1' &&
+		expect_out_has 'ANTHROPIC_BASE_URL=https://ws-7.eu-central-1.maas.aliyuncs.com/apps/anthropic' &&
+		expect_out_has 'DASHSCOPE_CREDENTIAL_PROFILE=work'
+}
+test_env_no_key_with_region_only() {
+	rm -rf "$HOME/.local/share/dashscope-credential"
+	DASHSCOPE_CREDENTIAL_ENDPOINT= run env --shell pam --no-key -r tokyo -w llm-1
+	expect_rc 0 && expect_out_has 'DASHSCOPE_HTTP_BASE_URL=https://llm-1.ap-northeast-1.maas.aliyuncs.com/api/v1' &&
+		! grep -q 'DASHSCOPE_CREDENTIAL_PROFILE' "$OUT"
+}
+test_env_failure_prints_nothing() {
+	add_key bad sk-test-e401-env --region sg || return 1
+	run env -p bad
+	expect_rc 4 && expect_out_empty
+}
+test_token_stdout_is_exactly_one_line() {
+	run token
+	expect_rc 0 && [ "$(wc -c <"$OUT")" -gt 3 ] && [ "$(wc -l <"$OUT")" = 1 ] &&
+		grep -qx 'st-ok-[0-9]*-[0-9]*' "$OUT" && [ ! -s "$ERR" ]
+}
+test_exec_sets_variables_and_removes_conflicts() {
+	ANTHROPIC_API_KEY=stale OPENAI_API_KEY=stale run exec --for openai,anthropic -- sh -c 'printf "%s|%s|%s|%s\n" "${ANTHROPIC_API_KEY-unset}" "$OPENAI_API_KEY" "$ANTHROPIC_AUTH_TOKEN" "$ANTHROPIC_BASE_URL"'
+	expect_rc 0 && grep -qx "unset|st-ok-[0-9]*-[0-9]*|st-ok-[0-9]*-[0-9]*|https://127.0.0.1:$PORT_MAIN/apps/anthropic" "$OUT"
+}
+test_exec_keeps_anthropic_api_key_when_not_chosen() {
+	ANTHROPIC_API_KEY=mine run exec --for openai -- sh -c 'printf "%s\n" "$ANTHROPIC_API_KEY"'
+	expect_rc 0 && expect_out_has mine
+}
+test_exec_passes_exit_status() {
+	run exec -- sh -c 'exit 42'
+	expect_rc 42
+}
+test_exec_child_killed_by_signal_gives_128_plus_n() {
+	{ run exec -- sh -c 'kill -TERM $$'; } 2>/dev/null
+	expect_rc 143
+}
+test_exec_missing_command_exits_127() {
+	run exec -- /nonexistent/command
+	expect_rc 127 && expect_err_one_line && expect_out_empty
+}
+test_exec_without_command_is_usage_error() {
+	run exec --for openai
+	expect_rc 2 && expect_err_has 'Usage'
+}
+test_exec_key_not_in_child_argv() {
+	run exec -- sh -c 'cat /proc/$$/cmdline | tr "\0" " "'
+	expect_rc 0 && ! grep -q 'st-ok-' "$OUT"
+}
+test_env_rejects_unknown_shell_and_for() {
+	run env --shell powershell
+	expect_rc 2 && expect_err_one_line || return 1
+	run env --for azure
+	expect_rc 2 && expect_err_one_line
+}
+test_options_of_other_commands_are_refused() {
+	run token --json
+	expect_rc 2 && expect_out_empty
+}
+
+for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	t "$f"
+done
+for sh in sh dash bash zsh fish tcsh; do
+	shell_test "$sh"
+done
+finish
