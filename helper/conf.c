@@ -381,6 +381,13 @@ int conf_load(struct conf *c, struct ds_err *err)
 	return apply_env(c, err);
 }
 
+int conf_load_system(struct conf *c, const char *path, struct ds_err *err)
+{
+	struct load_ctx sys = { c, 1 };
+
+	return ini_parse_file(path, 0, on_setting, &sys, err);
+}
+
 int conf_load_buffer(struct conf *c, const char *buf, size_t len, int is_system,
 		     struct ds_err *err)
 {

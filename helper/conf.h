@@ -64,6 +64,9 @@ int conf_load(struct conf *c, struct ds_err *err);
 int conf_load_buffer(struct conf *c, const char *buf, size_t len, int is_system,
 		     struct ds_err *err);
 
+/* Loads only the given file, as the system file (the PAM module). */
+int conf_load_system(struct conf *c, const char *path, struct ds_err *err);
+
 void conf_init(struct conf *c);
 void conf_free(struct conf *c);
 

@@ -14,7 +14,7 @@ int app_store(struct app *app, struct ds_err *err)
 
 	if (app->store_ready)
 		return DS_OK;
-	rc = store_open(&app->conf, &app->store, err);
+	rc = store_open(&app->conf, &app->store, !app->o.no_key, err);
 	if (rc == DS_OK)
 		app->store_ready = 1;
 	return rc;

@@ -21,12 +21,13 @@ static int open_kind(struct store *st, enum store_kind k, struct ds_err *err)
 	return store_secret_connect(st, err);
 }
 
-int store_open(const struct conf *c, struct store *st, struct ds_err *err)
+int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err)
 {
 	struct ds_err ss_err;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	st->may_prompt = may_prompt;
 	if (c->store != STORE_AUTO) {
 		if (!store_allowed(c, c->store))
 			return ds_err_set(err, DS_EPOLICY,

@@ -15,11 +15,13 @@ struct store {
 	char why[160];        /* how it was chosen, for doctor */
 	char path[512];       /* the file store's file */
 	void *ss;             /* SecretService *, for the secret-service store */
+	int may_prompt;       /* may ask the desktop to unlock the keyring */
 };
 
 /* Resolves the configured store (auto probes the session bus), applies the
- * policy's allowed_stores, and connects. */
-int store_open(const struct conf *c, struct store *st, struct ds_err *err);
+ * policy's allowed_stores, and connects. may_prompt 0 never shows an
+ * unlock prompt (at login, a locked keyring must not hold things up). */
+int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err);
 void store_close(struct store *st);
 
 /* Every stored profile, sorted by name. with_tails also reads each key to

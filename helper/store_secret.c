@@ -70,7 +70,7 @@ static int gerror_to_err(GError *gerr, const char *what, struct ds_err *err)
 
 /* A locked or missing default collection makes lookups return "nothing"
  * without an error, so it is checked before any read or write. */
-static int default_collection_ready(SecretService *svc, struct ds_err *err)
+static int default_collection_ready(SecretService *svc, int may_prompt, struct ds_err *err)
 {
 	GError *gerr = NULL;
 	SecretCollection *col;
@@ -83,17 +83,17 @@ static int default_collection_ready(SecretService *svc, struct ds_err *err)
 	if (!col)
 		return ds_err_set(err, DS_ESTORE,
 			"The Secret Service has no default keyring; create or unlock one (e.g. gnome-keyring-daemon --unlock) or set 'store = file'.");
-	if (secret_collection_get_locked(col)) {
+	if (secret_collection_get_locked(col) && may_prompt) {
 		GList *objs = g_list_append(NULL, col);
 
 		/* on a desktop this shows the unlock prompt; headless it fails */
 		secret_service_unlock_sync(svc, objs, NULL, NULL, NULL);
 		g_list_free(objs);
 		secret_collection_refresh(col);
-		if (secret_collection_get_locked(col))
-			rc = ds_err_set(err, DS_ESTORE,
-				"The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
 	}
+	if (secret_collection_get_locked(col))
+		rc = ds_err_set(err, DS_ESTORE,
+			"The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
 	g_object_unref(col);
 	return rc;
 }
@@ -111,7 +111,7 @@ int store_secret_connect(struct store *st, struct ds_err *err)
 	if (!svc)
 		return gerror_to_err(gerr, "open a session", err);
 	st->ss = svc;
-	rc = default_collection_ready(svc, err);
+	rc = default_collection_ready(svc, st->may_prompt, err);
 	return rc;
 }
 

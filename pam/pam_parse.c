@@ -1,0 +1,179 @@
+/* Parsing for pam_dashscope: options, [pam] rules and the helper's
+ * NAME=VALUE lines. Everything the helper prints is untrusted here. */
+#include "config.h"
+#include "pam_parse.h"
+#include "region.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const allowed_names[] = {
+	"DASHSCOPE_API_REGION", "DASHSCOPE_HTTP_BASE_URL", "DASHSCOPE_COMPATIBLE_BASE_URL",
+	"OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_MODEL", "ANTHROPIC_MODEL",
+	"DASHSCOPE_CREDENTIAL_PROFILE",
+};
+
+static int for_ok(const char *item, void *ctx)
+{
+	(void)ctx;
+	return strcmp(item, "dashscope") && strcmp(item, "openai") && strcmp(item, "anthropic");
+}
+
+static const char *opt_value(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(arg, name, n) == 0 && arg[n] == '=' ? arg + n + 1 : NULL;
+}
+
+static int set_place_item(struct pam_place *pl, const char *arg, pam_report_fn report,
+			  void *ctx)
+{
+	const char *v;
+
+	if ((v = opt_value(arg, "profile"))) {
+		if (!profile_name_valid(v))
+			return report(ctx, "bad profile name in", arg), 1;
+		pl->profile = v;
+	} else if ((v = opt_value(arg, "region"))) {
+		if (!region_find(v))
+			return report(ctx, "unknown region in", arg), 1;
+		pl->region = v;
+	} else if ((v = opt_value(arg, "workspace"))) {
+		if (!workspace_valid(v))
+			return report(ctx, "bad workspace id in", arg), 1;
+		pl->workspace = v;
+	} else {
+		return -1; /* not a place item */
+	}
+	return 0;
+}
+
+void pam_opts_parse(struct pam_opts *o, int argc, const char **argv, pam_report_fn report,
+		    void *ctx)
+{
+	memset(o, 0, sizeof(*o));
+	o->helper = PAM_DS_HELPER_DEFAULT;
+	o->timeout = PAM_DS_TIMEOUT_DEFAULT;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v;
+		unsigned long n;
+
+		if (!a)
+			continue;
+		if (set_place_item(&o->place, a, report, ctx) >= 0)
+			continue;
+		if (!strcmp(a, "strict"))
+			o->strict = 1;
+		else if (!strcmp(a, "debug"))
+			o->debug = 1;
+		else if (!strcmp(a, "quiet"))
+			o->quiet = 1;
+		else if ((v = opt_value(a, "for"))) {
+			if (!*v || ds_list_each(v, for_ok, NULL))
+				report(ctx, "bad list in", a);
+			else
+				o->for_list = v;
+		} else if ((v = opt_value(a, "helper"))) {
+			/* an absolute path: no PATH lookup during login */
+			if (v[0] != '/' || ds_has_control(v))
+				report(ctx, "helper must be an absolute path:", a);
+			else
+				o->helper = v;
+		} else if ((v = opt_value(a, "timeout"))) {
+			if (ds_parse_ulong(v, 60, &n) || n == 0)
+				report(ctx, "timeout must be 1..60 seconds:", a);
+			else
+				o->timeout = (unsigned)n;
+		} else if ((v = opt_value(a, "conf"))) {
+			if (v[0] != '/' || ds_has_control(v))
+				report(ctx, "conf must be an absolute path:", a);
+			else
+				o->conf = v;
+		} else {
+			report(ctx, "unknown option", a);
+		}
+	}
+}
+
+int pam_rule_parse(char *buf, struct pam_place *place, pam_report_fn report, void *ctx)
+{
+	char *save = NULL;
+
+	memset(place, 0, sizeof(*place));
+	for (char *tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		int rc = set_place_item(place, tok, report, ctx);
+
+		if (rc < 0)
+			report(ctx, "unknown setting in [pam] rule:", tok);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+void pam_place_merge(struct pam_place *dst, const struct pam_place *src)
+{
+	if (!dst->profile)
+		dst->profile = src->profile;
+	if (!dst->region)
+		dst->region = src->region;
+	if (!dst->workspace)
+		dst->workspace = src->workspace;
+}
+
+int pam_name_allowed(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(allowed_names) / sizeof(allowed_names[0]); i++)
+		if (strlen(allowed_names[i]) == len && !memcmp(allowed_names[i], name, len))
+			return 1;
+	return 0;
+}
+
+static int value_safe(const char *v, size_t len)
+{
+	if (len > PAM_DS_VALUE_MAX)
+		return 0;
+	/* a key must never reach the environment, whatever the helper says */
+	if (len >= 3 && (!memcmp(v, "sk-", 3) || !memcmp(v, "st-", 3)))
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return 0;
+	return ds_utf8_valid(v, len);
+}
+
+int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char *line),
+		    void *ctx, int *fn_rc)
+{
+	size_t pos = 0;
+	int dropped = 0;
+
+	*fn_rc = 0;
+	while (pos < len) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		const char *line = buf + pos, *eq;
+		size_t llen;
+		char copy[PAM_DS_VALUE_MAX + 64];
+
+		if (!nl) {
+			dropped++;
+			break;
+		}
+		llen = (size_t)(nl - line);
+		pos = (size_t)(nl - buf) + 1;
+		eq = memchr(line, '=', llen);
+		if (!eq || !pam_name_allowed(line, (size_t)(eq - line)) ||
+		    !value_safe(eq + 1, llen - (size_t)(eq - line) - 1) || llen >= sizeof(copy)) {
+			dropped++;
+			continue;
+		}
+		memcpy(copy, line, llen);
+		copy[llen] = '\0';
+		*fn_rc = fn(ctx, copy);
+		if (*fn_rc)
+			break;
+	}
+	return dropped;
+}

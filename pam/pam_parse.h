@@ -1,0 +1,54 @@
+/* The PAM module's parsers, kept apart from PAM calls so that tests and
+ * fuzzers can drive them: module options, [pam] rules, helper output. */
+#ifndef DS_PAM_PARSE_H
+#define DS_PAM_PARSE_H
+
+#include <stddef.h>
+
+#define PAM_DS_HELPER_DEFAULT BINDIR "/dashscope-credential"
+#define PAM_DS_TIMEOUT_DEFAULT 5
+#define PAM_DS_OUTPUT_MAX (16 * 1024)
+#define PAM_DS_VALUE_MAX 1024
+
+/* Which profile, region and workspace a session gets; NULL: not set.
+ * Strings point into argv or into a rule kept by the caller. */
+struct pam_place {
+	const char *profile, *region, *workspace;
+};
+
+struct pam_opts {
+	struct pam_place place;
+	const char *for_list;
+	const char *helper;
+	const char *conf;
+	unsigned timeout; /* seconds */
+	int strict, debug, quiet;
+};
+
+/* Reports one problem with an option or a rule (for pam_syslog). */
+typedef void (*pam_report_fn)(void *ctx, const char *what, const char *item);
+
+/* Parses module options. Unknown options and bad values are reported
+ * and ignored; never fails. */
+void pam_opts_parse(struct pam_opts *o, int argc, const char **argv, pam_report_fn report,
+		    void *ctx);
+
+/* Parses one [pam] rule's settings ("profile=a region=b workspace=c")
+ * into place; buf is a writable copy that place points into. Returns 0,
+ * or -1 (reported) on a bad setting. */
+int pam_rule_parse(char *buf, struct pam_place *place, pam_report_fn report, void *ctx);
+
+/* Fills the fields of dst that are NULL from src. */
+void pam_place_merge(struct pam_place *dst, const struct pam_place *src);
+
+/* 1 when name may be put into the session environment. */
+int pam_name_allowed(const char *name, size_t len);
+
+/* Walks the helper's output (len bytes, at most PAM_DS_OUTPUT_MAX) and
+ * calls fn with each "NAME=VALUE" line (NUL-terminated copy) whose name
+ * is allowed and whose value is safe. Returns how many lines were
+ * dropped. A trailing line without LF is dropped: it may be cut. */
+int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char *line),
+		    void *ctx, int *fn_rc);
+
+#endif
