@@ -171,6 +171,7 @@ static int place_without_key(struct app *app, const struct want *w, struct profi
 	struct ds_err ignored;
 	int found = 0;
 	const char *name = w->cr.profile ? w->cr.profile : app->conf.default_profile;
+	const struct profile_conf *named = *name ? conf_profile(&app->conf, name) : NULL;
 
 	memset(p, 0, sizeof(*p));
 	*pc = NULL;
@@ -178,25 +179,29 @@ static int place_without_key(struct app *app, const struct want *w, struct profi
 		*pc = conf_profile(&app->conf, p->name);
 		return DS_OK;
 	}
-	if (*name && (*pc = conf_profile(&app->conf, name)) && (*pc)->region &&
-	    (!w->cr.region || w->cr.region == (*pc)->region)) {
+	/* the profile's own [profile] metadata, unless the caller's region
+	 * says otherwise; a default profile of another region is not named */
+	if (named && named->region && (!w->cr.region || w->cr.region == named->region)) {
+		*pc = named;
 		ds_strcpy(p->name, sizeof(p->name), name);
-		p->place.region = (*pc)->region;
-		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), (*pc)->workspace);
-		p->place.plan = (*pc)->has_plan ? (*pc)->plan : PLAN_PAYG;
-		return DS_OK;
-	}
-	if (w->cr.region) {
-		*pc = NULL;
-		if (w->cr.profile)
+		p->place.region = named->region;
+		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), named->workspace);
+		p->place.plan = named->has_plan ? named->plan : PLAN_PAYG;
+	} else if (w->cr.region) {
+		if (w->cr.profile) {
+			*pc = named;
 			ds_strcpy(p->name, sizeof(p->name), w->cr.profile);
+		}
 		p->place.region = w->cr.region;
-		if (w->cr.workspace)
-			ds_strcpy(p->place.workspace, sizeof(p->place.workspace), w->cr.workspace);
-		p->place.plan = w->cr.has_plan ? w->cr.plan : PLAN_PAYG;
-		return DS_OK;
+		p->place.plan = PLAN_PAYG;
+	} else {
+		return app_no_profile(w, err);
 	}
-	return app_no_profile(w, err);
+	if (w->cr.workspace)
+		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), w->cr.workspace);
+	if (w->cr.has_plan)
+		p->place.plan = w->cr.plan;
+	return DS_OK;
 }
 
 static int env_no_key(struct app *app, enum shell_kind kind, unsigned mask, struct ds_err *err)

@@ -283,7 +283,7 @@ static int run_helper(pam_handle_t *pamh, const struct pam_opts *o, const struct
 	struct timespec deadline;
 	char *buf;
 	size_t len;
-	int fds[2], timed_out, status, dropped, put_rc = 0, rc;
+	int fds[2], timed_out, capped, status, dropped, put_rc = 0, rc;
 	pid_t pid;
 	struct put_ctx ctx = { pamh, o->debug };
 
@@ -322,12 +322,16 @@ static int run_helper(pam_handle_t *pamh, const struct pam_opts *o, const struct
 	len = read_output(fds[0], buf, &deadline, &timed_out);
 	close(fds[0]);
 	/* past the cap or the deadline the helper is not trusted to finish */
-	status = reap(pid, &deadline, timed_out || len >= PAM_DS_OUTPUT_MAX);
+	capped = len >= PAM_DS_OUTPUT_MAX;
+	status = reap(pid, &deadline, timed_out || capped);
 	sigaction(SIGCHLD, &old_chld, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (!o->quiet) {
-			if (status < 0)
+			if (status < 0 && capped)
+				pam_syslog(pamh, LOG_ERR, "%s printed more than %d bytes; killed",
+					   o->helper, PAM_DS_OUTPUT_MAX);
+			else if (status < 0)
 				pam_syslog(pamh, LOG_ERR, "%s did not finish within %u s; killed",
 					   o->helper, o->timeout);
 			else
