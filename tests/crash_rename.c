@@ -1,6 +1,5 @@
 /* Test shim (LD_PRELOAD): rename() kills the process with SIGKILL before
  * renaming, as a crash or power cut between write and rename would. */
-#define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
