@@ -195,13 +195,16 @@ int token_mint(const struct token_request *tr, struct minted *out, struct ds_err
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
 		int retry;
+		/* The clock is read before sending: a key minted for one second
+		 * may otherwise look expired when the answer crosses a second. */
+		time_t sent = time(NULL);
 
 		b->len = 0;
 		b->overflow = 0;
 		at.body = b;
 		attempt_run(tr, url, &at);
 		if (at.cc == CURLE_OK && at.status == 200) {
-			rc = token_parse_success(b->buf, b->len, time(NULL), tr->lifetime, out, err);
+			rc = token_parse_success(b->buf, b->len, sent, tr->lifetime, out, err);
 			break;
 		}
 		if (at.cc != CURLE_OK) {
