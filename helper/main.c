@@ -7,9 +7,11 @@
 #include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum {
 	OPT_PLAN = 256, OPT_JSON, OPT_VERIFY, OPT_DEFAULT, OPT_SHELL, OPT_FOR, OPT_NO_KEY,
@@ -165,6 +167,10 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 	return cmd->fn(app, err);
 }
 
+/* stdout's buffer holds every key we print; it is ours so it can be
+ * wiped once flushed. */
+static char out_buf[BUFSIZ];
+
 int main(int argc, char **argv)
 {
 	struct app app;
@@ -172,6 +178,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	secret_harden_process();
+	setvbuf(stdout, out_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(out_buf));
 	umask(077);
 	token_json_init();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -185,5 +192,7 @@ int main(int argc, char **argv)
 	conf_free(&app.conf);
 	curl_global_cleanup();
 	fflush(stdout);
+	__fpurge(stdout); /* what a failed flush kept is dropped, not retried */
+	explicit_bzero(out_buf, sizeof(out_buf));
 	return rc;
 }

@@ -41,6 +41,10 @@ int store_delete(struct store *st, const char *name, int *found, struct ds_err *
 /* The file store's path from the environment (tests, doctor). */
 void store_file_path(char *out, size_t n);
 
+/* Parses a key file image without touching the disk (fuzzer): the status
+ * a read would give and how many records it holds. */
+int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *err);
+
 /* Backends; store.c dispatches to them. */
 int store_file_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err);
 int store_file_get(struct store *st, const char *name, struct secret **key, struct ds_err *err);

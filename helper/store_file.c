@@ -169,6 +169,24 @@ static int parse_db(char *buf, size_t len, const char *path, struct file_db *db,
 	return DS_OK;
 }
 
+int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *err)
+{
+	struct file_db db = { NULL, 0 };
+	char *copy = malloc(len + 1);
+	int rc;
+
+	*nrecs = 0;
+	if (!copy)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	memcpy(copy, buf, len);
+	rc = parse_db(copy, len, "keys", &db, err);
+	*nrecs = rc == DS_OK ? db.n : 0;
+	db_free(&db);
+	explicit_bzero(copy, len);
+	free(copy);
+	return rc;
+}
+
 /* Opens and checks the file on every read: a regular file, ours, with no
  * group or other bits, reached without following a symlink. */
 static int db_load(const char *path, struct file_db *db, struct ds_err *err)

@@ -47,12 +47,32 @@ struct attempt {
 	struct body *body;
 };
 
+/* The Authorization line is in this list: wipe every entry on free. */
+static void headers_free(struct curl_slist *list)
+{
+	for (struct curl_slist *l = list; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(list);
+}
+
+/* Appends to the list; on failure the whole list is freed (and wiped)
+ * and NULL returned, so a request never goes out without its key. */
+static struct curl_slist *headers_add(struct curl_slist *list, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(list, line);
+
+	if (!l)
+		headers_free(list);
+	return l;
+}
+
 static void attempt_run(const struct token_request *tr, const char *url, struct attempt *at)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
-	/* "Authorization: Bearer " + key; wiped below. libcurl copies it
-	 * into its slist, freed unwiped, so that copy lives only this call. */
+	/* "Authorization: Bearer " + key; wiped below, and so is the slist's
+	 * copy (headers_free). libcurl's own request buffer is not ours to
+	 * wipe; doc/threat-model.md says how long that copy lives. */
 	size_t alen = 22 + tr->key->len + 1;
 	char *auth = malloc(alen);
 	const char *proto = is_http_url(url) ? "http" : "https";
@@ -68,11 +88,17 @@ static void attempt_run(const struct token_request *tr, const char *url, struct 
 		return;
 	}
 	snprintf(auth, alen, "Authorization: Bearer %s", tr->key->data);
-	hdrs = curl_slist_append(hdrs, auth);
+	hdrs = headers_add(NULL, auth);
 	explicit_bzero(auth, alen);
 	free(auth);
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (hdrs)
+		hdrs = headers_add(hdrs, "Expect:");
+	if (hdrs)
+		hdrs = headers_add(hdrs, "Accept: application/json");
+	if (!hdrs) {
+		curl_easy_cleanup(h);
+		return;
+	}
 
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, proto);
@@ -99,7 +125,7 @@ static void attempt_run(const struct token_request *tr, const char *url, struct 
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &at->status);
 	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry) == CURLE_OK && retry > 0)
 		at->retry_after = retry > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : (long)retry;
-	curl_slist_free_all(hdrs);
+	headers_free(hdrs);
 	curl_easy_cleanup(h);
 }
 

@@ -117,14 +117,31 @@ out:
 	return rc;
 }
 
+static int key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_' || c == '.';
+}
+
 /* Copies a server string for a terminal: controls and non-ASCII become
- * '?', so an answer cannot disguise itself as our output (CVE-2024-50349). */
+ * '?', so an answer cannot disguise itself as our output (CVE-2024-50349),
+ * and anything shaped like a key (a server echoing our Authorization
+ * header) becomes "sk-***", so it cannot reach a log through stderr. */
 static void copy_clean(char *dst, size_t n, const char *src)
 {
 	size_t o = 0;
 
-	for (; src && *src && o + 1 < n; src++)
+	for (; src && *src && o + 1 < n; src++) {
+		if ((*src == 's') && (src[1] == 'k' || src[1] == 't') && src[2] == '-' &&
+		    key_char(src[3])) {
+			for (const char *r = src[1] == 'k' ? "sk-***" : "st-***"; *r && o + 1 < n; r++)
+				dst[o++] = *r;
+			for (src += 3; key_char(src[1]); src++)
+				;
+			continue;
+		}
 		dst[o++] = ((unsigned char)*src < 0x20 || (unsigned char)*src >= 0x7f) ? '?' : *src;
+	}
 	dst[o] = '\0';
 }
 

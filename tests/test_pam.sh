@@ -63,7 +63,7 @@ svc ds-uid "helper=$D/bin/fake-uid"
 printf '[pam]\nsomeone-else = region=us\n' >"$D/unmapped.conf"
 svc ds-unmapped "helper=$D/bin/fake-ok conf=$D/unmapped.conf"
 : >"$D/system.conf"
-svc ds-real "helper=$DS conf=$D/system.conf profile=team region=eu workspace=ws-pam for=dashscope,openai,anthropic"
+svc ds-real "helper=$DS_REAL conf=$D/system.conf profile=team region=eu workspace=ws-pam for=dashscope,openai,anthropic"
 
 export DS_PAM_USER
 DS_PAM_USER=$(id -un)
@@ -75,9 +75,9 @@ if [ "$(id -u)" = 0 ]; then
 	mkdir -p "$D/home/.config/dashscope-credential"
 	printf '[profile team]\nmodel = qwen-plus\n' >"$D/home/.config/dashscope-credential/config"
 	chown -R "$TEST_USER" "$D/home"
-	chmod 755 "$(dirname "$DS")" 2>/dev/null
+	chmod 755 "$(dirname "$DS_REAL")" 2>/dev/null
 	printf '[pam]\n@nosuchgroup = region=us\n%s = region=tokyo workspace=ws-tokyo\n* = region=cn\n' "$TEST_USER" >"$D/rules.conf"
-	svc ds-rules "helper=$DS conf=$D/rules.conf"
+	svc ds-rules "helper=$DS_REAL conf=$D/rules.conf"
 	export DS_PAM_REAL_USER="$TEST_USER" DS_PAM_REAL_UID
 	DS_PAM_REAL_UID=$(id -u "$TEST_USER")
 fi

@@ -68,6 +68,10 @@ test_api_401_invalid_key_exits_4() {              # 23
 		expect_err_has 'req-InvalidApiKey-401' && expect_err_has 'region' &&
 		[ "$(requests_for)" = 1 ] && expect_err_one_line
 }
+test_api_error_echoing_the_key_is_masked() {       # 23
+	mint e401echo || return 1
+	fails 4 && expect_err_has 'Invalid API-key provided: sk-*** (Bearer sk-***)'
+}
 test_api_403_access_denied_exits_4() {            # 23
 	mint e403 || return 1
 	fails 4 && expect_err_has 'AccessDenied' && [ "$(requests_for)" = 1 ]

@@ -87,6 +87,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(400, "InvalidParameter", "expire_in_seconds out of range")
         if scenario == "e401":
             return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if scenario == "e401echo":
+            # a server that echoes what it was sent: our key must not reach stderr
+            return self.error(401, "InvalidApiKey", "Invalid API-key provided: %s (Bearer %s)" % (key, key))
         if scenario == "e403":
             return self.error(403, "AccessDenied", "Access denied.")
         if scenario == "e429":

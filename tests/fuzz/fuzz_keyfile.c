@@ -1,0 +1,21 @@
+/* Fuzzes the file store's reader (SPEC section 3): a damaged or edited
+ * key file must give one clear error, never a crash or a partial load. */
+#include "config.h"
+#include "fuzz.h"
+#include "store.h"
+
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ds_err err = { 0, "" };
+	size_t n;
+
+	if (store_file_parse((const char *)data, size, &n, &err) != DS_OK) {
+		FUZZ_ASSERT(err.code == DS_ESTORE || err.code == DS_EFAIL);
+		FUZZ_ASSERT(n == 0);
+		for (const char *p = err.msg; *p; p++)
+			FUZZ_ASSERT((unsigned char)*p >= 0x20 && *p != 0x7f);
+	}
+	return 0;
+}
