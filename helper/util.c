@@ -18,6 +18,11 @@ int ds_err_set(struct ds_err *err, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
+		/* Messages quote names, lines and server text; none of it may
+		 * move the cursor or start a new line on the user's terminal. */
+		for (char *p = err->msg; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
 	}
 	return code;
 }

@@ -25,7 +25,8 @@ struct ds_err {
 };
 
 /* Sets err (when not NULL) and returns code, so callers can write
- * `return ds_err_set(err, DS_EINPUT, "...")`. */
+ * `return ds_err_set(err, DS_EINPUT, "...")`. Control characters in the
+ * message (from quoted input) become "?". */
 int ds_err_set(struct ds_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

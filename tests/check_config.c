@@ -127,6 +127,19 @@ START_TEST(test_bad_files_name_file_and_line)
 }
 END_TEST
 
+/* Found by fuzz_config: a tab in a setting name reached the terminal. */
+START_TEST(test_error_messages_carry_no_control_characters)
+{
+	static const char text[] = "[defaults]\npro\tfile = a\n";
+	struct conf c;
+	struct ds_err err;
+
+	ck_assert_int_eq(load(&c, text, 0, &err), DS_EINPUT);
+	ck_assert_msg(strstr(err.msg, "'pro?file'"), "message: %s", err.msg);
+	conf_free(&c);
+}
+END_TEST
+
 START_TEST(test_later_file_overrides_earlier)
 {
 	struct conf c;
@@ -153,6 +166,7 @@ Suite *suite_make(void)
 	ADD(tc, test_user_file_cannot_set_policy_or_pam);
 	ADD(tc, test_quoted_values_keep_comment_characters);
 	ADD(tc, test_bad_files_name_file_and_line);
+	ADD(tc, test_error_messages_carry_no_control_characters);
 	ADD(tc, test_later_file_overrides_earlier);
 	suite_add_tcase(s, tc);
 	return s;
