@@ -302,10 +302,10 @@ test_helper_is_not_dumpable() {
 	if [ "$(id -u)" = 0 ]; then
 		want=nobody
 		HOME=/nonexistent DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG=/nonexistent DASHSCOPE_CREDENTIAL_CONFIG= setpriv --reuid=nobody --regid=nogroup --clear-groups \
-			"$DS" get <"$fifo" >/dev/null 2>&1 &
+			"$DS_REAL" get <"$fifo" >/dev/null 2>&1 &
 	else
 		want=$(id -un)
-		"$DS" get <"$fifo" >/dev/null 2>&1 &
+		"$DS_REAL" get <"$fifo" >/dev/null 2>&1 &
 	fi
 	pid=$!
 	exec 7>"$fifo"
@@ -317,7 +317,53 @@ test_helper_is_not_dumpable() {
 	[ "$owner" = root ] || { diag "/proc/$pid owned by $owner"; return 1; }
 }
 
+# crash_in DIR SIGNAL CMD...: runs CMD in DIR with core files allowed,
+# waits until the server has seen the key (a helper) or 0.3 s (others),
+# kills it with SIGNAL and waits for it.
+crash_in() {
+	local dir=$1 sig=$2 pid
+	shift 2
+	mkdir -p "$dir"
+	(cd "$dir" && ulimit -c unlimited && exec "$@") </dev/null >/dev/null 2>&1 &
+	pid=$!
+	sleep 0.3
+	for _ in $(seq 50); do
+		[ "$1" = "$DS_REAL" ] || break
+		requests_for | grep -qv '^0$' && break
+		sleep 0.1
+	done
+	kill "-$sig" "$pid"
+	wait "$pid" 2>/dev/null
+}
+# Finds the sentinel key anywhere in DIR (core files included).
+key_in() { grep -rqaF -- "$KEY" "$1"; }
+
+# The helper holds the key while it waits for the server; a crash then
+# must leave no core file holding it. The control run (a process that is
+# allowed to dump, with the key in its environment) shows that this
+# machine does write cores and that the search would find the key.
+test_crash_leaves_no_core_with_the_key() {
+	KEY="sk-test-stall-$RANDOM$RANDOM"
+	add_key p "$KEY" --region singapore || return 1
+	crash_in "$TMPROOT/core-control" SEGV env "SENTINEL=$KEY" sleep 30
+	key_in "$TMPROOT/core-control" || { diag "control: no core with the key was written"; return 1; }
+	crash_in "$TMPROOT/core-helper" SEGV "$DS_REAL" token -p p
+	[ "$(requests_for)" -ge 1 ] || { diag "the helper never reached the server"; return 1; }
+	if key_in "$TMPROOT/core-helper" || ls "$TMPROOT/core-helper" | grep -q core; then
+		diag "the helper left a core file: $(ls "$TMPROOT/core-helper")"
+		return 1
+	fi
+}
+
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	case $f in
+	test_crash_leaves_no_core_with_the_key)
+		# cores must land in the crashing process's directory to be found
+		case $(cat /proc/sys/kernel/core_pattern) in
+		core | core.*) ;;
+		*) skip "$f" "core_pattern is '$(cat /proc/sys/kernel/core_pattern)', not a plain file"; continue ;;
+		esac ;;
+	esac
 	t "$f"
 done
 finish
