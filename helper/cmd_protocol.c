@@ -24,7 +24,7 @@ static int read_request(struct app *app, struct request *req, struct want *w,
 
 static int emit_get(const struct request *req, const struct credential *c, struct ds_err *err)
 {
-	char *buf = NULL, num[32];
+	char *buf = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&buf, &len);
 	const struct profile *p = &c->profile;
@@ -41,6 +41,8 @@ static int emit_get(const struct request *req, const struct credential *c, struc
 	bad |= proto_write(out, "username", p->name);
 	bad |= proto_write(out, "password", c->key->data);
 	if (c->expires_at) {
+		char num[32];
+
 		snprintf(num, sizeof(num), "%lld", c->expires_at);
 		bad |= proto_write(out, "password_expiry_utc", num);
 	}
@@ -152,9 +154,11 @@ static int erase_one(struct app *app, const struct profile *p, const struct secr
 		     struct ds_err *err)
 {
 	struct secret *stored = NULL;
-	int found, rc;
+	int found;
 
 	if (pw) {
+		int rc;
+
 		/* erase only the key that was reported as failing (git 2023) */
 		rc = store_get_key(&app->store, p->name, &stored, err);
 		if (rc)

@@ -455,6 +455,7 @@ static int is_profile_setting(const char *line, size_t len)
 
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
+	/* cppcheck-suppress knownConditionTrueFalse ; i reaches len on a blank line */
 	if (len - i < 7 || strncmp(line + i, "profile", 7))
 		return 0;
 	i += 7;

@@ -96,7 +96,7 @@ static int want_place(const struct app *app, const struct request *req, struct w
 {
 	const char *proto = request_get(req, ATTR_PROTOCOL);
 	const char *host = request_get(req, ATTR_HOST);
-	char name[DS_HOST_MAX], ephost[DS_HOST_MAX + 8], given[DS_HOST_MAX + 8];
+	char name[DS_HOST_MAX], ephost[DS_HOST_MAX + 8];
 	struct place pl;
 	unsigned port;
 
@@ -110,6 +110,8 @@ static int want_place(const struct app *app, const struct request *req, struct w
 			ds_has_control(host) ? "?" : host);
 	if (app->conf.endpoint &&
 	    endpoint_check(app->conf.endpoint, ephost, sizeof(ephost), NULL) == DS_OK) {
+		char given[DS_HOST_MAX + 8];
+
 		snprintf(given, sizeof(given), port ? "%s:%u" : "%s", name, port);
 		if (!strcmp(given, ephost)) {
 			w->cr.place_ok = 1;

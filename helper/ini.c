@@ -140,6 +140,7 @@ int ini_parse_buffer(const char *buf, size_t len, const char *file, ini_fn fn, v
 			return bad_line(err, file, line, "line too long");
 		memcpy(linebuf, buf + pos, llen);
 		linebuf[llen] = '\0';
+		/* cppcheck-suppress knownConditionTrueFalse ; an empty line has llen 0 */
 		if (llen && linebuf[llen - 1] == '\r')
 			linebuf[--llen] = '\0';
 		if (memchr(linebuf, '\0', llen) || !ds_utf8_valid(linebuf, llen))

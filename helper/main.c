@@ -167,9 +167,9 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 	return cmd->fn(app, err);
 }
 
-/* stdout's buffer holds every key we print; it is ours so it can be
- * wiped once flushed. */
-static char out_buf[BUFSIZ];
+/* stdio's buffers see every key we read (store, erase, add from a pipe)
+ * or print; they are ours so they can be wiped before exit. */
+static char in_buf[BUFSIZ], out_buf[BUFSIZ];
 
 int main(int argc, char **argv)
 {
@@ -178,6 +178,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	secret_harden_process();
+	setvbuf(stdin, in_buf, _IOFBF, sizeof(in_buf));
 	setvbuf(stdout, out_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(out_buf));
 	umask(077);
 	token_json_init();
@@ -194,5 +195,6 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	__fpurge(stdout); /* what a failed flush kept is dropped, not retried */
 	explicit_bzero(out_buf, sizeof(out_buf));
+	explicit_bzero(in_buf, sizeof(in_buf));
 	return rc;
 }

@@ -153,14 +153,13 @@ int request_read(FILE *fp, struct request *req, struct ds_err *err)
 	 * without ever splitting a line (5, 6) */
 	char *line = malloc(PROTO_LINE_MAX + 2);
 	size_t len = 0;
-	int rc = DS_OK, c;
+	int rc = DS_OK;
 
 	if (!line)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	for (;;) {
-		int end = 0;
+		int end = 0, c = getc(fp);
 
-		c = getc(fp);
 		if (c != EOF && c != '\n') {
 			if (len <= PROTO_LINE_MAX)
 				line[len] = (char)c;

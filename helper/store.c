@@ -24,7 +24,6 @@ static int open_kind(struct store *st, enum store_kind k, struct ds_err *err)
 int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err)
 {
 	struct ds_err ss_err;
-	int rc;
 
 	memset(st, 0, sizeof(*st));
 	st->may_prompt = may_prompt;
@@ -37,7 +36,8 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 		return open_kind(st, c->store, err);
 	}
 	if (store_allowed(c, STORE_SECRET_SERVICE)) {
-		rc = open_kind(st, STORE_SECRET_SERVICE, &ss_err);
+		int rc = open_kind(st, STORE_SECRET_SERVICE, &ss_err);
+
 		if (rc == DS_OK) {
 			snprintf(st->why, sizeof(st->why), "store = auto and a Secret Service answers");
 			return DS_OK;

@@ -149,21 +149,15 @@ void token_parse_error(const char *body, size_t len, char *code, char *message,
 		       char *request_id, size_t n)
 {
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	json_t *v;
+	const char *const names[] = { "code", "message", "request_id" };
+	char *const dsts[] = { code, message, request_id };
 
-	code[0] = message[0] = request_id[0] = '\0';
-	if (!root)
-		return;
-	if (json_is_object(root)) {
-		v = json_object_get(root, "code");
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_is_object(root) ? json_object_get(root, names[i]) : NULL;
+
+		dsts[i][0] = '\0';
 		if (json_is_string(v))
-			copy_clean(code, n, json_string_value(v));
-		v = json_object_get(root, "message");
-		if (json_is_string(v))
-			copy_clean(message, n, json_string_value(v));
-		v = json_object_get(root, "request_id");
-		if (json_is_string(v))
-			copy_clean(request_id, n, json_string_value(v));
+			copy_clean(dsts[i], n, json_string_value(v));
 	}
 	json_decref(root);
 }

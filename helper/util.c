@@ -11,9 +11,9 @@
 
 int ds_err_set(struct ds_err *err, int code, const char *fmt, ...)
 {
-	va_list ap;
-
 	if (err) {
+		va_list ap;
+
 		err->code = code;
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);

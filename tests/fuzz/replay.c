@@ -55,9 +55,9 @@ static int replay_dir(const char *dir, unsigned *count)
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
-		char path[4096];
-
 		if (names[i]->d_name[0] != '.') {
+			char path[4096];
+
 			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
 			if (replay_file(path) != 0)
 				rc = -1;
