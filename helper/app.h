@@ -40,7 +40,7 @@ struct credential {
 	struct profile profile;
 	const struct profile_conf *pconf; /* may be NULL */
 	struct endpoints ep;
-	struct secret *key;   /* temporary, or long-lived where allowed */
+	struct secret *key; /* temporary, or long-lived where allowed */
 	long long expires_at; /* 0 for a long-lived key */
 	int long_lived;
 };
@@ -57,8 +57,8 @@ int app_select(struct app *app, const struct want *w, struct profile *out, int *
 
 /* Selection, policy, key lookup and minting. DS_OK with *found 0 is "no
  * match" (get prints nothing); other commands turn it into an error. */
-int credential_obtain(struct app *app, const struct want *w, struct credential *cred,
-		      int *found, struct ds_err *err);
+int credential_obtain(struct app *app, const struct want *w, struct credential *cred, int *found,
+		      struct ds_err *err);
 void credential_free(struct credential *cred);
 
 /* The error for "nothing matched", for commands that need a profile. */

@@ -51,7 +51,7 @@ static int parse_for(const char *list, unsigned *mask, struct ds_err *err)
 		list = "dashscope,openai";
 	if (ds_list_each(list, for_bit, mask) || !*mask)
 		return ds_err_set(err, DS_EINPUT,
-			"--for takes a list of dashscope, openai and anthropic.");
+				  "--for takes a list of dashscope, openai and anthropic.");
 	return DS_OK;
 }
 
@@ -145,8 +145,8 @@ static int render(enum shell_kind kind, const struct varset *vs, const struct pr
 			bad = shell_assign(out, kind, vs->v[i].name, vs->v[i].value);
 			if (bad)
 				ds_err_set(err, DS_EINPUT,
-					"The value of %s cannot be quoted safely for this shell (line break, control character or quote); nothing was printed.",
-					vs->v[i].name);
+					   "The value of %s cannot be quoted safely for this shell (line break, control character or quote); nothing was printed.",
+					   vs->v[i].name);
 		}
 	}
 	fclose(out);
@@ -273,7 +273,7 @@ int cmd_env(struct app *app, struct ds_err *err)
 
 	if (app->o.shell && shell_parse(app->o.shell, &kind))
 		return ds_err_set(err, DS_EINPUT,
-			"--shell takes sh, fish, csh, dotenv, json or pam.");
+				  "--shell takes sh, fish, csh, dotenv, json or pam.");
 	rc = parse_for(app->o.for_list, &mask, err);
 	if (rc)
 		return rc;
@@ -297,7 +297,7 @@ int cmd_exec(struct app *app, struct ds_err *err)
 
 	if (app->o.nrest < 1)
 		return ds_err_set(err, DS_EINPUT,
-			"Usage: dashscope-credential exec [--for LIST] -- COMMAND [ARG...]");
+				  "Usage: dashscope-credential exec [--for LIST] -- COMMAND [ARG...]");
 	rc = parse_for(app->o.for_list, &mask, err);
 	if (rc)
 		return rc;

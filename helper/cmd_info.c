@@ -17,8 +17,8 @@ static json_t *region_json(const struct region *r)
 
 	for (size_t a = 0; r->aliases[a]; a++)
 		json_array_append_new(aliases, json_string(r->aliases[a]));
-	return json_pack("{s:s, s:o, s:s?, s:s?}", "id", r->id, "aliases", aliases,
-			 "shared_host", r->shared_host, "coding_host", r->coding_host);
+	return json_pack("{s:s, s:o, s:s?, s:s?}", "id", r->id, "aliases", aliases, "shared_host",
+			 r->shared_host, "coding_host", r->coding_host);
 }
 
 int cmd_regions(struct app *app, struct ds_err *err)
@@ -51,8 +51,8 @@ int cmd_regions(struct app *app, struct ds_err *err)
 		char aliases[128] = "", ws[128];
 
 		for (size_t a = 0; r->aliases[a]; a++)
-			snprintf(aliases + strlen(aliases), sizeof(aliases) - strlen(aliases), "%s%s",
-				 a ? "," : "", r->aliases[a]);
+			snprintf(aliases + strlen(aliases), sizeof(aliases) - strlen(aliases),
+				 "%s%s", a ? "," : "", r->aliases[a]);
 		snprintf(ws, sizeof(ws), "{ws}.%s.maas.aliyuncs.com", r->id);
 		printf("%-15s %-34s %-36s %-40s %s\n", r->id, aliases,
 		       r->shared_host ? r->shared_host : "(workspace id required)", ws,
@@ -106,8 +106,8 @@ static void doctor_profile(struct app *app, struct doctor *d, const struct profi
 	snprintf(line, sizeof(line), "%s/%s %s, key %s, base_url %s", p->place.region->id,
 		 p->place.workspace[0] ? p->place.workspace : "-", plan_name(p->place.plan),
 		 p->key_tail, ep.base_url);
-	say(d, policy_allows_region(&app->conf.policy, p->place.region), "profile %s: %s",
-	    p->name, line);
+	say(d, policy_allows_region(&app->conf.policy, p->place.region), "profile %s: %s", p->name,
+	    line);
 	if (app->o.online && p->place.plan == PLAN_PAYG) {
 		struct want w;
 		struct credential c;
@@ -134,7 +134,8 @@ int cmd_doctor(struct app *app, struct ds_err *err)
 	say(&d, 1, "configuration parses (system %s, user %s)", app->conf.system_path,
 	    app->conf.user_path);
 	if (app->conf.user_policy_ignored)
-		say(&d, 0, "the user file %s has [policy] or [pam], which only the system file may set",
+		say(&d, 0,
+		    "the user file %s has [policy] or [pam], which only the system file may set",
 		    app->conf.user_path);
 	if (app_store(app, &e) != DS_OK) {
 		say(&d, 0, "store: %s", e.msg);
@@ -146,7 +147,8 @@ int cmd_doctor(struct app *app, struct ds_err *err)
 			say(&d, 0, "listing profiles: %s", e.msg);
 		} else {
 			if (l.n == 0)
-				say(&d, 0, "no profiles stored: add one with 'dashscope-credential add --region REGION'");
+				say(&d, 0,
+				    "no profiles stored: add one with 'dashscope-credential add --region REGION'");
 			for (size_t i = 0; i < l.n; i++)
 				doctor_profile(app, &d, &l.items[i]);
 			profile_list_free(&l);

@@ -18,7 +18,7 @@ static int add_verify(struct app *app, const struct profile *p, const struct sec
 
 	if (p->place.plan == PLAN_CODING)
 		return ds_err_set(err, DS_EINPUT,
-			"--verify cannot check a Coding Plan key: no temporary keys exist for it. Add it without --verify.");
+				  "--verify cannot check a Coding Plan key: no temporary keys exist for it. Add it without --verify.");
 	rc = place_endpoints(&p->place, app->conf.endpoint, &ep, err);
 	if (rc)
 		return rc;
@@ -30,8 +30,8 @@ static int add_verify(struct app *app, const struct profile *p, const struct sec
 	rc = token_mint(&tr, &m, err);
 	if (rc)
 		return rc == DS_EAUTH
-			? ds_err_set(err, DS_EAUTH, "The key was not stored: %s", err->msg)
-			: rc;
+			       ? ds_err_set(err, DS_EAUTH, "The key was not stored: %s", err->msg)
+			       : rc;
 	secret_free(m.token);
 	return DS_OK;
 }
@@ -52,12 +52,12 @@ static int add_place(struct app *app, const struct secret *key, struct profile *
 		return rc;
 	if (kind == KEY_TEMPORARY)
 		return ds_err_set(err, DS_EINPUT,
-			"This is a temporary key (st-...); store the long-lived sk- key it came from.");
+				  "This is a temporary key (st-...); store the long-lived sk- key it came from.");
 	p->place.region = w.cr.region;
 	if (!p->place.region) {
 		if (p->place.plan != PLAN_CODING)
 			return ds_err_set(err, DS_EINPUT,
-				"Give the key's region with --region (e.g. --region singapore); keys work only in their own region.");
+					  "Give the key's region with --region (e.g. --region singapore); keys work only in their own region.");
 		/* documented: Coding Plan keys default to the Beijing site */
 		p->place.region = region_find("cn-beijing");
 		fputs("dashscope-credential: note: no --region given; using cn-beijing (coding.dashscope.aliyuncs.com). Use --region singapore for the international Coding Plan.\n",
@@ -67,8 +67,8 @@ static int add_place(struct app *app, const struct secret *key, struct profile *
 		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), w.cr.workspace);
 	if (!policy_allows_region(&app->conf.policy, p->place.region))
 		return ds_err_set(err, DS_EPOLICY,
-			"Policy allowed_regions does not include %s; the key was not stored.",
-			p->place.region->id);
+				  "Policy allowed_regions does not include %s; the key was not stored.",
+				  p->place.region->id);
 	{
 		struct endpoints ep;
 
@@ -89,7 +89,7 @@ int cmd_add(struct app *app, struct ds_err *err)
 		name = "default";
 	if (!profile_name_valid(name))
 		return ds_err_set(err, DS_EINPUT,
-			"A profile name is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'.");
+				  "A profile name is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'.");
 	memset(&p, 0, sizeof(p));
 	ds_strcpy(p.name, sizeof(p.name), name);
 	rc = tty_read_key("Model Studio API key (input hidden): ", &key, err);
@@ -105,7 +105,8 @@ int cmd_add(struct app *app, struct ds_err *err)
 	if (rc)
 		return rc;
 	if (app->store.kind == STORE_FILE)
-		fprintf(stderr, "Stored profile %s (%s) in %s; it is protected by file permissions only.\n",
+		fprintf(stderr,
+			"Stored profile %s (%s) in %s; it is protected by file permissions only.\n",
 			p.name, p.place.region->id, app->store.path);
 	else
 		fprintf(stderr, "Stored profile %s (%s) in the Secret Service.\n", p.name,
@@ -135,11 +136,13 @@ static int list_json(const struct app *app, const struct profile_list *l, struct
 	for (size_t i = 0; i < l->n; i++) {
 		const struct profile *p = &l->items[i];
 
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
-			"profile", p->name, "region", p->place.region->id,
-			"workspace", p->place.workspace, "plan", plan_name(p->place.plan),
-			"store", store_kind_name(app->store.kind), "key", p->key_tail,
-			"default", !strcmp(def, p->name)));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "profile",
+						p->name, "region", p->place.region->id, "workspace",
+						p->place.workspace, "plan",
+						plan_name(p->place.plan), "store",
+						store_kind_name(app->store.kind), "key",
+						p->key_tail, "default", !strcmp(def, p->name)));
 	}
 	s = json_dumps(arr, JSON_INDENT(2));
 	json_decref(arr);
@@ -168,7 +171,8 @@ int cmd_list(struct app *app, struct ds_err *err)
 	}
 	def = default_name(app, &l);
 	if (l.n == 0)
-		fputs("No profiles stored; add one with 'dashscope-credential add --region REGION'.\n", stderr);
+		fputs("No profiles stored; add one with 'dashscope-credential add --region REGION'.\n",
+		      stderr);
 	else
 		printf("  %-20s %-15s %-20s %-7s %-15s %s\n", "PROFILE", "REGION", "WORKSPACE",
 		       "PLAN", "STORE", "KEY");
@@ -176,8 +180,9 @@ int cmd_list(struct app *app, struct ds_err *err)
 		const struct profile *p = &l.items[i];
 
 		printf("%c %-20s %-15s %-20s %-7s %-15s %s\n", strcmp(def, p->name) ? ' ' : '*',
-		       p->name, p->place.region->id, p->place.workspace[0] ? p->place.workspace : "-",
-		       plan_name(p->place.plan), store_kind_name(app->store.kind), p->key_tail);
+		       p->name, p->place.region->id,
+		       p->place.workspace[0] ? p->place.workspace : "-", plan_name(p->place.plan),
+		       store_kind_name(app->store.kind), p->key_tail);
 	}
 	profile_list_free(&l);
 	return DS_OK;

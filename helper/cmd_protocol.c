@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int read_request(struct app *app, struct request *req, struct want *w,
-			struct ds_err *err)
+static int read_request(struct app *app, struct request *req, struct want *w, struct ds_err *err)
 {
 	int rc;
 
@@ -93,7 +92,7 @@ static int store_place(const struct want *w, const struct request *req, struct p
 	pl->region = w->cr.region;
 	if (!pl->region)
 		return ds_err_set(err, DS_EINPUT,
-			"store needs region= or a DashScope host=; nothing was stored.");
+				  "store needs region= or a DashScope host=; nothing was stored.");
 	if (w->cr.workspace)
 		ds_strcpy(pl->workspace, sizeof(pl->workspace), w->cr.workspace);
 	*plan_given = w->cr.has_plan;
@@ -115,15 +114,16 @@ int cmd_store(struct app *app, struct ds_err *err)
 		goto out;
 	/* git stores whatever get returned: a temporary key, which is never
 	 * kept (18); and ephemeral=1 asks us to keep nothing */
-	if (!req.password || (request_get(&req, ATTR_EPHEMERAL) &&
-			      !strcmp(request_get(&req, ATTR_EPHEMERAL), "1")))
+	if (!req.password ||
+	    (request_get(&req, ATTR_EPHEMERAL) && !strcmp(request_get(&req, ATTR_EPHEMERAL), "1")))
 		goto out;
 	if (w.cr.place_request && !w.cr.place_ok)
 		goto out; /* a request for some other host is not for us */
 	if (req.password->len >= 3 && !memcmp(req.password->data, "st-", 3))
 		goto out;
 	if (!w.cr.profile) {
-		rc = ds_err_set(err, DS_EINPUT, "store needs profile= (or username=); nothing was stored.");
+		rc = ds_err_set(err, DS_EINPUT,
+				"store needs profile= (or username=); nothing was stored.");
 		goto out;
 	}
 	memset(&p, 0, sizeof(p));
@@ -134,13 +134,16 @@ int cmd_store(struct app *app, struct ds_err *err)
 			       &kind, err);
 	if (!rc && p.place.plan == PLAN_CODING && !p.place.region->coding_host)
 		rc = ds_err_set(err, DS_EINPUT,
-			"Region %s has no Coding Plan endpoint; nothing was stored.", p.place.region->id);
-	if (!rc && p.place.plan == PLAN_PAYG && !p.place.workspace[0] && !p.place.region->shared_host)
-		rc = ds_err_set(err, DS_EINPUT,
-			"Region %s needs workspace=; nothing was stored.", p.place.region->id);
+				"Region %s has no Coding Plan endpoint; nothing was stored.",
+				p.place.region->id);
+	if (!rc && p.place.plan == PLAN_PAYG && !p.place.workspace[0] &&
+	    !p.place.region->shared_host)
+		rc = ds_err_set(err, DS_EINPUT, "Region %s needs workspace=; nothing was stored.",
+				p.place.region->id);
 	if (!rc && !policy_allows_region(&app->conf.policy, p.place.region))
 		rc = ds_err_set(err, DS_EPOLICY,
-			"Policy allowed_regions does not include %s; nothing was stored.", p.place.region->id);
+				"Policy allowed_regions does not include %s; nothing was stored.",
+				p.place.region->id);
 	if (!rc)
 		rc = app_store(app, err);
 	if (!rc)
@@ -184,7 +187,7 @@ int cmd_erase(struct app *app, struct ds_err *err)
 	/* an empty pattern would erase everything (10) */
 	if (!w.cr.profile && !w.cr.region && !w.cr.place_request) {
 		rc = ds_err_set(err, DS_EINPUT,
-			"erase needs profile=, region= or host=; nothing was erased.");
+				"erase needs profile=, region= or host=; nothing was erased.");
 		goto out;
 	}
 	if (w.cr.place_request && !w.cr.place_ok)

@@ -69,9 +69,12 @@ int store_kind_parse(const char *s, enum store_kind *out)
 const char *store_kind_name(enum store_kind k)
 {
 	switch (k) {
-	case STORE_SECRET_SERVICE: return "secret-service";
-	case STORE_FILE: return "file";
-	default: return "auto";
+	case STORE_SECRET_SERVICE:
+		return "secret-service";
+	case STORE_FILE:
+		return "file";
+	default:
+		return "auto";
 	}
 }
 
@@ -152,18 +155,21 @@ static int set_defaults(struct conf *c, const char *name, const char *v, const c
 
 	if (!strcmp(name, "profile")) {
 		if (!profile_name_valid(v))
-			return bad(err, file, line, name, "must be a profile name of [A-Za-z0-9._-], 1 to 64 characters");
+			return bad(err, file, line, name,
+				   "must be a profile name of [A-Za-z0-9._-], 1 to 64 characters");
 		ds_strcpy(c->default_profile, sizeof(c->default_profile), v);
 	} else if (!strcmp(name, "store")) {
 		if (store_kind_parse(v, &c->store))
 			return bad(err, file, line, name, "must be auto, secret-service or file");
 	} else if (!strcmp(name, "lifetime")) {
 		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
-			return bad(err, file, line, name, "must be a number of seconds from 1 to 1800");
+			return bad(err, file, line, name,
+				   "must be a number of seconds from 1 to 1800");
 		c->lifetime = n;
 	} else if (!strcmp(name, "timeout")) {
 		if (ds_parse_ulong(v, 300, &n) || n == 0)
-			return bad(err, file, line, name, "must be a number of seconds from 1 to 300");
+			return bad(err, file, line, name,
+				   "must be a number of seconds from 1 to 300");
 		c->timeout = n;
 	} else if (!strcmp(name, "endpoint")) {
 		struct ds_err e2;
@@ -204,14 +210,16 @@ static int set_profile(struct conf *c, const char *pname, const char *name, cons
 	unsigned long n;
 
 	if (!profile_name_valid(pname))
-		return ds_err_set(err, DS_EINPUT, "%s:%u: [profile %s] is not a valid profile name.",
-				  file, line, pname);
+		return ds_err_set(err, DS_EINPUT,
+				  "%s:%u: [profile %s] is not a valid profile name.", file, line,
+				  pname);
 	p = profile_get(c, pname);
 	if (!p)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	if (!strcmp(name, "lifetime")) {
 		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
-			return bad(err, file, line, name, "must be a number of seconds from 1 to 1800");
+			return bad(err, file, line, name,
+				   "must be a number of seconds from 1 to 1800");
 		p->lifetime = n;
 	} else if (!strcmp(name, "model")) {
 		if (replace_str(&p->model, v))
@@ -219,10 +227,12 @@ static int set_profile(struct conf *c, const char *pname, const char *name, cons
 	} else if (!strcmp(name, "region")) {
 		p->region = region_find(v);
 		if (!p->region)
-			return bad(err, file, line, name, "is not a known region (see 'dashscope-credential regions')");
+			return bad(err, file, line, name,
+				   "is not a known region (see 'dashscope-credential regions')");
 	} else if (!strcmp(name, "workspace")) {
 		if (!workspace_valid(v))
-			return bad(err, file, line, name, "must be a DNS label (letters, digits, '-')");
+			return bad(err, file, line, name,
+				   "must be a DNS label (letters, digits, '-')");
 		ds_strcpy(p->workspace, sizeof(p->workspace), v);
 		ds_ascii_lower(p->workspace);
 	} else if (!strcmp(name, "plan")) {
@@ -250,7 +260,8 @@ static int set_policy(struct policy *pol, const char *name, const char *v, const
 			return bad(err, file, line, name, "must list secret-service and/or file");
 	} else if (!strcmp(name, "max_lifetime")) {
 		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
-			return bad(err, file, line, name, "must be a number of seconds from 1 to 1800");
+			return bad(err, file, line, name,
+				   "must be a number of seconds from 1 to 1800");
 		pol->max_lifetime = n;
 	} else if (!strcmp(name, "allow_long_lived")) {
 		if (parse_bool(v, &pol->allow_long_lived))
@@ -341,19 +352,20 @@ static int apply_env(struct conf *c, struct ds_err *err)
 	if (v && *v) {
 		if (!profile_name_valid(v))
 			return ds_err_set(err, DS_EINPUT,
-				"DASHSCOPE_CREDENTIAL_PROFILE is not a valid profile name.");
+					  "DASHSCOPE_CREDENTIAL_PROFILE is not a valid profile name.");
 		ds_strcpy(c->default_profile, sizeof(c->default_profile), v);
 	}
 	v = getenv("DASHSCOPE_CREDENTIAL_STORE");
 	if (v && *v && store_kind_parse(v, &c->store))
 		return ds_err_set(err, DS_EINPUT,
-			"DASHSCOPE_CREDENTIAL_STORE must be auto, secret-service or file.");
+				  "DASHSCOPE_CREDENTIAL_STORE must be auto, secret-service or file.");
 	v = getenv("DASHSCOPE_CREDENTIAL_ENDPOINT");
 	if (v && *v) {
 		struct ds_err e2;
 
 		if (endpoint_check(v, NULL, 0, &e2))
-			return ds_err_set(err, DS_EINPUT, "DASHSCOPE_CREDENTIAL_ENDPOINT: %s", e2.msg);
+			return ds_err_set(err, DS_EINPUT, "DASHSCOPE_CREDENTIAL_ENDPOINT: %s",
+					  e2.msg);
 		if (replace_str(&c->endpoint, v))
 			return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	}
@@ -388,13 +400,12 @@ int conf_load_system(struct conf *c, const char *path, struct ds_err *err)
 	return ini_parse_file(path, 0, on_setting, &sys, err);
 }
 
-int conf_load_buffer(struct conf *c, const char *buf, size_t len, int is_system,
-		     struct ds_err *err)
+int conf_load_buffer(struct conf *c, const char *buf, size_t len, int is_system, struct ds_err *err)
 {
 	struct load_ctx ctx = { c, is_system };
 
-	return ini_parse_buffer(buf, len, is_system ? "system-config" : "config", on_setting,
-				&ctx, err);
+	return ini_parse_buffer(buf, len, is_system ? "system-config" : "config", on_setting, &ctx,
+				err);
 }
 
 /* ---- writing the default profile into the user file ---- */
@@ -446,7 +457,8 @@ static int is_defaults_header(const char *line, size_t len)
 		if (line[i] != ' ' && line[i] != '\t')
 			buf[o++] = line[i];
 	buf[o] = '\0';
-	return !strncmp(buf, "[defaults]", 10) && (buf[10] == '\0' || buf[10] == '#' || buf[10] == ';');
+	return !strncmp(buf, "[defaults]", 10) &&
+	       (buf[10] == '\0' || buf[10] == '#' || buf[10] == ';');
 }
 
 static int is_profile_setting(const char *line, size_t len)

@@ -14,8 +14,8 @@ enum store_kind { STORE_AUTO = 0, STORE_SECRET_SERVICE = 1, STORE_FILE = 2 };
 
 struct profile_conf {
 	char name[DS_PROFILE_MAX];
-	unsigned long lifetime;  /* 0: not set */
-	char *model;             /* NULL: not set */
+	unsigned long lifetime; /* 0: not set */
+	char *model; /* NULL: not set */
 	const struct region *region; /* fallback metadata (PAM, locked keyring) */
 	char workspace[DS_WORKSPACE_MAX];
 	int has_plan;
@@ -24,11 +24,11 @@ struct profile_conf {
 };
 
 struct policy {
-	unsigned allowed_regions;  /* bit i: region_at(i); 0: all */
+	unsigned allowed_regions; /* bit i: region_at(i); 0: all */
 	unsigned long max_lifetime; /* 0: no cap beyond 1800 */
 	int allow_long_lived;
 	int require_temporary;
-	unsigned allowed_stores;   /* bit (1 << store_kind); 0: all */
+	unsigned allowed_stores; /* bit (1 << store_kind); 0: all */
 };
 
 /* One "who = settings" line of the system file's [pam] section, kept raw;
@@ -44,10 +44,10 @@ struct pam_rule {
 struct conf {
 	char default_profile[DS_PROFILE_MAX]; /* "" when none */
 	enum store_kind store;
-	unsigned long lifetime;  /* 0: not set */
-	char *endpoint;          /* NULL: not set */
+	unsigned long lifetime; /* 0: not set */
+	char *endpoint; /* NULL: not set */
 	char *ca_file;
-	unsigned long timeout;   /* seconds */
+	unsigned long timeout; /* seconds */
 	struct profile_conf *profiles;
 	struct policy policy;
 	struct pam_rule *pam_rules;

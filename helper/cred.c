@@ -25,8 +25,8 @@ static int parse_lifetime(const char *s, struct want *w, const char *what, struc
 	unsigned long v;
 
 	if (ds_parse_ulong(s, DS_LIFETIME_MAX, &v) != 0)
-		return ds_err_set(err, DS_EINPUT,
-			"%s must be a number of seconds from 1 to 1800.", what);
+		return ds_err_set(err, DS_EINPUT, "%s must be a number of seconds from 1 to 1800.",
+				  what);
 	w->lifetime_given = 1;
 	w->lifetime = v;
 	return DS_OK;
@@ -37,8 +37,8 @@ static int set_region(const char *s, struct want *w, struct ds_err *err)
 	w->cr.region = region_find(s);
 	if (!w->cr.region)
 		return ds_err_set(err, DS_EINPUT,
-			"Unknown region '%.40s'; 'dashscope-credential regions' lists them.",
-			ds_has_control(s) ? "?" : s);
+				  "Unknown region '%.40s'; 'dashscope-credential regions' lists them.",
+				  ds_has_control(s) ? "?" : s);
 	return DS_OK;
 }
 
@@ -46,7 +46,7 @@ static int set_workspace(const char *s, struct want *w, struct ds_err *err)
 {
 	if (!workspace_valid(s))
 		return ds_err_set(err, DS_EINPUT,
-			"A workspace id must be a DNS label (letters, digits and '-', at most 63).");
+				  "A workspace id must be a DNS label (letters, digits and '-', at most 63).");
 	ds_strcpy(w->workspace, sizeof(w->workspace), s);
 	ds_ascii_lower(w->workspace);
 	w->cr.workspace = w->workspace;
@@ -65,7 +65,7 @@ static int set_profile(const char *s, struct want *w, struct ds_err *err)
 {
 	if (!profile_name_valid(s))
 		return ds_err_set(err, DS_EINPUT,
-			"A profile name is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'.");
+				  "A profile name is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'.");
 	w->cr.profile = s;
 	return DS_OK;
 }
@@ -106,8 +106,8 @@ static int want_place(const struct app *app, const struct request *req, struct w
 		return DS_OK;
 	if (host_split(host, name, sizeof(name), &port) != 0)
 		return ds_err_set(err, DS_EINPUT,
-			"Malformed request: host '%.80s' has a bad port; nothing was done.",
-			ds_has_control(host) ? "?" : host);
+				  "Malformed request: host '%.80s' has a bad port; nothing was done.",
+				  ds_has_control(host) ? "?" : host);
 	if (app->conf.endpoint &&
 	    endpoint_check(app->conf.endpoint, ephost, sizeof(ephost), NULL) == DS_OK) {
 		char given[DS_HOST_MAX + 8];
@@ -146,7 +146,7 @@ int want_from_request(const struct app *app, const struct request *req, struct w
 	memset(w, 0, sizeof(*w));
 	if (profile && user && strcmp(profile, user) != 0)
 		return ds_err_set(err, DS_EINPUT,
-			"Malformed request: profile and username disagree; nothing was done.");
+				  "Malformed request: profile and username disagree; nothing was done.");
 	if (!profile)
 		profile = user;
 	if (profile && *profile && (rc = set_profile(profile, w, err)))
@@ -162,7 +162,7 @@ int want_from_request(const struct app *app, const struct request *req, struct w
 		return rc;
 	if (w->lifetime_given && w->lifetime == 0 && !app->conf.policy.allow_long_lived)
 		return ds_err_set(err, DS_EINPUT,
-			"lifetime=0 (the long-lived key) is allowed only where the system policy sets allow_long_lived = yes.");
+				  "lifetime=0 (the long-lived key) is allowed only where the system policy sets allow_long_lived = yes.");
 	if (request_get(req, ATTR_PROTOCOL) || request_get(req, ATTR_HOST) ||
 	    request_get(req, ATTR_URL) || request_get(req, ATTR_PATH))
 		return want_place(app, req, w, err);
@@ -184,8 +184,9 @@ int app_select(struct app *app, const struct want *w, struct profile *out, int *
 		rc = store_list(&app->store, &l, 0, err);
 	if (rc)
 		return rc;
-	rc = select_profile(&l, &w->cr, app->conf.default_profile[0] ? app->conf.default_profile : NULL,
-			    &p, err);
+	rc = select_profile(&l, &w->cr,
+			    app->conf.default_profile[0] ? app->conf.default_profile : NULL, &p,
+			    err);
 	if (rc == DS_OK && p) {
 		*out = *p;
 		*found = 1;
@@ -198,10 +199,10 @@ int app_no_profile(const struct want *w, struct ds_err *err)
 {
 	if (w->cr.profile)
 		return ds_err_set(err, DS_EFAIL,
-			"No stored profile is named %s; 'dashscope-credential list' shows them, 'add' stores one.",
-			w->cr.profile);
+				  "No stored profile is named %s; 'dashscope-credential list' shows them, 'add' stores one.",
+				  w->cr.profile);
 	return ds_err_set(err, DS_EFAIL,
-		"No stored profile matches; add a key with 'dashscope-credential add --region REGION'.");
+			  "No stored profile matches; add a key with 'dashscope-credential add --region REGION'.");
 }
 
 static unsigned long resolve_lifetime(const struct app *app, const struct want *w,
@@ -220,13 +221,13 @@ static int check_policy(const struct app *app, const struct profile *p, struct d
 {
 	if (!policy_allows_region(&app->conf.policy, p->place.region))
 		return ds_err_set(err, DS_EPOLICY,
-			"Policy allowed_regions does not include %s (profile %s); use a profile of an allowed region.",
-			p->place.region->id, p->name);
+				  "Policy allowed_regions does not include %s (profile %s); use a profile of an allowed region.",
+				  p->place.region->id, p->name);
 	return DS_OK;
 }
 
-int credential_obtain(struct app *app, const struct want *w, struct credential *cred,
-		      int *found, struct ds_err *err)
+int credential_obtain(struct app *app, const struct want *w, struct credential *cred, int *found,
+		      struct ds_err *err)
 {
 	const struct policy *pol = &app->conf.policy;
 	unsigned long lifetime;
@@ -249,14 +250,14 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 		return rc;
 	if (lifetime == 0 && !pol->allow_long_lived)
 		return ds_err_set(err, DS_EINPUT,
-			"Lifetime 0 (the long-lived key) is allowed only where the system policy sets allow_long_lived = yes.");
+				  "Lifetime 0 (the long-lived key) is allowed only where the system policy sets allow_long_lived = yes.");
 	if (cred->profile.place.plan == PLAN_CODING && pol->require_temporary)
 		return ds_err_set(err, DS_EPOLICY,
-			"Policy require_temporary refuses profile %s: Coding Plan keys cannot mint temporary keys.",
-			cred->profile.name);
+				  "Policy require_temporary refuses profile %s: Coding Plan keys cannot mint temporary keys.",
+				  cred->profile.name);
 	if (lifetime == 0 && pol->require_temporary)
 		return ds_err_set(err, DS_EPOLICY,
-			"Policy require_temporary refuses to hand out the long-lived key.");
+				  "Policy require_temporary refuses to hand out the long-lived key.");
 	if (pol->max_lifetime && lifetime > pol->max_lifetime)
 		lifetime = pol->max_lifetime;
 	rc = store_get_key(&app->store, cred->profile.name, &key, err);
@@ -264,8 +265,8 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 		return rc;
 	if (!key)
 		return ds_err_set(err, DS_ESTORE,
-			"The key of profile %s could not be read from the store; add it again.",
-			cred->profile.name);
+				  "The key of profile %s could not be read from the store; add it again.",
+				  cred->profile.name);
 	if (lifetime == 0 || cred->profile.place.plan == PLAN_CODING) {
 		cred->key = key;
 		cred->long_lived = 1;

@@ -171,7 +171,8 @@ int ini_parse_stream(FILE *fp, const char *file, ini_fn fn, void *ctx, struct ds
 
 			if (cap > (1u << 20)) {
 				free(buf);
-				return ds_err_set(err, DS_EINPUT, "%s: file larger than 1 MiB.", file);
+				return ds_err_set(err, DS_EINPUT, "%s: file larger than 1 MiB.",
+						  file);
 			}
 			nb = realloc(buf, cap + 8192);
 			if (!nb) {

@@ -11,9 +11,8 @@
 /* Called for each "name = value"; section is "" before any header. A
  * non-zero return stops parsing and is returned by ini_parse_*; the
  * callback fills err, naming file and line from the arguments. */
-typedef int (*ini_fn)(void *ctx, const char *section, const char *name,
-		      const char *value, const char *file, unsigned line,
-		      struct ds_err *err);
+typedef int (*ini_fn)(void *ctx, const char *section, const char *name, const char *value,
+		      const char *file, unsigned line, struct ds_err *err);
 
 /* Parses an open stream; file is used in messages only. */
 int ini_parse_stream(FILE *fp, const char *file, ini_fn fn, void *ctx, struct ds_err *err);

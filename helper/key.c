@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int key_check(const char *key, size_t len, enum plan *plan_io, int plan_given,
-	      enum key_kind *kind, struct ds_err *err)
+int key_check(const char *key, size_t len, enum plan *plan_io, int plan_given, enum key_kind *kind,
+	      struct ds_err *err)
 {
 	int coding;
 
@@ -18,22 +18,22 @@ int key_check(const char *key, size_t len, enum plan *plan_io, int plan_given,
 	}
 	if (len < 8 || len > 512)
 		return ds_err_set(err, DS_EINPUT,
-			"The key must be 8 to 512 characters long; check that you pasted all of it.");
+				  "The key must be 8 to 512 characters long; check that you pasted all of it.");
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f)
 			return ds_err_set(err, DS_EINPUT,
-				"The key must be printable ASCII without spaces; check what you pasted.");
+					  "The key must be printable ASCII without spaces; check what you pasted.");
 	if (memcmp(key, "sk-", 3) != 0)
 		return ds_err_set(err, DS_EINPUT,
-			"A Model Studio API key starts with 'sk-'; this one does not.");
+				  "A Model Studio API key starts with 'sk-'; this one does not.");
 	coding = len >= 6 && !memcmp(key, "sk-sp-", 6);
 	if (plan_given) {
 		if (*plan_io == PLAN_CODING && !coding)
 			return ds_err_set(err, DS_EINPUT,
-				"Plan coding needs a Coding Plan key (sk-sp-...); this is a pay-as-you-go key.");
+					  "Plan coding needs a Coding Plan key (sk-sp-...); this is a pay-as-you-go key.");
 		if (*plan_io == PLAN_PAYG && coding)
 			return ds_err_set(err, DS_EINPUT,
-				"An sk-sp- key is a Coding Plan key; use --plan coding or leave the plan out.");
+					  "An sk-sp- key is a Coding Plan key; use --plan coding or leave the plan out.");
 	}
 	*plan_io = coding ? PLAN_CODING : PLAN_PAYG;
 	return DS_OK;

@@ -12,8 +12,8 @@ enum key_kind { KEY_LONG_LIVED, KEY_TEMPORARY };
  * implies (sk-sp- is Coding Plan) when plan_given is 0, or checked against
  * it when 1. A temporary (st-) key returns KEY_TEMPORARY in *kind and
  * DS_OK: callers must not store it. */
-int key_check(const char *key, size_t len, enum plan *plan_io, int plan_given,
-	      enum key_kind *kind, struct ds_err *err);
+int key_check(const char *key, size_t len, enum plan *plan_io, int plan_given, enum key_kind *kind,
+	      struct ds_err *err);
 
 /* Writes "sk-…" plus the last four characters into out (at least 16
  * bytes). */

@@ -14,7 +14,13 @@
 #include <unistd.h>
 
 enum {
-	OPT_PLAN = 256, OPT_JSON, OPT_VERIFY, OPT_DEFAULT, OPT_SHELL, OPT_FOR, OPT_NO_KEY,
+	OPT_PLAN = 256,
+	OPT_JSON,
+	OPT_VERIFY,
+	OPT_DEFAULT,
+	OPT_SHELL,
+	OPT_FOR,
+	OPT_NO_KEY,
 	OPT_ONLINE,
 };
 
@@ -23,19 +29,20 @@ enum {
 struct command {
 	const char *name;
 	int (*fn)(struct app *, struct ds_err *);
-	unsigned opts;   /* bit (OPT_x - OPT_JSON) */
+	unsigned opts; /* bit (OPT_x - OPT_JSON) */
 	int needs_conf;
 	const char *usage;
 };
 
-#define O(x) (1u << ((x) - OPT_JSON))
+#define O(x) (1u << ((x)-OPT_JSON))
 
 static const struct command commands[] = {
 	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT), 1,
 	  "add [PROFILE] --region REGION [--workspace ID] [--plan payg|coding] [--verify] [--default]" },
 	{ "list", cmd_list, O(OPT_JSON), 1, "list [--json]" },
 	{ "remove", cmd_remove, 0, 1, "remove PROFILE" },
-	{ "token", cmd_token, 0, 1, "token [-p PROFILE] [-r REGION] [-w ID] [--plan PLAN] [-l SECONDS]" },
+	{ "token", cmd_token, 0, 1,
+	  "token [-p PROFILE] [-r REGION] [-w ID] [--plan PLAN] [-l SECONDS]" },
 	{ "env", cmd_env, O(OPT_SHELL) | O(OPT_FOR) | O(OPT_NO_KEY), 1,
 	  "env [--shell sh|fish|csh|dotenv|json|pam] [--for LIST] [--no-key]" },
 	{ "exec", cmd_exec, O(OPT_FOR), 1, "exec [--for LIST] -- COMMAND [ARG...]" },
@@ -69,7 +76,8 @@ static void usage(FILE *out)
 {
 	fputs("Usage: dashscope-credential [OPTIONS] COMMAND [ARGS]\n"
 	      "Keeps Model Studio (DashScope) API keys in a secret store and hands out\n"
-	      "temporary keys.\n\nCommands:\n", out);
+	      "temporary keys.\n\nCommands:\n",
+	      out);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %s\n", commands[i].usage);
 	fputs("\nGlobal options:\n"
@@ -80,7 +88,8 @@ static void usage(FILE *out)
 	      "  -l, --lifetime SECONDS lifetime of a temporary key, 1..1800 (default 60)\n"
 	      "  -h, --help             this help\n"
 	      "  -V, --version          the version\n"
-	      "\nSee dashscope-credential(1).\n", out);
+	      "\nSee dashscope-credential(1).\n",
+	      out);
 }
 
 static const struct command *command_find(const char *name)
@@ -92,30 +101,62 @@ static const struct command *command_find(const char *name)
 }
 
 /* Returns -1 to continue, or an exit code. */
-static int parse_args(int argc, char **argv, struct opts *o, unsigned *given,
-		      struct ds_err *err)
+static int parse_args(int argc, char **argv, struct opts *o, unsigned *given, struct ds_err *err)
 {
 	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:r:w:l:hV", long_opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': o->profile = optarg; break;
-		case 'r': o->region = optarg; break;
-		case 'w': o->workspace = optarg; break;
-		case 'l': o->lifetime = optarg; break;
-		case OPT_PLAN: o->plan = optarg; break;
-		case 'h': o->help = 1; break;
+		case 'p':
+			o->profile = optarg;
+			break;
+		case 'r':
+			o->region = optarg;
+			break;
+		case 'w':
+			o->workspace = optarg;
+			break;
+		case 'l':
+			o->lifetime = optarg;
+			break;
+		case OPT_PLAN:
+			o->plan = optarg;
+			break;
+		case 'h':
+			o->help = 1;
+			break;
 		case 'V':
 			puts(PACKAGE_NAME " " PACKAGE_VERSION);
 			return 0;
-		case OPT_SHELL: o->shell = optarg; *given |= O(c); break;
-		case OPT_FOR: o->for_list = optarg; *given |= O(c); break;
-		case OPT_JSON: o->json = 1; *given |= O(c); break;
-		case OPT_VERIFY: o->verify = 1; *given |= O(c); break;
-		case OPT_DEFAULT: o->make_default = 1; *given |= O(c); break;
-		case OPT_NO_KEY: o->no_key = 1; *given |= O(c); break;
-		case OPT_ONLINE: o->online = 1; *given |= O(c); break;
+		case OPT_SHELL:
+			o->shell = optarg;
+			*given |= O(c);
+			break;
+		case OPT_FOR:
+			o->for_list = optarg;
+			*given |= O(c);
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			*given |= O(c);
+			break;
+		case OPT_VERIFY:
+			o->verify = 1;
+			*given |= O(c);
+			break;
+		case OPT_DEFAULT:
+			o->make_default = 1;
+			*given |= O(c);
+			break;
+		case OPT_NO_KEY:
+			o->no_key = 1;
+			*given |= O(c);
+			break;
+		case OPT_ONLINE:
+			o->online = 1;
+			*given |= O(c);
+			break;
 		case ':':
 			return ds_err_set(err, DS_EINPUT, "Option %s needs a value; see --help.",
 					  argv[optind - 1]);
@@ -152,12 +193,14 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 		return DS_OK;
 	}
 	if (given & ~cmd->opts)
-		return ds_err_set(err, DS_EINPUT, "An option given is not valid for %s; usage: dashscope-credential %s",
+		return ds_err_set(err, DS_EINPUT,
+				  "An option given is not valid for %s; usage: dashscope-credential %s",
 				  cmd->name, cmd->usage);
 	app->o.rest = argv + optind + 1;
 	app->o.nrest = argc - optind - 1;
 	if (cmd->fn != cmd_add && cmd->fn != cmd_remove && cmd->fn != cmd_exec && app->o.nrest)
-		return ds_err_set(err, DS_EINPUT, "%s takes no arguments; usage: dashscope-credential %s",
+		return ds_err_set(err, DS_EINPUT,
+				  "%s takes no arguments; usage: dashscope-credential %s",
 				  cmd->name, cmd->usage);
 	if (cmd->needs_conf) {
 		rc = conf_load(&app->conf, err);

@@ -72,9 +72,10 @@ int select_profile(const struct profile_list *l, const struct criteria *cr,
 			return DS_OK;
 		if (!matches(p, cr))
 			return ds_err_set(err, DS_EFAIL,
-				"Profile %s is for %s%s%s (%s), which is not what was asked for; drop the profile or the region/workspace/plan.",
-				p->name, p->place.region->id, p->place.workspace[0] ? "/" : "",
-				p->place.workspace, plan_name(p->place.plan));
+					  "Profile %s is for %s%s%s (%s), which is not what was asked for; drop the profile or the region/workspace/plan.",
+					  p->name, p->place.region->id,
+					  p->place.workspace[0] ? "/" : "", p->place.workspace,
+					  plan_name(p->place.plan));
 		*out = p;
 		return DS_OK;
 	}
@@ -98,6 +99,6 @@ int select_profile(const struct profile_list *l, const struct criteria *cr,
 		return DS_OK;
 	}
 	return ds_err_set(err, DS_EFAIL,
-		"Several profiles match (%s); choose one with --profile or set a default with 'add --default'.",
-		names);
+			  "Several profiles match (%s); choose one with --profile or set a default with 'add --default'.",
+			  names);
 }

@@ -25,13 +25,13 @@ const struct profile *profile_list_find(const struct profile_list *l, const char
 
 /* What a request or the command line asks for. */
 struct criteria {
-	const char *profile;         /* explicit profile, or NULL */
+	const char *profile; /* explicit profile, or NULL */
 	const struct region *region; /* NULL: any */
-	const char *workspace;       /* NULL: any; "" : none */
+	const char *workspace; /* NULL: any; "" : none */
 	int has_plan;
 	enum plan plan;
 	int place_request; /* protocol, host, url or path was given */
-	int place_ok;      /* ...and it names a DashScope place we serve */
+	int place_ok; /* ...and it names a DashScope place we serve */
 };
 
 /* Chooses a profile (SPEC section 4). DS_OK with *out NULL means "no

@@ -9,10 +9,11 @@
 #include <strings.h>
 
 static const char *const attr_names[ATTR_COUNT] = {
-	[ATTR_PROFILE] = "profile", [ATTR_USERNAME] = "username",
-	[ATTR_REGION] = "region", [ATTR_WORKSPACE] = "workspace",
-	[ATTR_PLAN] = "plan", [ATTR_PROTOCOL] = "protocol", [ATTR_HOST] = "host",
-	[ATTR_PATH] = "path", [ATTR_URL] = "url", [ATTR_LIFETIME] = "lifetime",
+	[ATTR_PROFILE] = "profile",   [ATTR_USERNAME] = "username",
+	[ATTR_REGION] = "region",     [ATTR_WORKSPACE] = "workspace",
+	[ATTR_PLAN] = "plan",	      [ATTR_PROTOCOL] = "protocol",
+	[ATTR_HOST] = "host",	      [ATTR_PATH] = "path",
+	[ATTR_URL] = "url",	      [ATTR_LIFETIME] = "lifetime",
 	[ATTR_PASSWORD] = "password", [ATTR_EPHEMERAL] = "ephemeral",
 };
 
@@ -75,7 +76,8 @@ static int set_scalar(struct request *req, enum attr a, const char *value, size_
 	/* a repeated name is how CVE-2020-5260 smuggled a second host (1) */
 	if (req->val[a] || (a == ATTR_PASSWORD && req->password))
 		return ds_err_set(err, DS_EINPUT,
-			"Malformed request: '%s' appears twice; nothing was done.", attr_names[a]);
+				  "Malformed request: '%s' appears twice; nothing was done.",
+				  attr_names[a]);
 	if (a == ATTR_PASSWORD) {
 		req->password = secret_new(value, vlen);
 		if (!req->password)
@@ -106,7 +108,8 @@ int request_feed_line(struct request *req, const char *line, size_t len, int *en
 	if (memchr(line, '\0', len))
 		return reject(err, "a line contains a NUL byte"); /* 4 */
 	if (memchr(line, '\r', len))
-		return reject(err, "a line contains a carriage return (CR or CRLF line ends are not accepted)"); /* 2, 3 */
+		return reject(err,
+			      "a line contains a carriage return (CR or CRLF line ends are not accepted)"); /* 2, 3 */
 	if (!ds_utf8_valid(line, len))
 		return reject(err, "a line is not valid UTF-8"); /* 14 */
 	eq = memchr(line, '=', len);
@@ -224,7 +227,8 @@ static int merge_attr(struct request *req, enum attr a, const char *v, struct ds
 	if (req->val[a]) {
 		if (strcasecmp(req->val[a], v) != 0)
 			return ds_err_set(err, DS_EINPUT,
-				"Malformed request: url and %s disagree; nothing was done.", attr_names[a]);
+					  "Malformed request: url and %s disagree; nothing was done.",
+					  attr_names[a]);
 		return DS_OK;
 	}
 	req->val[a] = strdup(v);

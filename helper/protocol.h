@@ -12,16 +12,25 @@
 #define PROTO_CAPS_MAX 32
 
 enum attr {
-	ATTR_PROFILE, ATTR_USERNAME, ATTR_REGION, ATTR_WORKSPACE, ATTR_PLAN,
-	ATTR_PROTOCOL, ATTR_HOST, ATTR_PATH, ATTR_URL, ATTR_LIFETIME,
-	ATTR_PASSWORD, ATTR_EPHEMERAL,
+	ATTR_PROFILE,
+	ATTR_USERNAME,
+	ATTR_REGION,
+	ATTR_WORKSPACE,
+	ATTR_PLAN,
+	ATTR_PROTOCOL,
+	ATTR_HOST,
+	ATTR_PATH,
+	ATTR_URL,
+	ATTR_LIFETIME,
+	ATTR_PASSWORD,
+	ATTR_EPHEMERAL,
 	ATTR_COUNT
 };
 
 /* A parsed request. Owned by the caller; release with request_free, which
  * wipes the password. */
 struct request {
-	char *val[ATTR_COUNT];     /* NULL when absent; password is in secret */
+	char *val[ATTR_COUNT]; /* NULL when absent; password is in secret */
 	struct secret *password;
 	char *caps[PROTO_CAPS_MAX]; /* capability[] in order */
 	size_t ncaps;

@@ -10,14 +10,16 @@
 #define WS_SUFFIX ".maas.aliyuncs.com"
 
 static const struct region regions[] = {
-	{ "cn-beijing", { "beijing", "cn", "china", NULL },
-	  "dashscope.aliyuncs.com", "coding.dashscope.aliyuncs.com" },
-	{ "ap-southeast-1", { "singapore", "sg", "intl", "international", NULL },
-	  "dashscope-intl.aliyuncs.com", "coding-intl.dashscope.aliyuncs.com" },
-	{ "us-east-1", { "virginia", "us", NULL },
-	  "dashscope-us.aliyuncs.com", NULL },
-	{ "cn-hongkong", { "hongkong", "hk", NULL },
-	  "cn-hongkong.dashscope.aliyuncs.com", NULL },
+	{ "cn-beijing",
+	  { "beijing", "cn", "china", NULL },
+	  "dashscope.aliyuncs.com",
+	  "coding.dashscope.aliyuncs.com" },
+	{ "ap-southeast-1",
+	  { "singapore", "sg", "intl", "international", NULL },
+	  "dashscope-intl.aliyuncs.com",
+	  "coding-intl.dashscope.aliyuncs.com" },
+	{ "us-east-1", { "virginia", "us", NULL }, "dashscope-us.aliyuncs.com", NULL },
+	{ "cn-hongkong", { "hongkong", "hk", NULL }, "cn-hongkong.dashscope.aliyuncs.com", NULL },
 	{ "eu-central-1", { "frankfurt", "de", "eu", NULL }, NULL, NULL },
 	{ "ap-northeast-1", { "tokyo", "jp", NULL }, NULL, NULL },
 };
@@ -99,8 +101,8 @@ int place_host(const struct place *pl, char *host, size_t n, struct ds_err *err)
 	if (pl->plan == PLAN_CODING) {
 		if (!r->coding_host)
 			return ds_err_set(err, DS_EINPUT,
-				"Region %s has no Coding Plan endpoint; Coding Plan keys belong to cn-beijing or ap-southeast-1.",
-				r->id);
+					  "Region %s has no Coding Plan endpoint; Coding Plan keys belong to cn-beijing or ap-southeast-1.",
+					  r->id);
 		len = snprintf(host, n, "%s", r->coding_host);
 	} else if (pl->workspace[0]) {
 		len = snprintf(host, n, "%s.%s" WS_SUFFIX, pl->workspace, r->id);
@@ -108,10 +110,12 @@ int place_host(const struct place *pl, char *host, size_t n, struct ds_err *err)
 		len = snprintf(host, n, "%s", r->shared_host);
 	} else {
 		return ds_err_set(err, DS_EINPUT,
-			"Region %s needs a workspace id; give one with --workspace.", r->id);
+				  "Region %s needs a workspace id; give one with --workspace.",
+				  r->id);
 	}
 	if (len < 0 || (size_t)len >= n)
-		return ds_err_set(err, DS_EINPUT, "The host name for region %s is too long.", r->id);
+		return ds_err_set(err, DS_EINPUT, "The host name for region %s is too long.",
+				  r->id);
 	return DS_OK;
 }
 
@@ -122,8 +126,8 @@ static int url_join(char *out, size_t n, const char *origin, const char *path)
 	return (len < 0 || (size_t)len >= n) ? -1 : 0;
 }
 
-int place_endpoints(const struct place *pl, const char *endpoint,
-		    struct endpoints *out, struct ds_err *err)
+int place_endpoints(const struct place *pl, const char *endpoint, struct endpoints *out,
+		    struct ds_err *err)
 {
 	char origin[DS_URL_MAX];
 	int rc, bad = 0;
@@ -135,12 +139,15 @@ int place_endpoints(const struct place *pl, const char *endpoint,
 	if (endpoint && *endpoint)
 		bad |= ds_strcpy(origin, sizeof(origin), endpoint);
 	else
-		bad |= snprintf(origin, sizeof(origin), "https://%s", out->host) >= (int)sizeof(origin);
+		bad |= snprintf(origin, sizeof(origin), "https://%s", out->host) >=
+		       (int)sizeof(origin);
 	if (pl->plan == PLAN_CODING) {
 		bad |= url_join(out->base_url, sizeof(out->base_url), origin, "/v1");
 	} else {
-		bad |= url_join(out->base_url, sizeof(out->base_url), origin, "/compatible-mode/v1");
-		bad |= url_join(out->native_base_url, sizeof(out->native_base_url), origin, "/api/v1");
+		bad |= url_join(out->base_url, sizeof(out->base_url), origin,
+				"/compatible-mode/v1");
+		bad |= url_join(out->native_base_url, sizeof(out->native_base_url), origin,
+				"/api/v1");
 		bad |= url_join(out->token_url, sizeof(out->token_url), origin, "/api/v1/tokens");
 	}
 	bad |= url_join(out->anthropic_base_url, sizeof(out->anthropic_base_url), origin,
@@ -256,12 +263,12 @@ int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err
 		is_http = 1;
 	} else {
 		return ds_err_set(err, DS_EINPUT,
-			"The endpoint must start with https:// (http:// only for a loopback address).");
+				  "The endpoint must start with https:// (http:// only for a loopback address).");
 	}
 	if (strlen(endpoint) > 200 || ds_has_control(endpoint) ||
 	    strpbrk(rest, "/?#@ \\") != NULL) {
 		return ds_err_set(err, DS_EINPUT,
-			"The endpoint must be scheme://host[:port] with no path, user or query.");
+				  "The endpoint must be scheme://host[:port] with no path, user or query.");
 	}
 	/* "[::1]:8443" keeps its brackets in the name part */
 	if (rest[0] == '[') {
@@ -269,7 +276,8 @@ int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err
 		size_t len;
 
 		if (!close || (close[1] && close[1] != ':'))
-			return ds_err_set(err, DS_EINPUT, "The endpoint has a malformed IPv6 address.");
+			return ds_err_set(err, DS_EINPUT,
+					  "The endpoint has a malformed IPv6 address.");
 		len = (size_t)(close - rest) + 1;
 		if (len >= sizeof(name))
 			return ds_err_set(err, DS_EINPUT, "The endpoint host is too long.");
@@ -280,7 +288,8 @@ int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err
 			unsigned long p;
 
 			if (ds_parse_ulong(close + 2, 65535, &p) || p == 0)
-				return ds_err_set(err, DS_EINPUT, "The endpoint port is not a number in 1..65535.");
+				return ds_err_set(err, DS_EINPUT,
+						  "The endpoint port is not a number in 1..65535.");
 			port = (unsigned)p;
 		}
 	} else if (host_split(rest, name, sizeof(name), &port) != 0) {
@@ -288,8 +297,8 @@ int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err
 	}
 	if (is_http && !host_is_loopback(name))
 		return ds_err_set(err, DS_EINPUT,
-			"The endpoint %s uses http:// but is not a loopback address; use https://.",
-			endpoint);
+				  "The endpoint %s uses http:// but is not a loopback address; use https://.",
+				  endpoint);
 	if (hostport) {
 		int len = port ? snprintf(hostport, n, "%s:%u", name, port)
 			       : snprintf(hostport, n, "%s", name);

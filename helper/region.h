@@ -10,12 +10,12 @@ enum plan { PLAN_PAYG = 0, PLAN_CODING = 1 };
 
 struct region {
 	const char *id;
-	const char *aliases[5];  /* NULL-terminated */
+	const char *aliases[5]; /* NULL-terminated */
 	const char *shared_host; /* NULL: a workspace id is required */
 	const char *coding_host; /* NULL: no Coding Plan here */
 };
 
-#define DS_WORKSPACE_MAX 64  /* a DNS label is at most 63 bytes */
+#define DS_WORKSPACE_MAX 64 /* a DNS label is at most 63 bytes */
 #define DS_HOST_MAX 256
 #define DS_URL_MAX 600
 
@@ -27,11 +27,11 @@ struct place {
 };
 
 struct endpoints {
-	char host[DS_HOST_MAX];          /* host the URLs are built from */
-	char base_url[DS_URL_MAX];       /* OpenAI-compatible */
+	char host[DS_HOST_MAX]; /* host the URLs are built from */
+	char base_url[DS_URL_MAX]; /* OpenAI-compatible */
 	char anthropic_base_url[DS_URL_MAX];
-	char native_base_url[DS_URL_MAX];  /* "" for plan coding */
-	char token_url[DS_URL_MAX];        /* "" for plan coding; no query */
+	char native_base_url[DS_URL_MAX]; /* "" for plan coding */
+	char token_url[DS_URL_MAX]; /* "" for plan coding; no query */
 };
 
 size_t region_count(void);
@@ -55,8 +55,8 @@ int place_host(const struct place *pl, char *host, size_t n, struct ds_err *err)
 
 /* Derives every URL of a place. endpoint, when not NULL or empty, replaces
  * "https://HOST" (it must already have passed endpoint_check). */
-int place_endpoints(const struct place *pl, const char *endpoint,
-		    struct endpoints *out, struct ds_err *err);
+int place_endpoints(const struct place *pl, const char *endpoint, struct endpoints *out,
+		    struct ds_err *err);
 
 /* Maps a host ("name" or "name:443", any case) back to its place.
  * Returns 1 on a match, 0 when the host is not a DashScope host. */

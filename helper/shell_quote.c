@@ -7,10 +7,14 @@
 
 int shell_parse(const char *s, enum shell_kind *out)
 {
-	static const struct { const char *name; enum shell_kind kind; } names[] = {
-		{ "sh", SHELL_SH }, { "bash", SHELL_SH }, { "zsh", SHELL_SH }, { "dash", SHELL_SH },
-		{ "fish", SHELL_FISH }, { "csh", SHELL_CSH }, { "tcsh", SHELL_CSH },
-		{ "dotenv", SHELL_DOTENV }, { "json", SHELL_JSON }, { "pam", SHELL_PAM },
+	static const struct {
+		const char *name;
+		enum shell_kind kind;
+	} names[] = {
+		{ "sh", SHELL_SH },    { "bash", SHELL_SH },	   { "zsh", SHELL_SH },
+		{ "dash", SHELL_SH },  { "fish", SHELL_FISH },	   { "csh", SHELL_CSH },
+		{ "tcsh", SHELL_CSH }, { "dotenv", SHELL_DOTENV }, { "json", SHELL_JSON },
+		{ "pam", SHELL_PAM },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -27,8 +31,7 @@ static int quotable(enum shell_kind kind, const char *v)
 	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
 		if (*p == '\n' || *p == '\r')
 			return 0;
-		if ((kind == SHELL_DOTENV || kind == SHELL_PAM) &&
-		    (*p < 0x20 || *p == 0x7f))
+		if ((kind == SHELL_DOTENV || kind == SHELL_PAM) && (*p < 0x20 || *p == 0x7f))
 			return 0;
 		/* dotenv readers disagree on escapes inside quotes */
 		if (kind == SHELL_DOTENV && (*p == '\'' || *p == '\\'))

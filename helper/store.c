@@ -30,16 +30,18 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 	if (c->store != STORE_AUTO) {
 		if (!store_allowed(c, c->store))
 			return ds_err_set(err, DS_EPOLICY,
-				"Policy allowed_stores forbids the %s store; ask your administrator or choose another store.",
-				store_kind_name(c->store));
-		snprintf(st->why, sizeof(st->why), "store = %s is configured", store_kind_name(c->store));
+					  "Policy allowed_stores forbids the %s store; ask your administrator or choose another store.",
+					  store_kind_name(c->store));
+		snprintf(st->why, sizeof(st->why), "store = %s is configured",
+			 store_kind_name(c->store));
 		return open_kind(st, c->store, err);
 	}
 	if (store_allowed(c, STORE_SECRET_SERVICE)) {
 		int rc = open_kind(st, STORE_SECRET_SERVICE, &ss_err);
 
 		if (rc == DS_OK) {
-			snprintf(st->why, sizeof(st->why), "store = auto and a Secret Service answers");
+			snprintf(st->why, sizeof(st->why),
+				 "store = auto and a Secret Service answers");
 			return DS_OK;
 		}
 		/* a provider that answers but is locked is still the user's

@@ -12,10 +12,10 @@
 
 struct store {
 	enum store_kind kind; /* never STORE_AUTO once opened */
-	char why[160];        /* how it was chosen, for doctor */
-	char path[512];       /* the file store's file */
-	void *ss;             /* SecretService *, for the secret-service store */
-	int may_prompt;       /* may ask the desktop to unlock the keyring */
+	char why[160]; /* how it was chosen, for doctor */
+	char path[512]; /* the file store's file */
+	void *ss; /* SecretService *, for the secret-service store */
+	int may_prompt; /* may ask the desktop to unlock the keyring */
 };
 
 /* Resolves the configured store (auto probes the session bus), applies the
@@ -48,16 +48,19 @@ int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *
 /* Backends; store.c dispatches to them. */
 int store_file_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err);
 int store_file_get(struct store *st, const char *name, struct secret **key, struct ds_err *err);
-int store_file_put(struct store *st, const struct profile *p, const struct secret *key, struct ds_err *err);
+int store_file_put(struct store *st, const struct profile *p, const struct secret *key,
+		   struct ds_err *err);
 int store_file_delete(struct store *st, const char *name, int *found, struct ds_err *err);
 
 /* Connects to the Secret Service; DS_ESTORE with the cause and the fix
  * (no session bus, no provider, no or locked default keyring). */
 int store_secret_connect(struct store *st, struct ds_err *err);
 void store_secret_close(struct store *st);
-int store_secret_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err);
+int store_secret_list(struct store *st, struct profile_list *out, int with_tails,
+		      struct ds_err *err);
 int store_secret_get(struct store *st, const char *name, struct secret **key, struct ds_err *err);
-int store_secret_put(struct store *st, const struct profile *p, const struct secret *key, struct ds_err *err);
+int store_secret_put(struct store *st, const struct profile *p, const struct secret *key,
+		     struct ds_err *err);
 int store_secret_delete(struct store *st, const char *name, int *found, struct ds_err *err);
 
 #endif

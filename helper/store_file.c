@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FILE_HEADER "# dashscope-credential keys v1: profile, region, workspace, plan, key (TAB-separated)\n"
+#define FILE_HEADER \
+	"# dashscope-credential keys v1: profile, region, workspace, plan, key (TAB-separated)\n"
 #define FILE_MAX (16u << 20)
 
 struct file_rec {
@@ -91,8 +92,8 @@ static int dir_prepare(const char *path, int create, struct ds_err *err)
 	}
 	if (sb.st_uid != geteuid() || (sb.st_mode & 022))
 		return ds_err_set(err, DS_ESTORE,
-			"Refusing the key directory %s: it must be owned by you and not writable by others (chmod 700 %s).",
-			dir, dir);
+				  "Refusing the key directory %s: it must be owned by you and not writable by others (chmod 700 %s).",
+				  dir, dir);
 	return DS_OK;
 }
 
@@ -137,8 +138,7 @@ static int parse_record(char *line, struct file_rec *rec)
 	return 0;
 }
 
-static int parse_db(char *buf, size_t len, const char *path, struct file_db *db,
-		    struct ds_err *err)
+static int parse_db(char *buf, size_t len, const char *path, struct file_db *db, struct ds_err *err)
 {
 	unsigned lineno = 0;
 	char *p = buf, *end = buf + len;
@@ -149,14 +149,18 @@ static int parse_db(char *buf, size_t len, const char *path, struct file_db *db,
 
 		lineno++;
 		if (!nl)
-			return ds_err_set(err, DS_ESTORE, "%s:%u is truncated; restore it from a backup or remove the line.", path, lineno);
+			return ds_err_set(err, DS_ESTORE,
+					  "%s:%u is truncated; restore it from a backup or remove the line.",
+					  path, lineno);
 		*nl = '\0';
 		if (*p == '#' || *p == '\0') {
 			p = nl + 1;
 			continue;
 		}
 		if (memchr(p, '\0', (size_t)(nl - p)) || parse_record(p, &rec) != 0)
-			return ds_err_set(err, DS_ESTORE, "%s:%u is malformed; fix or remove that line.", path, lineno);
+			return ds_err_set(err, DS_ESTORE,
+					  "%s:%u is malformed; fix or remove that line.", path,
+					  lineno);
 		recs = realloc(db->recs, (db->n + 1) * sizeof(*recs));
 		if (!recs) {
 			secret_free(rec.key);
@@ -211,13 +215,13 @@ static int db_load(const char *path, struct file_db *db, struct ds_err *err)
 	if (sb.st_uid != geteuid()) {
 		close(fd);
 		return ds_err_set(err, DS_ESTORE,
-			"Refusing the key file %s: it is owned by another user.", path);
+				  "Refusing the key file %s: it is owned by another user.", path);
 	}
 	if (sb.st_mode & 077) {
 		close(fd);
 		return ds_err_set(err, DS_ESTORE,
-			"Refusing the key file %s: group or others can access it; run chmod 600 %s (and consider the keys in it leaked).",
-			path, path);
+				  "Refusing the key file %s: group or others can access it; run chmod 600 %s (and consider the keys in it leaked).",
+				  path, path);
 	}
 	if ((size_t)sb.st_size > FILE_MAX) {
 		close(fd);
@@ -263,8 +267,14 @@ static int write_all(int fd, const char *s, size_t len)
 
 static int write_record(int fd, const struct file_rec *r)
 {
-	const char *parts[] = { r->p.name, "\t", r->p.place.region->id, "\t",
-				r->p.place.workspace, "\t", plan_name(r->p.place.plan), "\t" };
+	const char *parts[] = { r->p.name,
+				"\t",
+				r->p.place.region->id,
+				"\t",
+				r->p.place.workspace,
+				"\t",
+				plan_name(r->p.place.plan),
+				"\t" };
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
 		if (write_all(fd, parts[i], strlen(parts[i])))
@@ -296,7 +306,8 @@ static int db_save(const char *path, const struct file_db *db, struct ds_err *er
 		int e = errno;
 
 		unlink(tmp);
-		return ds_err_set(err, DS_ESTORE, "Cannot write the key file %s: %s.", path, strerror(e));
+		return ds_err_set(err, DS_ESTORE, "Cannot write the key file %s: %s.", path,
+				  strerror(e));
 	}
 	dir_of(path, dir, sizeof(dir));
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -431,7 +442,8 @@ out:
 	return rc;
 }
 
-int store_file_put(struct store *st, const struct profile *p, const struct secret *key, struct ds_err *err)
+int store_file_put(struct store *st, const struct profile *p, const struct secret *key,
+		   struct ds_err *err)
 {
 	return db_update(st, p, key, NULL, NULL, err);
 }

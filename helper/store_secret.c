@@ -11,7 +11,8 @@
 #include <sys/stat.h>
 
 static const SecretSchema key_schema = {
-	"io.github.dashscope_credential.Key", SECRET_SCHEMA_NONE,
+	"io.github.dashscope_credential.Key",
+	SECRET_SCHEMA_NONE,
 	{
 		{ "profile", SECRET_SCHEMA_ATTRIBUTE_STRING },
 		{ "region", SECRET_SCHEMA_ATTRIBUTE_STRING },
@@ -19,10 +20,18 @@ static const SecretSchema key_schema = {
 		{ "plan", SECRET_SCHEMA_ATTRIBUTE_STRING },
 		{ NULL, 0 },
 	},
-	0, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	0,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
 };
 
-#define FIX_HINT "start gnome-keyring-daemon or KeePassXC's Secret Service, or set 'store = file' in the config"
+#define FIX_HINT \
+	"start gnome-keyring-daemon or KeePassXC's Secret Service, or set 'store = file' in the config"
 
 /* GDBus would try "dbus-launch --autolaunch" under X11 when no address is
  * set; we look for the standard socket and otherwise give up cleanly. */
@@ -52,15 +61,18 @@ static int gerror_to_err(GError *gerr, const char *what, struct ds_err *err)
 	if (g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
 	    g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
 		rc = ds_err_set(err, DS_ESTORE,
-			"No Secret Service provider answers on the session bus; " FIX_HINT ".");
+				"No Secret Service provider answers on the session bus; " FIX_HINT
+				".");
 	else if (gerr && gerr->domain == G_DBUS_ERROR &&
-		 (gerr->code == G_DBUS_ERROR_SPAWN_CHILD_EXITED || gerr->code == G_DBUS_ERROR_SPAWN_EXEC_FAILED ||
+		 (gerr->code == G_DBUS_ERROR_SPAWN_CHILD_EXITED ||
+		  gerr->code == G_DBUS_ERROR_SPAWN_EXEC_FAILED ||
 		  gerr->code == G_DBUS_ERROR_SPAWN_FAILED || gerr->code == G_DBUS_ERROR_TIMEOUT))
 		rc = ds_err_set(err, DS_ESTORE,
-			"A Secret Service provider is installed but did not start; " FIX_HINT ".");
+				"A Secret Service provider is installed but did not start; " FIX_HINT
+				".");
 	else if (g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
 		rc = ds_err_set(err, DS_ESTORE,
-			"The Secret Service has no usable default keyring (missing or locked); unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
+				"The Secret Service has no usable default keyring (missing or locked); unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
 	else
 		rc = ds_err_set(err, DS_ESTORE, "The Secret Service failed to %s: %s.", what,
 				gerr && gerr->message ? gerr->message : "unknown error");
@@ -82,7 +94,7 @@ static int default_collection_ready(SecretService *svc, int may_prompt, struct d
 		return gerror_to_err(gerr, "find the default keyring", err);
 	if (!col)
 		return ds_err_set(err, DS_ESTORE,
-			"The Secret Service has no default keyring; create or unlock one (e.g. gnome-keyring-daemon --unlock) or set 'store = file'.");
+				  "The Secret Service has no default keyring; create or unlock one (e.g. gnome-keyring-daemon --unlock) or set 'store = file'.");
 	if (secret_collection_get_locked(col) && may_prompt) {
 		GList *objs = g_list_append(NULL, col);
 
@@ -93,7 +105,7 @@ static int default_collection_ready(SecretService *svc, int may_prompt, struct d
 	}
 	if (secret_collection_get_locked(col))
 		rc = ds_err_set(err, DS_ESTORE,
-			"The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
+				"The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
 	g_object_unref(col);
 	return rc;
 }
@@ -106,7 +118,8 @@ int store_secret_connect(struct store *st, struct ds_err *err)
 
 	if (!bus_address_ready())
 		return ds_err_set(err, DS_ESTORE,
-			"No D-Bus session bus is running, so no Secret Service can answer; " FIX_HINT ".");
+				  "No D-Bus session bus is running, so no Secret Service can answer; " FIX_HINT
+				  ".");
 	svc = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION, NULL, &gerr);
 	if (!svc)
 		return gerror_to_err(gerr, "open a session", err);
@@ -146,7 +159,8 @@ static int attrs_to_profile(GHashTable *attrs, struct profile *p)
 	return 0;
 }
 
-int store_secret_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err)
+int store_secret_list(struct store *st, struct profile_list *out, int with_tails,
+		      struct ds_err *err)
 {
 	GError *gerr = NULL;
 	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
@@ -211,8 +225,9 @@ static void remove_stale(const struct profile *p)
 	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
 	GList *items;
 
-	g_hash_table_insert(query, (gpointer)"profile", (gpointer)p->name);
-	items = secret_service_search_sync(NULL, &key_schema, query, SECRET_SEARCH_ALL, NULL, &gerr);
+	g_hash_table_insert(query, (gpointer) "profile", (gpointer)p->name);
+	items = secret_service_search_sync(NULL, &key_schema, query, SECRET_SEARCH_ALL, NULL,
+					   &gerr);
 	g_hash_table_unref(query);
 	g_clear_error(&gerr);
 	for (GList *l = items; l; l = l->next) {
@@ -220,7 +235,8 @@ static void remove_stale(const struct profile *p)
 		struct profile old;
 
 		if (attrs_to_profile(attrs, &old) != 0 || old.place.region != p->place.region ||
-		    strcmp(old.place.workspace, p->place.workspace) || old.place.plan != p->place.plan)
+		    strcmp(old.place.workspace, p->place.workspace) ||
+		    old.place.plan != p->place.plan)
 			secret_item_delete_sync(l->data, NULL, NULL);
 		g_hash_table_unref(attrs);
 	}

@@ -17,9 +17,9 @@ struct minted {
 };
 
 struct token_request {
-	const char *token_url;  /* https://H/api/v1/tokens (no query) */
-	const char *ca_file;    /* NULL: system CAs */
-	unsigned long timeout;  /* seconds for one attempt, connect included */
+	const char *token_url; /* https://H/api/v1/tokens (no query) */
+	const char *ca_file; /* NULL: system CAs */
+	unsigned long timeout; /* seconds for one attempt, connect included */
 	unsigned long lifetime; /* 1..1800 */
 	const struct secret *key;
 };
@@ -41,8 +41,8 @@ int token_parse_success(const char *body, size_t len, time_t now, unsigned long 
 
 /* Extracts code, message and request_id of an error answer, with control
  * characters replaced, each cut to fit; empty strings when absent. */
-void token_parse_error(const char *body, size_t len, char *code, char *message,
-		       char *request_id, size_t n);
+void token_parse_error(const char *body, size_t len, char *code, char *message, char *request_id,
+		       size_t n);
 
 /* 1 when s is safe to print and to put in any shell or protocol line:
  * printable ASCII without space, quotes, $, backquote, ; or backslash. */

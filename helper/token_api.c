@@ -133,8 +133,8 @@ static int transport_retryable(CURLcode cc)
 {
 	/* a refused or dropped connection may be a restart; a timeout has
 	 * already spent the caller's whole budget and is not repeated */
-	return cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING ||
-	       cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR;
+	return cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR ||
+	       cc == CURLE_SEND_ERROR;
 }
 
 static void backoff(int attempt, long retry_after)
@@ -145,8 +145,8 @@ static void backoff(int attempt, long retry_after)
 	if (retry_after > 0) {
 		ms = retry_after * 1000;
 	} else {
-		ms = 250L << attempt;                  /* 250 ms, 500 ms */
-		ms += (long)(random() % 250);          /* jitter */
+		ms = 250L << attempt; /* 250 ms, 500 ms */
+		ms += (long)(random() % 250); /* jitter */
 	}
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
@@ -158,15 +158,15 @@ static int transport_error(CURLcode cc, const struct body *b, struct ds_err *err
 {
 	if (b->overflow || cc == CURLE_FILESIZE_EXCEEDED)
 		return ds_err_set(err, DS_ENET,
-			"The token endpoint sent more than 64 KiB; refused. Check the endpoint setting.");
+				  "The token endpoint sent more than 64 KiB; refused. Check the endpoint setting.");
 	if (cc == CURLE_OPERATION_TIMEDOUT)
 		return ds_err_set(err, DS_ENET,
-			"The token endpoint did not answer in time; check the network or raise 'timeout' in the config.");
+				  "The token endpoint did not answer in time; check the network or raise 'timeout' in the config.");
 	if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
 	    cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SSL_CERTPROBLEM)
 		return ds_err_set(err, DS_ENET,
-			"The token endpoint's TLS certificate could not be verified (%s); nothing was sent. Check the endpoint and ca_file settings.",
-			curl_easy_strerror(cc));
+				  "The token endpoint's TLS certificate could not be verified (%s); nothing was sent. Check the endpoint and ca_file settings.",
+				  curl_easy_strerror(cc));
 	if (cc == CURLE_UNSUPPORTED_PROTOCOL)
 		return ds_err_set(err, DS_ENET, "The token endpoint URL's scheme is not allowed.");
 	return ds_err_set(err, DS_ENET, "Could not reach the token endpoint: %s.",
@@ -201,8 +201,8 @@ static int http_error(long status, const struct body *b, struct ds_err *err)
 	else
 		rc = DS_EFAIL;
 	snprintf(detail, sizeof(detail), "%s%s%s%s%s%s%s", code, code[0] && message[0] ? ": " : "",
-		 message, (code[0] || message[0]) && rid[0] ? "; " : "", rid[0] ? "request_id " : "",
-		 rid, "");
+		 message, (code[0] || message[0]) && rid[0] ? "; " : "",
+		 rid[0] ? "request_id " : "", rid, "");
 	return ds_err_set(err, rc, "The token endpoint answered HTTP %ld%s%s%s; %s.", status,
 			  detail[0] ? " (" : "", detail, detail[0] ? ")" : "", status_hint(status));
 }

@@ -59,8 +59,8 @@ int token_chars_safe(const char *s, size_t len)
 static int malformed(struct ds_err *err, const char *why)
 {
 	return ds_err_set(err, DS_ENET,
-		"The token endpoint sent a malformed answer (%s); nothing was printed. Check the endpoint setting or try again later.",
-		why);
+			  "The token endpoint sent a malformed answer (%s); nothing was printed. Check the endpoint setting or try again later.",
+			  why);
 }
 
 int token_parse_success(const char *body, size_t len, time_t now, unsigned long lifetime,
@@ -103,7 +103,8 @@ int token_parse_success(const char *body, size_t len, time_t now, unsigned long 
 		goto out;
 	}
 	if (e > (json_int_t)now + (json_int_t)lifetime + TOKEN_EXPIRY_SLACK) {
-		rc = malformed(err, "expires_at is later than the lifetime asked for; is this machine's clock right?");
+		rc = malformed(err,
+			       "expires_at is later than the lifetime asked for; is this machine's clock right?");
 		goto out;
 	}
 	out->token = secret_new(ts, tlen);
@@ -134,7 +135,8 @@ static void copy_clean(char *dst, size_t n, const char *src)
 	for (; src && *src && o + 1 < n; src++) {
 		if ((*src == 's') && (src[1] == 'k' || src[1] == 't') && src[2] == '-' &&
 		    key_char(src[3])) {
-			for (const char *r = src[1] == 'k' ? "sk-***" : "st-***"; *r && o + 1 < n; r++)
+			for (const char *r = src[1] == 'k' ? "sk-***" : "st-***"; *r && o + 1 < n;
+			     r++)
 				dst[o++] = *r;
 			for (src += 3; key_char(src[1]); src++)
 				;
@@ -145,8 +147,8 @@ static void copy_clean(char *dst, size_t n, const char *src)
 	dst[o] = '\0';
 }
 
-void token_parse_error(const char *body, size_t len, char *code, char *message,
-		       char *request_id, size_t n)
+void token_parse_error(const char *body, size_t len, char *code, char *message, char *request_id,
+		       size_t n)
 {
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	const char *const names[] = { "code", "message", "request_id" };

@@ -69,7 +69,7 @@ static ssize_t read_from_tty(const char *prompt, char *buf, size_t n)
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGHUP, &sa, &old_hup);
 	quiet = saved;
-	quiet.c_lflag &= (tcflag_t)~(ECHO | ECHONL);
+	quiet.c_lflag &= (tcflag_t) ~(ECHO | ECHONL);
 	quiet.c_lflag |= ICANON;
 	if (write(fd, prompt, strlen(prompt)) < 0) {
 		/* the prompt is a courtesy; reading still works */
@@ -106,7 +106,7 @@ int tty_read_key(const char *prompt, struct secret **out, struct ds_err *err)
 	if (len <= 0) {
 		explicit_bzero(buf, sizeof(buf));
 		return ds_err_set(err, DS_EINPUT,
-			"No key was read; paste it at the prompt or pipe it on standard input.");
+				  "No key was read; paste it at the prompt or pipe it on standard input.");
 	}
 	*out = secret_new(buf, (size_t)len);
 	explicit_bzero(buf, sizeof(buf));

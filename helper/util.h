@@ -9,11 +9,11 @@
 
 enum ds_status {
 	DS_OK = 0,
-	DS_EFAIL = 1,   /* no usable profile, ambiguous, other failure */
-	DS_EINPUT = 2,  /* usage, malformed request, bad config */
-	DS_ESTORE = 3,  /* store unavailable or unreadable */
-	DS_EAUTH = 4,   /* the API refused the key */
-	DS_ENET = 5,    /* network or API failure */
+	DS_EFAIL = 1, /* no usable profile, ambiguous, other failure */
+	DS_EINPUT = 2, /* usage, malformed request, bad config */
+	DS_ESTORE = 3, /* store unavailable or unreadable */
+	DS_EAUTH = 4, /* the API refused the key */
+	DS_ENET = 5, /* network or API failure */
 	DS_EPOLICY = 6, /* refused by policy */
 };
 

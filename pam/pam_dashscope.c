@@ -137,8 +137,8 @@ static void child_close_fds(int keep)
 			close(fd);
 }
 
-static void child_exec(const struct pam_opts *o, const struct pam_place *pl,
-		       const struct user *u, int out_fd)
+static void child_exec(const struct pam_opts *o, const struct pam_place *pl, const struct user *u,
+		       int out_fd)
 {
 	char home[600], user[300], logname[300], rt[64], rtenv[80], conf[600];
 	const char *argv[20];
@@ -200,7 +200,8 @@ static long ms_left(const struct timespec *deadline)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline->tv_sec - now.tv_sec) * 1000L + (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+	return (deadline->tv_sec - now.tv_sec) * 1000L +
+	       (deadline->tv_nsec - now.tv_nsec) / 1000000L;
 }
 
 /* Reads the child's output until EOF, the cap or the deadline. */
@@ -337,7 +338,8 @@ static int run_helper(pam_handle_t *pamh, const struct pam_opts *o, const struct
 			else
 				pam_syslog(pamh, LOG_ERR, "%s failed (%s %d) for user %s",
 					   o->helper, WIFEXITED(status) ? "exit" : "signal",
-					   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+					   WIFEXITED(status) ? WEXITSTATUS(status)
+							     : WTERMSIG(status),
 					   u->name);
 		}
 		explicit_bzero(buf, PAM_DS_OUTPUT_MAX);
@@ -348,7 +350,8 @@ static int run_helper(pam_handle_t *pamh, const struct pam_opts *o, const struct
 	explicit_bzero(buf, PAM_DS_OUTPUT_MAX);
 	free(buf);
 	if (dropped && !o->quiet)
-		pam_syslog(pamh, LOG_WARNING, "ignored %d line%s of helper output (names not allowed or unsafe values)",
+		pam_syslog(pamh, LOG_WARNING,
+			   "ignored %d line%s of helper output (names not allowed or unsafe values)",
 			   dropped, dropped == 1 ? "" : "s");
 	if (put_rc == PAM_BUF_ERR)
 		return PAM_BUF_ERR;
@@ -385,7 +388,8 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
 		return rc;
 	if (rc != PAM_SUCCESS) {
 		if (o.strict && !(flags & PAM_SILENT) && !o.quiet)
-			pam_error(pamh, "Could not set the Model Studio endpoints for this session.");
+			pam_error(pamh,
+				  "Could not set the Model Studio endpoints for this session.");
 		return o.strict ? PAM_SESSION_ERR : PAM_SUCCESS;
 	}
 	if (o.debug)

@@ -9,9 +9,9 @@
 #include <string.h>
 
 static const char *const allowed_names[] = {
-	"DASHSCOPE_API_REGION", "DASHSCOPE_HTTP_BASE_URL", "DASHSCOPE_COMPATIBLE_BASE_URL",
-	"OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OPENAI_MODEL", "ANTHROPIC_MODEL",
-	"DASHSCOPE_CREDENTIAL_PROFILE",
+	"DASHSCOPE_API_REGION", "DASHSCOPE_HTTP_BASE_URL",	"DASHSCOPE_COMPATIBLE_BASE_URL",
+	"OPENAI_BASE_URL",	"ANTHROPIC_BASE_URL",		"OPENAI_MODEL",
+	"ANTHROPIC_MODEL",	"DASHSCOPE_CREDENTIAL_PROFILE",
 };
 
 static int for_ok(const char *item, void *ctx)
@@ -27,8 +27,7 @@ static const char *opt_value(const char *arg, const char *name)
 	return strncmp(arg, name, n) == 0 && arg[n] == '=' ? arg + n + 1 : NULL;
 }
 
-static int set_place_item(struct pam_place *pl, const char *arg, pam_report_fn report,
-			  void *ctx)
+static int set_place_item(struct pam_place *pl, const char *arg, pam_report_fn report, void *ctx)
 {
 	const char *v;
 
@@ -144,8 +143,8 @@ static int value_safe(const char *v, size_t len)
 	return ds_utf8_valid(v, len);
 }
 
-int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char *line),
-		    void *ctx, int *fn_rc)
+int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char *line), void *ctx,
+		    int *fn_rc)
 {
 	size_t pos = 0;
 	int dropped = 0;

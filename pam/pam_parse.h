@@ -48,7 +48,7 @@ int pam_name_allowed(const char *name, size_t len);
  * calls fn with each "NAME=VALUE" line (NUL-terminated copy) whose name
  * is allowed and whose value is safe. Returns how many lines were
  * dropped. A trailing line without LF is dropped: it may be cut. */
-int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char *line),
-		    void *ctx, int *fn_rc);
+int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char *line), void *ctx,
+		    int *fn_rc);
 
 #endif

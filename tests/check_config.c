@@ -16,27 +16,26 @@ START_TEST(test_reads_the_spec_example)
 	struct conf c;
 	struct ds_err err;
 	const struct profile_conf *p;
-	static const char text[] =
-		"[defaults]\n"
-		"profile = work          # default profile\n"
-		"store = auto            ; comment\n"
-		"lifetime = 60\n"
-		"endpoint = https://gw.example.internal\n"
-		"ca_file = /etc/ssl/private-ca.pem\n"
-		"timeout = 10\n"
-		"\n"
-		"[profile work]\n"
-		"lifetime = 120\n"
-		"model = qwen-plus\n"
-		"[policy]\n"
-		"allowed_regions = eu-central-1, sg\n"
-		"max_lifetime = 300\n"
-		"allow_long_lived = no\n"
-		"require_temporary = yes\n"
-		"allowed_stores = secret-service\n"
-		"[pam]\n"
-		"alice = region=eu workspace=ws-1\n"
-		"@devs = profile=team\n";
+	static const char text[] = "[defaults]\n"
+				   "profile = work          # default profile\n"
+				   "store = auto            ; comment\n"
+				   "lifetime = 60\n"
+				   "endpoint = https://gw.example.internal\n"
+				   "ca_file = /etc/ssl/private-ca.pem\n"
+				   "timeout = 10\n"
+				   "\n"
+				   "[profile work]\n"
+				   "lifetime = 120\n"
+				   "model = qwen-plus\n"
+				   "[policy]\n"
+				   "allowed_regions = eu-central-1, sg\n"
+				   "max_lifetime = 300\n"
+				   "allow_long_lived = no\n"
+				   "require_temporary = yes\n"
+				   "allowed_stores = secret-service\n"
+				   "[pam]\n"
+				   "alice = region=eu workspace=ws-1\n"
+				   "@devs = profile=team\n";
 
 	ck_assert_int_eq(load(&c, text, 1, &err), DS_OK);
 	ck_assert_str_eq(c.default_profile, "work");
@@ -67,7 +66,10 @@ START_TEST(test_user_file_cannot_set_policy_or_pam)
 	struct conf c;
 	struct ds_err err;
 
-	ck_assert_int_eq(load(&c, "[policy]\nallow_long_lived = yes\nmax_lifetime = 5\n[pam]\nx = y\n", 0, &err), DS_OK);
+	ck_assert_int_eq(load(&c,
+			      "[policy]\nallow_long_lived = yes\nmax_lifetime = 5\n[pam]\nx = y\n",
+			      0, &err),
+			 DS_OK);
 	ck_assert_int_eq(c.policy.allow_long_lived, 0);
 	ck_assert_uint_eq(c.policy.max_lifetime, 0);
 	ck_assert_ptr_null(c.pam_rules);
@@ -81,7 +83,10 @@ START_TEST(test_quoted_values_keep_comment_characters)
 	struct conf c;
 	struct ds_err err;
 
-	ck_assert_int_eq(load(&c, "[profile m]\nmodel = \"a # b ; \\\"c\\\" \\\\ $d\"  # trailing\n", 0, &err), DS_OK);
+	ck_assert_int_eq(load(&c,
+			      "[profile m]\nmodel = \"a # b ; \\\"c\\\" \\\\ $d\"  # trailing\n", 0,
+			      &err),
+			 DS_OK);
 	ck_assert_str_eq(conf_profile(&c, "m")->model, "a # b ; \"c\" \\ $d");
 	conf_free(&c);
 	ck_assert_int_eq(load(&c, "[profile m]\nmodel = x#y\n", 0, &err), DS_OK);

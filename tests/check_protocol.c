@@ -177,8 +177,9 @@ END_TEST
 START_TEST(test_refuses_invalid_utf8)
 {
 	static const char *const bad[] = {
-		"host=\xff\xfe\n", "host=\xc3\x28\n", "host=\xe2\x82\n", "host=\xc0\xaf\n",
-		"host=\xed\xa0\x80\n", "host=\xf4\x90\x80\x80\n", "x\x80=1\n",
+		"host=\xff\xfe\n", "host=\xc3\x28\n",	  "host=\xe2\x82\n",
+		"host=\xc0\xaf\n", "host=\xed\xa0\x80\n", "host=\xf4\x90\x80\x80\n",
+		"x\x80=1\n",
 	};
 	struct request r;
 
@@ -208,7 +209,8 @@ START_TEST(test_url_is_split_and_checked)
 {
 	struct request r;
 
-	ck_assert_int_eq(parse_str("url=https://me@Dashscope.aliyuncs.com:443/api/v1?x#y\n", &r), DS_OK);
+	ck_assert_int_eq(parse_str("url=https://me@Dashscope.aliyuncs.com:443/api/v1?x#y\n", &r),
+			 DS_OK);
 	ck_assert_str_eq(request_get(&r, ATTR_PROTOCOL), "https");
 	ck_assert_str_eq(request_get(&r, ATTR_HOST), "Dashscope.aliyuncs.com:443");
 	ck_assert_str_eq(request_get(&r, ATTR_USERNAME), "me");

@@ -61,9 +61,11 @@ START_TEST(test_every_region_plan_and_workspace)
 	expect_place("cn-beijing", "", PLAN_CODING, "coding.dashscope.aliyuncs.com", 1);
 	expect_place("cn-beijing", "ws-1", PLAN_CODING, "coding.dashscope.aliyuncs.com", 1);
 	expect_place("ap-southeast-1", "", PLAN_PAYG, "dashscope-intl.aliyuncs.com", 1);
-	expect_place("ap-southeast-1", "llm-x", PLAN_PAYG, "llm-x.ap-southeast-1.maas.aliyuncs.com", 1);
+	expect_place("ap-southeast-1", "llm-x", PLAN_PAYG, "llm-x.ap-southeast-1.maas.aliyuncs.com",
+		     1);
 	expect_place("ap-southeast-1", "", PLAN_CODING, "coding-intl.dashscope.aliyuncs.com", 1);
-	expect_place("ap-southeast-1", "llm-x", PLAN_CODING, "coding-intl.dashscope.aliyuncs.com", 1);
+	expect_place("ap-southeast-1", "llm-x", PLAN_CODING, "coding-intl.dashscope.aliyuncs.com",
+		     1);
 	expect_place("us-east-1", "", PLAN_PAYG, "dashscope-us.aliyuncs.com", 1);
 	expect_place("us-east-1", "w", PLAN_PAYG, "w.us-east-1.maas.aliyuncs.com", 1);
 	expect_place("us-east-1", "", PLAN_CODING, NULL, 0);
@@ -77,7 +79,8 @@ START_TEST(test_every_region_plan_and_workspace)
 	expect_place("eu-central-1", "", PLAN_CODING, NULL, 0);
 	expect_place("eu-central-1", "ws-9", PLAN_CODING, NULL, 0);
 	expect_place("ap-northeast-1", "", PLAN_PAYG, NULL, 0);
-	expect_place("ap-northeast-1", "ws-9", PLAN_PAYG, "ws-9.ap-northeast-1.maas.aliyuncs.com", 1);
+	expect_place("ap-northeast-1", "ws-9", PLAN_PAYG, "ws-9.ap-northeast-1.maas.aliyuncs.com",
+		     1);
 	expect_place("ap-northeast-1", "", PLAN_CODING, NULL, 0);
 	expect_place("ap-northeast-1", "ws-9", PLAN_CODING, NULL, 0);
 }
@@ -86,12 +89,22 @@ END_TEST
 START_TEST(test_aliases_are_case_insensitive)
 {
 	static const char *const pairs[][2] = {
-		{ "BeiJing", "cn-beijing" }, { "CN", "cn-beijing" }, { "china", "cn-beijing" },
-		{ "Singapore", "ap-southeast-1" }, { "SG", "ap-southeast-1" },
-		{ "intl", "ap-southeast-1" }, { "International", "ap-southeast-1" },
-		{ "virginia", "us-east-1" }, { "US", "us-east-1" }, { "hongkong", "cn-hongkong" },
-		{ "HK", "cn-hongkong" }, { "frankfurt", "eu-central-1" }, { "de", "eu-central-1" },
-		{ "EU", "eu-central-1" }, { "tokyo", "ap-northeast-1" }, { "jp", "ap-northeast-1" },
+		{ "BeiJing", "cn-beijing" },
+		{ "CN", "cn-beijing" },
+		{ "china", "cn-beijing" },
+		{ "Singapore", "ap-southeast-1" },
+		{ "SG", "ap-southeast-1" },
+		{ "intl", "ap-southeast-1" },
+		{ "International", "ap-southeast-1" },
+		{ "virginia", "us-east-1" },
+		{ "US", "us-east-1" },
+		{ "hongkong", "cn-hongkong" },
+		{ "HK", "cn-hongkong" },
+		{ "frankfurt", "eu-central-1" },
+		{ "de", "eu-central-1" },
+		{ "EU", "eu-central-1" },
+		{ "tokyo", "ap-northeast-1" },
+		{ "jp", "ap-northeast-1" },
 		{ "AP-SOUTHEAST-1", "ap-southeast-1" },
 	};
 
@@ -127,12 +140,23 @@ END_TEST
 START_TEST(test_unknown_hosts_match_nothing)
 {
 	static const char *const hosts[] = {
-		"evil.example", "dashscope.aliyuncs.com.evil.example", "evil.dashscope.aliyuncs.com",
-		"dashscope.aliyuncs.com:8443", "dashscope.aliyuncs.com:", "dashscope.aliyuncs.com:abc",
-		"dashscope.aliyuncs.com:-1", "dashscope.aliyuncs.com:99999", "", ":443",
-		"ws.mars-1.maas.aliyuncs.com", "a.b.cn-beijing.maas.aliyuncs.com",
-		"-ws.cn-beijing.maas.aliyuncs.com", ".cn-beijing.maas.aliyuncs.com",
-		"maas.aliyuncs.com", "ws.cn-beijing.maas.aliyuncs.com.", "dashscope.aliyuncs.com.",
+		"evil.example",
+		"dashscope.aliyuncs.com.evil.example",
+		"evil.dashscope.aliyuncs.com",
+		"dashscope.aliyuncs.com:8443",
+		"dashscope.aliyuncs.com:",
+		"dashscope.aliyuncs.com:abc",
+		"dashscope.aliyuncs.com:-1",
+		"dashscope.aliyuncs.com:99999",
+		"",
+		":443",
+		"ws.mars-1.maas.aliyuncs.com",
+		"a.b.cn-beijing.maas.aliyuncs.com",
+		"-ws.cn-beijing.maas.aliyuncs.com",
+		".cn-beijing.maas.aliyuncs.com",
+		"maas.aliyuncs.com",
+		"ws.cn-beijing.maas.aliyuncs.com.",
+		"dashscope.aliyuncs.com.",
 	};
 
 	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
@@ -187,7 +211,8 @@ START_TEST(test_endpoint_check_allows_http_only_on_loopback)
 	ck_assert_int_eq(endpoint_check("http://[::1]:8080", hp, sizeof(hp), NULL), DS_OK);
 	ck_assert_str_eq(hp, "[::1]:8080");
 	ck_assert_int_eq(endpoint_check("http://example.com", hp, sizeof(hp), NULL), DS_EINPUT);
-	ck_assert_int_eq(endpoint_check("http://127.0.0.1.evil.example", hp, sizeof(hp), NULL), DS_EINPUT);
+	ck_assert_int_eq(endpoint_check("http://127.0.0.1.evil.example", hp, sizeof(hp), NULL),
+			 DS_EINPUT);
 	ck_assert_int_eq(endpoint_check("http://10.0.0.1", hp, sizeof(hp), NULL), DS_EINPUT);
 	ck_assert_int_eq(endpoint_check("ftp://gw", hp, sizeof(hp), NULL), DS_EINPUT);
 	ck_assert_int_eq(endpoint_check("https://gw/path", hp, sizeof(hp), NULL), DS_EINPUT);
@@ -204,8 +229,10 @@ START_TEST(test_names_and_workspaces)
 	ck_assert(!profile_name_valid("a b"));
 	ck_assert(!profile_name_valid("a\x1b"));
 	ck_assert(!profile_name_valid("a/b"));
-	ck_assert(profile_name_valid("0123456789012345678901234567890123456789012345678901234567890123"));
-	ck_assert(!profile_name_valid("01234567890123456789012345678901234567890123456789012345678901234"));
+	ck_assert(profile_name_valid(
+		"0123456789012345678901234567890123456789012345678901234567890123"));
+	ck_assert(!profile_name_valid(
+		"01234567890123456789012345678901234567890123456789012345678901234"));
 	ck_assert(workspace_valid("ws-abc"));
 	ck_assert(workspace_valid("LLM-1"));
 	ck_assert(!workspace_valid("-ws"));

@@ -56,7 +56,8 @@ START_TEST(test_key_tail_shows_last_four)
 	char tail[32];
 
 	key_tail("sk-0123456789abcd", 17, tail, sizeof(tail));
-	ck_assert_str_eq(tail, "sk-\xe2\x80\xa6" "abcd");
+	ck_assert_str_eq(tail, "sk-\xe2\x80\xa6"
+			       "abcd");
 }
 END_TEST
 
@@ -76,8 +77,10 @@ static struct profile_list sample(void)
 {
 	struct profile_list l = { 0 };
 	struct profile ps[] = {
-		mk("a", "sg", "", PLAN_PAYG), mk("b", "sg", "ws-1", PLAN_PAYG),
-		mk("c", "cn", "", PLAN_PAYG), mk("d", "cn", "", PLAN_CODING),
+		mk("a", "sg", "", PLAN_PAYG),
+		mk("b", "sg", "ws-1", PLAN_PAYG),
+		mk("c", "cn", "", PLAN_PAYG),
+		mk("d", "cn", "", PLAN_CODING),
 	};
 
 	for (size_t i = 0; i < 4; i++)
@@ -180,7 +183,8 @@ END_TEST
 
 START_TEST(test_shell_refuses_line_breaks)
 {
-	static const enum shell_kind kinds[] = { SHELL_SH, SHELL_FISH, SHELL_CSH, SHELL_DOTENV, SHELL_PAM };
+	static const enum shell_kind kinds[] = { SHELL_SH, SHELL_FISH, SHELL_CSH, SHELL_DOTENV,
+						 SHELL_PAM };
 	int rc;
 
 	for (size_t i = 0; i < 5; i++) {
@@ -214,20 +218,26 @@ static int parse_token(const char *body, unsigned long lifetime)
 START_TEST(test_token_response_accepts_good_answers)
 {
 	struct minted m;
-	static const char body[] = "{\"token\": \"st-abc.DEF_123-~+/=\", \"expires_at\": 1000060, \"x\": 1}";
+	static const char body[] =
+		"{\"token\": \"st-abc.DEF_123-~+/=\", \"expires_at\": 1000060, \"x\": 1}";
 
 	ck_assert_int_eq(token_parse_success(body, strlen(body), 1000000, 60, &m, NULL), DS_OK);
 	ck_assert_str_eq(m.token->data, "st-abc.DEF_123-~+/=");
 	ck_assert_int_eq(m.expires_at, 1000060);
 	secret_free(m.token);
-	ck_assert_int_eq(parse_token("{\"token\": \"nost-prefix\", \"expires_at\": 1000360}", 60), DS_OK);
+	ck_assert_int_eq(parse_token("{\"token\": \"nost-prefix\", \"expires_at\": 1000360}", 60),
+			 DS_OK);
 }
 END_TEST
 
 START_TEST(test_token_response_refuses_bad_answers)
 {
 	static const char *const bad[] = {
-		"<html>", "", "[]", "\"st-a\"", "{\"code\": \"SystemError\"}",
+		"<html>",
+		"",
+		"[]",
+		"\"st-a\"",
+		"{\"code\": \"SystemError\"}",
 		"{\"expires_at\": 1000060}",
 		"{\"token\": 5, \"expires_at\": 1000060}",
 		"{\"token\": \"\", \"expires_at\": 1000060}",
@@ -259,7 +269,8 @@ END_TEST
 START_TEST(test_token_error_fields_are_cleaned)
 {
 	char code[64], msg[64], rid[64];
-	static const char body[] = "{\"code\": \"Invalid\\u001b[31mKey\", \"message\": \"m\\n2\", \"request_id\": \"r-1\"}";
+	static const char body[] =
+		"{\"code\": \"Invalid\\u001b[31mKey\", \"message\": \"m\\n2\", \"request_id\": \"r-1\"}";
 
 	token_parse_error(body, strlen(body), code, msg, rid, sizeof(code));
 	ck_assert_str_eq(code, "Invalid?[31mKey");

@@ -10,7 +10,7 @@ int main(int argc, char **argv)
 {
 	static const char *const hooks[] = {
 		"pam_sm_open_session", "pam_sm_close_session", "pam_sm_authenticate",
-		"pam_sm_setcred", "pam_sm_acct_mgmt", "pam_sm_chauthtok",
+		"pam_sm_setcred",      "pam_sm_acct_mgmt",     "pam_sm_chauthtok",
 	};
 	static const char *const hidden[] = {
 		"pam_opts_parse", "pam_output_each", "region_find", "conf_load", "ds_err_set",

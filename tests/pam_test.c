@@ -20,7 +20,8 @@ static int session(const char *service, const char *who, char ***env)
 	char *errs[5] = { err_buf[0], err_buf[1], err_buf[2], err_buf[3], NULL };
 	char *infos[5] = { info_buf[0], info_buf[1], info_buf[2], info_buf[3], NULL };
 	struct pamtest_conv_data conv = { .out_err = errs, .out_info = infos };
-	int results[] = { PAM_SUCCESS, PAM_SESSION_ERR, PAM_IGNORE, PAM_PERM_DENIED, PAM_SYSTEM_ERR };
+	int results[] = { PAM_SUCCESS, PAM_SESSION_ERR, PAM_IGNORE, PAM_PERM_DENIED,
+			  PAM_SYSTEM_ERR };
 
 	memset(err_buf, 0, sizeof(err_buf));
 	memset(info_buf, 0, sizeof(info_buf));
@@ -39,8 +40,8 @@ static int session(const char *service, const char *who, char ***env)
 		if (getenv("DS_PAM_DEBUG")) {
 			const struct pam_testcase *f = pamtest_failed_case(cases);
 
-			printf("# %s: expect %d: err %d, failed case %d rv %d\n", service, results[i], perr,
-			       f ? (int)f->pam_operation : -1, f ? f->op_rv : -1);
+			printf("# %s: expect %d: err %d, failed case %d rv %d\n", service,
+			       results[i], perr, f ? (int)f->pam_operation : -1, f ? f->op_rv : -1);
 		}
 		if (cases[1].case_out.envlist)
 			pamtest_free_env(cases[1].case_out.envlist);
@@ -88,10 +89,14 @@ START_TEST(test_real_helper_sets_exact_variables)
 	print_env("session environment (ds-real)", env);
 	ck_assert_uint_eq(env_count(env), 8);
 	ck_assert_str_eq(env_get(env, "DASHSCOPE_API_REGION"), "eu-central-1");
-	ck_assert_str_eq(env_get(env, "DASHSCOPE_HTTP_BASE_URL"), "https://ws-pam.eu-central-1.maas.aliyuncs.com/api/v1");
-	ck_assert_str_eq(env_get(env, "DASHSCOPE_COMPATIBLE_BASE_URL"), "https://ws-pam.eu-central-1.maas.aliyuncs.com/compatible-mode/v1");
-	ck_assert_str_eq(env_get(env, "OPENAI_BASE_URL"), "https://ws-pam.eu-central-1.maas.aliyuncs.com/compatible-mode/v1");
-	ck_assert_str_eq(env_get(env, "ANTHROPIC_BASE_URL"), "https://ws-pam.eu-central-1.maas.aliyuncs.com/apps/anthropic");
+	ck_assert_str_eq(env_get(env, "DASHSCOPE_HTTP_BASE_URL"),
+			 "https://ws-pam.eu-central-1.maas.aliyuncs.com/api/v1");
+	ck_assert_str_eq(env_get(env, "DASHSCOPE_COMPATIBLE_BASE_URL"),
+			 "https://ws-pam.eu-central-1.maas.aliyuncs.com/compatible-mode/v1");
+	ck_assert_str_eq(env_get(env, "OPENAI_BASE_URL"),
+			 "https://ws-pam.eu-central-1.maas.aliyuncs.com/compatible-mode/v1");
+	ck_assert_str_eq(env_get(env, "ANTHROPIC_BASE_URL"),
+			 "https://ws-pam.eu-central-1.maas.aliyuncs.com/apps/anthropic");
 	ck_assert_str_eq(env_get(env, "OPENAI_MODEL"), "qwen-plus");
 	ck_assert_str_eq(env_get(env, "ANTHROPIC_MODEL"), "qwen-plus");
 	ck_assert_str_eq(env_get(env, "DASHSCOPE_CREDENTIAL_PROFILE"), "team");
@@ -110,7 +115,8 @@ START_TEST(test_pam_rule_maps_user_to_region)
 	}
 	ck_assert_int_eq(session("ds-rules", u, &env), PAM_SUCCESS);
 	ck_assert_str_eq(env_get(env, "DASHSCOPE_API_REGION"), "ap-northeast-1");
-	ck_assert_str_eq(env_get(env, "OPENAI_BASE_URL"), "https://ws-tokyo.ap-northeast-1.maas.aliyuncs.com/compatible-mode/v1");
+	ck_assert_str_eq(env_get(env, "OPENAI_BASE_URL"),
+			 "https://ws-tokyo.ap-northeast-1.maas.aliyuncs.com/compatible-mode/v1");
 	pamtest_free_env(env);
 }
 END_TEST
@@ -133,7 +139,8 @@ START_TEST(test_fake_helper_success_exports_allowed_names)
 
 	ck_assert_int_eq(session("ds-ok", NULL, &env), PAM_SUCCESS);
 	ck_assert_str_eq(env_get(env, "DASHSCOPE_API_REGION"), "ap-southeast-1");
-	ck_assert_str_eq(env_get(env, "OPENAI_BASE_URL"), "https://dashscope-intl.aliyuncs.com/compatible-mode/v1");
+	ck_assert_str_eq(env_get(env, "OPENAI_BASE_URL"),
+			 "https://dashscope-intl.aliyuncs.com/compatible-mode/v1");
 	pamtest_free_env(env);
 }
 END_TEST
@@ -191,8 +198,8 @@ START_TEST(test_names_outside_allow_list_and_keys_are_dropped)
 	ck_assert_ptr_null(env_get(env, "DASHSCOPE_API_KEY"));
 	ck_assert_ptr_null(env_get(env, "OPENAI_API_KEY"));
 	ck_assert_ptr_null(env_get(env, "ANTHROPIC_AUTH_TOKEN"));
-	ck_assert_ptr_null(env_get(env, "OPENAI_MODEL"));        /* value looks like a key */
-	ck_assert_ptr_null(env_get(env, "ANTHROPIC_BASE_URL"));  /* control character */
+	ck_assert_ptr_null(env_get(env, "OPENAI_MODEL")); /* value looks like a key */
+	ck_assert_ptr_null(env_get(env, "ANTHROPIC_BASE_URL")); /* control character */
 	ck_assert_uint_eq(env_count(env), 1);
 	pamtest_free_env(env);
 }
@@ -266,9 +273,10 @@ int main(void)
 
 	/* without the preload the system's stacks would answer and the
 	 * module would never load: refuse to "pass" that way */
-	if (!getenv("PAM_WRAPPER") || !getenv("PAM_WRAPPER_SERVICE_DIR") ||
-	    !getenv("LD_PRELOAD") || !strstr(getenv("LD_PRELOAD"), "pam_wrapper")) {
-		fprintf(stderr, "pam_test: pam_wrapper is not active; run it through tests/test_pam.sh\n");
+	if (!getenv("PAM_WRAPPER") || !getenv("PAM_WRAPPER_SERVICE_DIR") || !getenv("LD_PRELOAD") ||
+	    !strstr(getenv("LD_PRELOAD"), "pam_wrapper")) {
+		fprintf(stderr,
+			"pam_test: pam_wrapper is not active; run it through tests/test_pam.sh\n");
 		return 99;
 	}
 	user = getenv("DS_PAM_USER");

@@ -22,7 +22,8 @@ static char *read_back(const char *s, enum shell_kind kind)
 			s += 2;
 		} else if (*s == '\'') {
 			for (s++; *s && *s != '\''; s++) {
-				if (kind == SHELL_FISH && *s == '\\' && (s[1] == '\\' || s[1] == '\''))
+				if (kind == SHELL_FISH && *s == '\\' &&
+				    (s[1] == '\\' || s[1] == '\''))
 					s++;
 				else if (kind == SHELL_CSH && *s == '\\' && s[1] == '!')
 					s++; /* tcsh drops the backslash that hid a ! */

@@ -18,8 +18,10 @@ static void check_clean(const char *s, size_t n)
 	for (const char *p = s; *p; p++) {
 		FUZZ_ASSERT((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
 		if (p[0] == 's' && (p[1] == 'k' || p[1] == 't') && p[2] == '-')
-			FUZZ_ASSERT(!p[3] || !strncmp(p + 3, "***", 3) ||
-				    !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", p[3]));
+			FUZZ_ASSERT(
+				!p[3] || !strncmp(p + 3, "***", 3) ||
+				!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.",
+					p[3]));
 	}
 }
 
