@@ -204,7 +204,7 @@ int store_secret_get(struct store *st, const char *name, struct secret **key, st
 	gchar *pw;
 
 	(void)st;
-	pw = secret_password_lookup_sync(&key_schema, NULL, &gerr, "profile", name, NULL);
+	pw = secret_password_lookup_nonpageable_sync(&key_schema, NULL, &gerr, "profile", name, NULL);
 	if (gerr)
 		return gerror_to_err(gerr, "look up the key", err);
 	if (!pw)
