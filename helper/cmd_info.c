@@ -143,7 +143,7 @@ int cmd_doctor(struct app *app, struct ds_err *err)
 		say(&d, 1, "store %s in use: %s", store_kind_name(app->store.kind), app->store.why);
 		if (app->store.kind == STORE_FILE)
 			doctor_file_modes(&d, app->store.path);
-		if (store_list(&app->store, &l, 1, &e) != DS_OK) {
+		if (store_list(&app->store, NULL, &l, 1, &e) != DS_OK) {
 			say(&d, 0, "listing profiles: %s", e.msg);
 		} else {
 			if (l.n == 0)

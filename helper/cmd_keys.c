@@ -161,7 +161,7 @@ int cmd_list(struct app *app, struct ds_err *err)
 
 	rc = app_store(app, err);
 	if (!rc)
-		rc = store_list(&app->store, &l, 1, err);
+		rc = store_list(&app->store, NULL, &l, 1, err);
 	if (rc)
 		return rc;
 	if (app->o.json) {

@@ -197,7 +197,7 @@ int cmd_erase(struct app *app, struct ds_err *err)
 		goto out;
 	rc = app_store(app, err);
 	if (!rc)
-		rc = store_list(&app->store, &l, 0, err);
+		rc = store_list(&app->store, w.cr.profile, &l, 0, err);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < l.n && !rc; i++) {

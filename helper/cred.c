@@ -181,7 +181,7 @@ int app_select(struct app *app, const struct want *w, struct profile *out, int *
 		return DS_OK; /* not ours: do not even open the store */
 	rc = app_store(app, err);
 	if (!rc)
-		rc = store_list(&app->store, &l, 0, err);
+		rc = store_list(&app->store, w->cr.profile, &l, 0, err);
 	if (rc)
 		return rc;
 	rc = select_profile(&l, &w->cr,

@@ -66,16 +66,26 @@ void store_close(struct store *st)
 		store_secret_close(st);
 }
 
-int store_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err)
+int store_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
+	       struct ds_err *err)
 {
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = st->kind == STORE_FILE ? store_file_list(st, out, with_tails, err)
-				    : store_secret_list(st, out, with_tails, err);
-	if (rc == DS_OK)
-		profile_list_sort(out);
-	return rc;
+				    : store_secret_list(st, only, out, with_tails, err);
+	if (rc != DS_OK)
+		return rc;
+	if (only) {
+		size_t kept = 0;
+
+		for (size_t i = 0; i < out->n; i++)
+			if (!strcmp(out->items[i].name, only))
+				out->items[kept++] = out->items[i];
+		out->n = kept;
+	}
+	profile_list_sort(out);
+	return DS_OK;
 }
 
 int store_get_key(struct store *st, const char *name, struct secret **key, struct ds_err *err)

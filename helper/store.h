@@ -24,9 +24,11 @@ struct store {
 int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err);
 void store_close(struct store *st);
 
-/* Every stored profile, sorted by name. with_tails also reads each key to
- * fill key_tail. */
-int store_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err);
+/* Every stored profile, sorted by name; only the one named only when it is
+ * not NULL (the Secret Service then reads one item, not all of them).
+ * with_tails also reads each key to fill key_tail. */
+int store_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
+	       struct ds_err *err);
 
 /* The key of one profile; *key is NULL (and DS_OK returned) when absent. */
 int store_get_key(struct store *st, const char *name, struct secret **key, struct ds_err *err);
@@ -56,7 +58,7 @@ int store_file_delete(struct store *st, const char *name, int *found, struct ds_
  * (no session bus, no provider, no or locked default keyring). */
 int store_secret_connect(struct store *st, struct ds_err *err);
 void store_secret_close(struct store *st);
-int store_secret_list(struct store *st, struct profile_list *out, int with_tails,
+int store_secret_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
 		      struct ds_err *err);
 int store_secret_get(struct store *st, const char *name, struct secret **key, struct ds_err *err);
 int store_secret_put(struct store *st, const struct profile *p, const struct secret *key,

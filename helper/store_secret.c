@@ -159,14 +159,20 @@ static int attrs_to_profile(GHashTable *attrs, struct profile *p)
 	return 0;
 }
 
-int store_secret_list(struct store *st, struct profile_list *out, int with_tails,
+int store_secret_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
 		      struct ds_err *err)
 {
 	GError *gerr = NULL;
 	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
 	SecretSearchFlags flags = SECRET_SEARCH_ALL | (with_tails ? SECRET_SEARCH_LOAD_SECRETS : 0);
-	GList *items = secret_service_search_sync(st->ss, &key_schema, query, flags, NULL, &gerr);
+	GList *items;
 	int rc = DS_OK;
+
+	/* each item found costs a round trip for its attributes: ask for the
+	 * one profile wanted when there is one */
+	if (only)
+		g_hash_table_insert(query, (gpointer) "profile", (gpointer)only);
+	items = secret_service_search_sync(st->ss, &key_schema, query, flags, NULL, &gerr);
 
 	g_hash_table_unref(query);
 	if (gerr)
@@ -204,7 +210,8 @@ int store_secret_get(struct store *st, const char *name, struct secret **key, st
 	gchar *pw;
 
 	(void)st;
-	pw = secret_password_lookup_nonpageable_sync(&key_schema, NULL, &gerr, "profile", name, NULL);
+	pw = secret_password_lookup_nonpageable_sync(&key_schema, NULL, &gerr, "profile", name,
+						     NULL);
 	if (gerr)
 		return gerror_to_err(gerr, "look up the key", err);
 	if (!pw)
