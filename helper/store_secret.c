@@ -5,6 +5,10 @@
 #include "store.h"
 #include "key.h"
 
+/* The D-Bus-path calls (secret-paths.h) are marked unstable but have not
+ * changed since libsecret 0.7; they let a read cost one call per step
+ * instead of three per object (proxy set-up), see bench/analysis.md. */
+#define SECRET_API_SUBJECT_TO_CHANGE
 #include <libsecret/secret.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,33 +84,62 @@ static int gerror_to_err(GError *gerr, const char *what, struct ds_err *err)
 	return rc;
 }
 
+/* One property of an object of the service, read with a single call
+ * (no proxy); NULL when it cannot be read. */
+static GVariant *property_get(SecretService *svc, const char *path, const char *iface,
+			      const char *name)
+{
+	GDBusProxy *proxy = G_DBUS_PROXY(svc);
+	GVariant *r, *v = NULL;
+
+	r = g_dbus_connection_call_sync(g_dbus_proxy_get_connection(proxy),
+					g_dbus_proxy_get_name(proxy), path,
+					"org.freedesktop.DBus.Properties", "Get",
+					g_variant_new("(ss)", iface, name), G_VARIANT_TYPE("(v)"),
+					G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+	if (r) {
+		g_variant_get(r, "(v)", &v);
+		g_variant_unref(r);
+	}
+	return v;
+}
+
+static int collection_locked(SecretService *svc, const char *path)
+{
+	GVariant *v = property_get(svc, path, "org.freedesktop.Secret.Collection", "Locked");
+	int locked =
+		!v || !g_variant_is_of_type(v, G_VARIANT_TYPE_BOOLEAN) || g_variant_get_boolean(v);
+
+	if (v)
+		g_variant_unref(v);
+	return locked;
+}
+
 /* A locked or missing default collection makes lookups return "nothing"
  * without an error, so it is checked before any read or write. */
 static int default_collection_ready(SecretService *svc, int may_prompt, struct ds_err *err)
 {
 	GError *gerr = NULL;
-	SecretCollection *col;
+	gchar *path;
 	int rc = DS_OK;
 
-	col = secret_collection_for_alias_sync(svc, SECRET_COLLECTION_DEFAULT,
-					       SECRET_COLLECTION_NONE, NULL, &gerr);
+	path = secret_service_read_alias_dbus_path_sync(svc, SECRET_COLLECTION_DEFAULT, NULL,
+							&gerr);
 	if (gerr)
 		return gerror_to_err(gerr, "find the default keyring", err);
-	if (!col)
+	if (!path)
 		return ds_err_set(err, DS_ESTORE,
 				  "The Secret Service has no default keyring; create or unlock one (e.g. gnome-keyring-daemon --unlock) or set 'store = file'.");
-	if (secret_collection_get_locked(col) && may_prompt) {
-		GList *objs = g_list_append(NULL, col);
+	if (collection_locked(svc, path) && may_prompt) {
+		const gchar *paths[] = { path, NULL };
 
 		/* on a desktop this shows the unlock prompt; headless it fails */
-		secret_service_unlock_sync(svc, objs, NULL, NULL, NULL);
-		g_list_free(objs);
-		secret_collection_refresh(col);
+		secret_service_unlock_dbus_paths_sync(svc, paths, NULL, NULL, NULL);
 	}
-	if (secret_collection_get_locked(col))
+	if (collection_locked(svc, path))
 		rc = ds_err_set(err, DS_ESTORE,
 				"The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
-	g_object_unref(col);
+	g_free(path);
 	return rc;
 }
 
@@ -159,68 +192,130 @@ static int attrs_to_profile(GHashTable *attrs, struct profile *p)
 	return 0;
 }
 
-int store_secret_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
-		      struct ds_err *err)
+/* Paths of the unlocked items of our schema, of one profile when only is
+ * set: one SearchItems call. Locked items cannot be read; the default
+ * keyring was checked to be unlocked when the store was opened. */
+static int search_paths(struct store *st, const char *only, gchar ***paths, struct ds_err *err)
 {
 	GError *gerr = NULL;
 	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
-	SecretSearchFlags flags = SECRET_SEARCH_ALL | (with_tails ? SECRET_SEARCH_LOAD_SECRETS : 0);
-	GList *items;
-	int rc = DS_OK;
+	gchar **locked = NULL;
 
-	/* each item found costs a round trip for its attributes: ask for the
-	 * one profile wanted when there is one */
+	*paths = NULL;
 	if (only)
 		g_hash_table_insert(query, (gpointer) "profile", (gpointer)only);
-	items = secret_service_search_sync(st->ss, &key_schema, query, flags, NULL, &gerr);
-
+	secret_service_search_for_dbus_paths_sync(st->ss, &key_schema, query, NULL, paths, &locked,
+						  &gerr);
 	g_hash_table_unref(query);
-	if (gerr)
+	g_strfreev(locked);
+	if (gerr) {
+		g_strfreev(*paths);
+		*paths = NULL;
 		return gerror_to_err(gerr, "search the keyring", err);
-	for (GList *l = items; l; l = l->next) {
-		GHashTable *attrs = secret_item_get_attributes(l->data);
-		struct profile p;
-		int bad = attrs_to_profile(attrs, &p);
-
-		g_hash_table_unref(attrs);
-		if (bad || profile_list_find(out, p.name))
-			continue;
-		if (with_tails) {
-			SecretValue *v = secret_item_get_secret(l->data);
-			gsize len = 0;
-			const gchar *s = v ? secret_value_get(v, &len) : NULL;
-
-			if (s)
-				key_tail(s, len, p.key_tail, sizeof(p.key_tail));
-			if (v)
-				secret_value_unref(v);
-		}
-		if (profile_list_add(out, &p)) {
-			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
-			break;
-		}
 	}
-	g_list_free_full(items, g_object_unref);
+	return DS_OK;
+}
+
+/* An item's profile from its attributes (one Properties.Get call). */
+static int item_profile(struct store *st, const char *path, struct profile *p)
+{
+	GVariant *v = property_get(st->ss, path, "org.freedesktop.Secret.Item", "Attributes");
+	GHashTable *attrs;
+	GVariantIter iter;
+	const gchar *k, *val;
+	int bad;
+
+	if (!v)
+		return -1;
+	if (!g_variant_is_of_type(v, G_VARIANT_TYPE("a{ss}"))) {
+		g_variant_unref(v);
+		return -1;
+	}
+	attrs = g_hash_table_new(g_str_hash, g_str_equal);
+	g_variant_iter_init(&iter, v);
+	while (g_variant_iter_next(&iter, "{&s&s}", &k, &val))
+		g_hash_table_insert(attrs, (gpointer)k, (gpointer)val);
+	bad = attrs_to_profile(attrs, p);
+	g_hash_table_unref(attrs);
+	g_variant_unref(v);
+	return bad;
+}
+
+static void fill_tails(struct store *st, gchar **paths, struct profile_list *out,
+		       const gchar **owner)
+{
+	GHashTable *values =
+		secret_service_get_secrets_for_dbus_paths_sync(st->ss, (const gchar **)paths, NULL,
+							       NULL);
+
+	if (!values)
+		return;
+	for (size_t i = 0; i < out->n; i++) {
+		SecretValue *v = g_hash_table_lookup(values, owner[i]);
+		gsize len = 0;
+		const gchar *s = v ? secret_value_get(v, &len) : NULL;
+
+		if (s)
+			key_tail(s, len, out->items[i].key_tail, sizeof(out->items[i].key_tail));
+	}
+	g_hash_table_unref(values);
+}
+
+int store_secret_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
+		      struct ds_err *err)
+{
+	gchar **paths;
+	const gchar **owner;
+	size_t n = 0;
+	int rc = search_paths(st, only, &paths, err);
+
+	if (rc)
+		return rc;
+	while (paths && paths[n])
+		n++;
+	owner = g_new0(const gchar *, n + 1);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct profile p;
+
+		if (item_profile(st, paths[i], &p) || profile_list_find(out, p.name))
+			continue;
+		owner[out->n] = paths[i];
+		if (profile_list_add(out, &p))
+			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	if (!rc && with_tails && out->n)
+		fill_tails(st, paths, out, owner);
+	g_free(owner);
+	g_strfreev(paths);
 	return rc;
 }
 
 int store_secret_get(struct store *st, const char *name, struct secret **key, struct ds_err *err)
 {
 	GError *gerr = NULL;
-	gchar *pw;
+	gchar **paths;
+	SecretValue *v;
+	const gchar *s;
+	gsize len = 0;
+	int rc = search_paths(st, name, &paths, err);
 
-	(void)st;
-	pw = secret_password_lookup_nonpageable_sync(&key_schema, NULL, &gerr, "profile", name,
-						     NULL);
+	if (rc || !paths || !paths[0]) {
+		g_strfreev(paths);
+		return rc;
+	}
+	v = secret_service_get_secret_for_dbus_path_sync(st->ss, paths[0], NULL, &gerr);
+	g_strfreev(paths);
 	if (gerr)
-		return gerror_to_err(gerr, "look up the key", err);
-	if (!pw)
-		return DS_OK;
-	*key = secret_new(pw, strlen(pw));
-	secret_password_free(pw);
-	if (!*key)
-		return ds_err_set(err, DS_EFAIL, "Out of memory.");
-	return DS_OK;
+		return gerror_to_err(gerr, "read the key", err);
+	s = v ? secret_value_get(v, &len) : NULL;
+	if (s) {
+		*key = secret_new(s, len);
+		if (!*key)
+			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	if (v)
+		secret_value_unref(v);
+	return rc;
 }
 
 /* Items of the same profile under other attributes (an older region or
