@@ -82,7 +82,11 @@ if [ "$(id -u)" = 0 ]; then
 	DS_PAM_REAL_UID=$(id -u "$TEST_USER")
 fi
 
-if env LD_PRELOAD="$WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$D/services" \
+if [ -n "${DS_SANITIZERS:-}" ]; then
+	# pam_wrapper dlopens libpam with RTLD_DEEPBIND, which ASan refuses
+	# (google/sanitizers#611); the plain and valgrind runs cover it
+	skip "pam_test (libpamtest suite)" "pam_wrapper's RTLD_DEEPBIND cannot run under ASan"
+elif env LD_PRELOAD="$WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$D/services" \
 	CK_DEFAULT_TIMEOUT=30 "$PAMTEST"; then
 	echo "ok - pam_test (libpamtest suite)"
 	passed=$((passed + 1))
