@@ -266,8 +266,8 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("pam");
-	TCase *tc = tcase_create("pam");
+	Suite *s;
+	TCase *tc;
 	SRunner *sr;
 	int failed;
 
@@ -284,6 +284,9 @@ int main(void)
 		fprintf(stderr, "pam_test: DS_PAM_USER is not set\n");
 		return 99;
 	}
+	/* made after the checks, so a refusal leaks nothing */
+	s = suite_create("pam");
+	tc = tcase_create("pam");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_real_helper_sets_exact_variables);
 	tcase_add_test(tc, test_pam_rule_maps_user_to_region);

@@ -31,6 +31,9 @@ def log(entry):
             f.write(json.dumps(entry) + "\n")
 
 
+MODEL_PATHS = ("/compatible-mode/v1/chat/completions", "/apps/anthropic/v1/messages")
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     listener = "main"
@@ -52,6 +55,58 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(status, {"code": code, "message": message,
                                 "request_id": "req-%s-%d" % (code, status)}, extra)
 
+    def model_reply(self, path, body):
+        """Answers a chat request the way the OpenAI-compatible and the
+        Anthropic-compatible endpoints do (streamed when asked), so that
+        real clients (tests/test_clients.sh) finish their turn."""
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            req = {}
+        model = req.get("model", "qwen-plus")
+        text = "E2E-OK"
+        if path.endswith("/chat/completions"):
+            usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+            if not req.get("stream"):
+                return self.send_json(200, {
+                    "id": "chatcmpl-e2e", "object": "chat.completion", "created": int(time.time()),
+                    "model": model, "usage": usage,
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}]})
+            chunk = {"id": "chatcmpl-e2e", "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": model}
+            events = [(None, dict(chunk, choices=[{"index": 0, "finish_reason": None,
+                                                   "delta": {"role": "assistant", "content": text}}])),
+                      (None, dict(chunk, choices=[{"index": 0, "finish_reason": "stop", "delta": {}}],
+                                  usage=usage)),
+                      (None, "[DONE]")]
+        else:
+            usage = {"input_tokens": 1, "output_tokens": 1}
+            message = {"id": "msg_e2e", "type": "message", "role": "assistant", "model": model,
+                       "stop_reason": None, "stop_sequence": None, "usage": usage}
+            if not req.get("stream"):
+                return self.send_json(200, dict(message, content=[{"type": "text", "text": text}],
+                                                stop_reason="end_turn"))
+            events = [("message_start", {"type": "message_start", "message": dict(message, content=[])}),
+                      ("content_block_start", {"type": "content_block_start", "index": 0,
+                                               "content_block": {"type": "text", "text": ""}}),
+                      ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "text_delta", "text": text}}),
+                      ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                      ("message_delta", {"type": "message_delta", "usage": {"output_tokens": 1},
+                                         "delta": {"stop_reason": "end_turn", "stop_sequence": None}}),
+                      ("message_stop", {"type": "message_stop"})]
+        out = b""
+        for name, data in events:
+            if name:
+                out += b"event: " + name.encode() + b"\n"
+            out += b"data: " + (data if isinstance(data, str) else json.dumps(data)).encode() + b"\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
     def do_GET(self):
         self.do_POST()
 
@@ -63,10 +118,12 @@ class Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
         log({"listener": self.listener, "method": self.command, "path": path,
-             "query": query, "key": key, "body_len": len(body),
-             "host": self.headers.get("Host", "")})
+             "query": query, "key": key, "x_api_key": self.headers.get("x-api-key", ""),
+             "body_len": len(body), "host": self.headers.get("Host", "")})
         if self.listener != "main":
             return self.send_json(200, {"token": "st-from-elsewhere", "expires_at": int(time.time()) + 60})
+        if self.command == "POST" and path in MODEL_PATHS:
+            return self.model_reply(path, body)
         if self.command != "POST" or path != "/api/v1/tokens":
             return self.error(404, "NotFound", "no such path")
         if not key.startswith("sk-"):
@@ -80,6 +137,7 @@ class Handler(BaseHTTPRequestHandler):
         now = int(time.time())
         good = {"token": "st-%s-%d-%d" % (scenario, n, now), "expires_at": now + lifetime}
         if scenario in ("ok", "sp"):
+            log({"minted": good["token"]})
             return self.send_json(200, good)
         if scenario == "extra":
             return self.send_json(200, dict(good, other="ignored"))
