@@ -1,6 +1,6 @@
 #!/bin/bash
-# End to end with the real clients (issue 4): Qwen Code through `exec`,
-# Claude Code through `apiKeyHelper`, both pointed by the helper's own
+# End to end with the real clients (issue 4): Qwen Code and the OpenAI
+# Node SDK through `exec`, Claude Code through `apiKeyHelper` and `exec`, both pointed by the helper's own
 # variables at the loopback server, which answers the token endpoint and
 # the OpenAI- and Anthropic-compatible chat endpoints. The key each client
 # sends must be one the server minted, never the long-lived key.
@@ -9,7 +9,7 @@
 
 BIN="${DS_E2E_DIR:-$abs_top_srcdir/tests/e2e}/node_modules/.bin"
 command -v node >/dev/null || { echo "# SKIP: node is not installed"; exit 77; }
-[ -x "$BIN/qwen" ] && [ -x "$BIN/claude" ] ||
+[ -x "$BIN/qwen" ] && [ -x "$BIN/claude" ] && [ -d "$BIN/../openai" ] ||
 	{ echo "# SKIP: run tests/e2e/install-clients.sh to install Claude Code and Qwen Code"; exit 77; }
 
 fresh_user
@@ -51,21 +51,23 @@ new_key() {
 
 test_qwen_code_through_exec_sends_a_minted_key() {
 	new_key || return 1
-	"$DS" exec -p e2e --for openai --lifetime 300 -- "$BIN/qwen" --auth-type openai "Say ping" \
+	"$DS" exec -p e2e --for openai --lifetime 300 -- "$BIN/qwen" "Say ping" \
 		</dev/null >"$OUT" 2>"$ERR"
 	RC=$?
 	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
 		grep -q '"query": "expire_in_seconds=300"' "$SERVER_LOG" &&
 		expect_minted_keys_at /compatible-mode/v1/chat/completions
 }
+# The README's recipe as written: apiKeyHelper and the base URL in
+# ~/.claude/settings.json, the URL taken from `env --shell pam --no-key`.
 test_claude_code_api_key_helper_sends_a_minted_key() {
+	local url
 	new_key || return 1
+	url=$("$DS" env -p e2e --for anthropic --shell pam --no-key | sed -n 's/^ANTHROPIC_BASE_URL=//p')
 	mkdir -p "$HOME/.claude"
-	printf '{"apiKeyHelper": "%s token -p e2e"}\n' "$DS" >"$HOME/.claude/settings.json"
-	(
-		eval "$("$DS" env -p e2e --for anthropic --shell sh --no-key)" &&
-			"$BIN/claude" -p "Say ping" </dev/null >"$OUT" 2>"$ERR"
-	)
+	printf '{\n  "apiKeyHelper": "%s token -p e2e",\n  "env": { "ANTHROPIC_BASE_URL": "%s" }\n}\n' \
+		"$DS" "$url" >"$HOME/.claude/settings.json"
+	"$BIN/claude" -p "Say ping" </dev/null >"$OUT" 2>"$ERR"
 	RC=$?
 	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
 		expect_minted_keys_at /apps/anthropic/v1/messages
@@ -78,6 +80,20 @@ test_claude_code_through_exec_ignores_a_stale_api_key() {
 	expect_rc 0 && grep -q E2E-OK "$OUT" &&
 		! model_keys /apps/anthropic/v1/messages | grep -q sk-ant-stale &&
 		expect_minted_keys_at /apps/anthropic/v1/messages
+}
+
+test_openai_sdk_through_exec_sends_a_minted_key() {
+	new_key || return 1
+	[ -d "$BIN/../openai" ] || { diag "the openai package is not installed"; return 1; }
+	"$DS" exec -p e2e --for openai -- node -e '
+		const OpenAI = require(process.argv[1]);
+		new OpenAI().chat.completions.create({ model: process.env.OPENAI_MODEL,
+			messages: [{ role: "user", content: "Say ping" }] })
+		.then(r => console.log(r.choices[0].message.content))
+		.catch(e => { console.error(String(e)); process.exit(1); });' "$BIN/../openai" \
+		</dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_minted_keys_at /compatible-mode/v1/chat/completions
 }
 
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
