@@ -118,8 +118,8 @@ class Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
         log({"listener": self.listener, "method": self.command, "path": path,
-             "query": query, "key": key, "x_api_key": self.headers.get("x-api-key", ""),
-             "body_len": len(body), "host": self.headers.get("Host", "")})
+             "query": query, "key": key, "body_len": len(body),
+             "host": self.headers.get("Host", ""), "x_api_key": self.headers.get("x-api-key", "")})
         if self.listener != "main":
             return self.send_json(200, {"token": "st-from-elsewhere", "expires_at": int(time.time()) + 60})
         if self.command == "POST" and path in MODEL_PATHS:
