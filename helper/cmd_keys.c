@@ -28,10 +28,16 @@ static int add_verify(struct app *app, const struct profile *p, const struct sec
 	tr.lifetime = 1; /* a temporary key cannot be revoked: make it die at once */
 	tr.key = key;
 	rc = token_mint(&tr, &m, err);
+	if (rc == DS_EAUTH) {
+		/* the message is rebuilt from a copy: formatting a buffer into
+		 * itself is undefined (found by check-valgrind) */
+		char why[sizeof(err->msg)];
+
+		memcpy(why, err->msg, sizeof(why));
+		return ds_err_set(err, DS_EAUTH, "The key was not stored: %s", why);
+	}
 	if (rc)
-		return rc == DS_EAUTH
-			       ? ds_err_set(err, DS_EAUTH, "The key was not stored: %s", err->msg)
-			       : rc;
+		return rc;
 	secret_free(m.token);
 	return DS_OK;
 }

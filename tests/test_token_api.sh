@@ -274,7 +274,8 @@ test_coding_plan_with_require_temporary_exits_6() {
 test_add_verify_refuses_rejected_key() {
 	printf 'sk-test-e401-verify1\n' | "$DS" add v --region sg --verify >"$OUT" 2>"$ERR"
 	RC=$?
-	expect_rc 4 && [ ! -e "$KEYFILE" ] && expect_no_leak sk-test-e401-verify1
+	expect_rc 4 && [ ! -e "$KEYFILE" ] && expect_no_leak sk-test-e401-verify1 &&
+		expect_err_has 'dashscope-credential: The key was not stored: The token endpoint answered HTTP 401 (InvalidApiKey'
 }
 test_add_verify_mints_one_short_key() {
 	printf 'sk-test-ok-verify2\n' | "$DS" add v --region sg --verify >"$OUT" 2>"$ERR"
