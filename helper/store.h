@@ -16,6 +16,9 @@ struct store {
 	char path[512]; /* the file store's file */
 	void *ss; /* SecretService *, for the secret-service store */
 	int may_prompt; /* may ask the desktop to unlock the keyring */
+	int ss_ready; /* the default keyring was found unlocked */
+	char *ss_item; /* D-Bus path of the item last listed by name (owned) */
+	char ss_item_name[DS_PROFILE_MAX];
 };
 
 /* Resolves the configured store (auto probes the session bus), applies the
@@ -57,6 +60,9 @@ int store_file_delete(struct store *st, const char *name, int *found, struct ds_
 /* Connects to the Secret Service; DS_ESTORE with the cause and the fix
  * (no session bus, no provider, no or locked default keyring). */
 int store_secret_connect(struct store *st, struct ds_err *err);
+/* Checks (once) that the default keyring exists and is unlocked, asking
+ * the desktop to unlock it when may_prompt; DS_ESTORE with the fix. */
+int store_secret_ready(struct store *st, struct ds_err *err);
 void store_secret_close(struct store *st);
 int store_secret_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
 		      struct ds_err *err);

@@ -116,12 +116,13 @@ static int collection_locked(SecretService *svc, const char *path)
 }
 
 /* A locked or missing default collection makes lookups return "nothing"
- * without an error, so it is checked before any read or write. */
+ * without an error, so it is checked before every write and listing, and
+ * before a read concludes that nothing is there. */
 static int default_collection_ready(SecretService *svc, int may_prompt, struct ds_err *err)
 {
 	GError *gerr = NULL;
 	gchar *path;
-	int rc = DS_OK;
+	int rc = DS_OK, locked;
 
 	path = secret_service_read_alias_dbus_path_sync(svc, SECRET_COLLECTION_DEFAULT, NULL,
 							&gerr);
@@ -130,13 +131,15 @@ static int default_collection_ready(SecretService *svc, int may_prompt, struct d
 	if (!path)
 		return ds_err_set(err, DS_ESTORE,
 				  "The Secret Service has no default keyring; create or unlock one (e.g. gnome-keyring-daemon --unlock) or set 'store = file'.");
-	if (collection_locked(svc, path) && may_prompt) {
+	locked = collection_locked(svc, path);
+	if (locked && may_prompt) {
 		const gchar *paths[] = { path, NULL };
 
 		/* on a desktop this shows the unlock prompt; headless it fails */
 		secret_service_unlock_dbus_paths_sync(svc, paths, NULL, NULL, NULL);
+		locked = collection_locked(svc, path);
 	}
-	if (collection_locked(svc, path))
+	if (locked)
 		rc = ds_err_set(err, DS_ESTORE,
 				"The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
 	g_free(path);
@@ -147,7 +150,6 @@ int store_secret_connect(struct store *st, struct ds_err *err)
 {
 	GError *gerr = NULL;
 	SecretService *svc;
-	int rc;
 
 	if (!bus_address_ready())
 		return ds_err_set(err, DS_ESTORE,
@@ -157,7 +159,17 @@ int store_secret_connect(struct store *st, struct ds_err *err)
 	if (!svc)
 		return gerror_to_err(gerr, "open a session", err);
 	st->ss = svc;
-	rc = default_collection_ready(svc, st->may_prompt, err);
+	return DS_OK;
+}
+
+int store_secret_ready(struct store *st, struct ds_err *err)
+{
+	int rc;
+
+	if (st->ss_ready)
+		return DS_OK;
+	rc = default_collection_ready(st->ss, st->may_prompt, err);
+	st->ss_ready = rc == DS_OK;
 	return rc;
 }
 
@@ -166,6 +178,8 @@ void store_secret_close(struct store *st)
 	if (st->ss)
 		g_object_unref(st->ss);
 	st->ss = NULL;
+	g_free(st->ss_item);
+	st->ss_item = NULL;
 }
 
 static int attrs_to_profile(GHashTable *attrs, struct profile *p)
@@ -195,7 +209,8 @@ static int attrs_to_profile(GHashTable *attrs, struct profile *p)
 /* Paths of the unlocked items of our schema, of one profile when only is
  * set: one SearchItems call. Locked items cannot be read; the default
  * keyring was checked to be unlocked when the store was opened. */
-static int search_paths(struct store *st, const char *only, gchar ***paths, struct ds_err *err)
+static int search_once(struct store *st, const char *only, gchar ***paths, int *any_locked,
+		       struct ds_err *err)
 {
 	GError *gerr = NULL;
 	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
@@ -207,6 +222,7 @@ static int search_paths(struct store *st, const char *only, gchar ***paths, stru
 	secret_service_search_for_dbus_paths_sync(st->ss, &key_schema, query, NULL, paths, &locked,
 						  &gerr);
 	g_hash_table_unref(query);
+	*any_locked = locked && locked[0];
 	g_strfreev(locked);
 	if (gerr) {
 		g_strfreev(*paths);
@@ -214,6 +230,25 @@ static int search_paths(struct store *st, const char *only, gchar ***paths, stru
 		return gerror_to_err(gerr, "search the keyring", err);
 	}
 	return DS_OK;
+}
+
+/* Paths of the unlocked items of our schema (of one profile when only is
+ * set). The default keyring is checked only when nothing unlocked is
+ * found: a locked or missing keyring then gets its own error (and, where
+ * allowed, the unlock prompt) instead of a silent "no match", and the
+ * common case costs one SearchItems call. */
+static int search_paths(struct store *st, const char *only, gchar ***paths, struct ds_err *err)
+{
+	int any_locked, rc = search_once(st, only, paths, &any_locked, err);
+
+	if (rc || (*paths && (*paths)[0]) || st->ss_ready)
+		return rc;
+	g_strfreev(*paths);
+	*paths = NULL;
+	rc = store_secret_ready(st, err);
+	if (rc == DS_OK && any_locked)
+		rc = search_once(st, only, paths, &any_locked, err); /* unlocked meanwhile */
+	return rc;
 }
 
 /* An item's profile from its attributes (one Properties.Get call). */
@@ -252,8 +287,12 @@ static int list_with_tails(struct store *st, const char *only, struct profile_li
 	GError *gerr = NULL;
 	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
 	GList *items;
-	int rc = DS_OK;
+	int rc = store_secret_ready(st, err);
 
+	if (rc) {
+		g_hash_table_unref(query);
+		return rc;
+	}
 	if (only)
 		g_hash_table_insert(query, (gpointer) "profile", (gpointer)only);
 	items = secret_service_search_sync(st->ss, &key_schema, query,
@@ -287,6 +326,15 @@ static int list_with_tails(struct store *st, const char *only, struct profile_li
 	return rc;
 }
 
+/* Selection just listed this profile: its key can be read without a second
+ * search. */
+static void remember_item(struct store *st, const char *name, const char *path)
+{
+	g_free(st->ss_item);
+	st->ss_item = g_strdup(path);
+	ds_strcpy(st->ss_item_name, sizeof(st->ss_item_name), name);
+}
+
 int store_secret_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
 		      struct ds_err *err)
 {
@@ -305,6 +353,8 @@ int store_secret_list(struct store *st, const char *only, struct profile_list *o
 			continue;
 		if (profile_list_add(out, &p))
 			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+		else if (only)
+			remember_item(st, only, paths[i]);
 	}
 	g_strfreev(paths);
 	return rc;
@@ -313,21 +363,37 @@ int store_secret_list(struct store *st, const char *only, struct profile_list *o
 int store_secret_get(struct store *st, const char *name, struct secret **key, struct ds_err *err)
 {
 	GError *gerr = NULL;
-	gchar *pw;
+	SecretValue *v;
+	const gchar *s;
+	gsize len = 0;
+	int rc = DS_OK;
 
-	(void)st;
-	/* the key arrives in libsecret's non-pageable memory */
-	pw = secret_password_lookup_nonpageable_sync(&key_schema, NULL, &gerr, "profile", name,
-						     NULL);
+	/* through our own service object and session: the secret_password_*
+	 * calls open a second session (a second key exchange) of their own */
+	if (!st->ss_item || strcmp(st->ss_item_name, name)) {
+		gchar **paths;
+
+		rc = search_paths(st, name, &paths, err);
+		if (rc || !paths || !paths[0]) {
+			g_strfreev(paths);
+			return rc;
+		}
+		remember_item(st, name, paths[0]);
+		g_strfreev(paths);
+	}
+	v = secret_service_get_secret_for_dbus_path_sync(st->ss, st->ss_item, NULL, &gerr);
 	if (gerr)
-		return gerror_to_err(gerr, "look up the key", err);
-	if (!pw)
-		return DS_OK;
-	*key = secret_new(pw, strlen(pw));
-	secret_password_free(pw);
-	if (!*key)
-		return ds_err_set(err, DS_EFAIL, "Out of memory.");
-	return DS_OK;
+		return gerror_to_err(gerr, "read the key", err);
+	s = v ? secret_value_get(v, &len) : NULL;
+	if (s) {
+		*key = secret_new(s, len);
+		if (!*key)
+			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	/* libsecret keeps the value in its secure memory and wipes it here */
+	if (v)
+		secret_value_unref(v);
+	return rc;
 }
 
 /* Items of the same profile under other attributes (an older region or
@@ -363,8 +429,12 @@ int store_secret_put(struct store *st, const struct profile *p, const struct sec
 	GError *gerr = NULL;
 	char label[160];
 	gboolean ok;
+	int rc = store_secret_ready(st, err);
 
-	(void)st;
+	if (rc)
+		return rc;
+	g_free(st->ss_item);
+	st->ss_item = NULL;
 	snprintf(label, sizeof(label), "DashScope key %s (%s)", p->name, p->place.region->id);
 	ok = secret_password_store_sync(&key_schema, SECRET_COLLECTION_DEFAULT, label, key->data,
 					NULL, &gerr, "profile", p->name, "region",
@@ -380,8 +450,12 @@ int store_secret_delete(struct store *st, const char *name, int *found, struct d
 {
 	GError *gerr = NULL;
 	gboolean removed;
+	int rc = store_secret_ready(st, err);
 
-	(void)st;
+	if (rc)
+		return rc;
+	g_free(st->ss_item);
+	st->ss_item = NULL;
 	removed = secret_password_clear_sync(&key_schema, NULL, &gerr, "profile", name, NULL);
 	if (gerr)
 		return gerror_to_err(gerr, "delete the key", err);
