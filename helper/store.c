@@ -2,9 +2,56 @@
 #include "config.h"
 #include "store.h"
 
+#include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static const struct secret_backend *backend;
+
+/* Loads the Secret Service module: from the build tree when this binary
+ * runs uninstalled (make check), else from PKGLIBDIR. A module of another
+ * build is refused: the table layout and struct store must match. */
+static int backend_load(struct ds_err *err)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const struct secret_backend *b;
+	void *h = NULL;
+
+	if (backend)
+		return DS_OK;
+	if (n > 0) {
+		char *slash;
+
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			char path[PATH_MAX + 64];
+
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/.libs/" SECRET_MODULE, exe);
+			h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		}
+	}
+	if (!h)
+		h = dlopen(PKGLIBDIR "/" SECRET_MODULE, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return ds_err_set(err, DS_ESTORE,
+				  "The Secret Service support cannot be loaded (%s); reinstall dashscope-credential or set 'store = file'.",
+				  dlerror());
+	b = dlsym(h, "dscred_secret_backend");
+	if (!b || strcmp(b->abi, SECRET_MODULE_ABI) || b->store_size != sizeof(struct store)) {
+		dlclose(h);
+		return ds_err_set(err, DS_ESTORE,
+				  "The Secret Service support in %s belongs to another version; reinstall dashscope-credential or set 'store = file'.",
+				  PKGLIBDIR "/" SECRET_MODULE);
+	}
+	backend = b;
+	return DS_OK;
+}
 
 static int store_allowed(const struct conf *c, enum store_kind k)
 {
@@ -18,7 +65,9 @@ static int open_kind(struct store *st, enum store_kind k, struct ds_err *err)
 		store_file_path(st->path, sizeof(st->path));
 		return DS_OK;
 	}
-	return store_secret_connect(st, err);
+	if (backend_load(err) != DS_OK)
+		return DS_ESTORE;
+	return backend->connect(st, err);
 }
 
 int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err)
@@ -62,8 +111,8 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 
 void store_close(struct store *st)
 {
-	if (st->kind == STORE_SECRET_SERVICE)
-		store_secret_close(st);
+	if (st->kind == STORE_SECRET_SERVICE && backend)
+		backend->close(st);
 }
 
 int store_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
@@ -73,9 +122,13 @@ int store_list(struct store *st, const char *only, struct profile_list *out, int
 
 	memset(out, 0, sizeof(*out));
 	rc = st->kind == STORE_FILE ? store_file_list(st, out, with_tails, err)
-				    : store_secret_list(st, only, out, with_tails, err);
+				    : backend->list(st, only, out, with_tails, err);
 	if (rc != DS_OK)
 		return rc;
+	/* the module links its own copy of the region table: regions are
+	 * compared by pointer here, so map its entries onto ours by id */
+	for (size_t i = 0; i < out->n; i++)
+		out->items[i].place.region = region_find(out->items[i].place.region->id);
 	if (only) {
 		size_t kept = 0;
 
@@ -92,19 +145,19 @@ int store_get_key(struct store *st, const char *name, struct secret **key, struc
 {
 	*key = NULL;
 	return st->kind == STORE_FILE ? store_file_get(st, name, key, err)
-				      : store_secret_get(st, name, key, err);
+				      : backend->get(st, name, key, err);
 }
 
 int store_put(struct store *st, const struct profile *p, const struct secret *key,
 	      struct ds_err *err)
 {
 	return st->kind == STORE_FILE ? store_file_put(st, p, key, err)
-				      : store_secret_put(st, p, key, err);
+				      : backend->put(st, p, key, err);
 }
 
 int store_delete(struct store *st, const char *name, int *found, struct ds_err *err)
 {
 	*found = 0;
 	return st->kind == STORE_FILE ? store_file_delete(st, name, found, err)
-				      : store_secret_delete(st, name, found, err);
+				      : backend->del(st, name, found, err);
 }

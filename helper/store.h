@@ -57,18 +57,30 @@ int store_file_put(struct store *st, const struct profile *p, const struct secre
 		   struct ds_err *err);
 int store_file_delete(struct store *st, const char *name, int *found, struct ds_err *err);
 
-/* Connects to the Secret Service; DS_ESTORE with the cause and the fix
- * (no session bus, no provider, no or locked default keyring). */
-int store_secret_connect(struct store *st, struct ds_err *err);
-/* Checks (once) that the default keyring exists and is unlocked, asking
- * the desktop to unlock it when may_prompt; DS_ESTORE with the fix. */
-int store_secret_ready(struct store *st, struct ds_err *err);
-void store_secret_close(struct store *st);
-int store_secret_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
-		      struct ds_err *err);
-int store_secret_get(struct store *st, const char *name, struct secret **key, struct ds_err *err);
-int store_secret_put(struct store *st, const struct profile *p, const struct secret *key,
-		     struct ds_err *err);
-int store_secret_delete(struct store *st, const char *name, int *found, struct ds_err *err);
+/* The Secret Service store (store_secret.c) is a module,
+ * dscred-secret-service.so, loaded by store.c only when that store is
+ * used: the file store never loads GLib and libsecret (bench/analysis.md).
+ * Its one exported symbol is this table. connect fails with DS_ESTORE,
+ * the cause and the fix (no session bus, no provider); the default
+ * keyring (missing, locked) is checked before writes and listings and
+ * whenever a read finds nothing. */
+#define SECRET_MODULE "dscred-secret-service.so"
+#define SECRET_MODULE_ABI PACKAGE_VERSION "/1"
+struct secret_backend {
+	const char *abi; /* SECRET_MODULE_ABI of the build that made it */
+	size_t store_size; /* sizeof(struct store) there */
+	int (*connect)(struct store *st, struct ds_err *err);
+	void (*close)(struct store *st);
+	int (*list)(struct store *st, const char *only, struct profile_list *out, int with_tails,
+		    struct ds_err *err);
+	int (*get)(struct store *st, const char *name, struct secret **key, struct ds_err *err);
+	int (*put)(struct store *st, const struct profile *p, const struct secret *key,
+		   struct ds_err *err);
+	int (*del)(struct store *st, const char *name, int *found, struct ds_err *err);
+};
+extern const struct secret_backend dscred_secret_backend;
+/* The module links its own copy of libdscommon, region table included:
+ * struct region pointers it returns are not ours (store_list maps them by
+ * id), and it must compare regions by id, never by pointer. */
 
 #endif

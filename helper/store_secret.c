@@ -1,6 +1,7 @@
 /* The Secret Service store (libsecret): the key is the secret of an item of
  * schema io.github.dashscope_credential.Key; profile, region, workspace and
- * plan are its public attributes. Never autolaunches a bus. */
+ * plan are its public attributes. Never autolaunches a bus. Built as the
+ * module dscred-secret-service.so; store.c loads it on first use. */
 #include "config.h"
 #include "store.h"
 #include "key.h"
@@ -146,7 +147,7 @@ static int default_collection_ready(SecretService *svc, int may_prompt, struct d
 	return rc;
 }
 
-int store_secret_connect(struct store *st, struct ds_err *err)
+static int store_secret_connect(struct store *st, struct ds_err *err)
 {
 	GError *gerr = NULL;
 	SecretService *svc;
@@ -162,7 +163,7 @@ int store_secret_connect(struct store *st, struct ds_err *err)
 	return DS_OK;
 }
 
-int store_secret_ready(struct store *st, struct ds_err *err)
+static int store_secret_ready(struct store *st, struct ds_err *err)
 {
 	int rc;
 
@@ -173,7 +174,7 @@ int store_secret_ready(struct store *st, struct ds_err *err)
 	return rc;
 }
 
-void store_secret_close(struct store *st)
+static void store_secret_close(struct store *st)
 {
 	if (st->ss)
 		g_object_unref(st->ss);
@@ -335,8 +336,8 @@ static void remember_item(struct store *st, const char *name, const char *path)
 	ds_strcpy(st->ss_item_name, sizeof(st->ss_item_name), name);
 }
 
-int store_secret_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
-		      struct ds_err *err)
+static int store_secret_list(struct store *st, const char *only, struct profile_list *out,
+			     int with_tails, struct ds_err *err)
 {
 	gchar **paths;
 	int rc;
@@ -360,7 +361,8 @@ int store_secret_list(struct store *st, const char *only, struct profile_list *o
 	return rc;
 }
 
-int store_secret_get(struct store *st, const char *name, struct secret **key, struct ds_err *err)
+static int store_secret_get(struct store *st, const char *name, struct secret **key,
+			    struct ds_err *err)
 {
 	GError *gerr = NULL;
 	SecretValue *v;
@@ -414,7 +416,9 @@ static void remove_stale(const struct profile *p)
 		GHashTable *attrs = secret_item_get_attributes(l->data);
 		struct profile old;
 
-		if (attrs_to_profile(attrs, &old) != 0 || old.place.region != p->place.region ||
+		/* by id: this module has its own copy of the region table */
+		if (attrs_to_profile(attrs, &old) != 0 ||
+		    strcmp(old.place.region->id, p->place.region->id) ||
 		    strcmp(old.place.workspace, p->place.workspace) ||
 		    old.place.plan != p->place.plan)
 			secret_item_delete_sync(l->data, NULL, NULL);
@@ -423,8 +427,8 @@ static void remove_stale(const struct profile *p)
 	g_list_free_full(items, g_object_unref);
 }
 
-int store_secret_put(struct store *st, const struct profile *p, const struct secret *key,
-		     struct ds_err *err)
+static int store_secret_put(struct store *st, const struct profile *p, const struct secret *key,
+			    struct ds_err *err)
 {
 	GError *gerr = NULL;
 	char label[160];
@@ -446,7 +450,7 @@ int store_secret_put(struct store *st, const struct profile *p, const struct sec
 	return DS_OK;
 }
 
-int store_secret_delete(struct store *st, const char *name, int *found, struct ds_err *err)
+static int store_secret_delete(struct store *st, const char *name, int *found, struct ds_err *err)
 {
 	GError *gerr = NULL;
 	gboolean removed;
@@ -462,3 +466,9 @@ int store_secret_delete(struct store *st, const char *name, int *found, struct d
 	*found = removed ? 1 : 0;
 	return DS_OK;
 }
+
+/* The module's one export; store.c checks abi and store_size first. */
+const struct secret_backend dscred_secret_backend = {
+	SECRET_MODULE_ABI, sizeof(struct store), store_secret_connect, store_secret_close,
+	store_secret_list, store_secret_get,	 store_secret_put,     store_secret_delete,
+};

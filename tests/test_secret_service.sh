@@ -129,6 +129,19 @@ EOF2
 	RC=$?
 	expect_rc 3 && expect_err_has 'No Secret Service provider' && expect_err_has 'gnome-keyring-daemon' && expect_out_empty
 }
+# The Secret Service store is a module loaded on first use; a binary that
+# cannot find it (copied away from its build tree, nothing installed in
+# PKGLIBDIR) must say so, and auto must fall back to the file store.
+test_missing_module_exits_3_and_auto_falls_back() {
+	local lone="$TMPROOT/lone"
+	mkdir -p "$lone" && cp "$DS_REAL" "$lone/" || return 1
+	DASHSCOPE_CREDENTIAL_STORE=secret-service "$lone/dashscope-credential" list >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 3 && expect_err_has 'Secret Service support cannot be loaded' && expect_out_empty || return 1
+	printf 'sk-test-ok-lone1\n' | DASHSCOPE_CREDENTIAL_STORE=auto "$lone/dashscope-credential" add lone --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q '^lone	' "$KEYFILE" && rm -f "$KEYFILE"
+}
 test_locked_keyring_exits_3_not_empty() {
 	# a daemon started by activation without --unlock has no login keyring
 	env -u GNOME_KEYRING_CONTROL dbus-run-session -- sh -c '"$0" list >"$1" 2>"$2"' "$DS" "$OUT" "$ERR" >/dev/null 2>&1
