@@ -340,16 +340,17 @@ crash_in() {
 key_in() { grep -rqaF -- "$KEY" "$1"; }
 
 # The helper holds the key while it waits for the server; a crash then
-# must leave no core file holding it. SIGQUIT dumps core by default and,
-# unlike SIGSEGV, is not caught by the sanitizers' handlers. The control run (a process that is
+# must leave no core file holding it. SIGABRT dumps core by default and,
+# unlike SIGSEGV, is not caught by the sanitizers' handlers; unlike SIGQUIT,
+# it is not ignored by jobs that a non-interactive shell starts. The control run (a process that is
 # allowed to dump, with the key in its environment) shows that this
 # machine does write cores and that the search would find the key.
 test_crash_leaves_no_core_with_the_key() {
 	KEY="sk-test-stall-$RANDOM$RANDOM"
 	add_key p "$KEY" --region singapore || return 1
-	crash_in "$TMPROOT/core-control" QUIT env "SENTINEL=$KEY" sleep 30
+	crash_in "$TMPROOT/core-control" ABRT env "SENTINEL=$KEY" sleep 30
 	key_in "$TMPROOT/core-control" || { diag "control: no core with the key was written"; return 1; }
-	crash_in "$TMPROOT/core-helper" QUIT "$DS_REAL" token -p p
+	crash_in "$TMPROOT/core-helper" ABRT "$DS_REAL" token -p p
 	[ "$(requests_for)" -ge 1 ] || { diag "the helper never reached the server"; return 1; }
 	if key_in "$TMPROOT/core-helper" || ls "$TMPROOT/core-helper" | grep -q core; then
 		diag "the helper left a core file: $(ls "$TMPROOT/core-helper")"
