@@ -16,7 +16,7 @@ static const struct secret_backend *backend;
  * build is refused: the table layout and struct store must match. */
 static int backend_load(struct ds_err *err)
 {
-	char exe[PATH_MAX];
+	char exe[PATH_MAX], path[PATH_MAX + 64] = PKGLIBDIR "/" SECRET_MODULE;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	const struct secret_backend *b;
 	void *h = NULL;
@@ -29,15 +29,17 @@ static int backend_load(struct ds_err *err)
 		exe[n] = '\0';
 		slash = strrchr(exe, '/');
 		if (slash) {
-			char path[PATH_MAX + 64];
+			char here[PATH_MAX + 64];
 
 			*slash = '\0';
-			snprintf(path, sizeof(path), "%s/.libs/" SECRET_MODULE, exe);
-			h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+			snprintf(here, sizeof(here), "%s/.libs/" SECRET_MODULE, exe);
+			h = dlopen(here, RTLD_NOW | RTLD_LOCAL);
+			if (h)
+				snprintf(path, sizeof(path), "%s", here);
 		}
 	}
 	if (!h)
-		h = dlopen(PKGLIBDIR "/" SECRET_MODULE, RTLD_NOW | RTLD_LOCAL);
+		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return ds_err_set(err, DS_ESTORE,
 				  "The Secret Service support cannot be loaded (%s); reinstall dashscope-credential or set 'store = file'.",
@@ -47,7 +49,7 @@ static int backend_load(struct ds_err *err)
 		dlclose(h);
 		return ds_err_set(err, DS_ESTORE,
 				  "The Secret Service support in %s belongs to another version; reinstall dashscope-credential or set 'store = file'.",
-				  PKGLIBDIR "/" SECRET_MODULE);
+				  path);
 	}
 	backend = b;
 	return DS_OK;
