@@ -17,8 +17,7 @@ struct store {
 	void *ss; /* SecretService *, for the secret-service store */
 	int may_prompt; /* may ask the desktop to unlock the keyring */
 	int ss_ready; /* the default keyring was found unlocked */
-	char *ss_item; /* D-Bus path of the item last listed by name (owned) */
-	char ss_item_name[DS_PROFILE_MAX];
+	void *ss_paths; /* GHashTable: profile name -> D-Bus path of its item */
 };
 
 /* Resolves the configured store (auto probes the session bus), applies the

@@ -147,6 +147,22 @@ static int default_collection_ready(SecretService *svc, int may_prompt, struct d
 	return rc;
 }
 
+/* Selection has just read this profile's item: its key can then be read
+ * by path, without a second search. */
+static void remember_item(struct store *st, const char *name, const char *path)
+{
+	if (!st->ss_paths)
+		st->ss_paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_hash_table_replace(st->ss_paths, g_strdup(name), g_strdup(path));
+}
+
+static void forget_items(struct store *st)
+{
+	if (st->ss_paths)
+		g_hash_table_destroy(st->ss_paths);
+	st->ss_paths = NULL;
+}
+
 static int store_secret_connect(struct store *st, struct ds_err *err)
 {
 	GError *gerr = NULL;
@@ -179,8 +195,7 @@ static void store_secret_close(struct store *st)
 	if (st->ss)
 		g_object_unref(st->ss);
 	st->ss = NULL;
-	g_free(st->ss_item);
-	st->ss_item = NULL;
+	forget_items(st);
 }
 
 static int attrs_to_profile(GHashTable *attrs, struct profile *p)
@@ -327,15 +342,6 @@ static int list_with_tails(struct store *st, const char *only, struct profile_li
 	return rc;
 }
 
-/* Selection just listed this profile: its key can be read without a second
- * search. */
-static void remember_item(struct store *st, const char *name, const char *path)
-{
-	g_free(st->ss_item);
-	st->ss_item = g_strdup(path);
-	ds_strcpy(st->ss_item_name, sizeof(st->ss_item_name), name);
-}
-
 static int store_secret_list(struct store *st, const char *only, struct profile_list *out,
 			     int with_tails, struct ds_err *err)
 {
@@ -354,8 +360,8 @@ static int store_secret_list(struct store *st, const char *only, struct profile_
 			continue;
 		if (profile_list_add(out, &p))
 			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
-		else if (only)
-			remember_item(st, only, paths[i]);
+		else
+			remember_item(st, p.name, paths[i]);
 	}
 	g_strfreev(paths);
 	return rc;
@@ -366,13 +372,14 @@ static int store_secret_get(struct store *st, const char *name, struct secret **
 {
 	GError *gerr = NULL;
 	SecretValue *v;
-	const gchar *s;
+	const gchar *s, *path;
 	gsize len = 0;
 	int rc = DS_OK;
 
 	/* through our own service object and session: the secret_password_*
 	 * calls open a second session (a second key exchange) of their own */
-	if (!st->ss_item || strcmp(st->ss_item_name, name)) {
+	path = st->ss_paths ? g_hash_table_lookup(st->ss_paths, name) : NULL;
+	if (!path) {
 		gchar **paths;
 
 		rc = search_paths(st, name, &paths, err);
@@ -382,8 +389,9 @@ static int store_secret_get(struct store *st, const char *name, struct secret **
 		}
 		remember_item(st, name, paths[0]);
 		g_strfreev(paths);
+		path = g_hash_table_lookup(st->ss_paths, name);
 	}
-	v = secret_service_get_secret_for_dbus_path_sync(st->ss, st->ss_item, NULL, &gerr);
+	v = secret_service_get_secret_for_dbus_path_sync(st->ss, path, NULL, &gerr);
 	if (gerr)
 		return gerror_to_err(gerr, "read the key", err);
 	s = v ? secret_value_get(v, &len) : NULL;
@@ -437,8 +445,7 @@ static int store_secret_put(struct store *st, const struct profile *p, const str
 
 	if (rc)
 		return rc;
-	g_free(st->ss_item);
-	st->ss_item = NULL;
+	forget_items(st);
 	snprintf(label, sizeof(label), "DashScope key %s (%s)", p->name, p->place.region->id);
 	ok = secret_password_store_sync(&key_schema, SECRET_COLLECTION_DEFAULT, label, key->data,
 					NULL, &gerr, "profile", p->name, "region",
@@ -458,8 +465,7 @@ static int store_secret_delete(struct store *st, const char *name, int *found, s
 
 	if (rc)
 		return rc;
-	g_free(st->ss_item);
-	st->ss_item = NULL;
+	forget_items(st);
 	removed = secret_password_clear_sync(&key_schema, NULL, &gerr, "profile", name, NULL);
 	if (gerr)
 		return gerror_to_err(gerr, "delete the key", err);
