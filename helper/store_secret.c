@@ -222,9 +222,9 @@ static int attrs_to_profile(GHashTable *attrs, struct profile *p)
 	return 0;
 }
 
-/* Paths of the unlocked items of our schema, of one profile when only is
- * set: one SearchItems call. Locked items cannot be read; the default
- * keyring was checked to be unlocked when the store was opened. */
+/* One SearchItems call: paths of the unlocked items of our schema (of one
+ * profile when only is set); *any_locked tells whether locked ones matched
+ * too. Locked items cannot be read: search_paths decides what that means. */
 static int search_once(struct store *st, const char *only, gchar ***paths, int *any_locked,
 		       struct ds_err *err)
 {

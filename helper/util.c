@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A byte that would move the cursor or end a line on a terminal. */
+static int is_control(char c)
+{
+	return (unsigned char)c < 0x20 || c == 0x7f;
+}
+
 int ds_err_set(struct ds_err *err, int code, const char *fmt, ...)
 {
 	if (err) {
@@ -21,7 +27,7 @@ int ds_err_set(struct ds_err *err, int code, const char *fmt, ...)
 		/* Messages quote names, lines and server text; none of it may
 		 * move the cursor or start a new line on the user's terminal. */
 		for (char *p = err->msg; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			if (is_control(*p))
 				*p = '?';
 	}
 	return code;
@@ -103,7 +109,7 @@ int ds_utf8_valid(const char *str, size_t n)
 int ds_has_control(const char *s)
 {
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+		if (is_control(*s))
 			return 1;
 	return 0;
 }

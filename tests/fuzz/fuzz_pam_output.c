@@ -3,6 +3,7 @@
 #include "config.h"
 #include "fuzz.h"
 #include "pam_parse.h"
+#include "util.h"
 
 #include <string.h>
 
@@ -13,8 +14,7 @@ static int check_line(void *ctx, const char *line)
 	++*(unsigned *)ctx;
 	FUZZ_ASSERT(eq && pam_name_allowed(line, (size_t)(eq - line)));
 	FUZZ_ASSERT(strncmp(eq + 1, "sk-", 3) && strncmp(eq + 1, "st-", 3));
-	for (const char *p = eq + 1; *p; p++)
-		FUZZ_ASSERT((unsigned char)*p >= 0x20 && *p != 0x7f);
+	FUZZ_ASSERT(!ds_has_control(eq + 1));
 	FUZZ_ASSERT(strlen(eq + 1) <= PAM_DS_VALUE_MAX);
 	return 0;
 }
