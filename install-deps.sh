@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs what building and testing dashscope-credential needs on
 # Debian/Ubuntu (uses sudo when not root).
 set -eu

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Turns the hyperfine JSON files and RSS table left by bench/run in DIR
 into the Markdown report (stdout). Ratios are medians of ours over the
 reference command measured in the same hyperfine invocation.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Plain-HTTP loopback token endpoint for bench/run: every POST to
 /api/v1/tokens with a Bearer sk- key gets a fresh st- key, as the real
 service answers (SPEC section 7). Prints its port on stdout, then serves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What every command shares: parsed options, configuration, the store, and
  * the path from "what is wanted" to a usable credential. */
 #ifndef DS_APP_H

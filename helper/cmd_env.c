@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tool hooks: token (one key on stdout), env (assignments for a shell, a
  * dotenv file, JSON or the PAM module) and exec (run a program with them). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Commands that explain: regions (the table) and doctor (what is wrong and
  * how to fix it). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Commands for people that manage stored keys: add, list, remove. */
 #include "config.h"
 #include "app.h"

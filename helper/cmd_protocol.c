@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The protocol actions get, store, erase and capability (SPEC section 4).
  * A request is read and checked whole before any store is opened. */
 #include "config.h"

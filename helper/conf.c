@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Gives the INI names their meaning and checks every value, naming file and
  * line on error; applies the environment overrides last. */
 #include "config.h"

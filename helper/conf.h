@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The configuration of SPEC section 6: system file, then user file, then
  * environment. [policy] and [pam] are read from the system file only. */
 #ifndef DS_CONF_H

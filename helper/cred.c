@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* From a request or the command line to a credential: criteria, lifetime,
  * policy (SPEC sections 4, 6, 7), key lookup and minting. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The INI syntax of SPEC section 6. Errors name the file and the line;
  * meaning (which sections and names exist) belongs to config.c. */
 #include "config.h"

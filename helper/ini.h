@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A small INI reader: [section], name = value, # and ; comments, optional
  * double-quoted values. It knows no names; a callback gives them meaning. */
 #ifndef DS_INI_H

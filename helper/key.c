@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Long-lived key shape rules: printable ASCII, no spaces, 8..512 bytes,
  * sk- prefix; sk-sp- means Coding Plan and only Coding Plan. */
 #include "config.h"

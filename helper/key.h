@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Checks on long-lived keys (SPEC section 3) and the tail shown by list. */
 #ifndef DS_KEY_H
 #define DS_KEY_H

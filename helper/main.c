@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dashscope-credential: keeps long-lived Model Studio keys in a secret
  * store and hands out temporary keys. This file parses the command line,
  * dispatches to a command, and prints the one error sentence. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Profile lists and the selection rules of SPEC section 4. */
 #include "config.h"
 #include "profile.h"

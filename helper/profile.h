@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A profile (one long-lived key's name and place) and a list of them, as
  * the stores return them and profile selection reads them. */
 #ifndef DS_PROFILE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reads git-credential-style requests. Every rule here answers a known
  * attack: see reference/protocol-and-threats.md, whose numbers the
  * comments cite. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The request reader and the output writer of the credential protocol
  * (SPEC section 4), with the framing rules of git and its security fixes. */
 #ifndef DS_PROTOCOL_H

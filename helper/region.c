@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one region table (SPEC section 2) and everything derived from it:
  * hosts, base URLs, token endpoint, and the reverse host -> place map. */
 #include "config.h"

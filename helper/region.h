@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The region table of SPEC section 2, in one place: aliases, hosts, the
  * base URLs derived from a host, and the reverse mapping host -> place. */
 #ifndef DS_REGION_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Key material lives in struct secret and is wiped on free; the process is
  * made undumpable before any key is read. */
 #include "config.h"

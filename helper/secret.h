@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The type that holds key material. Whoever creates a struct secret owns it
  * and must release it with secret_free, which wipes the bytes first. */
 #ifndef DS_SECRET_H

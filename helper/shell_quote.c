@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One assignment per line, quoted so that the shell reads back exactly the
  * bytes we meant: sh/bash/zsh/dash, fish, csh/tcsh, dotenv files, PAM. */
 #include "config.h"

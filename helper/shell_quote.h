@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Quoting variable assignments for each shell `env` can speak. */
 #ifndef DS_SHELL_QUOTE_H
 #define DS_SHELL_QUOTE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Chooses and dispatches to a key store, and keeps the profile list type. */
 #include "config.h"
 #include "store.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key stores of SPEC section 3 behind one interface: a profile is a
  * long-lived key plus its place (region, workspace, plan). */
 #ifndef DS_STORE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The file store: one 0600 file in a 0700 directory, checked on every read,
  * rewritten atomically (temp file, fsync, rename) under an flock so that
  * concurrent writers lose nothing. Protected by file permissions only. */

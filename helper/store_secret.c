@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Secret Service store (libsecret): the key is the secret of an item of
  * schema io.github.dashscope_credential.Key; profile, region, workspace and
  * plan are its public attributes. Never autolaunches a bus. Built as the

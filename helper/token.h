@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Minting temporary keys: the HTTP call (token_api.c) and the parsing and
  * validation of its answers (token_response.c, no network: fuzzable). */
 #ifndef DS_TOKEN_H

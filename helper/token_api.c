@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one HTTP call: POST {token endpoint}?expire_in_seconds=N with the
  * long-lived key as a Bearer token. Verification always on, no redirects,
  * 64 KiB cap counted as bytes arrive, bounded retries. */

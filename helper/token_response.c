@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading the token endpoint's answers. Nothing here trusts the server:
  * the token is checked character by character before anyone prints it. */
 #include "config.h"

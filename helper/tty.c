@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading a key from a person: the terminal with echo off (restored on
  * every path, including SIGINT and SIGTSTP), or one line of a pipe. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small helpers with no dependencies: the error carrier, strict number
  * parsing, UTF-8 validation and list splitting. */
 #include "config.h"

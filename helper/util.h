@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Status codes, the error carrier, and small string helpers shared by the
  * helper, the PAM module and the tests. Status codes are the exit codes of
  * SPEC section 7, so a status can travel unchanged from a store to exit(). */

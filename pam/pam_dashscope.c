@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_dashscope: gives a login session its region's endpoint variables by
  * running `dashscope-credential env --shell pam --no-key` as the user, with
  * a deadline and an output cap, and exporting only allow-listed names.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Parsing for pam_dashscope: options, [pam] rules and the helper's
  * NAME=VALUE lines. Everything the helper prints is untrusted here. */
 #include "config.h"

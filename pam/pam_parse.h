@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The PAM module's parsers, kept apart from PAM calls so that tests and
  * fuzzers can drive them: module options, [pam] rules, helper output. */
 #ifndef DS_PAM_PARSE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Config parsing: good files, bad files (errors name file and line), and
  * the system-only [policy] and [pam] sections. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One main for every Check suite: each file defines suite_make(). */
 #ifndef CHECK_MAIN_H
 #define CHECK_MAIN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The request parser on its own: framing rules and hostile inputs 1-14,
  * 21, 22 of reference/protocol-and-threats.md. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Region table: every region x plan x workspace, URL derivation, the
  * reverse host mapping (mixed case, :443), endpoint overrides. */
 #include "config.h"

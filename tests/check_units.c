@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Key validation, profile selection, shell quoting and the token response
  * parser (hostile inputs 24, 25). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test shim (LD_PRELOAD): rename() kills the process with SIGKILL before
  * renaming, as a crash or power cut between write and rename would. */
 #include <signal.h>

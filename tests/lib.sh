@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared harness for the integration tests (sourced by bash scripts).
 # Each test is a function named after the behaviour it checks; `t NAME`
 # runs it and prints "ok - NAME" or "not ok - NAME" with the reason.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Generates, at test time, a CA and the certificates token_server.py uses:
 # a good one for localhost/127.0.0.1, one for the wrong name, a self-signed
 # one, and an expired one. Usage: make-certs.sh DIR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Loads the module with RTLD_NOW (every symbol resolvable) and checks that
  * it exports exactly the pam_sm_* hooks. */
 #include "config.h"

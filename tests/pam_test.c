@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_dashscope under pam_wrapper with libpamtest: the real helper and
  * fake ones, through a real PAM stack. tests/test_pam.sh prepares the
  * service files and helpers and runs this with the wrapper preloaded. */

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # End to end with the real clients (issue 4): Qwen Code and the OpenAI
 # Node SDK through `exec`, Claude Code through `apiKeyHelper` and `exec`, both pointed by the helper's own
 # variables at the loopback server, which answers the token endpoint and

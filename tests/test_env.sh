@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # env and exec (SPEC section 5): variables per --for, quoting evaluated by
 # the real shells (hostile input 29), values that must be refused, exec's
 # environment, exit status and signals; token's stdout discipline.

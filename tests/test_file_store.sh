@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The file store (SPEC section 3): modes, refusals, atomic and locked
 # writes, and a crash between write and rename.
 . "$(dirname "$0")/lib.sh"

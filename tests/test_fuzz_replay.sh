@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Replays every fuzz target's stored corpus (tests/fuzz/corpus/<target>/)
 # through the same harness libFuzzer runs, so the seeds, every hostile
 # input among them and every crash found and fixed stay checked without

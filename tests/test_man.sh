@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Man pages render without warnings (groff -ww, mandoc -Tlint), and the
 # options of --help and of every command's help agree with
 # dashscope-credential(1), both ways.

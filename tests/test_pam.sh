@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # pam_dashscope through a real PAM stack: libpamtest under pam_wrapper with
 # service files made here with absolute paths, the real helper and fake
 # ones, a test user when run as root; plus the dlopen/export check.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The credential protocol against every hostile input 1-22 of
 # reference/protocol-and-threats.md, with the real binary and a file store.
 # A rejected request: exit 2, one line on stderr, nothing on stdout, and the

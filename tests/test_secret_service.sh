@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The Secret Service store against a real gnome-keyring-daemon on a private
 # D-Bus session bus that this script starts itself; and the failure paths
 # (no bus, no provider, locked keyring).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Style is checked by tools, not by review: every C file is as
 # .clang-format makes it, and cppcheck (style checks included) is quiet.
 # Skipped (77) only when the tool is not installed; install-deps.sh

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Minting against the loopback HTTPS server (SPEC section 7, hostile inputs
 # 23-28): exit codes, messages, retries, size and time bounds, TLS checks,
 # and that the long-lived key never shows up where it should not.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Loopback HTTPS server that behaves like the Model Studio token endpoint
 (SPEC section 7, reference/dashscope-api.md), scripted per test by the
 long-lived key it receives: the key "sk-test-<scenario>-..." selects the

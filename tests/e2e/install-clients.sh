@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs the real clients the end-to-end test drives (Claude Code and
 # Qwen Code, pinned in package.json) from the npm registry into
 # tests/e2e/node_modules. make check never downloads: without them

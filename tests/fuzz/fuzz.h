@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The libFuzzer entry point every harness here defines. The same file is
  * linked either with libFuzzer (--enable-fuzzing) or with replay.c, which
  * feeds it the stored corpus so `make check` runs without clang. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the configuration parser (SPEC section 6). The first byte picks
  * whether the text is read as the system file (with [policy] and [pam])
  * or as a user file. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the file store's reader (SPEC section 3): a damaged or edited
  * key file must give one clear error, never a crash or a partial load. */
 #include "config.h"

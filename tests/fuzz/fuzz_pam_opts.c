@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes pam_dashscope's option parser and its [pam] rule parser. The
  * input is split at NUL or LF into up to 32 module arguments; the whole
  * input, as a string, is also parsed as one rule. */

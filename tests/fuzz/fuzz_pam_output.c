@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes how pam_dashscope reads its helper's output: only allow-listed
  * NAME=VALUE lines with clean values may reach the session, never a key. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the credential-protocol reader (SPEC section 4) with whole
  * stdin images: framing, caps, URL splitting and the output writer. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the shell quoting of `env` (hostile input 29): whatever the
  * value, an accepted assignment is one line that reads back as exactly
  * that value under each shell's single-quote rules. The first byte picks

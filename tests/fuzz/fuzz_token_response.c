@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzzes the reading of the token endpoint's answers (SPEC section 7):
  * a success must yield a printable, shell-safe token with a sane expiry,
  * and an error answer's fields must reach the terminal clean. */

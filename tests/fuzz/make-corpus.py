@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the seed corpora of the fuzz targets into corpus/<target>/.
 
 Every hostile input of shared/reference/protocol-and-threats.md that a

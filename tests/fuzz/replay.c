@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Runs a fuzz harness over stored inputs: each argument is a file or a
  * directory of files. Each input gets a buffer of exactly its size, so an
  * overread is caught by valgrind or ASan just as under libFuzzer. */
