@@ -4,9 +4,12 @@
 #include "config.h"
 #include "conf.h"
 #include "ini.h"
+#include "files.h"
+#include "file_write.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,28 +324,22 @@ static int on_setting(void *vctx, const char *section, const char *name, const c
 	return ds_err_set(err, DS_EINPUT, "%s:%u: unknown section [%s].", file, line, section);
 }
 
-void conf_user_path(char *out, size_t n)
+int conf_user_path(char *out, size_t n, struct ds_err *err)
 {
 	const char *over = getenv("DASHSCOPE_CREDENTIAL_CONFIG");
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
 
 	if (over && *over)
-		snprintf(out, n, "%s", over);
-	else if (xdg && *xdg == '/')
-		snprintf(out, n, "%s/dashscope-credential/config", xdg);
-	else
-		snprintf(out, n, "%s/.config/dashscope-credential/config", home ? home : "");
+		return path_format(out, n, err, "%s", over);
+	return path_xdg("XDG_CONFIG_HOME", ".config", "dashscope-credential/config", out, n, err);
 }
 
-void conf_system_path(char *out, size_t n)
+int conf_system_path(char *out, size_t n, struct ds_err *err)
 {
 	const char *over = getenv("DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG");
 
 	if (over && *over)
-		snprintf(out, n, "%s", over);
-	else
-		snprintf(out, n, "%s/dashscope-credential/config", SYSCONFDIR);
+		return path_format(out, n, err, "%s", over);
+	return path_format(out, n, err, "%s/dashscope-credential/config", SYSCONFDIR);
 }
 
 static int apply_env(struct conf *c, struct ds_err *err)
@@ -383,9 +380,12 @@ int conf_load(struct conf *c, struct ds_err *err)
 	int rc;
 
 	conf_init(c);
-	conf_system_path(c->system_path, sizeof(c->system_path));
-	conf_user_path(c->user_path, sizeof(c->user_path));
-	rc = ini_parse_file(c->system_path, 0, on_setting, &sys, err);
+	rc = conf_system_path(c->system_path, sizeof(c->system_path), err);
+	if (!rc)
+		rc = ini_parse_file(c->system_path, 0, on_setting, &sys, err);
+	if (rc)
+		return rc;
+	rc = conf_user_path(c->user_path, sizeof(c->user_path), err);
 	if (rc)
 		return rc;
 	rc = ini_parse_file(c->user_path, over && *over, on_setting, &usr, err);
@@ -410,44 +410,6 @@ int conf_load_buffer(struct conf *c, const char *buf, size_t len, int is_system,
 }
 
 /* ---- writing the default profile into the user file ---- */
-
-static int write_atomic(const char *path, const char *data, size_t len, struct ds_err *err)
-{
-	char tmp[600];
-	int fd;
-	ssize_t w;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return ds_err_set(err, DS_EFAIL, "Cannot write %s: %s.", path, strerror(errno));
-	w = write(fd, data, len);
-	if (w < 0 || (size_t)w != len || fsync(fd) != 0) {
-		close(fd);
-		unlink(tmp);
-		return ds_err_set(err, DS_EFAIL, "Cannot write %s.", path);
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		unlink(tmp);
-		return ds_err_set(err, DS_EFAIL, "Cannot replace %s: %s.", path, strerror(errno));
-	}
-	return DS_OK;
-}
-
-static void mkdir_parent(const char *path)
-{
-	char dir[512];
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return;
-	*slash = '\0';
-	mkdir_parent(dir);
-	mkdir(dir, 0700);
-}
 
 static int is_defaults_header(const char *line, size_t len)
 {
@@ -477,59 +439,37 @@ static int is_profile_setting(const char *line, size_t len)
 	return i < len && line[i] == '=';
 }
 
-int conf_set_default_profile(const struct conf *c, const char *name, struct ds_err *err)
+/* old with every "profile =" line of every [defaults] section dropped and
+ * one setting put where the first of them was (or right after the first
+ * [defaults] header, or in a new section at the end). */
+static char *defaults_rewrite(const char *old, size_t len, const char *setting, size_t *outlen)
 {
-	FILE *fp = fopen(c->user_path, "re");
-	char *old = NULL, *out;
-	size_t len = 0, olen = 0, pos = 0, cap;
-	int in_defaults = 0, done = 0, rc;
-	char setting[128];
+	size_t slen = strlen(setting), olen = 0, pos = 0;
+	char *out = malloc(len + slen + 16);
+	int in_defaults = 0, done = 0;
 
-	if (fp) {
-		size_t got;
-		char chunk[4096];
-
-		while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-			char *nb = realloc(old, len + got + 1);
-
-			if (!nb) {
-				free(old);
-				fclose(fp);
-				return ds_err_set(err, DS_EFAIL, "Out of memory.");
-			}
-			old = nb;
-			memcpy(old + len, chunk, got);
-			len += got;
-		}
-		fclose(fp);
-	}
-	snprintf(setting, sizeof(setting), "profile = %s\n", name);
-	cap = len + 2 * sizeof(setting) + 16;
-	out = malloc(cap);
-	if (!out) {
-		free(old);
-		return ds_err_set(err, DS_EFAIL, "Out of memory.");
-	}
+	if (!out)
+		return NULL;
 	while (pos < len) {
-		const char *nl = memchr(old + pos, '\n', len - pos);
-		size_t llen = nl ? (size_t)(nl - (old + pos)) : len - pos;
-		const char *line = old + pos;
-		const char *s = line;
+		const char *line = old + pos, *nl = memchr(line, '\n', len - pos), *s = line;
+		size_t llen = nl ? (size_t)(nl - line) : len - pos;
 
 		while (s < line + llen && (*s == ' ' || *s == '\t'))
 			s++;
 		if (s < line + llen && *s == '[') {
 			if (in_defaults && !done) {
-				memcpy(out + olen, setting, strlen(setting));
-				olen += strlen(setting);
+				memcpy(out + olen, setting, slen);
+				olen += slen;
 				done = 1;
 			}
 			in_defaults = is_defaults_header(line, llen);
 		}
-		if (in_defaults && !done && is_profile_setting(line, llen)) {
-			memcpy(out + olen, setting, strlen(setting));
-			olen += strlen(setting);
-			done = 1;
+		if (in_defaults && is_profile_setting(line, llen)) {
+			if (!done) {
+				memcpy(out + olen, setting, slen);
+				olen += slen;
+				done = 1;
+			}
 		} else {
 			memcpy(out + olen, line, llen);
 			olen += llen;
@@ -538,15 +478,67 @@ int conf_set_default_profile(const struct conf *c, const char *name, struct ds_e
 		pos += llen + 1;
 	}
 	if (!done) {
-		if (!in_defaults) {
+		if (!in_defaults)
 			olen += (size_t)sprintf(out + olen, "%s[defaults]\n", olen ? "\n" : "");
-		}
-		memcpy(out + olen, setting, strlen(setting));
-		olen += strlen(setting);
+		memcpy(out + olen, setting, slen);
+		olen += slen;
 	}
+	*outlen = olen;
+	return out;
+}
+
+/* The file to write: the user file, or what its symlink points at (the
+ * link stays and the target keeps its mode). */
+static int config_target(const char *path, char *target, size_t n, struct ds_err *err)
+{
+	struct stat sb;
+	char *real;
+	int rc;
+
+	if (lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode))
+		return path_format(target, n, err, "%s", path);
+	real = realpath(path, NULL);
+	if (!real)
+		return ds_err_set(err, DS_EFAIL,
+				  "The config file %s is a symbolic link that leads nowhere (%s); fix or remove it.",
+				  path, strerror(errno));
+	rc = path_format(target, n, err, "%s", real);
+	free(real);
+	return rc;
+}
+
+int conf_set_default_profile(const struct conf *c, const char *name, struct ds_err *err)
+{
+	char target[PATH_MAX], dir[PATH_MAX], setting[128], *old = NULL, *out;
+	size_t len = 0, olen;
+	struct stat sb;
+	mode_t mode = 0600;
+	int rc;
+
+	rc = config_target(c->user_path, target, sizeof(target), err);
+	if (!rc)
+		rc = file_read(target, 0, INI_FILE_MAX, "config file", DS_EFAIL, &old, &len, &sb,
+			       err);
+	if (rc)
+		return rc;
+	if (old) {
+		if (sb.st_uid != geteuid()) {
+			free(old);
+			return ds_err_set(err, DS_EFAIL,
+					  "The config file %s belongs to another user; not changing it.",
+					  target);
+		}
+		mode = sb.st_mode & 07777;
+	}
+	snprintf(setting, sizeof(setting), "profile = %s\n", name);
+	out = defaults_rewrite(old ? old : "", len, setting, &olen);
 	free(old);
-	mkdir_parent(c->user_path);
-	rc = write_atomic(c->user_path, out, olen, err);
+	if (!out)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	file_dir_of(target, dir, sizeof(dir));
+	rc = file_mkdirs(dir, err);
+	if (!rc)
+		rc = file_write_atomic(target, mode, out, olen, err);
 	free(out);
 	return rc;
 }

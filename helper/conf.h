@@ -52,8 +52,8 @@ struct conf {
 	struct profile_conf *profiles;
 	struct policy policy;
 	struct pam_rule *pam_rules;
-	char system_path[512];
-	char user_path[512];
+	char system_path[4096];
+	char user_path[4096];
 	int user_policy_ignored; /* the user file had a [policy] or [pam] */
 };
 
@@ -84,7 +84,7 @@ int policy_allows_region(const struct policy *p, const struct region *r);
 int conf_set_default_profile(const struct conf *c, const char *name, struct ds_err *err);
 
 /* Paths from the environment and the build: */
-void conf_user_path(char *out, size_t n);
-void conf_system_path(char *out, size_t n);
+int conf_user_path(char *out, size_t n, struct ds_err *err);
+int conf_system_path(char *out, size_t n, struct ds_err *err);
 
 #endif

@@ -261,6 +261,15 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 				  "Policy require_temporary refuses to hand out the long-lived key.");
 	if (pol->max_lifetime && lifetime > pol->max_lifetime)
 		lifetime = pol->max_lifetime;
+	if (store_mints(&app->store)) {
+		/* the keys are the administrator's: temporary keys only */
+		if (lifetime == 0 || cred->profile.place.plan == PLAN_CODING)
+			return ds_err_set(err, DS_EPOLICY,
+					  "The %s store hands out temporary keys only; profile %s cannot have its long-lived key.",
+					  app->store.ops->name, cred->profile.name);
+		return store_mint(&app->store, cred->profile.name, lifetime, &cred->key,
+				  &cred->expires_at, err);
+	}
 	rc = store_get_key(&app->store, cred->profile.name, &key, err);
 	if (rc)
 		return rc;

@@ -15,10 +15,10 @@
 typedef int (*ini_fn)(void *ctx, const char *section, const char *name, const char *value,
 		      const char *file, unsigned line, struct ds_err *err);
 
-/* Parses an open stream; file is used in messages only. */
-int ini_parse_stream(FILE *fp, const char *file, ini_fn fn, void *ctx, struct ds_err *err);
+#define INI_FILE_MAX (1u << 20)
 
-/* Opens and parses path. A missing file is an error only when required. */
+/* Opens and parses path (a regular file, opened without blocking). A
+ * missing file is an error only when required. */
 int ini_parse_file(const char *path, int required, ini_fn fn, void *ctx, struct ds_err *err);
 
 /* Parses a whole buffer (for the fuzzer and unit tests). */

@@ -1,24 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /* The key stores of SPEC section 3 behind one interface: a profile is a
- * long-lived key plus its place (region, workspace, plan). */
+ * long-lived key plus its place (region, workspace, plan). This is the one
+ * place where what a backend returns is checked (store_backend.h). */
 #ifndef DS_STORE_H
 #define DS_STORE_H
 
+#include <limits.h>
 #include <stddef.h>
 #include "conf.h"
 #include "profile.h"
 #include "region.h"
 #include "secret.h"
+#include "store_backend.h"
 #include "util.h"
 
 struct store {
 	enum store_kind kind; /* never STORE_AUTO once opened */
 	char why[160]; /* how it was chosen, for doctor */
-	char path[512]; /* the file store's file */
-	void *ss; /* SecretService *, for the secret-service store */
-	int may_prompt; /* may ask the desktop to unlock the keyring */
-	int ss_ready; /* the default keyring was found unlocked */
-	void *ss_paths; /* GHashTable: profile name -> D-Bus path of its item */
+	char path[PATH_MAX]; /* the file store's file */
+	const struct store_ops *ops;
+	void *state; /* the backend's, behind ops */
 };
 
 /* Resolves the configured store (auto probes the session bus), applies the
@@ -27,13 +28,15 @@ struct store {
 int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err);
 void store_close(struct store *st);
 
-/* Every stored profile, sorted by name; only the one named only when it is
- * not NULL (the Secret Service then reads one item, not all of them).
+/* Every stored profile, sorted by name; only the one named when only is
+ * not NULL. Records whose name or attributes fail the checks are left out.
  * with_tails also reads each key to fill key_tail. */
 int store_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
 	       struct ds_err *err);
 
-/* The key of one profile; *key is NULL (and DS_OK returned) when absent. */
+/* The key of one profile; *key is NULL (and DS_OK returned) when absent. A
+ * stored key that fails the checks of `add` is DS_ESTORE naming the
+ * profile: it never reaches a header or stdout. */
 int store_get_key(struct store *st, const char *name, struct secret **key, struct ds_err *err);
 
 /* Stores or replaces a profile (same name replaces). */
@@ -43,44 +46,28 @@ int store_put(struct store *st, const struct profile *p, const struct secret *ke
 /* Deletes a profile; *found tells whether it existed. */
 int store_delete(struct store *st, const char *name, int *found, struct ds_err *err);
 
-/* The file store's path from the environment (tests, doctor). */
-void store_file_path(char *out, size_t n);
+/* 1 when the store mints temporary keys itself (the broker): its
+ * long-lived keys cannot be read. */
+int store_mints(const struct store *st);
+
+/* A temporary key for the profile named from a store that mints, checked
+ * as a token endpoint's answer is (SPEC section 7). */
+int store_mint(struct store *st, const char *name, unsigned long lifetime, struct secret **key,
+	       long long *expires_at, struct ds_err *err);
+
+/* Validates a long-lived key as `add` does (SPEC section 3); plan, when
+ * not NULL, must agree with it. */
+int store_key_valid(const char *key, size_t len, const enum plan *plan);
+
+/* The file store's path from the environment: DS_ESTORE when HOME is
+ * unusable or the path is too long. */
+int store_file_path(char *out, size_t n, struct ds_err *err);
 
 /* Parses a key file image without touching the disk (fuzzer): the status
  * a read would give and how many records it holds. */
 int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *err);
 
-/* Backends; store.c dispatches to them. */
-int store_file_list(struct store *st, struct profile_list *out, int with_tails, struct ds_err *err);
-int store_file_get(struct store *st, const char *name, struct secret **key, struct ds_err *err);
-int store_file_put(struct store *st, const struct profile *p, const struct secret *key,
-		   struct ds_err *err);
-int store_file_delete(struct store *st, const char *name, int *found, struct ds_err *err);
-
-/* The Secret Service store (store_secret.c) is a module,
- * dscred-secret-service.so, loaded by store.c only when that store is
- * used: the file store never loads GLib and libsecret (bench/analysis.md).
- * Its one exported symbol is this table. connect fails with DS_ESTORE,
- * the cause and the fix (no session bus, no provider); the default
- * keyring (missing, locked) is checked before writes and listings and
- * whenever a read finds nothing. */
-#define SECRET_MODULE "dscred-secret-service.so"
-#define SECRET_MODULE_ABI PACKAGE_VERSION "/1"
-struct secret_backend {
-	const char *abi; /* SECRET_MODULE_ABI of the build that made it */
-	size_t store_size; /* sizeof(struct store) there */
-	int (*connect)(struct store *st, struct ds_err *err);
-	void (*close)(struct store *st);
-	int (*list)(struct store *st, const char *only, struct profile_list *out, int with_tails,
-		    struct ds_err *err);
-	int (*get)(struct store *st, const char *name, struct secret **key, struct ds_err *err);
-	int (*put)(struct store *st, const struct profile *p, const struct secret *key,
-		   struct ds_err *err);
-	int (*del)(struct store *st, const char *name, int *found, struct ds_err *err);
-};
-extern const struct secret_backend dscred_secret_backend;
-/* The module links its own copy of libdscommon, region table included:
- * struct region pointers it returns are not ours (store_list maps them by
- * id), and it must compare regions by id, never by pointer. */
+/* The file backend, linked in; the Secret Service one is a module. */
+extern const struct store_ops store_file_ops;
 
 #endif

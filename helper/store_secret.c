@@ -2,19 +2,54 @@
 /* The Secret Service store (libsecret): the key is the secret of an item of
  * schema io.github.dashscope_credential.Key; profile, region, workspace and
  * plan are its public attributes. Never autolaunches a bus. Built as the
- * module dscred-secret-service.so; store.c loads it on first use. */
+ * module dscred-secret-service.so, which store.c loads on first use; it
+ * hands back records (store_backend.h) and links none of our code, so
+ * messages are formatted here and every record is checked by store.c. */
 #include "config.h"
-#include "store.h"
-#include "key.h"
+#include "store_backend.h"
 
 /* The D-Bus-path calls (secret-paths.h) are marked unstable but have not
  * changed since libsecret 0.7; they let a read cost one call per step
  * instead of three per object (proxy set-up), see bench/analysis.md. */
 #define SECRET_API_SUBJECT_TO_CHANGE
 #include <libsecret/secret.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+struct ss_state {
+	SecretService *svc;
+	int may_prompt; /* may ask the desktop to unlock the keyring */
+	int ready; /* the default keyring was found unlocked */
+	GHashTable *items; /* profile name -> struct ss_item read by a listing */
+};
+
+/* What a listing learnt of an item: where it is and its attributes, so
+ * that reading its key costs one call. */
+struct ss_item {
+	gchar *path;
+	gchar *attr[4]; /* profile, region, workspace, plan */
+};
+
+static const char *const attr_names[4] = { "profile", "region", "workspace", "plan" };
+
+static int fail(struct ds_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct ds_err *err, int code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+		err->code = code;
+	}
+	return code;
+}
 
 static const SecretSchema key_schema = {
 	"io.github.dashscope_credential.Key",
@@ -66,22 +101,21 @@ static int gerror_to_err(GError *gerr, const char *what, struct ds_err *err)
 
 	if (g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
 	    g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
-		rc = ds_err_set(err, DS_ESTORE,
-				"No Secret Service provider answers on the session bus; " FIX_HINT
-				".");
+		rc = fail(err, DS_ESTORE,
+			  "No Secret Service provider answers on the session bus; " FIX_HINT ".");
 	else if (gerr && gerr->domain == G_DBUS_ERROR &&
 		 (gerr->code == G_DBUS_ERROR_SPAWN_CHILD_EXITED ||
 		  gerr->code == G_DBUS_ERROR_SPAWN_EXEC_FAILED ||
 		  gerr->code == G_DBUS_ERROR_SPAWN_FAILED || gerr->code == G_DBUS_ERROR_TIMEOUT))
-		rc = ds_err_set(err, DS_ESTORE,
-				"A Secret Service provider is installed but did not start; " FIX_HINT
-				".");
+		rc = fail(err, DS_ESTORE,
+			  "A Secret Service provider is installed but did not start; " FIX_HINT
+			  ".");
 	else if (g_error_matches(gerr, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
-		rc = ds_err_set(err, DS_ESTORE,
-				"The Secret Service has no usable default keyring (missing or locked); unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
+		rc = fail(err, DS_ESTORE,
+			  "The Secret Service has no usable default keyring (missing or locked); unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
 	else
-		rc = ds_err_set(err, DS_ESTORE, "The Secret Service failed to %s: %s.", what,
-				gerr && gerr->message ? gerr->message : "unknown error");
+		rc = fail(err, DS_ESTORE, "The Secret Service failed to %s: %s.", what,
+			  gerr && gerr->message ? gerr->message : "unknown error");
 	g_clear_error(&gerr);
 	return rc;
 }
@@ -131,8 +165,8 @@ static int default_collection_ready(SecretService *svc, int may_prompt, struct d
 	if (gerr)
 		return gerror_to_err(gerr, "find the default keyring", err);
 	if (!path)
-		return ds_err_set(err, DS_ESTORE,
-				  "The Secret Service has no default keyring; create or unlock one (e.g. gnome-keyring-daemon --unlock) or set 'store = file'.");
+		return fail(err, DS_ESTORE,
+			    "The Secret Service has no default keyring; create or unlock one (e.g. gnome-keyring-daemon --unlock) or set 'store = file'.");
 	locked = collection_locked(svc, path);
 	if (locked && may_prompt) {
 		const gchar *paths[] = { path, NULL };
@@ -142,91 +176,106 @@ static int default_collection_ready(SecretService *svc, int may_prompt, struct d
 		locked = collection_locked(svc, path);
 	}
 	if (locked)
-		rc = ds_err_set(err, DS_ESTORE,
-				"The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
+		rc = fail(err, DS_ESTORE,
+			  "The Secret Service's default keyring is locked; unlock it (log in to the desktop, or run gnome-keyring-daemon --unlock) or set 'store = file'.");
 	g_free(path);
 	return rc;
 }
 
-/* Selection has just read this profile's item: its key can then be read
- * by path, without a second search. */
-static void remember_item(struct store *st, const char *name, const char *path)
+static void item_free(gpointer p)
 {
-	if (!st->ss_paths)
-		st->ss_paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	g_hash_table_replace(st->ss_paths, g_strdup(name), g_strdup(path));
+	struct ss_item *it = p;
+
+	g_free(it->path);
+	for (int i = 0; i < 4; i++)
+		g_free(it->attr[i]);
+	g_free(it);
 }
 
-static void forget_items(struct store *st)
+/* A listing has just read this item: its key can then be read by path,
+ * without a second search. */
+static void remember_item(struct ss_state *ss, const char *path, GHashTable *attrs)
 {
-	if (st->ss_paths)
-		g_hash_table_destroy(st->ss_paths);
-	st->ss_paths = NULL;
+	struct ss_item *it = g_new0(struct ss_item, 1);
+
+	it->path = g_strdup(path);
+	for (int i = 0; i < 4; i++)
+		it->attr[i] = g_strdup(g_hash_table_lookup(attrs, attr_names[i]));
+	if (!ss->items)
+		ss->items = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, item_free);
+	g_hash_table_replace(ss->items, g_strdup(it->attr[0]), it);
 }
 
-static int store_secret_connect(struct store *st, struct ds_err *err)
+static void forget_items(struct ss_state *ss)
+{
+	if (ss->items)
+		g_hash_table_destroy(ss->items);
+	ss->items = NULL;
+}
+
+static int ss_open(const struct store_params *p, void **state, struct ds_err *err)
 {
 	GError *gerr = NULL;
+	struct ss_state *ss;
 	SecretService *svc;
 
 	if (!bus_address_ready())
-		return ds_err_set(err, DS_ESTORE,
-				  "No D-Bus session bus is running, so no Secret Service can answer; " FIX_HINT
-				  ".");
+		return fail(err, DS_ESTORE,
+			    "No D-Bus session bus is running, so no Secret Service can answer; " FIX_HINT
+			    ".");
 	svc = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION, NULL, &gerr);
 	if (!svc)
 		return gerror_to_err(gerr, "open a session", err);
-	st->ss = svc;
+	ss = g_new0(struct ss_state, 1);
+	ss->svc = svc;
+	ss->may_prompt = p->may_prompt;
+	*state = ss;
 	return DS_OK;
 }
 
-static int store_secret_ready(struct store *st, struct ds_err *err)
+static int ss_ready(struct ss_state *ss, struct ds_err *err)
 {
 	int rc;
 
-	if (st->ss_ready)
+	if (ss->ready)
 		return DS_OK;
-	rc = default_collection_ready(st->ss, st->may_prompt, err);
-	st->ss_ready = rc == DS_OK;
+	rc = default_collection_ready(ss->svc, ss->may_prompt, err);
+	ss->ready = rc == DS_OK;
 	return rc;
 }
 
-static void store_secret_close(struct store *st)
+static void ss_close(void *state)
 {
-	if (st->ss)
-		g_object_unref(st->ss);
-	st->ss = NULL;
-	forget_items(st);
+	struct ss_state *ss = state;
+
+	if (!ss)
+		return;
+	if (ss->svc)
+		g_object_unref(ss->svc);
+	forget_items(ss);
+	g_free(ss);
 }
 
-static int attrs_to_profile(GHashTable *attrs, struct profile *p)
+/* An item's attributes as a record (strings owned by attrs). */
+static struct store_record attrs_record(GHashTable *attrs)
 {
-	const char *name = g_hash_table_lookup(attrs, "profile");
-	const char *region = g_hash_table_lookup(attrs, "region");
-	const char *ws = g_hash_table_lookup(attrs, "workspace");
-	const char *plan = g_hash_table_lookup(attrs, "plan");
+	struct store_record r = { g_hash_table_lookup(attrs, "profile"),
+				  g_hash_table_lookup(attrs, "region"),
+				  g_hash_table_lookup(attrs, "workspace"),
+				  g_hash_table_lookup(attrs, "plan"),
+				  NULL,
+				  0,
+				  0 };
 
-	memset(p, 0, sizeof(*p));
-	/* items written by other programs under our schema are skipped, not
-	 * trusted: every field passes the same checks as user input */
-	if (!name || !region || !plan || !profile_name_valid(name))
-		return -1;
-	p->place.region = region_find(region);
-	if (!p->place.region || plan_parse(plan, &p->place.plan))
-		return -1;
-	if (ws && *ws) {
-		if (!workspace_valid(ws))
-			return -1;
-		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), ws);
-	}
-	ds_strcpy(p->name, sizeof(p->name), name);
-	return 0;
+	if (!r.workspace)
+		r.workspace = "";
+	return r;
 }
 
 /* One SearchItems call: paths of the unlocked items of our schema (of one
  * profile when only is set); *any_locked tells whether locked ones matched
  * too. Locked items cannot be read: search_paths decides what that means. */
-static int search_once(struct store *st, const char *only, gchar ***paths, int *any_locked,
+static int search_once(struct ss_state *ss, const char *only, gchar ***paths, int *any_locked,
 		       struct ds_err *err)
 {
 	GError *gerr = NULL;
@@ -236,7 +285,7 @@ static int search_once(struct store *st, const char *only, gchar ***paths, int *
 	*paths = NULL;
 	if (only)
 		g_hash_table_insert(query, (gpointer) "profile", (gpointer)only);
-	secret_service_search_for_dbus_paths_sync(st->ss, &key_schema, query, NULL, paths, &locked,
+	secret_service_search_for_dbus_paths_sync(ss->svc, &key_schema, query, NULL, paths, &locked,
 						  &gerr);
 	g_hash_table_unref(query);
 	*any_locked = locked && locked[0];
@@ -254,57 +303,55 @@ static int search_once(struct store *st, const char *only, gchar ***paths, int *
  * found: a locked or missing keyring then gets its own error (and, where
  * allowed, the unlock prompt) instead of a silent "no match", and the
  * common case costs one SearchItems call. */
-static int search_paths(struct store *st, const char *only, gchar ***paths, struct ds_err *err)
+static int search_paths(struct ss_state *ss, const char *only, gchar ***paths, struct ds_err *err)
 {
-	int any_locked, rc = search_once(st, only, paths, &any_locked, err);
+	int any_locked, rc = search_once(ss, only, paths, &any_locked, err);
 
-	if (rc || (*paths && (*paths)[0]) || st->ss_ready)
+	if (rc || (*paths && (*paths)[0]) || ss->ready)
 		return rc;
 	g_strfreev(*paths);
 	*paths = NULL;
-	rc = store_secret_ready(st, err);
+	rc = ss_ready(ss, err);
 	if (rc == DS_OK && any_locked)
-		rc = search_once(st, only, paths, &any_locked, err); /* unlocked meanwhile */
+		rc = search_once(ss, only, paths, &any_locked, err); /* unlocked meanwhile */
 	return rc;
 }
 
-/* An item's profile from its attributes (one Properties.Get call). */
-static int item_profile(struct store *st, const char *path, struct profile *p)
+/* An item's attributes (one Properties.Get call); NULL when unreadable. */
+static GHashTable *item_attributes(struct ss_state *ss, const char *path, GVariant **hold)
 {
-	GVariant *v = property_get(st->ss, path, "org.freedesktop.Secret.Item", "Attributes");
+	GVariant *v = property_get(ss->svc, path, "org.freedesktop.Secret.Item", "Attributes");
 	GHashTable *attrs;
 	GVariantIter iter;
 	const gchar *k, *val;
-	int bad;
 
+	*hold = NULL;
 	if (!v)
-		return -1;
+		return NULL;
 	if (!g_variant_is_of_type(v, G_VARIANT_TYPE("a{ss}"))) {
 		g_variant_unref(v);
-		return -1;
+		return NULL;
 	}
 	attrs = g_hash_table_new(g_str_hash, g_str_equal);
 	g_variant_iter_init(&iter, v);
 	while (g_variant_iter_next(&iter, "{&s&s}", &k, &val))
 		g_hash_table_insert(attrs, (gpointer)k, (gpointer)val);
-	bad = attrs_to_profile(attrs, p);
-	g_hash_table_unref(attrs);
-	g_variant_unref(v);
-	return bad;
+	*hold = v;
+	return attrs;
 }
 
-/* list with key tails: libsecret's item objects, which load every secret
- * in one GetSecrets call (3 calls per item for the objects, as
- * secret-tool search). The path calls would need
+/* list with keys: libsecret's item objects, which load every secret in
+ * one GetSecrets call (3 calls per item for the objects, as secret-tool
+ * search). The path calls would need
  * secret_service_get_secrets_for_dbus_paths, which leaks its reply in
  * libsecret 0.20 (found by check-valgrind). */
-static int list_with_tails(struct store *st, const char *only, struct profile_list *out,
-			   struct ds_err *err)
+static int list_with_secrets(struct ss_state *ss, const char *only, store_record_fn each, void *ctx,
+			     struct ds_err *err)
 {
 	GError *gerr = NULL;
 	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
 	GList *items;
-	int rc = store_secret_ready(st, err);
+	int rc = ss_ready(ss, err);
 
 	if (rc) {
 		g_hash_table_unref(query);
@@ -312,7 +359,7 @@ static int list_with_tails(struct store *st, const char *only, struct profile_li
 	}
 	if (only)
 		g_hash_table_insert(query, (gpointer) "profile", (gpointer)only);
-	items = secret_service_search_sync(st->ss, &key_schema, query,
+	items = secret_service_search_sync(ss->svc, &key_schema, query,
 					   SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, NULL,
 					   &gerr);
 	g_hash_table_unref(query);
@@ -320,87 +367,109 @@ static int list_with_tails(struct store *st, const char *only, struct profile_li
 		return gerror_to_err(gerr, "search the keyring", err);
 	for (GList *l = items; l && !rc; l = l->next) {
 		GHashTable *attrs = secret_item_get_attributes(l->data);
-		SecretValue *v;
-		struct profile p;
-		int bad = attrs_to_profile(attrs, &p);
+		SecretValue *v = secret_item_get_secret(l->data);
+		struct store_record r = attrs_record(attrs);
+		gsize len = 0;
 
-		g_hash_table_unref(attrs);
-		if (bad || profile_list_find(out, p.name))
-			continue;
-		v = secret_item_get_secret(l->data);
-		if (v) {
-			gsize len = 0;
-			const gchar *s = secret_value_get(v, &len);
-
-			if (s)
-				key_tail(s, len, p.key_tail, sizeof(p.key_tail));
+		/* libsecret keeps the value in its secure memory and wipes it */
+		r.secret = v ? secret_value_get(v, &len) : NULL;
+		r.secret_len = len;
+		if (!r.secret)
+			r.secret = "";
+		rc = each(ctx, &r);
+		if (v)
 			secret_value_unref(v);
-		}
-		if (profile_list_add(out, &p))
-			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+		g_hash_table_unref(attrs);
 	}
 	g_list_free_full(items, g_object_unref);
 	return rc;
 }
 
-static int store_secret_list(struct store *st, const char *only, struct profile_list *out,
-			     int with_tails, struct ds_err *err)
+static int ss_list(void *state, const char *only, int with_secret, store_record_fn each, void *ctx,
+		   struct ds_err *err)
 {
+	struct ss_state *ss = state;
 	gchar **paths;
 	int rc;
 
-	if (with_tails)
-		return list_with_tails(st, only, out, err);
+	if (with_secret)
+		return list_with_secrets(ss, only, each, ctx, err);
 	/* selection needs attributes only: one SearchItems call and one
 	 * Properties.Get per item */
-	rc = search_paths(st, only, &paths, err);
+	rc = search_paths(ss, only, &paths, err);
 	for (size_t i = 0; !rc && paths && paths[i]; i++) {
-		struct profile p;
+		GVariant *hold;
+		GHashTable *attrs = item_attributes(ss, paths[i], &hold);
+		struct store_record r;
 
-		if (item_profile(st, paths[i], &p) || profile_list_find(out, p.name))
+		if (!attrs)
 			continue;
-		if (profile_list_add(out, &p))
-			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
-		else
-			remember_item(st, p.name, paths[i]);
+		r = attrs_record(attrs);
+		if (r.name)
+			remember_item(ss, paths[i], attrs);
+		rc = each(ctx, &r);
+		g_hash_table_unref(attrs);
+		g_variant_unref(hold);
 	}
 	g_strfreev(paths);
 	return rc;
 }
 
-static int store_secret_get(struct store *st, const char *name, struct secret **key,
-			    struct ds_err *err)
+/* The remembered item of name, searching for it when no listing read it. */
+static const struct ss_item *find_item(struct ss_state *ss, const char *name, struct ds_err *err,
+				       int *rc)
 {
-	GError *gerr = NULL;
-	SecretValue *v;
-	const gchar *s, *path;
-	gsize len = 0;
-	int rc = DS_OK;
+	const struct ss_item *it = ss->items ? g_hash_table_lookup(ss->items, name) : NULL;
+	gchar **paths;
 
-	/* through our own service object and session: the secret_password_*
-	 * calls open a second session (a second key exchange) of their own */
-	path = st->ss_paths ? g_hash_table_lookup(st->ss_paths, name) : NULL;
-	if (!path) {
-		gchar **paths;
+	*rc = DS_OK;
+	if (it)
+		return it;
+	*rc = search_paths(ss, name, &paths, err);
+	for (size_t i = 0; !*rc && paths && paths[i] && !it; i++) {
+		GVariant *hold;
+		GHashTable *attrs = item_attributes(ss, paths[i], &hold);
 
-		rc = search_paths(st, name, &paths, err);
-		if (rc || !paths || !paths[0]) {
-			g_strfreev(paths);
-			return rc;
+		if (!attrs)
+			continue;
+		if (g_strcmp0(g_hash_table_lookup(attrs, "profile"), name) == 0) {
+			remember_item(ss, paths[i], attrs);
+			it = g_hash_table_lookup(ss->items, name);
 		}
-		remember_item(st, name, paths[0]);
-		g_strfreev(paths);
-		path = g_hash_table_lookup(st->ss_paths, name);
+		g_hash_table_unref(attrs);
+		g_variant_unref(hold);
 	}
-	v = secret_service_get_secret_for_dbus_path_sync(st->ss, path, NULL, &gerr);
+	g_strfreev(paths);
+	return it;
+}
+
+/* Through our own service object and session: the secret_password_* calls
+ * open a second session (a second key exchange) of their own. */
+static int ss_get(void *state, const char *name, store_record_fn each, void *ctx,
+		  struct ds_err *err)
+{
+	struct ss_state *ss = state;
+	GError *gerr = NULL;
+	const struct ss_item *it;
+	SecretValue *v;
+	struct store_record r;
+	gsize len = 0;
+	int rc;
+
+	it = find_item(ss, name, err, &rc);
+	if (rc || !it)
+		return rc;
+	v = secret_service_get_secret_for_dbus_path_sync(ss->svc, it->path, NULL, &gerr);
 	if (gerr)
 		return gerror_to_err(gerr, "read the key", err);
-	s = v ? secret_value_get(v, &len) : NULL;
-	if (s) {
-		*key = secret_new(s, len);
-		if (!*key)
-			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
-	}
+	r = (struct store_record){
+		it->attr[0], it->attr[1], it->attr[2] ? it->attr[2] : "", it->attr[3], NULL, 0, 0
+	};
+	r.secret = v ? secret_value_get(v, &len) : NULL;
+	r.secret_len = len;
+	if (!r.secret)
+		r.secret = "";
+	rc = each(ctx, &r);
 	/* libsecret keeps the value in its secure memory and wipes it here */
 	if (v)
 		secret_value_unref(v);
@@ -410,63 +479,60 @@ static int store_secret_get(struct store *st, const char *name, struct secret **
 /* Items of the same profile under other attributes (an older region or
  * workspace) would survive a plain store; remove them after the new one
  * is safely written. */
-static void remove_stale(const struct profile *p)
+static void remove_stale(struct ss_state *ss, const struct store_record *rec)
 {
 	GError *gerr = NULL;
 	GHashTable *query = g_hash_table_new(g_str_hash, g_str_equal);
 	GList *items;
 
-	g_hash_table_insert(query, (gpointer) "profile", (gpointer)p->name);
-	items = secret_service_search_sync(NULL, &key_schema, query, SECRET_SEARCH_ALL, NULL,
+	g_hash_table_insert(query, (gpointer) "profile", (gpointer)rec->name);
+	items = secret_service_search_sync(ss->svc, &key_schema, query, SECRET_SEARCH_ALL, NULL,
 					   &gerr);
 	g_hash_table_unref(query);
 	g_clear_error(&gerr);
 	for (GList *l = items; l; l = l->next) {
 		GHashTable *attrs = secret_item_get_attributes(l->data);
-		struct profile old;
+		struct store_record old = attrs_record(attrs);
 
-		/* by id: this module has its own copy of the region table */
-		if (attrs_to_profile(attrs, &old) != 0 ||
-		    strcmp(old.place.region->id, p->place.region->id) ||
-		    strcmp(old.place.workspace, p->place.workspace) ||
-		    old.place.plan != p->place.plan)
+		if (g_strcmp0(old.region, rec->region) ||
+		    g_strcmp0(old.workspace, rec->workspace) || g_strcmp0(old.plan, rec->plan))
 			secret_item_delete_sync(l->data, NULL, NULL);
 		g_hash_table_unref(attrs);
 	}
 	g_list_free_full(items, g_object_unref);
 }
 
-static int store_secret_put(struct store *st, const struct profile *p, const struct secret *key,
-			    struct ds_err *err)
+static int ss_put(void *state, const struct store_record *rec, struct ds_err *err)
 {
+	struct ss_state *ss = state;
 	GError *gerr = NULL;
 	char label[160];
 	gboolean ok;
-	int rc = store_secret_ready(st, err);
+	int rc = ss_ready(ss, err);
 
 	if (rc)
 		return rc;
-	forget_items(st);
-	snprintf(label, sizeof(label), "DashScope key %s (%s)", p->name, p->place.region->id);
-	ok = secret_password_store_sync(&key_schema, SECRET_COLLECTION_DEFAULT, label, key->data,
-					NULL, &gerr, "profile", p->name, "region",
-					p->place.region->id, "workspace", p->place.workspace,
-					"plan", plan_name(p->place.plan), NULL);
+	forget_items(ss);
+	snprintf(label, sizeof(label), "DashScope key %s (%s)", rec->name, rec->region);
+	ok = secret_password_store_sync(&key_schema, SECRET_COLLECTION_DEFAULT, label, rec->secret,
+					NULL, &gerr, "profile", rec->name, "region", rec->region,
+					"workspace", rec->workspace, "plan", rec->plan, NULL);
 	if (!ok || gerr)
 		return gerror_to_err(gerr, "store the key", err);
-	remove_stale(p);
+	remove_stale(ss, rec);
 	return DS_OK;
 }
 
-static int store_secret_delete(struct store *st, const char *name, int *found, struct ds_err *err)
+static int ss_del(void *state, const char *name, int *found, struct ds_err *err)
 {
+	struct ss_state *ss = state;
 	GError *gerr = NULL;
 	gboolean removed;
-	int rc = store_secret_ready(st, err);
+	int rc = ss_ready(ss, err);
 
 	if (rc)
 		return rc;
-	forget_items(st);
+	forget_items(ss);
 	removed = secret_password_clear_sync(&key_schema, NULL, &gerr, "profile", name, NULL);
 	if (gerr)
 		return gerror_to_err(gerr, "delete the key", err);
@@ -474,8 +540,15 @@ static int store_secret_delete(struct store *st, const char *name, int *found, s
 	return DS_OK;
 }
 
-/* The module's one export; store.c checks abi and store_size first. */
-const struct secret_backend dscred_secret_backend = {
-	SECRET_MODULE_ABI, sizeof(struct store), store_secret_connect, store_secret_close,
-	store_secret_list, store_secret_get,	 store_secret_put,     store_secret_delete,
+/* The module's one export; store.c checks abi first. */
+const struct store_ops dscred_secret_store = {
+	STORE_BACKEND_ABI,
+	"secret-service",
+	ss_open,
+	ss_close,
+	ss_list,
+	ss_get,
+	ss_put,
+	ss_del,
+	NULL,
 };

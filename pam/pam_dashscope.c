@@ -75,7 +75,7 @@ static int rules_apply(pam_handle_t *pamh, const struct pam_opts *o, const struc
 	if (o->conf)
 		snprintf(path, sizeof(path), "%s", o->conf);
 	else
-		conf_system_path(path, sizeof(path));
+		conf_system_path(path, sizeof(path), NULL);
 	if (conf_load_system(&c, path, &err) != DS_OK) {
 		pam_syslog(pamh, LOG_ERR, "%s", err.msg);
 		conf_free(&c);
