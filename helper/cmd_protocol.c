@@ -193,6 +193,10 @@ int cmd_erase(struct app *app, struct ds_err *err)
 	}
 	if (w.cr.place_request && !w.cr.place_ok)
 		goto out;
+	/* a place that selects no region (the configured endpoint's own host)
+	 * would match every profile: it erases nothing unless one is named */
+	if (!w.cr.profile && !w.cr.region)
+		goto out;
 	/* a temporary key is never stored, so it can never match (17) */
 	if (req.password && req.password->len >= 3 && !memcmp(req.password->data, "st-", 3))
 		goto out;
@@ -202,14 +206,8 @@ int cmd_erase(struct app *app, struct ds_err *err)
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < l.n && !rc; i++) {
-		const struct profile *p = &l.items[i];
-
-		if ((w.cr.profile && strcmp(p->name, w.cr.profile)) ||
-		    (w.cr.region && p->place.region != w.cr.region) ||
-		    (w.cr.workspace && strcmp(p->place.workspace, w.cr.workspace)) ||
-		    (w.cr.has_plan && p->place.plan != w.cr.plan))
-			continue;
-		rc = erase_one(app, p, req.password, err);
+		if (profile_matches(&l.items[i], &w.cr))
+			rc = erase_one(app, &l.items[i], req.password, err);
 	}
 	profile_list_free(&l);
 out:

@@ -5,8 +5,9 @@
 #include "config.h"
 #include "app.h"
 
-#include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
@@ -101,13 +102,18 @@ static const struct command *command_find(const char *name)
 	return NULL;
 }
 
-/* Returns -1 to continue, or an exit code. */
-static int parse_args(int argc, char **argv, struct opts *o, unsigned *given, struct ds_err *err)
+/* Returns -1 to continue, or an exit code. in_order stops at the first
+ * non-option (the command name; exec's command), so what follows it is
+ * not taken for ours. */
+static int parse_args(int argc, char **argv, int in_order, struct opts *o, unsigned *given,
+		      struct ds_err *err)
 {
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:r:w:l:hV", long_opts, NULL)) != -1) {
+	optind = 0; /* a fresh scan each time */
+	while ((c = getopt_long(argc, argv, in_order ? "+:p:r:w:l:hV" : ":p:r:w:l:hV", long_opts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->profile = optarg;
@@ -169,26 +175,52 @@ static int parse_args(int argc, char **argv, struct opts *o, unsigned *given, st
 	return -1;
 }
 
+/* An unknown word fails loudly, without reading standard input: a
+ * mistyped `token` in a tool hook must not print nothing and succeed. */
+static int unknown_command(const char *word, struct ds_err *err)
+{
+	const char *names[sizeof(commands) / sizeof(commands[0])];
+	const char *near;
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		names[i] = commands[i].name;
+	near = ds_closest(word, names, sizeof(names) / sizeof(names[0]));
+	if (near)
+		return ds_err_set(err, DS_EINPUT,
+				  "Unknown command '%.40s'; did you mean '%s'? See --help.", word,
+				  near);
+	return ds_err_set(err, DS_EINPUT, "Unknown command '%.40s'; see --help.", word);
+}
+
+/* exec runs a command of the user's: options after its name are its own */
+static int takes_command(const struct command *cmd)
+{
+	return cmd->fn == cmd_exec;
+}
+
 static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 {
 	const struct command *cmd;
 	unsigned given = 0;
-	int rc;
+	int rc, at;
 
-	rc = parse_args(argc, argv, &app->o, &given, err);
+	rc = parse_args(argc, argv, 1, &app->o, &given, err);
 	if (rc >= 0)
 		return rc;
 	if (optind >= argc) {
 		usage(app->o.help ? stdout : stderr);
 		return app->o.help ? DS_OK : DS_EINPUT;
 	}
-	cmd = command_find(argv[optind]);
-	if (!cmd) {
-		/* the protocol lets callers add actions later: unknown is a no-op */
-		if (argc - optind == 1 && !strchr(argv[optind], '/') && argv[optind][0] != '-')
-			return DS_OK;
-		return ds_err_set(err, DS_EINPUT, "Unknown command %s; see --help.", argv[optind]);
-	}
+	at = optind;
+	cmd = command_find(argv[at]);
+	if (!cmd)
+		return unknown_command(argv[at], err);
+	/* the command's own options, after its name (argv[at] is the scan's
+	 * argv[0]) */
+	rc = parse_args(argc - at, argv + at, takes_command(cmd), &app->o, &given, err);
+	if (rc >= 0)
+		return rc;
+	optind += at;
 	if (app->o.help) {
 		printf("Usage: dashscope-credential %s\n", cmd->usage);
 		return DS_OK;
@@ -197,8 +229,8 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 		return ds_err_set(err, DS_EINPUT,
 				  "An option given is not valid for %s; usage: dashscope-credential %s",
 				  cmd->name, cmd->usage);
-	app->o.rest = argv + optind + 1;
-	app->o.nrest = argc - optind - 1;
+	app->o.rest = argv + optind;
+	app->o.nrest = argc - optind;
 	if (cmd->fn != cmd_add && cmd->fn != cmd_remove && cmd->fn != cmd_exec && app->o.nrest)
 		return ds_err_set(err, DS_EINPUT,
 				  "%s takes no arguments; usage: dashscope-credential %s",
@@ -222,21 +254,29 @@ int main(int argc, char **argv)
 	int rc;
 
 	secret_harden_process();
+	/* a closed pipe is a write error with a message, not a silent death
+	 * (exec restores the default for its child) */
+	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdin, in_buf, _IOFBF, sizeof(in_buf));
 	setvbuf(stdout, out_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(out_buf));
 	umask(077);
 	token_json_init();
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	memset(&app, 0, sizeof(app));
 	conf_init(&app.conf);
 	rc = run(argc, argv, &app, &err);
+	/* every command's output must have arrived (/dev/full, a closed
+	 * pipe): exit 1, never 0 */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (rc == DS_OK)
+			rc = ds_err_set(&err, DS_EFAIL, "Cannot write to standard output: %s.",
+					strerror(errno));
+	}
 	if (rc && err.msg[0])
 		fprintf(stderr, "dashscope-credential: %s\n", err.msg);
 	if (app.store_ready)
 		store_close(&app.store);
 	conf_free(&app.conf);
-	curl_global_cleanup();
-	fflush(stdout);
+	token_global_cleanup();
 	__fpurge(stdout); /* what a failed flush kept is dropped, not retried */
 	explicit_bzero(out_buf, sizeof(out_buf));
 	explicit_bzero(in_buf, sizeof(in_buf));

@@ -43,8 +43,10 @@ const struct profile *profile_list_find(const struct profile_list *l, const char
 	return NULL;
 }
 
-static int matches(const struct profile *p, const struct criteria *cr)
+int profile_matches(const struct profile *p, const struct criteria *cr)
 {
+	if (cr->profile && strcmp(p->name, cr->profile) != 0)
+		return 0;
 	if (cr->region && p->place.region != cr->region)
 		return 0;
 	if (cr->workspace && strcmp(p->place.workspace, cr->workspace) != 0)
@@ -71,7 +73,7 @@ int select_profile(const struct profile_list *l, const struct criteria *cr,
 
 		if (!p)
 			return DS_OK;
-		if (!matches(p, cr))
+		if (!profile_matches(p, cr))
 			return ds_err_set(err, DS_EFAIL,
 					  "Profile %s is for %s%s%s (%s), which is not what was asked for; drop the profile or the region/workspace/plan.",
 					  p->name, p->place.region->id,
@@ -81,7 +83,7 @@ int select_profile(const struct profile_list *l, const struct criteria *cr,
 		return DS_OK;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		if (!matches(&l->items[i], cr))
+		if (!profile_matches(&l->items[i], cr))
 			continue;
 		count++;
 		found = &l->items[i];

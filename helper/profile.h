@@ -35,6 +35,10 @@ struct criteria {
 	int place_ok; /* ...and it names a DashScope place we serve */
 };
 
+/* 1 when p is what cr names: its profile, region, workspace and plan
+ * where given (the one rule for get, erase and the broker). */
+int profile_matches(const struct profile *p, const struct criteria *cr);
+
 /* Chooses a profile (SPEC section 4). DS_OK with *out NULL means "no
  * match"; an explicit profile that disagrees with the other criteria, or
  * several matches without the default among them, is DS_EFAIL. */

@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <strings.h>
 
 #define WS_SUFFIX ".maas.aliyuncs.com"
@@ -137,9 +139,12 @@ int place_endpoints(const struct place *pl, const char *endpoint, struct endpoin
 	rc = place_host(pl, out->host, sizeof(out->host), err);
 	if (rc)
 		return rc;
-	if (endpoint && *endpoint)
+	if (endpoint && *endpoint) {
 		bad |= ds_strcpy(origin, sizeof(origin), endpoint);
-	else
+		/* schemes compare case-insensitively: HTTPS:// is https:// */
+		for (char *c = origin; *c && *c != ':'; c++)
+			*c = (char)tolower((unsigned char)*c);
+	} else
 		bad |= snprintf(origin, sizeof(origin), "https://%s", out->host) >=
 		       (int)sizeof(origin);
 	if (pl->plan == PLAN_CODING) {
@@ -231,22 +236,16 @@ int place_from_host(const char *host, struct place *out)
 	return place_from_ws_host(name, out);
 }
 
+/* A loopback address by what it is, not how it looks: inet_pton takes
+ * strict dotted quads only, so 127.0.0.999 or 127.0.0.08 (which a
+ * resolver would look up as names) are no address at all. */
 static int host_is_loopback(const char *name)
 {
+	struct in_addr a;
+
 	if (strcmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0)
 		return 1;
-	if (strncmp(name, "127.", 4) == 0) {
-		int dots = 0;
-
-		for (const char *p = name; *p; p++) {
-			if (*p == '.')
-				dots++;
-			else if (*p < '0' || *p > '9')
-				return 0;
-		}
-		return dots == 3;
-	}
-	return 0;
+	return inet_pton(AF_INET, name, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err *err)

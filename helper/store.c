@@ -309,7 +309,8 @@ static int mint_one(void *vctx, const struct store_record *rec)
 	if (!rec->name || strcmp(rec->name, ctx->name) || !rec->secret || !rec->secret_len ||
 	    strlen(rec->secret) != rec->secret_len ||
 	    !token_chars_safe(rec->secret, rec->secret_len) || rec->expires_at <= ctx->asked ||
-	    rec->expires_at > (long long)ctx->asked + (long long)ctx->lifetime + TOKEN_EXPIRY_SLACK) {
+	    rec->expires_at >
+		    (long long)ctx->asked + (long long)ctx->lifetime + TOKEN_EXPIRY_SLACK) {
 		ctx->bad = 1;
 		return 0;
 	}

@@ -32,6 +32,9 @@ void token_json_init(void);
 /* Frees (and wipes) a string made by json_dumps after token_json_init. */
 void token_json_free(void *p);
 
+/* Releases libcurl if a mint set it up (at exit). */
+void token_global_cleanup(void);
+
 /* POSTs to the token endpoint with retries (SPEC section 7). */
 int token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err);
 

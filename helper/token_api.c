@@ -67,6 +67,45 @@ static struct curl_slist *headers_add(struct curl_slist *list, const char *line)
 	return l;
 }
 
+#define SETOPT(h, opt, val)                                 \
+	do {                                                \
+		if (cc == CURLE_OK)                         \
+			cc = curl_easy_setopt(h, opt, val); \
+	} while (0)
+
+static CURLcode setup(CURL *h, const struct token_request *tr, const char *url,
+		      struct curl_slist *hdrs, struct body *body)
+{
+	const char *proto = is_http_url(url) ? "http" : "https";
+	CURLcode cc = CURLE_OK;
+
+	SETOPT(h, CURLOPT_URL, url);
+	SETOPT(h, CURLOPT_PROTOCOLS_STR, proto);
+	SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, proto);
+	/* plain http is loopback only (SPEC section 2), and an http_proxy
+	 * from the environment would see the key in clear: no proxy at all */
+	if (is_http_url(url))
+		SETOPT(h, CURLOPT_NOPROXY, "*");
+	SETOPT(h, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (tr->ca_file)
+		SETOPT(h, CURLOPT_CAINFO, tr->ca_file);
+	SETOPT(h, CURLOPT_POST, 1L);
+	SETOPT(h, CURLOPT_POSTFIELDS, "");
+	SETOPT(h, CURLOPT_POSTFIELDSIZE, 0L);
+	SETOPT(h, CURLOPT_HTTPHEADER, hdrs);
+	SETOPT(h, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, (long)tr->timeout * 1000L);
+	SETOPT(h, CURLOPT_TIMEOUT_MS, (long)tr->timeout * 1000L);
+	SETOPT(h, CURLOPT_MAXFILESIZE, (long)TOKEN_RESPONSE_MAX);
+	SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(h, CURLOPT_WRITEDATA, body);
+	return cc;
+}
+
 static void attempt_run(const struct token_request *tr, const char *url, struct attempt *at)
 {
 	CURL *h = curl_easy_init();
@@ -76,7 +115,6 @@ static void attempt_run(const struct token_request *tr, const char *url, struct 
 	 * wipe; doc/threat-model.md says how long that copy lives. */
 	size_t alen = 22 + tr->key->len + 1;
 	char *auth = malloc(alen);
-	const char *proto = is_http_url(url) ? "http" : "https";
 	curl_off_t retry = 0;
 
 	at->cc = CURLE_OUT_OF_MEMORY;
@@ -101,29 +139,13 @@ static void attempt_run(const struct token_request *tr, const char *url, struct 
 		return;
 	}
 
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, proto);
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, proto);
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (tr->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, tr->ca_file);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)tr->timeout * 1000L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)tr->timeout * 1000L);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)TOKEN_RESPONSE_MAX);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, at->body);
-
-	at->cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &at->status);
+	/* every option is checked: a request that cannot be set up as
+	 * intended (verification, no redirects, no proxy) is not sent */
+	at->cc = setup(h, tr, url, hdrs, at->body);
+	if (at->cc == CURLE_OK)
+		at->cc = curl_easy_perform(h);
+	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &at->status) != CURLE_OK)
+		at->status = 0;
 	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry) == CURLE_OK && retry > 0)
 		at->retry_after = retry > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : (long)retry;
 	headers_free(hdrs);
@@ -208,14 +230,38 @@ static int http_error(long status, const struct body *b, struct ds_err *err)
 			  detail[0] ? " (" : "", detail, detail[0] ? ")" : "", status_hint(status));
 }
 
+static int curl_ready;
+
+/* libcurl is set up on the first call that needs it: commands that never
+ * talk to the API never pay for it. */
+static int token_global_init(struct ds_err *err)
+{
+	if (curl_ready)
+		return DS_OK;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return ds_err_set(err, DS_EFAIL, "libcurl could not be initialised.");
+	curl_ready = 1;
+	return DS_OK;
+}
+
+void token_global_cleanup(void)
+{
+	if (curl_ready)
+		curl_global_cleanup();
+	curl_ready = 0;
+}
+
 int token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err)
 {
 	char url[700];
-	struct body *b = malloc(sizeof(*b));
+	struct body *b;
 	struct attempt at;
 	int rc = DS_ENET;
 
 	memset(out, 0, sizeof(*out));
+	if (token_global_init(err) != DS_OK)
+		return DS_EFAIL;
+	b = malloc(sizeof(*b));
 	if (!b)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	snprintf(url, sizeof(url), "%s?expire_in_seconds=%lu", tr->token_url, tr->lifetime);

@@ -53,4 +53,8 @@ void ds_ascii_lower(char *s);
  * each non-empty item; stops and returns its first non-zero result. */
 int ds_list_each(const char *list, int (*fn)(const char *item, void *ctx), void *ctx);
 
+/* The candidate at most two edits from word (case-sensitive), for "did
+ * you mean"; NULL when none is that close. */
+const char *ds_closest(const char *word, const char *const *cands, size_t n);
+
 #endif
