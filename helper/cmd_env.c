@@ -3,6 +3,7 @@
  * dotenv file, JSON or the PAM module) and exec (run a program with them). */
 #include "config.h"
 #include "app.h"
+#include "envvars.h"
 #include "shell_quote.h"
 
 #include <errno.h>
@@ -13,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FOR_DASHSCOPE 1u
-#define FOR_OPENAI 2u
-#define FOR_ANTHROPIC 4u
+#define FOR_DASHSCOPE ENVVAR_DASHSCOPE
+#define FOR_OPENAI ENVVAR_OPENAI
+#define FOR_ANTHROPIC ENVVAR_ANTHROPIC
 #define MAX_VARS 16
 
 struct var {
@@ -30,27 +31,11 @@ struct varset {
 	char expires[32];
 };
 
-static int for_bit(const char *item, void *ctx)
-{
-	unsigned *mask = ctx;
-
-	if (!strcmp(item, "dashscope"))
-		*mask |= FOR_DASHSCOPE;
-	else if (!strcmp(item, "openai"))
-		*mask |= FOR_OPENAI;
-	else if (!strcmp(item, "anthropic"))
-		*mask |= FOR_ANTHROPIC;
-	else
-		return 1;
-	return 0;
-}
-
 static int parse_for(const char *list, unsigned *mask, struct ds_err *err)
 {
-	*mask = 0;
 	if (!list)
 		list = "dashscope,openai";
-	if (ds_list_each(list, for_bit, mask) || !*mask)
+	if (envvar_families_parse(list, mask))
 		return ds_err_set(err, DS_EINPUT,
 				  "--for takes a list of dashscope, openai and anthropic.");
 	return DS_OK;
@@ -66,32 +51,52 @@ static void add(struct varset *vs, const char *name, const char *value, int is_k
 	vs->n++;
 }
 
-/* The variables of SPEC section 5; key is NULL for --no-key. */
+/* The variables of SPEC section 5, from the table in envvars.c; key is
+ * NULL for --no-key. */
 static void build_vars(struct varset *vs, unsigned mask, const struct profile *p,
 		       const struct endpoints *ep, const char *model, const char *key,
 		       long long expires_at)
 {
+	size_t n;
+	const struct envvar *t = envvar_table(&n);
+
 	memset(vs, 0, sizeof(*vs));
-	if (mask & FOR_DASHSCOPE) {
-		add(vs, "DASHSCOPE_API_KEY", key, 1);
-		add(vs, "DASHSCOPE_HTTP_BASE_URL", ep->native_base_url, 0);
-		add(vs, "DASHSCOPE_COMPATIBLE_BASE_URL", ep->base_url, 0);
-		add(vs, "DASHSCOPE_API_REGION", p->place.region->id, 0);
-	}
-	if (mask & FOR_OPENAI) {
-		add(vs, "OPENAI_API_KEY", key, 1);
-		add(vs, "OPENAI_BASE_URL", ep->base_url, 0);
-		add(vs, "OPENAI_MODEL", model, 0);
-	}
-	if (mask & FOR_ANTHROPIC) {
-		add(vs, "ANTHROPIC_AUTH_TOKEN", key, 1);
-		add(vs, "ANTHROPIC_BASE_URL", ep->anthropic_base_url, 0);
-		add(vs, "ANTHROPIC_MODEL", model, 0);
-	}
-	add(vs, "DASHSCOPE_CREDENTIAL_PROFILE", p->name, 0);
-	if (expires_at) {
+	if (expires_at)
 		snprintf(vs->expires, sizeof(vs->expires), "%lld", expires_at);
-		add(vs, "DASHSCOPE_CREDENTIAL_EXPIRES_AT", vs->expires, 0);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = NULL;
+
+		if (!(t[i].family & (mask | ENVVAR_ALWAYS)))
+			continue;
+		switch (t[i].value) {
+		case EV_KEY:
+			v = key;
+			break;
+		case EV_NATIVE_BASE_URL:
+			v = ep->native_base_url;
+			break;
+		case EV_BASE_URL:
+			v = ep->base_url;
+			break;
+		case EV_ANTHROPIC_BASE_URL:
+			v = ep->anthropic_base_url;
+			break;
+		case EV_REGION:
+			v = p->place.region->id;
+			break;
+		case EV_MODEL:
+			v = model;
+			break;
+		case EV_PROFILE:
+			v = p->name;
+			break;
+		case EV_EXPIRES_AT:
+			v = vs->expires;
+			break;
+		case EV_NONE:
+			break;
+		}
+		add(vs, t[i].name, v, t[i].is_key);
 	}
 }
 

@@ -4,8 +4,16 @@
 #ifndef DS_CONF_H
 #define DS_CONF_H
 
+#include <stdio.h>
 #include "region.h"
 #include "util.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+/* The system file, as built in; the PAM module reads no other unless
+ * its conf= option names one. */
+#define DS_SYSTEM_CONFIG SYSCONFDIR "/dashscope-credential/config"
 
 #define DS_PROFILE_MAX 65
 #define DS_LIFETIME_DEFAULT 60
@@ -65,8 +73,12 @@ int conf_load(struct conf *c, struct ds_err *err);
 int conf_load_buffer(struct conf *c, const char *buf, size_t len, int is_system,
 		     struct ds_err *err);
 
-/* Loads only the given file, as the system file (the PAM module). */
+/* Loads only the given file, as the system file. */
 int conf_load_system(struct conf *c, const char *path, struct ds_err *err);
+
+/* The same from a stream the caller opened and checked (the PAM module);
+ * path is used in messages only. */
+int conf_load_system_stream(struct conf *c, FILE *fp, const char *path, struct ds_err *err);
 
 void conf_init(struct conf *c);
 void conf_free(struct conf *c);
@@ -80,7 +92,7 @@ const char *store_kind_name(enum store_kind k);
 int policy_allows_region(const struct policy *p, const struct region *r);
 
 /* Sets "profile = name" in [defaults] of the user config file, keeping
- * every other line; written atomically. */
+ * every other line; written atomically (conf_write.c). */
 int conf_set_default_profile(const struct conf *c, const char *name, struct ds_err *err);
 
 /* Paths from the environment and the build: */

@@ -159,6 +159,45 @@ int ini_parse_buffer(const char *buf, size_t len, const char *file, ini_fn fn, v
 	return DS_OK;
 }
 
+int ini_parse_stream(FILE *fp, const char *file, ini_fn fn, void *ctx, struct ds_err *err)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	for (;;) {
+		size_t got;
+
+		if (cap - len < 4096) {
+			char *nb;
+
+			if (cap > INI_FILE_MAX) {
+				free(buf);
+				return ds_err_set(err, DS_EINPUT, "%s: file larger than 1 MiB.",
+						  file);
+			}
+			nb = realloc(buf, cap + 8192);
+			if (!nb) {
+				free(buf);
+				return ds_err_set(err, DS_EFAIL, "Out of memory reading %s.", file);
+			}
+			buf = nb;
+			cap += 8192;
+		}
+		got = fread(buf + len, 1, cap - len, fp);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		free(buf);
+		return ds_err_set(err, DS_EINPUT, "%s: read error.", file);
+	}
+	rc = ini_parse_buffer(buf ? buf : "", len, file, fn, ctx, err);
+	free(buf);
+	return rc;
+}
+
 int ini_parse_file(const char *path, int required, ini_fn fn, void *ctx, struct ds_err *err)
 {
 	char *buf;

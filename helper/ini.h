@@ -17,6 +17,9 @@ typedef int (*ini_fn)(void *ctx, const char *section, const char *name, const ch
 
 #define INI_FILE_MAX (1u << 20)
 
+/* Parses an open stream; file is used in messages only. */
+int ini_parse_stream(FILE *fp, const char *file, ini_fn fn, void *ctx, struct ds_err *err);
+
 /* Opens and parses path (a regular file, opened without blocking). A
  * missing file is an error only when required. */
 int ini_parse_file(const char *path, int required, ini_fn fn, void *ctx, struct ds_err *err);

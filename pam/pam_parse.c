@@ -2,24 +2,13 @@
 /* Parsing for pam_dashscope: options, [pam] rules and the helper's
  * NAME=VALUE lines. Everything the helper prints is untrusted here. */
 #include "config.h"
+#include "envvars.h"
 #include "pam_parse.h"
 #include "region.h"
 #include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const allowed_names[] = {
-	"DASHSCOPE_API_REGION", "DASHSCOPE_HTTP_BASE_URL",	"DASHSCOPE_COMPATIBLE_BASE_URL",
-	"OPENAI_BASE_URL",	"ANTHROPIC_BASE_URL",		"OPENAI_MODEL",
-	"ANTHROPIC_MODEL",	"DASHSCOPE_CREDENTIAL_PROFILE",
-};
-
-static int for_ok(const char *item, void *ctx)
-{
-	(void)ctx;
-	return strcmp(item, "dashscope") && strcmp(item, "openai") && strcmp(item, "anthropic");
-}
 
 static const char *opt_value(const char *arg, const char *name)
 {
@@ -71,7 +60,9 @@ void pam_opts_parse(struct pam_opts *o, int argc, const char **argv, pam_report_
 		else if (!strcmp(a, "quiet"))
 			o->quiet = 1;
 		else if ((v = opt_value(a, "for"))) {
-			if (!*v || ds_list_each(v, for_ok, NULL))
+			unsigned mask;
+
+			if (envvar_families_parse(v, &mask))
 				report(ctx, "bad list in", a);
 			else
 				o->for_list = v;
@@ -123,14 +114,6 @@ void pam_place_merge(struct pam_place *dst, const struct pam_place *src)
 		dst->workspace = src->workspace;
 }
 
-int pam_name_allowed(const char *name, size_t len)
-{
-	for (size_t i = 0; i < sizeof(allowed_names) / sizeof(allowed_names[0]); i++)
-		if (strlen(allowed_names[i]) == len && !memcmp(allowed_names[i], name, len))
-			return 1;
-	return 0;
-}
-
 static int value_safe(const char *v, size_t len)
 {
 	if (len > PAM_DS_VALUE_MAX)
@@ -164,7 +147,7 @@ int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char
 		llen = (size_t)(nl - line);
 		pos = (size_t)(nl - buf) + 1;
 		eq = memchr(line, '=', llen);
-		if (!eq || !pam_name_allowed(line, (size_t)(eq - line)) ||
+		if (!eq || !envvar_pam_allowed(line, (size_t)(eq - line)) ||
 		    !value_safe(eq + 1, llen - (size_t)(eq - line) - 1) || llen >= sizeof(copy)) {
 			dropped++;
 			continue;
@@ -176,4 +159,45 @@ int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char
 			break;
 	}
 	return dropped;
+}
+
+static int key_word_at(const char *s, size_t left)
+{
+	return left > 3 && (s[0] == 's' || s[0] == 'S') &&
+	       (s[1] == 'k' || s[1] == 'K' || s[1] == 't' || s[1] == 'T') && s[2] == '-';
+}
+
+static int word_byte(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       c == '-' || c == '_' || c == '.';
+}
+
+void pam_reason_clean(const char *in, size_t len, char *out)
+{
+	const char *nl = memchr(in, '\n', len);
+	size_t o = 0, i = 0;
+
+	if (nl)
+		len = (size_t)(nl - in);
+	while (i < len && o < PAM_DS_REASON_MAX) {
+		unsigned char c = (unsigned char)in[i];
+
+		/* masked before the cap, so no part of a key survives it */
+		if (key_word_at(in + i, len - i) &&
+		    (i == 0 || !word_byte((unsigned char)in[i - 1]))) {
+			static const char mask[] = "[key]";
+
+			while (i < len && word_byte((unsigned char)in[i]))
+				i++;
+			for (size_t k = 0; mask[k] && o < PAM_DS_REASON_MAX; k++)
+				out[o++] = mask[k];
+			continue;
+		}
+		i++;
+		if (c < 0x20 || c == 0x7f)
+			continue;
+		out[o++] = c < 0x80 ? (char)c : '?';
+	}
+	out[o] = '\0';
 }

@@ -10,6 +10,7 @@
 #define PAM_DS_TIMEOUT_DEFAULT 5
 #define PAM_DS_OUTPUT_MAX (16 * 1024)
 #define PAM_DS_VALUE_MAX 1024
+#define PAM_DS_REASON_MAX 200 /* bytes of the helper's reason in a log line */
 
 /* Which profile, region and workspace a session gets; NULL: not set.
  * Strings point into argv or into a rule kept by the caller. */
@@ -42,14 +43,18 @@ int pam_rule_parse(char *buf, struct pam_place *place, pam_report_fn report, voi
 /* Fills the fields of dst that are NULL from src. */
 void pam_place_merge(struct pam_place *dst, const struct pam_place *src);
 
-/* 1 when name may be put into the session environment. */
-int pam_name_allowed(const char *name, size_t len);
-
 /* Walks the helper's output (len bytes, at most PAM_DS_OUTPUT_MAX) and
  * calls fn with each "NAME=VALUE" line (NUL-terminated copy) whose name
  * is allowed and whose value is safe. Returns how many lines were
  * dropped. A trailing line without LF is dropped: it may be cut. */
 int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char *line), void *ctx,
 		    int *fn_rc);
+
+/* Makes the helper's one-line reason for a log line from len bytes of
+ * its stderr: the first line only, control characters removed, bytes
+ * outside printable ASCII as '?', every word that looks like a key
+ * (sk-..., st-..., any case) replaced by "[key]", at most
+ * PAM_DS_REASON_MAX bytes. out must hold PAM_DS_REASON_MAX + 1 bytes. */
+void pam_reason_clean(const char *in, size_t len, char *out);
 
 #endif
