@@ -5,6 +5,8 @@
 #define DS_APP_H
 
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/types.h>
 #include "conf.h"
 #include "profile.h"
 #include "protocol.h"
@@ -23,6 +25,9 @@ struct opts {
 
 struct app {
 	struct opts o;
+	/* the caller's, for the program exec runs (ours are hardened) */
+	mode_t caller_umask;
+	struct rlimit caller_core;
 	struct conf conf;
 	struct store store;
 	int store_ready;

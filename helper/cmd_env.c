@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +296,28 @@ int cmd_env(struct app *app, struct ds_err *err)
 	return rc;
 }
 
+/* Every variable of the chosen families goes before ours are set: a stale
+ * OPENAI_MODEL or another region's DASHSCOPE_HTTP_BASE_URL must not
+ * survive, and a stale ANTHROPIC_API_KEY would win over the fresh key. */
+static void exec_clear_families(unsigned mask)
+{
+	size_t n;
+	const struct envvar *t = envvar_table(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (t[i].family & (mask | ENVVAR_ALWAYS))
+			unsetenv(t[i].name);
+}
+
+/* The program runs as the caller would have run it: the caller's umask,
+ * core limit and SIGPIPE, not the helper's hardening. */
+static void exec_restore_caller(const struct app *app)
+{
+	umask(app->caller_umask);
+	setrlimit(RLIMIT_CORE, &app->caller_core);
+	signal(SIGPIPE, SIG_DFL);
+}
+
 int cmd_exec(struct app *app, struct ds_err *err)
 {
 	struct credential c;
@@ -311,10 +335,7 @@ int cmd_exec(struct app *app, struct ds_err *err)
 	if (rc)
 		return rc;
 	build_vars(&vs, mask, &c.profile, &c.ep, model_of(c.pconf), c.key->data, c.expires_at);
-	/* Claude Code prefers ANTHROPIC_API_KEY over ANTHROPIC_AUTH_TOKEN: a
-	 * stale one would silently win over the fresh key */
-	if (mask & FOR_ANTHROPIC)
-		unsetenv("ANTHROPIC_API_KEY");
+	exec_clear_families(mask);
 	for (size_t i = 0; i < vs.n; i++) {
 		if (setenv(vs.v[i].name, vs.v[i].value, 1) != 0) {
 			credential_free(&c);
@@ -324,6 +345,7 @@ int cmd_exec(struct app *app, struct ds_err *err)
 	credential_free(&c);
 	store_close(&app->store);
 	fflush(NULL);
+	exec_restore_caller(app);
 	execvp(app->o.rest[0], app->o.rest);
 	rc = errno;
 	ds_err_set(err, rc == ENOENT ? 127 : 126, "Cannot run %.200s: %s.", app->o.rest[0],

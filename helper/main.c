@@ -253,15 +253,15 @@ int main(int argc, char **argv)
 	struct ds_err err = { 0, "" };
 	int rc;
 
-	secret_harden_process();
+	memset(&app, 0, sizeof(app));
+	secret_harden_process(&app.caller_core);
 	/* a closed pipe is a write error with a message, not a silent death
 	 * (exec restores the default for its child) */
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdin, in_buf, _IOFBF, sizeof(in_buf));
 	setvbuf(stdout, out_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(out_buf));
-	umask(077);
+	app.caller_umask = umask(077);
 	token_json_init();
-	memset(&app, 0, sizeof(app));
 	conf_init(&app.conf);
 	rc = run(argc, argv, &app, &err);
 	/* every command's output must have arrived (/dev/full, a closed

@@ -57,10 +57,15 @@ int secret_equal(const struct secret *a, const char *b, size_t blen)
 	return diff == 0;
 }
 
-void secret_harden_process(void)
+void secret_harden_process(struct rlimit *saved)
 {
 	struct rlimit rl = { 0, 0 };
 
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	setrlimit(RLIMIT_CORE, &rl);
+	/* only the soft limit: a lowered hard limit could not be given back
+	 * to a program that exec runs */
+	if (getrlimit(RLIMIT_CORE, saved) == 0) {
+		rl.rlim_max = saved->rlim_max;
+		setrlimit(RLIMIT_CORE, &rl);
+	}
 }

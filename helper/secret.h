@@ -5,6 +5,7 @@
 #define DS_SECRET_H
 
 #include <stddef.h>
+#include <sys/resource.h>
 
 struct secret {
 	char *data; /* NUL-terminated */
@@ -23,6 +24,6 @@ int secret_equal(const struct secret *a, const char *b, size_t blen);
 
 /* Makes the process undumpable and disables core files, so a crash or a
  * same-user ptrace cannot lift a key from memory. */
-void secret_harden_process(void);
+void secret_harden_process(struct rlimit *saved);
 
 #endif

@@ -48,6 +48,11 @@ int token_parse_success(const char *body, size_t len, time_t now, unsigned long 
 void token_parse_error(const char *body, size_t len, char *code, char *message, char *request_id,
 		       size_t n);
 
+/* 1 when text holds the key in a common encoding: literally in any
+ * letter case, percent-encoded, base64 or base64url at any alignment. A
+ * server message that does is not shown at all (SPEC section 7). */
+int token_text_holds_key(const char *text, size_t len, const char *key, size_t klen);
+
 /* 1 when s is safe to print and to put in any shell or protocol line:
  * printable ASCII without space, quotes, $, backquote, ; or backslash. */
 int token_chars_safe(const char *s, size_t len);

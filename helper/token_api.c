@@ -211,18 +211,24 @@ static const char *status_hint(long status)
 	return "check the lifetime and the endpoint setting";
 }
 
-static int http_error(long status, const struct body *b, struct ds_err *err)
+static int http_error(long status, const struct body *b, const struct secret *key,
+		      struct ds_err *err)
 {
 	char code[128], message[256], rid[128], detail[600];
 	int rc;
 
-	token_parse_error(b->buf, b->len, code, message, rid, sizeof(code));
 	if (status == 401 || status == 403)
 		rc = DS_EAUTH;
 	else if (status == 429 || status >= 500 || (status >= 300 && status < 400))
 		rc = DS_ENET;
 	else
 		rc = DS_EFAIL;
+	/* an echo of the key in any encoding: none of the server's text */
+	if (token_text_holds_key(b->buf, b->len, key->data, key->len))
+		return ds_err_set(err, rc,
+				  "The token endpoint answered HTTP %ld; its message held the key, so it is not shown; %s.",
+				  status, status_hint(status));
+	token_parse_error(b->buf, b->len, code, message, rid, sizeof(code));
 	snprintf(detail, sizeof(detail), "%s%s%s%s%s%s%s", code, code[0] && message[0] ? ": " : "",
 		 message, (code[0] || message[0]) && rid[0] ? "; " : "",
 		 rid[0] ? "request_id " : "", rid, "");
@@ -284,7 +290,7 @@ int token_mint(const struct token_request *tr, struct minted *out, struct ds_err
 			rc = transport_error(at.cc, b, err);
 			retry = transport_retryable(at.cc) && !b->overflow;
 		} else {
-			rc = http_error(at.status, b, err);
+			rc = http_error(at.status, b, tr->key, err);
 			retry = at.status == 429 || at.status >= 500;
 		}
 		if (!retry || attempt + 1 == MAX_ATTEMPTS)

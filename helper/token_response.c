@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Each block carries its size in front so free can wipe it. */
 static void *wipe_malloc(size_t n)
@@ -163,4 +164,84 @@ void token_parse_error(const char *body, size_t len, char *code, char *message, 
 			copy_clean(dsts[i], n, json_string_value(v));
 	}
 	json_decref(root);
+}
+
+static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* The base64 characters of key that do not depend on the bytes around
+ * it, as the key looks after skip (0..2) other bytes: every way it can
+ * appear inside a longer encoded text. */
+static size_t b64_core(const char *key, size_t len, size_t skip, int url, char *out, size_t n)
+{
+	size_t total = skip + len, groups = total / 3, o = 0;
+
+	for (size_t g = skip ? 1 : 0; g < groups && o + 4 < n; g++) {
+		unsigned char b[3];
+		unsigned v;
+
+		for (int k = 0; k < 3; k++) {
+			size_t at = g * 3 + (size_t)k;
+
+			b[k] = at < skip ? 0 : (unsigned char)key[at - skip];
+		}
+		v = (unsigned)b[0] << 16 | (unsigned)b[1] << 8 | b[2];
+		for (int k = 3; k >= 0; k--) {
+			char c = b64_std[(v >> (6 * k)) & 63];
+
+			if (url && c == '+')
+				c = '-';
+			else if (url && c == '/')
+				c = '_';
+			out[o++] = c;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static int hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int token_text_holds_key(const char *text, size_t len, const char *key, size_t klen)
+{
+	char *dec = malloc(len + 1), core[1024];
+	size_t d = 0;
+	int found = 0;
+
+	if (!dec || klen < 4)
+		goto out;
+	/* percent-decoded, then any letter case */
+	for (size_t i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (text[i] == '%' && i + 2 < len && (hi = hex_val(text[i + 1])) >= 0 &&
+		    (lo = hex_val(text[i + 2])) >= 0) {
+			dec[d++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			dec[d++] = text[i];
+		}
+	}
+	dec[d] = '\0';
+	for (size_t i = 0; !found && i + klen <= d; i++)
+		found = strncasecmp(dec + i, key, klen) == 0;
+	/* base64 and base64url at each alignment (case matters there) */
+	for (size_t skip = 0; !found && skip < 3; skip++) {
+		for (int url = 0; !found && url < 2; url++) {
+			size_t cl = b64_core(key, klen, skip, url, core, sizeof(core));
+
+			found = cl >= 8 && memmem(text, len, core, cl) != NULL;
+		}
+	}
+out:
+	if (dec) {
+		explicit_bzero(dec, d);
+		free(dec);
+	}
+	return found;
 }

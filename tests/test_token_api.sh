@@ -71,7 +71,24 @@ test_api_401_invalid_key_exits_4() {              # 23
 }
 test_api_error_echoing_the_key_is_masked() {       # 23
 	mint e401echo || return 1
-	fails 4 && expect_err_has 'Invalid API-key provided: sk-*** (Bearer sk-***)'
+	fails 4 && expect_err_has 'its message held the key, so it is not shown'
+}
+# SPEC section 7: the key in another encoding is an echo too
+test_api_error_echoing_the_key_in_base64_is_not_shown() {
+	mint e401b64 || return 1
+	fails 4 && expect_err_has 'its message held the key, so it is not shown'
+}
+test_api_error_echoing_the_key_in_base64url_is_not_shown() {
+	mint e401b64url || return 1
+	fails 4 && expect_err_has 'its message held the key, so it is not shown'
+}
+test_api_error_echoing_the_key_in_upper_case_is_not_shown() {
+	mint e401upper || return 1
+	fails 4 && expect_err_has 'its message held the key, so it is not shown'
+}
+test_api_error_echoing_the_key_percent_encoded_is_not_shown() {
+	mint e401pct || return 1
+	fails 4 && expect_err_has 'its message held the key, so it is not shown'
 }
 test_api_403_access_denied_exits_4() {            # 23
 	mint e403 || return 1

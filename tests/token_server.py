@@ -149,6 +149,14 @@ class Handler(BaseHTTPRequestHandler):
         if scenario == "e401echo":
             # a server that echoes what it was sent: our key must not reach stderr
             return self.error(401, "InvalidApiKey", "Invalid API-key provided: %s (Bearer %s)" % (key, key))
+        if scenario in ("e401b64", "e401b64url", "e401upper", "e401pct"):
+            # echoes of the key in other encodings: none may reach stderr
+            import base64, urllib.parse
+            shown = {"e401b64": base64.b64encode(("Bearer " + key).encode()).decode(),
+                     "e401b64url": base64.urlsafe_b64encode(("x" + key).encode()).decode(),
+                     "e401upper": key.upper(),
+                     "e401pct": "".join("%%%02X" % b for b in key.encode())}[scenario]
+            return self.error(401, "InvalidApiKey", "Invalid API-key provided: " + shown)
         if scenario == "e403":
             return self.error(403, "AccessDenied", "Access denied.")
         if scenario == "e429":
