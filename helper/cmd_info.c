@@ -132,6 +132,13 @@ int cmd_doctor(struct app *app, struct ds_err *err)
 	struct profile_list l;
 	struct ds_err e;
 
+	/* doctor loads the configuration itself, so that a file that does not
+	 * parse is a finding, not the end of the run */
+	if (conf_load(&app->conf, &e) != DS_OK) {
+		say(&d, 0, "configuration: %s", e.msg);
+		return ds_err_set(err, DS_EFAIL,
+				  "doctor found a problem: the configuration does not parse.");
+	}
 	say(&d, 1, "configuration parses (system %s, user %s)", app->conf.system_path,
 	    app->conf.user_path);
 	if (app->conf.user_policy_ignored)

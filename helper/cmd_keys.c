@@ -97,6 +97,9 @@ int cmd_add(struct app *app, struct ds_err *err)
 	if (!profile_name_valid(name))
 		return ds_err_set(err, DS_EINPUT,
 				  "A profile name is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'.");
+	if (key_like_name(name))
+		return ds_err_set(err, DS_EINPUT,
+				  "The profile name looks like a key (sk-/st-); names are shown in clear, so give a plain name such as 'work'.");
 	memset(&p, 0, sizeof(p));
 	ds_strcpy(p.name, sizeof(p.name), name);
 	rc = tty_read_key("Model Studio API key (input hidden): ", &key, err);

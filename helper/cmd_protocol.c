@@ -127,6 +127,11 @@ int cmd_store(struct app *app, struct ds_err *err)
 				"store needs profile= (or username=); nothing was stored.");
 		goto out;
 	}
+	if (key_like_name(w.cr.profile)) {
+		rc = ds_err_set(err, DS_EINPUT,
+				"The profile name looks like a key (sk-/st-); nothing was stored.");
+		goto out;
+	}
 	memset(&p, 0, sizeof(p));
 	ds_strcpy(p.name, sizeof(p.name), w.cr.profile);
 	rc = store_place(&w, &req, &p.place, &plan_given, err);

@@ -90,37 +90,20 @@ int want_from_options(const struct app *app, struct want *w, struct ds_err *err)
 	return rc;
 }
 
-/* protocol/host/url/path make the request one for a place: it must be
- * https and a DashScope host (or the configured endpoint's host). */
-static int want_place(const struct app *app, const struct request *req, struct want *w,
-		      struct ds_err *err)
+/* A request for a place we serve (place_is_ours said so): a DashScope
+ * host selects its region, workspace and plan; the endpoint's host
+ * selects nothing more. */
+static int want_place(const struct request *req, struct want *w)
 {
-	const char *proto = request_get(req, ATTR_PROTOCOL);
 	const char *host = request_get(req, ATTR_HOST);
-	char name[DS_HOST_MAX], ephost[DS_HOST_MAX + 8];
 	struct place pl;
-	unsigned port;
 
 	w->cr.place_request = 1;
 	w->cr.place_ok = 0;
-	if (!host || !*host || !proto || strcmp(proto, "https") != 0)
+	if (!place_from_host(host, &pl)) {
+		w->cr.place_ok = 1;
 		return DS_OK;
-	if (host_split(host, name, sizeof(name), &port) != 0)
-		return ds_err_set(err, DS_EINPUT,
-				  "Malformed request: host '%.80s' has a bad port; nothing was done.",
-				  ds_has_control(host) ? "?" : host);
-	if (app->conf.endpoint &&
-	    endpoint_check(app->conf.endpoint, ephost, sizeof(ephost), NULL) == DS_OK) {
-		char given[DS_HOST_MAX + 8];
-
-		snprintf(given, sizeof(given), port ? "%s:%u" : "%s", name, port);
-		if (!strcmp(given, ephost)) {
-			w->cr.place_ok = 1;
-			return DS_OK;
-		}
 	}
-	if (!place_from_host(host, &pl))
-		return DS_OK;
 	/* a host that disagrees with an explicit region/workspace/plan is a
 	 * request for some other place: no match */
 	if ((w->cr.region && w->cr.region != pl.region) ||
@@ -136,15 +119,51 @@ static int want_place(const struct app *app, const struct request *req, struct w
 	return DS_OK;
 }
 
+/* Whether a request for a place names one we serve: https and a DashScope
+ * host of section 2 or the configured endpoint's host. Judged before any
+ * other attribute: git shows helpers every URL, and a request for some
+ * other place is "no match" however odd the rest of it is. */
+static int place_is_ours(const struct app *app, const struct request *req, int *ours,
+			 struct ds_err *err)
+{
+	const char *proto = request_get(req, ATTR_PROTOCOL);
+	const char *host = request_get(req, ATTR_HOST);
+	char name[DS_HOST_MAX], ephost[DS_HOST_MAX + 8], given[DS_HOST_MAX + 8];
+	struct place pl;
+	unsigned port;
+
+	*ours = 0;
+	if (!host || !*host || *host == '[' || !proto || strcmp(proto, "https") != 0)
+		return DS_OK;
+	if (host_split(host, name, sizeof(name), &port) != 0)
+		return ds_err_set(err, DS_EINPUT,
+				  "Malformed request: host '%.80s' has a bad port; nothing was done.",
+				  ds_has_control(host) ? "?" : host);
+	snprintf(given, sizeof(given), port ? "%s:%u" : "%s", name, port);
+	*ours = place_from_host(host, &pl) ||
+		(app->conf.endpoint &&
+		 endpoint_check(app->conf.endpoint, ephost, sizeof(ephost), NULL) == DS_OK &&
+		 !strcmp(given, ephost));
+	return DS_OK;
+}
+
 int want_from_request(const struct app *app, const struct request *req, struct want *w,
 		      struct ds_err *err)
 {
 	const char *profile = request_get(req, ATTR_PROFILE);
 	const char *user = request_get(req, ATTR_USERNAME);
 	const char *v;
-	int rc;
+	int rc, ours;
 
 	memset(w, 0, sizeof(*w));
+	if (request_get(req, ATTR_PROTOCOL) || request_get(req, ATTR_HOST) ||
+	    request_get(req, ATTR_URL) || request_get(req, ATTR_PATH)) {
+		rc = place_is_ours(app, req, &ours, err);
+		if (rc || !ours) {
+			w->cr.place_request = 1;
+			return rc;
+		}
+	}
 	if (profile && user && strcmp(profile, user) != 0)
 		return ds_err_set(err, DS_EINPUT,
 				  "Malformed request: profile and username disagree; nothing was done.");
@@ -166,7 +185,7 @@ int want_from_request(const struct app *app, const struct request *req, struct w
 				  "lifetime=0 (the long-lived key) is allowed only where the system policy sets allow_long_lived = yes.");
 	if (request_get(req, ATTR_PROTOCOL) || request_get(req, ATTR_HOST) ||
 	    request_get(req, ATTR_URL) || request_get(req, ATTR_PATH))
-		return want_place(app, req, w, err);
+		return want_place(req, w);
 	return DS_OK;
 }
 

@@ -49,7 +49,7 @@ static const struct command commands[] = {
 	  "env [--shell sh|fish|csh|dotenv|json|pam] [--for LIST] [--no-key]" },
 	{ "exec", cmd_exec, O(OPT_FOR), 1, "exec [--for LIST] -- COMMAND [ARG...]" },
 	{ "regions", cmd_regions, O(OPT_JSON), 0, "regions [--json]" },
-	{ "doctor", cmd_doctor, O(OPT_ONLINE), 1, "doctor [--online]" },
+	{ "doctor", cmd_doctor, O(OPT_ONLINE), 0, "doctor [--online]" },
 	{ "get", cmd_get, 0, 1, "get < request" },
 	{ "store", cmd_store, 0, 1, "store < request" },
 	{ "erase", cmd_erase, 0, 1, "erase < request" },

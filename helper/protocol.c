@@ -134,23 +134,6 @@ int request_feed_line(struct request *req, const char *line, size_t len, int *en
 	return DS_OK; /* unknown names are ignored */
 }
 
-int request_parse_buffer(const char *buf, size_t len, struct request *req, struct ds_err *err)
-{
-	size_t pos = 0;
-
-	while (pos < len) {
-		const char *nl = memchr(buf + pos, '\n', len - pos);
-		size_t llen = nl ? (size_t)(nl - (buf + pos)) : len - pos;
-		int end, rc;
-
-		rc = request_feed_line(req, buf + pos, llen, &end, err);
-		if (rc || end)
-			return rc;
-		pos += llen + 1;
-	}
-	return DS_OK;
-}
-
 int request_read(FILE *fp, struct request *req, struct ds_err *err)
 {
 	/* one byte more than the cap, to tell "too long" from "exactly full"

@@ -50,9 +50,6 @@ int request_feed_line(struct request *req, const char *line, size_t len, int *en
 /* Reads one request from fp up to the empty line or end of input. */
 int request_read(FILE *fp, struct request *req, struct ds_err *err);
 
-/* Parses a whole buffer as if it were standard input (fuzzer, tests). */
-int request_parse_buffer(const char *buf, size_t len, struct request *req, struct ds_err *err);
-
 /* The value of a scalar attribute, or NULL. */
 const char *request_get(const struct request *req, enum attr a);
 

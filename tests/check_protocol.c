@@ -14,7 +14,13 @@ static int parse(const char *buf, size_t len, struct request *req)
 	int rc;
 
 	request_init(req);
-	rc = request_parse_buffer(buf, len, req, &err);
+	{
+		FILE *in = len ? fmemopen((void *)buf, len, "r") : fopen("/dev/null", "r");
+
+		ck_assert_ptr_nonnull(in);
+		rc = request_read(in, req, &err);
+		fclose(in);
+	}
 	if (!rc)
 		rc = request_apply_url(req, &err);
 	if (rc)

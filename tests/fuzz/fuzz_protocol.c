@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzzes the credential-protocol reader (SPEC section 4) with whole
- * stdin images: framing, caps, URL splitting and the output writer. */
+/* Fuzzes the credential-protocol reader the binary runs (request_read,
+ * SPEC section 4) with whole stdin images: framing, caps, URL splitting and the output writer. */
 #include "config.h"
 #include "fuzz.h"
 #include "protocol.h"
@@ -18,11 +18,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static FILE *devnull;
 	struct request req;
 	struct ds_err err = { 0, "" };
+	FILE *in;
+	int rc;
 
 	if (!devnull)
 		devnull = fopen("/dev/null", "w");
+	/* the reader the binary runs on standard input, not a test framer */
+	in = size ? fmemopen((void *)data, size, "r") : fopen("/dev/null", "r");
+	FUZZ_ASSERT(in != NULL);
 	request_init(&req);
-	if (request_parse_buffer((const char *)data, size, &req, &err) == DS_OK) {
+	rc = request_read(in, &req, &err);
+	fclose(in);
+	if (rc == DS_OK) {
 		FUZZ_ASSERT(req.lines <= PROTO_LINES_MAX);
 		if (request_apply_url(&req, &err) != DS_OK)
 			check_message(&err);

@@ -1,0 +1,330 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Regression tests for the defect classes of the outside review (issue 11),
+# each named after the behaviour SPEC sections 2-7 now require. Every test
+# failed on the code before the fix. The Secret Service half of class 5 is
+# in test_secret_service.sh, class 15 in test_token_api.sh, class 16 in
+# test_pam.sh, class 18 in test_style.sh.
+. "$(dirname "$0")/lib.sh"
+
+fresh_user
+start_server || { echo "could not start the test server"; exit 99; }
+use_server
+KEY_SG=sk-test-ok-review-sg01
+KEY_CN=sk-test-ok-review-cn01
+add_key sg "$KEY_SG" --region singapore || exit 99
+add_key cn "$KEY_CN" --region beijing --default || exit 99
+SUM=$(store_sum)
+snapshot_home
+
+# run_to_fifo ARGS...: runs the helper with a 5 s limit (a FIFO must not
+# make it wait); sets RC and ELAPSED (seconds).
+run_limited() {
+	local t0 t1
+	t0=$(date +%s)
+	timeout 5 "$DS" "$@" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	t1=$(date +%s)
+	ELAPSED=$((t1 - t0))
+	[ "$RC" != 124 ] || { diag "the helper waited until killed"; return 1; }
+}
+
+# --- 1: erase by a place that selects no region erases nothing (SPEC 4)
+test_erase_by_endpoint_host_erases_nothing() {
+	run_in "protocol=https"$'\n'"host=127.0.0.1:$PORT_MAIN"$'\n\n' erase
+	expect_rc 0 && expect_out_empty && expect_store_unchanged "$SUM"
+}
+test_git_credential_reject_with_endpoint_url_erases_nothing() {
+	command -v git >/dev/null || return 77
+	printf 'url=https://127.0.0.1:%s/api/v1\n\n' "$PORT_MAIN" |
+		git -c credential.helper= -c "credential.helper=!$DS" credential reject >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && expect_store_unchanged "$SUM" || { diag "$(cat "$ERR")"; return 1; }
+}
+test_erase_by_dashscope_host_erases_only_its_region() {
+	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com\n\n' erase
+	expect_rc 0 || return 1
+	run list
+	! grep -q '^  sg ' "$OUT" && grep -q '^\* cn ' "$OUT"
+}
+test_erase_by_endpoint_host_and_profile_erases_that_profile() {
+	run_in "protocol=https"$'\n'"host=127.0.0.1:$PORT_MAIN"$'\nusername=sg\n\n' erase
+	expect_rc 0 || return 1
+	run list
+	! grep -q '^  sg ' "$OUT" && grep -q '^\* cn ' "$OUT"
+}
+
+# --- 2: a loopback http:// endpoint never goes through a proxy (SPEC 2)
+test_loopback_http_endpoint_never_uses_http_proxy() {
+	local spy="$HOME/spy.log"
+	python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+s.settimeout(8)
+try:
+    c, _ = s.accept(); c.settimeout(2)
+    open(sys.argv[1], "wb").write(c.recv(4096))
+except OSError:
+    pass' "$spy" >"$HOME/spy.port" &
+	local pid=$!
+	for _ in $(seq 50); do [ -s "$HOME/spy.port" ] && break; sleep 0.1; done
+	local port
+	port=$(cat "$HOME/spy.port")
+	http_proxy="http://127.0.0.1:$port" HTTP_PROXY="http://127.0.0.1:$port" \
+		all_proxy="http://127.0.0.1:$port" \
+		DASHSCOPE_CREDENTIAL_ENDPOINT="http://127.0.0.1:$PORT_PLAIN" run token -p sg
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	expect_rc 0 && [ ! -s "$spy" ] || { diag "the proxy saw: $(head -c 200 "$spy" 2>/dev/null)"; return 1; }
+}
+
+# --- 3: loopback is an address, not a look-alike name (SPEC 2)
+test_endpoint_refuses_loopback_lookalikes() {
+	local ep
+	for ep in http://127.0.0.999 http://127.1.2.300:8080 http://127.0.0.08 http://127.1 \
+		http://127.0.0.1.example.com; do
+		DASHSCOPE_CREDENTIAL_ENDPOINT=$ep run token -p sg
+		expect_rc 2 && expect_out_empty && expect_err_has 'loopback' ||
+			{ diag "endpoint $ep"; return 1; }
+	done
+}
+test_endpoint_accepts_strict_loopback_forms() {
+	local ep
+	for ep in http://127.0.0.1 "http://127.10.20.30:9" http://localhost:1 "http://[::1]:2"; do
+		DASHSCOPE_CREDENTIAL_ENDPOINT=$ep run env --shell pam --no-key -p sg
+		expect_rc 0 || { diag "endpoint $ep"; return 1; }
+	done
+}
+
+# --- 4: schemes compare case-insensitively everywhere (SPEC 2)
+test_upper_case_http_scheme_works() {
+	DASHSCOPE_CREDENTIAL_ENDPOINT="HTTP://127.0.0.1:$PORT_PLAIN" run token -p sg
+	expect_rc 0 && grep -qx 'st-from-elsewhere' "$OUT"
+}
+test_upper_case_https_scheme_works() {
+	DASHSCOPE_CREDENTIAL_ENDPOINT="HTTPS://127.0.0.1:$PORT_MAIN" run token -p sg
+	expect_rc 0 && grep -q '^st-ok-' "$OUT"
+}
+
+# --- 5: a stored key is checked before it is used (SPEC 3), file store
+plant() { # NAME PLAN KEY: a record written behind the helper's back
+	printf '%s\tap-southeast-1\t\t%s\t%s\n' "$1" "$2" "$3" >>"$KEYFILE"
+}
+test_planted_key_with_cr_is_refused_naming_profile() {
+	plant evil payg $'sk-evil-key-1\rX-Injected: 1'
+	run token -p evil
+	expect_rc 3 && expect_out_empty && expect_err_has 'evil' &&
+		! grep -q 'evil-key' "$SERVER_LOG"
+}
+test_planted_coding_key_is_never_printed() {
+	plant cp coding 'sk-sp-has space'
+	run token -p cp
+	expect_rc 3 && expect_out_empty && expect_err_has 'cp' && expect_no_leak 'has space'
+}
+test_planted_temporary_key_is_refused() {
+	plant stk payg 'st-not-a-long-lived-key'
+	run token -p stk
+	expect_rc 3 && expect_out_empty
+}
+
+# --- 6: a profile name that looks like a key is refused (SPEC 3)
+test_add_refuses_key_like_profile_name() {
+	local name
+	for name in sk-abcdefgh12345 ST-abcdefgh Sk-x; do
+		printf 'sk-aaaaaaaa11\n' | "$DS" add "$name" --region sg >"$OUT" 2>"$ERR"
+		RC=$?
+		expect_rejected && expect_store_unchanged "$SUM" || { diag "name $name"; return 1; }
+	done
+}
+test_store_refuses_key_like_profile_name() {
+	run_in $'username=sk-pasted-as-name1\nregion=sg\npassword=sk-aaaaaaaa11\n\n' store
+	expect_rejected && expect_store_unchanged "$SUM"
+}
+
+# --- 7: FIFOs and devices are refused, never waited on (SPEC 3)
+test_fifo_key_file_is_refused_at_once() {
+	rm -f "$KEYFILE"
+	mkfifo -m 600 "$KEYFILE"
+	run_limited list || return 1
+	expect_rc 3 && expect_err_has 'not a regular file' && [ "$ELAPSED" -le 2 ]
+}
+test_fifo_user_config_is_refused_at_once() {
+	mkfifo "$HOME/cfg.fifo"
+	DASHSCOPE_CREDENTIAL_CONFIG="$HOME/cfg.fifo" run_limited list || return 1
+	expect_rc 2 && expect_err_has 'not a regular file' && [ "$ELAPSED" -le 2 ]
+}
+test_fifo_system_config_is_refused_at_once() {
+	mkfifo "$HOME/sys.fifo"
+	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$HOME/sys.fifo" run_limited token -p sg || return 1
+	expect_rc 2 && expect_out_empty && [ "$ELAPSED" -le 2 ]
+}
+test_device_as_config_is_refused() {
+	DASHSCOPE_CREDENTIAL_CONFIG=/dev/zero run_limited list || return 1
+	expect_rc 2 && expect_err_has 'not a regular file'
+}
+
+# --- 8: a path that does not fit is an error, never cut short (SPEC 3)
+test_overlong_key_file_path_is_an_error() {
+	local long
+	long="$HOME/$(printf 'd%.0s' $(seq 5000))/keys"
+	DASHSCOPE_CREDENTIAL_KEYFILE=$long run list
+	[ "$RC" != 0 ] && expect_out_empty && expect_err_has 'longer than this system allows'
+}
+test_overlong_config_home_is_an_error() {
+	local long
+	long="$HOME/$(printf 'c%.0s' $(seq 5000))"
+	printf 'sk-aaaaaaaa11\n' | XDG_CONFIG_HOME=$long "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" != 0 ] && expect_err_has 'longer than this system allows' &&
+		[ -z "$(find "$HOME" -maxdepth 1 -name 'ccc*')" ]
+}
+
+# --- 9: HOME must be absolute and the user's own (SPEC 3)
+test_home_of_another_user_is_refused_and_left_untouched() {
+	local other="$TMPROOT/other-home"
+	mkdir -p "$other"
+	if [ "$(id -u)" = 0 ]; then
+		chown nobody "$other"
+	else
+		other=/ # owned by root, so not ours
+	fi
+	printf 'sk-aaaaaaaa11\n' | HOME=$other DASHSCOPE_CREDENTIAL_STORE=file "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 3 && expect_err_has 'belongs to another user' &&
+		[ ! -e "$other/.local" ] && [ ! -e "$other/.config" ]
+}
+test_relative_home_is_refused() {
+	HOME=relative/home run list
+	expect_rc 3 && expect_err_has 'absolute'
+}
+test_unset_home_uses_the_passwd_entry() {
+	env -u HOME DASHSCOPE_CREDENTIAL_KEYFILE="$KEYFILE" DASHSCOPE_CREDENTIAL_CONFIG="$HOME/none" \
+		"$DS" list </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	# the user file named is missing: an error naming it, not a crash
+	[ "$RC" = 2 ] && expect_err_has "$HOME/none"
+}
+
+# --- 10: only get/store/erase/capability are protocol actions (SPEC 4)
+test_mistyped_command_fails_with_a_suggestion() {
+	run_limited tokn || return 1
+	expect_rejected && expect_err_has "did you mean 'token'"
+}
+test_unknown_word_in_a_hook_is_not_silent_success() {
+	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com\n\n' gett
+	expect_rejected && expect_err_has "did you mean 'get'"
+}
+
+# --- 11: a request for another place is no match, however odd (SPEC 4)
+test_other_host_with_email_username_is_no_match() {
+	for action in get store erase; do
+		run_in $'protocol=https\nhost=github.com\nusername=me@corp.com\npassword=sk-aaaaaaaa11\n\n' "$action"
+		expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ] && expect_store_unchanged "$SUM" ||
+			{ diag "action $action"; return 1; }
+	done
+}
+test_ipv6_literal_host_is_no_match() {
+	run_in $'protocol=https\nhost=[::1]\nusername=me@corp.com\n\n' get
+	expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ]
+}
+test_dashscope_host_with_other_port_is_no_match() {
+	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com:8443\nusername=x y\n\n' get
+	expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ]
+}
+
+# --- 12: exec gives the child the caller's world (SPEC 5)
+test_exec_child_gets_callers_umask() {
+	(umask 022 && "$DS" exec -p sg -- sh -c umask) >"$OUT" 2>"$ERR"
+	grep -qx '0022' "$OUT" || { diag "umask $(cat "$OUT")"; return 1; }
+}
+test_exec_child_gets_callers_core_limit() {
+	local want got
+	want=$(bash -c 'ulimit -S -c 1234 2>/dev/null && ulimit -S -c')
+	[ "$want" = 1234 ] || return 77
+	got=$(bash -c "ulimit -S -c 1234; exec \"$DS\" exec -p sg -- bash -c 'echo \$(ulimit -S -c) \$(ulimit -H -c)'" 2>"$ERR")
+	[ "$got" = "1234 $(bash -c 'ulimit -H -c')" ] || { diag "limits in the child: $got"; return 1; }
+}
+test_exec_options_after_the_command_are_its_own() {
+	"$DS" exec -p sg echo hi --profile prod -l 5 >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && [ "$(cat "$OUT")" = "hi --profile prod -l 5" ]
+}
+test_exec_removes_stale_family_variables() {
+	OPENAI_MODEL=stale-model DASHSCOPE_HTTP_BASE_URL=https://stale.example/api/v1 \
+		DASHSCOPE_CREDENTIAL_EXPIRES_AT=1 ANTHROPIC_MODEL=kept-not-chosen \
+		"$DS" exec -p sg --for dashscope,openai -- env >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && ! grep -q 'stale' "$OUT" && grep -q '^ANTHROPIC_MODEL=kept-not-chosen$' "$OUT" &&
+		grep -q '^DASHSCOPE_HTTP_BASE_URL=https://127.0.0.1' "$OUT" &&
+		! grep -qx 'DASHSCOPE_CREDENTIAL_EXPIRES_AT=1' "$OUT"
+}
+test_exec_child_gets_default_sigpipe() {
+	# SigIgn of the child itself: bit 12 is SIGPIPE (13)
+	local ign
+	ign=$("$DS" exec -p sg -- sh -c 'sed -n "s/^SigIgn:\t//p" /proc/$$/status' 2>"$ERR")
+	[ -n "$ign" ] && [ $(( 0x$ign & 0x1000 )) = 0 ] || { diag "SigIgn $ign"; return 1; }
+}
+
+# --- 13: output that did not arrive is a failure (SPEC 5)
+test_output_to_dev_full_exits_1() {
+	local args
+	for args in "list --json" "list" "regions --json" "token -p sg" "env -p sg" "capability"; do
+		# shellcheck disable=SC2086
+		"$DS" $args >/dev/full 2>"$ERR"
+		RC=$?
+		expect_rc 1 && expect_err_one_line || { diag "command $args"; return 1; }
+	done
+}
+test_output_to_closed_stdout_exits_1() {
+	"$DS" regions >&- 2>"$ERR"
+	RC=$?
+	expect_rc 1
+}
+
+# --- 14: add --default edits the config it should, as it should (SPEC 6)
+cfg() { printf '%s' "$HOME/.config/dashscope-credential/config"; }
+test_add_default_writes_through_a_symlink() {
+	mkdir -p "$(dirname "$(cfg)")" "$HOME/dotfiles"
+	printf '[defaults]\nprofile = cn\n# keep me\n' >"$HOME/dotfiles/ds.conf"
+	chmod 640 "$HOME/dotfiles/ds.conf"
+	ln -sf "$HOME/dotfiles/ds.conf" "$(cfg)"
+	printf 'sk-aaaaaaaa11\n' | "$DS" add new --region sg --default >"$OUT" 2>"$ERR" ||
+		{ diag "$(cat "$ERR")"; return 1; }
+	[ -L "$(cfg)" ] && grep -qx 'profile = new' "$HOME/dotfiles/ds.conf" &&
+		grep -qx '# keep me' "$HOME/dotfiles/ds.conf" &&
+		[ "$(stat -c %a "$HOME/dotfiles/ds.conf")" = 640 ]
+}
+test_add_default_refuses_a_device_as_config() {
+	local dev="$HOME/fake-null"
+	if [ "$(id -u)" = 0 ]; then
+		mknod "$dev" c 1 3 || return 1
+	else
+		mkfifo "$dev"
+	fi
+	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_CONFIG=$dev timeout 5 "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" != 0 ] && [ "$RC" != 124 ] && { [ -c "$dev" ] || [ -p "$dev" ]; } &&
+		expect_err_has 'not a regular file'
+}
+test_add_default_replaces_every_duplicate_profile_line() {
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\nprofile = cn\nlifetime = 60\nprofile = sg\n[profile sg]\nmodel = m\n' >"$(cfg)"
+	add_key new sk-aaaaaaaa11 --region sg --default || return 1
+	run_in $'capability[]=authtype\n\n' get
+	[ "$(grep -c '^ *profile *=' "$(cfg)")" = 1 ] && grep -qx 'profile = new' "$(cfg)" &&
+		grep -qx 'model = m' "$(cfg)" && expect_out_has 'profile=new'
+}
+
+# --- 17: a check that cannot fail goes (doctor's "configuration parses")
+test_doctor_reports_a_config_that_does_not_parse() {
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\nlifetime = forever\n' >"$(cfg)"
+	run doctor
+	expect_rc 1 && grep -q '^\[FAIL\] configuration: .*config:2' "$OUT"
+}
+
+for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	t "$f"
+done
+finish
