@@ -150,6 +150,32 @@ test_locked_keyring_exits_3_not_empty() {
 	expect_rc 3 && expect_err_has 'keyring' && expect_out_empty
 }
 
+# SPEC section 3: a key read from the keyring passes the checks of add
+# before it is used; a planted item never reaches a header or stdout.
+plant_item() { # PROFILE PLAN SECRET
+	printf '%s' "$3" | secret-tool store --label planted xdg:schema io.github.dashscope_credential.Key \
+		profile "$1" region ap-southeast-1 workspace '' plan "$2"
+}
+test_planted_item_with_crlf_is_refused_naming_profile() {
+	ss_clear
+	plant_item evil payg $'sk-evil-planted-1\r\nX-Injected: yes' || return 1
+	run token -p evil
+	expect_rc 3 && expect_out_empty && expect_err_has 'evil' &&
+		! grep -q 'evil-planted' "$SERVER_LOG" && ! grep -qi 'x-injected' "$SERVER_LOG"
+}
+test_planted_coding_item_is_never_printed() {
+	ss_clear
+	plant_item cp coding $'not a key at all\n' || return 1
+	run token -p cp
+	expect_rc 3 && expect_out_empty && expect_no_leak 'not a key'
+}
+test_list_marks_an_invalid_stored_key() {
+	ss_clear
+	plant_item odd payg 'sk-has space inside' || return 1
+	run list
+	expect_rc 0 && grep -q '^[* ] odd .*(invalid key)$' "$OUT" && expect_no_leak 'space inside'
+}
+
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
 	t "$f"
 done

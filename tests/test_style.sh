@@ -22,9 +22,22 @@ test_cppcheck_reports_nothing() {
 	return 1
 }
 
+# Every library result is checked (issue 11, class 18): a curl option or
+# global init whose result is dropped would let a request go out without
+# verification, or through a proxy. The result must be assigned, tested
+# or returned; the SETOPT macro of token_api.c does the first.
+test_every_curl_setup_result_is_checked() {
+	grep -nE '^[[:space:]]*(curl_easy_setopt|curl_global_init|curl_easy_getinfo|curl_share_setopt|curl_multi_setopt)\(' \
+		$(find helper -name '*.c') >"$OUT"
+	[ ! -s "$OUT" ] && return 0
+	diag "unchecked: $(head -c 400 "$OUT")"
+	return 1
+}
+
 for tool in clang-format cppcheck; do
 	command -v "$tool" >/dev/null || { echo "$tool is not installed"; exit 77; }
 done
 t test_c_files_follow_clang_format
 t test_cppcheck_reports_nothing
+t test_every_curl_setup_result_is_checked
 finish
