@@ -4,6 +4,7 @@
 #ifndef DS_APP_H
 #define DS_APP_H
 
+#include <jansson.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -86,6 +87,9 @@ int cmd_doctor(struct app *app, struct ds_err *err);
 /* Reads a key from the terminal without echo, or one line from a
  * non-terminal standard input. */
 int tty_read_key(const char *prompt, struct secret **out, struct ds_err *err);
+
+/* Prints v (taken) as JSON with flags, and a newline. */
+int app_print_json(json_t *v, size_t flags, struct ds_err *err);
 
 /* Writes buf to stdout in one piece and wipes it; the edge for every
  * output that carries a key, so a failure leaves stdout empty. */

@@ -26,7 +26,6 @@ int cmd_regions(struct app *app, struct ds_err *err)
 {
 	if (app->o.json) {
 		json_t *arr = json_array();
-		char *s;
 
 		for (size_t i = 0; i < region_count(); i++) {
 			const struct region *r = region_at(i);
@@ -37,13 +36,7 @@ int cmd_regions(struct app *app, struct ds_err *err)
 			json_object_set_new(o, "workspace_host", json_string(ws));
 			json_array_append_new(arr, o);
 		}
-		s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		json_decref(arr);
-		if (!s)
-			return ds_err_set(err, DS_EFAIL, "Out of memory.");
-		puts(s);
-		token_json_free(s);
-		return DS_OK;
+		return app_print_json(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER, err);
 	}
 	printf("%-15s %-34s %-36s %-40s %s\n", "REGION", "ALIASES", "SHARED HOST", "WORKSPACE HOST",
 	       "CODING PLAN HOST");

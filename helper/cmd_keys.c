@@ -141,7 +141,6 @@ static int list_json(const struct app *app, const struct profile_list *l, struct
 {
 	json_t *arr = json_array();
 	const char *def = default_name(app, l);
-	char *s;
 
 	for (size_t i = 0; i < l->n; i++) {
 		const struct profile *p = &l->items[i];
@@ -154,13 +153,7 @@ static int list_json(const struct app *app, const struct profile_list *l, struct
 						store_kind_name(app->store.kind), "key",
 						p->key_tail, "default", !strcmp(def, p->name)));
 	}
-	s = json_dumps(arr, JSON_INDENT(2));
-	json_decref(arr);
-	if (!s)
-		return ds_err_set(err, DS_EFAIL, "Out of memory.");
-	puts(s);
-	token_json_free(s);
-	return DS_OK;
+	return app_print_json(arr, JSON_INDENT(2), err);
 }
 
 int cmd_list(struct app *app, struct ds_err *err)

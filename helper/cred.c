@@ -339,3 +339,15 @@ int app_emit(char *buf, size_t len, struct ds_err *err)
 	free(buf);
 	return rc;
 }
+
+int app_print_json(json_t *v, size_t flags, struct ds_err *err)
+{
+	char *s = json_dumps(v, flags);
+
+	json_decref(v);
+	if (!s)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	puts(s);
+	token_json_free(s);
+	return DS_OK;
+}

@@ -340,6 +340,23 @@ static GHashTable *item_attributes(struct ss_state *ss, const char *path, GVaria
 	return attrs;
 }
 
+/* Hands r to each with the secret of v (taken: libsecret keeps the value
+ * in its secure memory and wipes it on the unref). */
+static int give_with_secret(struct store_record *r, SecretValue *v, store_record_fn each, void *ctx)
+{
+	gsize len = 0;
+	int rc;
+
+	r->secret = v ? secret_value_get(v, &len) : NULL;
+	r->secret_len = len;
+	if (!r->secret)
+		r->secret = "";
+	rc = each(ctx, r);
+	if (v)
+		secret_value_unref(v);
+	return rc;
+}
+
 /* list with keys: libsecret's item objects, which load every secret in
  * one GetSecrets call (3 calls per item for the objects, as secret-tool
  * search). The path calls would need
@@ -367,18 +384,9 @@ static int list_with_secrets(struct ss_state *ss, const char *only, store_record
 		return gerror_to_err(gerr, "search the keyring", err);
 	for (GList *l = items; l && !rc; l = l->next) {
 		GHashTable *attrs = secret_item_get_attributes(l->data);
-		SecretValue *v = secret_item_get_secret(l->data);
 		struct store_record r = attrs_record(attrs);
-		gsize len = 0;
 
-		/* libsecret keeps the value in its secure memory and wipes it */
-		r.secret = v ? secret_value_get(v, &len) : NULL;
-		r.secret_len = len;
-		if (!r.secret)
-			r.secret = "";
-		rc = each(ctx, &r);
-		if (v)
-			secret_value_unref(v);
+		rc = give_with_secret(&r, secret_item_get_secret(l->data), each, ctx);
 		g_hash_table_unref(attrs);
 	}
 	g_list_free_full(items, g_object_unref);
@@ -453,7 +461,6 @@ static int ss_get(void *state, const char *name, store_record_fn each, void *ctx
 	const struct ss_item *it;
 	SecretValue *v;
 	struct store_record r;
-	gsize len = 0;
 	int rc;
 
 	it = find_item(ss, name, err, &rc);
@@ -465,15 +472,7 @@ static int ss_get(void *state, const char *name, store_record_fn each, void *ctx
 	r = (struct store_record){
 		it->attr[0], it->attr[1], it->attr[2] ? it->attr[2] : "", it->attr[3], NULL, 0, 0
 	};
-	r.secret = v ? secret_value_get(v, &len) : NULL;
-	r.secret_len = len;
-	if (!r.secret)
-		r.secret = "";
-	rc = each(ctx, &r);
-	/* libsecret keeps the value in its secure memory and wipes it here */
-	if (v)
-		secret_value_unref(v);
-	return rc;
+	return give_with_secret(&r, v, each, ctx);
 }
 
 /* Items of the same profile under other attributes (an older region or
