@@ -50,6 +50,7 @@ struct credential {
 	struct secret *key; /* temporary, or long-lived where allowed */
 	long long expires_at; /* 0 for a long-lived key */
 	int long_lived;
+	int lifetime_lowered; /* max_lifetime lowered what was asked for */
 };
 
 int app_store(struct app *app, struct ds_err *err);

@@ -3,6 +3,7 @@
  * dotenv file, JSON or the PAM module) and exec (run a program with them). */
 #include "config.h"
 #include "app.h"
+#include "policy.h"
 #include "envvars.h"
 #include "shell_quote.h"
 
@@ -224,9 +225,8 @@ static int env_no_key(struct app *app, enum shell_kind kind, unsigned mask, stru
 	rc = want_from_options(app, &w, err);
 	if (!rc)
 		rc = place_without_key(app, &w, &p, &pc, err);
-	if (!rc && !policy_allows_region(&app->conf.policy, p.place.region))
-		rc = ds_err_set(err, DS_EPOLICY, "Policy allowed_regions does not include %s.",
-				p.place.region->id);
+	if (!rc)
+		rc = policy_check_region(&app->conf.policy, p.place.region, err);
 	if (!rc)
 		rc = place_endpoints(&p.place, app->conf.endpoint, &ep, err);
 	if (rc)

@@ -2,6 +2,7 @@
 /* Commands for people that manage stored keys: add, list, remove. */
 #include "config.h"
 #include "app.h"
+#include "policy.h"
 #include "key.h"
 
 #include <jansson.h>
@@ -72,10 +73,9 @@ static int add_place(struct app *app, const struct secret *key, struct profile *
 	}
 	if (w.cr.workspace)
 		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), w.cr.workspace);
-	if (!policy_allows_region(&app->conf.policy, p->place.region))
-		return ds_err_set(err, DS_EPOLICY,
-				  "Policy allowed_regions does not include %s; the key was not stored.",
-				  p->place.region->id);
+	rc = policy_check_region(&app->conf.policy, p->place.region, err);
+	if (rc)
+		return rc;
 	{
 		struct endpoints ep;
 

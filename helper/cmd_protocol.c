@@ -3,6 +3,7 @@
  * A request is read and checked whole before any store is opened. */
 #include "config.h"
 #include "app.h"
+#include "policy.h"
 #include "key.h"
 
 #include <stdio.h>
@@ -146,10 +147,8 @@ int cmd_store(struct app *app, struct ds_err *err)
 	    !p.place.region->shared_host)
 		rc = ds_err_set(err, DS_EINPUT, "Region %s needs workspace=; nothing was stored.",
 				p.place.region->id);
-	if (!rc && !policy_allows_region(&app->conf.policy, p.place.region))
-		rc = ds_err_set(err, DS_EPOLICY,
-				"Policy allowed_regions does not include %s; nothing was stored.",
-				p.place.region->id);
+	if (!rc)
+		rc = policy_check_region(&app->conf.policy, p.place.region, err);
 	if (!rc)
 		rc = app_store(app, err);
 	if (!rc)

@@ -3,6 +3,7 @@
  * policy (SPEC sections 4, 6, 7), key lookup and minting. */
 #include "config.h"
 #include "app.h"
+#include "policy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -237,15 +238,6 @@ static unsigned long resolve_lifetime(const struct app *app, const struct want *
 	return DS_LIFETIME_DEFAULT;
 }
 
-static int check_policy(const struct app *app, const struct profile *p, struct ds_err *err)
-{
-	if (!policy_allows_region(&app->conf.policy, p->place.region))
-		return ds_err_set(err, DS_EPOLICY,
-				  "Policy allowed_regions does not include %s (profile %s); use a profile of an allowed region.",
-				  p->place.region->id, p->name);
-	return DS_OK;
-}
-
 int credential_obtain(struct app *app, const struct want *w, struct credential *cred, int *found,
 		      struct ds_err *err)
 {
@@ -260,7 +252,7 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 	rc = app_select(app, w, &cred->profile, found, err);
 	if (rc || !*found)
 		return rc;
-	rc = check_policy(app, &cred->profile, err);
+	rc = policy_check_region(pol, cred->profile.place.region, err);
 	if (rc)
 		return rc;
 	cred->pconf = conf_profile(&app->conf, cred->profile.name);
@@ -268,18 +260,10 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 	rc = place_endpoints(&cred->profile.place, app->conf.endpoint, &cred->ep, err);
 	if (rc)
 		return rc;
-	if (lifetime == 0 && !pol->allow_long_lived)
-		return ds_err_set(err, DS_EINPUT,
-				  "Lifetime 0 (the long-lived key) is allowed only where the system policy sets allow_long_lived = yes.");
-	if (cred->profile.place.plan == PLAN_CODING && pol->require_temporary)
-		return ds_err_set(err, DS_EPOLICY,
-				  "Policy require_temporary refuses profile %s: Coding Plan keys cannot mint temporary keys.",
-				  cred->profile.name);
-	if (lifetime == 0 && pol->require_temporary)
-		return ds_err_set(err, DS_EPOLICY,
-				  "Policy require_temporary refuses to hand out the long-lived key.");
-	if (pol->max_lifetime && lifetime > pol->max_lifetime)
-		lifetime = pol->max_lifetime;
+	rc = policy_check_lifetime(pol, cred->profile.name, cred->profile.place.plan, &lifetime,
+				   &cred->lifetime_lowered, err);
+	if (rc)
+		return rc;
 	if (store_mints(&app->store)) {
 		/* the keys are the administrator's: temporary keys only */
 		if (lifetime == 0 || cred->profile.place.plan == PLAN_CODING)

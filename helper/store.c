@@ -5,6 +5,7 @@
 #include "config.h"
 #include "store.h"
 #include "key.h"
+#include "policy.h"
 #include "token.h"
 
 #include <dlfcn.h>
@@ -76,7 +77,7 @@ static int backend_status(int rc, struct ds_err *err)
 
 static int store_allowed(const struct conf *c, enum store_kind k)
 {
-	return !c->policy.allowed_stores || ((c->policy.allowed_stores >> k) & 1u);
+	return policy_check_store(&c->policy, k, NULL) == DS_OK;
 }
 
 static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct ds_err *err)
@@ -110,10 +111,9 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 
 	memset(st, 0, sizeof(*st));
 	if (c->store != STORE_AUTO) {
-		if (!store_allowed(c, c->store))
-			return ds_err_set(err, DS_EPOLICY,
-					  "Policy allowed_stores forbids the %s store; ask your administrator or choose another store.",
-					  store_kind_name(c->store));
+		rc = policy_check_store(&c->policy, c->store, err);
+		if (rc)
+			return rc;
 		snprintf(st->why, sizeof(st->why), "store = %s is configured",
 			 store_kind_name(c->store));
 		return open_kind(st, c->store, may_prompt, err);
