@@ -32,7 +32,7 @@ int cmd_regions(struct app *app, struct ds_err *err)
 			json_t *o = region_json(r);
 			char ws[128];
 
-			snprintf(ws, sizeof(ws), "{ws}.%s.maas.aliyuncs.com", r->id);
+			region_workspace_pattern(r, ws, sizeof(ws));
 			json_object_set_new(o, "workspace_host", json_string(ws));
 			json_array_append_new(arr, o);
 		}
@@ -47,7 +47,7 @@ int cmd_regions(struct app *app, struct ds_err *err)
 		for (size_t a = 0; r->aliases[a]; a++)
 			snprintf(aliases + strlen(aliases), sizeof(aliases) - strlen(aliases),
 				 "%s%s", a ? "," : "", r->aliases[a]);
-		snprintf(ws, sizeof(ws), "{ws}.%s.maas.aliyuncs.com", r->id);
+		region_workspace_pattern(r, ws, sizeof(ws));
 		printf("%-15s %-34s %-36s %-40s %s\n", r->id, aliases,
 		       r->shared_host ? r->shared_host : "(workspace id required)", ws,
 		       r->coding_host ? r->coding_host : "-");

@@ -308,3 +308,8 @@ int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err
 	}
 	return DS_OK;
 }
+
+void region_workspace_pattern(const struct region *r, char *out, size_t n)
+{
+	snprintf(out, n, "{ws}.%s" WS_SUFFIX, r->id);
+}

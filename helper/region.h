@@ -73,4 +73,8 @@ int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err
  * a number in 1..65535 or the name is empty or too long. */
 int host_split(const char *host, char *name, size_t n, unsigned *port);
 
+/* "{ws}.<region>.maas.aliyuncs.com": the workspace host pattern, for
+ * people (regions). */
+void region_workspace_pattern(const struct region *r, char *out, size_t n);
+
 #endif
