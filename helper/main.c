@@ -6,6 +6,7 @@
 #include "app.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -243,6 +244,27 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 	return cmd->fn(app, err);
 }
 
+/* A closed standard descriptor would be reused by the next open: a key
+ * file's temporary copy could become "standard output". Each gets a
+ * stand-in; a closed standard output gets /dev/full, so that whatever a
+ * command prints fails as a write error (exit 1), never silently. */
+static int std_fds_ensure(int *stdout_closed)
+{
+	*stdout_closed = 0;
+	for (int fd = 0; fd <= 2; fd++) {
+		int got;
+
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		got = open(fd == 1 ? "/dev/full" : "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		if (got != fd)
+			return -1;
+		if (fd == 1)
+			*stdout_closed = 1;
+	}
+	return 0;
+}
+
 /* stdio's buffers see every key we read (store, erase, add from a pipe)
  * or print; they are ours so they can be wiped before exit. */
 static char in_buf[BUFSIZ], out_buf[BUFSIZ];
@@ -251,8 +273,10 @@ int main(int argc, char **argv)
 {
 	struct app app;
 	struct ds_err err = { 0, "" };
-	int rc;
+	int rc, stdout_closed;
 
+	if (std_fds_ensure(&stdout_closed) != 0)
+		return DS_EFAIL;
 	memset(&app, 0, sizeof(app));
 	secret_harden_process(&app.caller_core);
 	/* a closed pipe is a write error with a message, not a silent death
@@ -269,7 +293,7 @@ int main(int argc, char **argv)
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (rc == DS_OK)
 			rc = ds_err_set(&err, DS_EFAIL, "Cannot write to standard output: %s.",
-					strerror(errno));
+					stdout_closed ? "it is closed" : strerror(errno));
 	}
 	if (rc && err.msg[0])
 		fprintf(stderr, "dashscope-credential: %s\n", err.msg);

@@ -279,7 +279,15 @@ test_output_to_dev_full_exits_1() {
 test_output_to_closed_stdout_exits_1() {
 	"$DS" regions >&- 2>"$ERR"
 	RC=$?
-	expect_rc 1
+	expect_rc 1 && expect_err_has 'it is closed'
+}
+test_closed_stdout_is_never_reused_for_a_file() {
+	# with fd 1 closed, the next open would get it: the key file's temporary
+	# copy must not become standard output
+	printf 'sk-aaaaaaaa11\n' | "$DS" add reuse --region sg >&- 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q "^reuse	ap-southeast-1		payg	sk-aaaaaaaa11\$" "$KEYFILE" &&
+		[ -z "$(find "$(dirname "$KEYFILE")" -name 'keys.*' ! -name keys.lock)" ]
 }
 
 # --- 14: add --default edits the config it should, as it should (SPEC 6)
