@@ -277,14 +277,15 @@ test_output_to_dev_full_exits_1() {
 	done
 }
 test_output_to_closed_stdout_exits_1() {
-	"$DS" regions >&- 2>"$ERR"
+	# the binary itself: a wrapper (valgrind) would take fd 1 for its log
+	"$DS_REAL" regions >&- 2>"$ERR"
 	RC=$?
 	expect_rc 1 && expect_err_has 'it is closed'
 }
 test_closed_stdout_is_never_reused_for_a_file() {
 	# with fd 1 closed, the next open would get it: the key file's temporary
 	# copy must not become standard output
-	printf 'sk-aaaaaaaa11\n' | "$DS" add reuse --region sg >&- 2>"$ERR"
+	printf 'sk-aaaaaaaa11\n' | "$DS_REAL" add reuse --region sg >&- 2>"$ERR"
 	RC=$?
 	expect_rc 0 && grep -q "^reuse	ap-southeast-1		payg	sk-aaaaaaaa11\$" "$KEYFILE" &&
 		[ -z "$(find "$(dirname "$KEYFILE")" -name 'keys.*' ! -name keys.lock)" ]
