@@ -5,10 +5,10 @@
 #include "config.h"
 #include "store.h"
 #include "key.h"
+#include "module.h"
 #include "policy.h"
 #include "token.h"
 
-#include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,47 +18,22 @@
 
 static const struct store_ops *secret_ops;
 
-/* Loads the Secret Service module: from the build tree when this binary
- * runs uninstalled (make check), else from PKGLIBDIR. A module of another
- * build is refused: the record layout must match. */
+/* The Secret Service store is a module: the file store never loads GLib
+ * and libsecret (module.h). */
 static int secret_module_load(struct ds_err *err)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 64] = PKGLIBDIR "/" SECRET_MODULE;
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	const struct store_ops *ops;
-	void *h = NULL;
+	if (!secret_ops)
+		secret_ops = module_load(SECRET_MODULE, SECRET_MODULE_SYMBOL, STORE_BACKEND_ABI,
+					 DS_ESTORE, "Secret Service", err);
+	if (!secret_ops) {
+		/* the store's own advice comes with it */
+		size_t l = err ? strlen(err->msg) : 0;
 
-	if (secret_ops)
-		return DS_OK;
-	if (n > 0) {
-		char *slash;
-
-		exe[n] = '\0';
-		slash = strrchr(exe, '/');
-		if (slash) {
-			char here[PATH_MAX + 64];
-
-			*slash = '\0';
-			snprintf(here, sizeof(here), "%s/.libs/" SECRET_MODULE, exe);
-			h = dlopen(here, RTLD_NOW | RTLD_LOCAL);
-			if (h)
-				snprintf(path, sizeof(path), "%s", here);
-		}
+		if (err && l > 1 && err->msg[l - 1] == '.')
+			snprintf(err->msg + l - 1, sizeof(err->msg) - l + 1,
+				 ", or set 'store = file'.");
+		return DS_ESTORE;
 	}
-	if (!h)
-		h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return ds_err_set(err, DS_ESTORE,
-				  "The Secret Service support cannot be loaded (%s); reinstall dashscope-credential or set 'store = file'.",
-				  dlerror());
-	ops = dlsym(h, SECRET_MODULE_SYMBOL);
-	if (!ops || !ops->abi || strcmp(ops->abi, STORE_BACKEND_ABI)) {
-		dlclose(h);
-		return ds_err_set(err, DS_ESTORE,
-				  "The Secret Service support in %s belongs to another version; reinstall dashscope-credential or set 'store = file'.",
-				  path);
-	}
-	secret_ops = ops;
 	return DS_OK;
 }
 

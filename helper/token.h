@@ -32,6 +32,10 @@ void token_json_init(void);
 /* Frees (and wipes) a string made by json_dumps after token_json_init. */
 void token_json_free(void *p);
 
+/* Loads the network module and sets libcurl up (once; a program that
+ * starts threads calls it first). */
+int token_global_init(struct ds_err *err);
+
 /* Releases libcurl if a mint set it up (at exit). */
 void token_global_cleanup(void);
 

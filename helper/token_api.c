@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The one HTTP call: POST {token endpoint}?expire_in_seconds=N with the
+/* The network module's one HTTP call (net.h): POST {token endpoint}?expire_in_seconds=N with the
  * long-lived key as a Bearer token. Verification always on, no redirects,
  * 64 KiB cap counted as bytes arrive, bounded retries. */
 #include "config.h"
-#include "token.h"
+#include "net.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -238,9 +238,8 @@ static int http_error(long status, const struct body *b, const struct secret *ke
 
 static int curl_ready;
 
-/* libcurl is set up on the first call that needs it: commands that never
- * talk to the API never pay for it. */
-static int token_global_init(struct ds_err *err)
+/* libcurl is set up once, when the module is first used (net.c). */
+static int net_global_init(struct ds_err *err)
 {
 	if (curl_ready)
 		return DS_OK;
@@ -250,14 +249,14 @@ static int token_global_init(struct ds_err *err)
 	return DS_OK;
 }
 
-void token_global_cleanup(void)
+static void net_global_cleanup(void)
 {
 	if (curl_ready)
 		curl_global_cleanup();
 	curl_ready = 0;
 }
 
-int token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err)
+static int net_token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err)
 {
 	char url[700];
 	struct body *b;
@@ -265,7 +264,7 @@ int token_mint(const struct token_request *tr, struct minted *out, struct ds_err
 	int rc = DS_ENET;
 
 	memset(out, 0, sizeof(*out));
-	if (token_global_init(err) != DS_OK)
+	if (net_global_init(err) != DS_OK)
 		return DS_EFAIL;
 	b = malloc(sizeof(*b));
 	if (!b)
@@ -301,3 +300,6 @@ int token_mint(const struct token_request *tr, struct minted *out, struct ds_err
 	free(b);
 	return rc;
 }
+
+/* The module's one export (net.h). */
+const struct net_ops dscred_net = { NET_ABI, net_global_init, net_global_cleanup, net_token_mint };

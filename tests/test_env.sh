@@ -180,6 +180,25 @@ test_options_of_other_commands_are_refused() {
 	expect_rc 2 && expect_out_empty
 }
 
+# Issue 16: what never talks to the API never loads libcurl (the network
+# module is loaded on the first mint), so the PAM module's call stays cheap.
+loaded_libs() { LD_DEBUG=libs "$DS_REAL" "$@" </dev/null 2>&1 >/dev/null | grep -o 'calling init: [^ ]*' ; }
+test_env_no_key_does_not_load_libcurl() {
+	loaded_libs env --shell pam --no-key >"$OUT"
+	grep -q 'libjansson' "$OUT" && ! grep -q 'libcurl\|dscred-net' "$OUT" ||
+		{ diag "$(tr '\n' ' ' <"$OUT")"; return 1; }
+}
+test_list_and_regions_do_not_load_libcurl() {
+	loaded_libs list >"$OUT"
+	loaded_libs regions >>"$OUT"
+	! grep -q 'libcurl' "$OUT"
+}
+test_token_loads_the_network_module() {
+	# the other side: a mint does load it, from the build tree
+	loaded_libs token >"$OUT"
+	grep -q 'dscred-net.so' "$OUT" && grep -q 'libcurl' "$OUT"
+}
+
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
 	t "$f"
 done
