@@ -5,7 +5,7 @@
 set -eu
 packages="autoconf automake libtool pkg-config make gcc
   libsecret-1-dev libcurl4-openssl-dev libjansson-dev check libpam0g-dev
-  libpam-wrapper libpamtest0-dev
+  libpam-wrapper libpamtest0-dev libsystemd-dev systemd
   gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux
   dash zsh fish tcsh mandoc groff-base valgrind clang-format cppcheck
   curl hyperfine time npm strace"

@@ -20,6 +20,8 @@ struct opts {
 	const char *profile, *region, *workspace, *plan, *lifetime;
 	const char *shell, *for_list;
 	int json, verify, make_default, no_key, online, help;
+	const char *listen, *idle; /* broker */
+	int log_stderr, system; /* broker; add/list/remove --system */
 	char **rest; /* positional arguments after the command */
 	int nrest;
 };
@@ -84,6 +86,15 @@ int cmd_env(struct app *app, struct ds_err *err);
 int cmd_exec(struct app *app, struct ds_err *err);
 int cmd_regions(struct app *app, struct ds_err *err);
 int cmd_doctor(struct app *app, struct ds_err *err);
+int cmd_broker(struct app *app, struct ds_err *err);
+
+/* --system: root only; opens the broker's key file and becomes the service
+ * user (system_keys.c). */
+int system_keys_open(struct app *app, struct ds_err *err);
+
+/* DS_EPOLICY when the store in use is the broker, whose keys only the
+ * administrator changes (add, remove, store, erase). */
+int app_refuse_broker_write(const struct app *app, struct ds_err *err);
 
 /* Reads a key from the terminal without echo, or one line from a
  * non-terminal standard input. */

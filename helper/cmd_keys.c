@@ -3,12 +3,14 @@
 #include "config.h"
 #include "app.h"
 #include "policy.h"
+#include "broker.h"
 #include "key.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int add_verify(struct app *app, const struct profile *p, const struct secret *key,
 		      struct ds_err *err)
@@ -100,6 +102,14 @@ int cmd_add(struct app *app, struct ds_err *err)
 	if (key_like_name(name))
 		return ds_err_set(err, DS_EINPUT,
 				  "The profile name looks like a key (sk-/st-); names are shown in clear, so give a plain name such as 'work'.");
+	if (app->o.system && app->o.make_default)
+		return ds_err_set(err, DS_EINPUT,
+				  "--default does not apply to --system; set 'profile =' in [defaults] of the system config.");
+	if (app->o.system && geteuid() != 0)
+		return ds_err_set(err, DS_EPOLICY,
+				  "--system changes the broker's keys and needs root (sudo).");
+	if (!app->o.system && (rc = app_refuse_broker_write(app, err)))
+		return rc;
 	memset(&p, 0, sizeof(p));
 	ds_strcpy(p.name, sizeof(p.name), name);
 	rc = tty_read_key("Model Studio API key (input hidden): ", &key, err);
@@ -108,13 +118,18 @@ int cmd_add(struct app *app, struct ds_err *err)
 	if (!rc && app->o.verify)
 		rc = add_verify(app, &p, key, err);
 	if (!rc)
-		rc = app_store(app, err);
+		rc = app->o.system ? system_keys_open(app, err) : app_store(app, err);
 	if (!rc)
 		rc = store_put(&app->store, &p, key, err);
 	secret_free(key);
 	if (rc)
 		return rc;
-	if (app->store.kind == STORE_FILE)
+	if (app->o.system)
+		fprintf(stderr,
+			"Stored profile %s (%s) in the broker's key file %s; only the user " BROKER_USER
+			" can read it.\n",
+			p.name, p.place.region->id, app->store.path);
+	else if (app->store.kind == STORE_FILE)
 		fprintf(stderr,
 			"Stored profile %s (%s) in %s; it is protected by file permissions only.\n",
 			p.name, p.place.region->id, app->store.path);
@@ -162,7 +177,7 @@ int cmd_list(struct app *app, struct ds_err *err)
 	const char *def;
 	int rc;
 
-	rc = app_store(app, err);
+	rc = app->o.system ? system_keys_open(app, err) : app_store(app, err);
 	if (!rc)
 		rc = store_list(&app->store, NULL, &l, 1, err);
 	if (rc)
@@ -185,7 +200,7 @@ int cmd_list(struct app *app, struct ds_err *err)
 		printf("%c %-20s %-15s %-20s %-7s %-15s %s\n", strcmp(def, p->name) ? ' ' : '*',
 		       p->name, p->place.region->id,
 		       p->place.workspace[0] ? p->place.workspace : "-", plan_name(p->place.plan),
-		       store_kind_name(app->store.kind), p->key_tail);
+		       store_kind_name(app->store.kind), p->key_tail[0] ? p->key_tail : "-");
 	}
 	profile_list_free(&l);
 	return DS_OK;
@@ -203,7 +218,9 @@ int cmd_remove(struct app *app, struct ds_err *err)
 	if (!profile_name_valid(name))
 		return ds_err_set(err, DS_EINPUT, "'%.70s' is not a valid profile name.",
 				  ds_has_control(name) ? "?" : name);
-	rc = app_store(app, err);
+	rc = app->o.system ? system_keys_open(app, err) : app_refuse_broker_write(app, err);
+	if (!rc && !app->o.system)
+		rc = app_store(app, err);
 	if (!rc)
 		rc = store_delete(&app->store, name, &found, err);
 	if (rc)

@@ -112,6 +112,8 @@ int cmd_store(struct app *app, struct ds_err *err)
 	int plan_given = 0, rc;
 
 	rc = read_request(app, &req, &w, err);
+	if (!rc)
+		rc = app_refuse_broker_write(app, err);
 	if (rc)
 		goto out;
 	/* git stores whatever get returned: a temporary key, which is never
@@ -187,6 +189,8 @@ int cmd_erase(struct app *app, struct ds_err *err)
 	int rc;
 
 	rc = read_request(app, &req, &w, err);
+	if (!rc)
+		rc = app_refuse_broker_write(app, err);
 	if (rc)
 		goto out;
 	/* an empty pattern would erase everything (10) */

@@ -47,6 +47,7 @@ void conf_free(struct conf *c)
 		free(r);
 		r = next;
 	}
+	broker_conf_free(&c->broker);
 	free(c->endpoint);
 	free(c->ca_file);
 	memset(c, 0, sizeof(*c));
@@ -60,6 +61,8 @@ int store_kind_parse(const char *s, enum store_kind *out)
 		*out = STORE_SECRET_SERVICE;
 	else if (strcmp(s, "file") == 0)
 		*out = STORE_FILE;
+	else if (strcmp(s, "broker") == 0)
+		*out = STORE_BROKER;
 	else
 		return -1;
 	return 0;
@@ -72,6 +75,8 @@ const char *store_kind_name(enum store_kind k)
 		return "secret-service";
 	case STORE_FILE:
 		return "file";
+	case STORE_BROKER:
+		return "broker";
 	default:
 		return "auto";
 	}
@@ -159,7 +164,8 @@ static int set_defaults(struct conf *c, const char *name, const char *v, const c
 		ds_strcpy(c->default_profile, sizeof(c->default_profile), v);
 	} else if (!strcmp(name, "store")) {
 		if (store_kind_parse(v, &c->store))
-			return bad(err, file, line, name, "must be auto, secret-service or file");
+			return bad(err, file, line, name,
+				   "must be auto, secret-service, file or broker");
 	} else if (!strcmp(name, "lifetime")) {
 		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
 			return bad(err, file, line, name,
@@ -256,7 +262,8 @@ static int set_policy(struct policy *pol, const char *name, const char *v, const
 	} else if (!strcmp(name, "allowed_stores")) {
 		pol->allowed_stores = 0;
 		if (ds_list_each(v, store_bit, &pol->allowed_stores) || !pol->allowed_stores)
-			return bad(err, file, line, name, "must list secret-service and/or file");
+			return bad(err, file, line, name,
+				   "must list secret-service, file and/or broker");
 	} else if (!strcmp(name, "max_lifetime")) {
 		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
 			return bad(err, file, line, name,
@@ -303,7 +310,7 @@ static int on_setting(void *vctx, const char *section, const char *name, const c
 		return set_defaults(c, name, v, file, line, err);
 	if (!strncmp(section, "profile ", 8))
 		return set_profile(c, section + 8, name, v, file, line, err);
-	if (!strcmp(section, "policy") || !strcmp(section, "pam")) {
+	if (!strcmp(section, "policy") || !strcmp(section, "pam") || !strcmp(section, "broker")) {
 		/* a user cannot loosen the administrator's rules */
 		if (!ctx->is_system) {
 			c->user_policy_ignored = 1;
@@ -311,6 +318,8 @@ static int on_setting(void *vctx, const char *section, const char *name, const c
 		}
 		if (!strcmp(section, "pam"))
 			return add_pam_rule(c, name, v, file, line, err);
+		if (!strcmp(section, "broker"))
+			return broker_conf_set(&c->broker, name, v, file, line, err);
 		return set_policy(&c->policy, name, v, file, line, err);
 	}
 	if (!*section)
@@ -351,7 +360,7 @@ static int apply_env(struct conf *c, struct ds_err *err)
 	v = getenv("DASHSCOPE_CREDENTIAL_STORE");
 	if (v && *v && store_kind_parse(v, &c->store))
 		return ds_err_set(err, DS_EINPUT,
-				  "DASHSCOPE_CREDENTIAL_STORE must be auto, secret-service or file.");
+				  "DASHSCOPE_CREDENTIAL_STORE must be auto, secret-service, file or broker.");
 	v = getenv("DASHSCOPE_CREDENTIAL_ENDPOINT");
 	if (v && *v) {
 		struct ds_err e2;

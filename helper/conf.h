@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The configuration of SPEC section 6: system file, then user file, then
- * environment. [policy] and [pam] are read from the system file only. */
+ * environment. [policy], [pam] and [broker] are read from the system file
+ * only. */
 #ifndef DS_CONF_H
 #define DS_CONF_H
 
 #include <stdio.h>
+#include "broker_rules.h"
 #include "region.h"
 #include "util.h"
 
@@ -19,7 +21,7 @@
 #define DS_LIFETIME_DEFAULT 60
 #define DS_LIFETIME_MAX 1800
 
-enum store_kind { STORE_AUTO = 0, STORE_SECRET_SERVICE = 1, STORE_FILE = 2 };
+enum store_kind { STORE_AUTO = 0, STORE_SECRET_SERVICE = 1, STORE_FILE = 2, STORE_BROKER = 3 };
 
 struct profile_conf {
 	char name[DS_PROFILE_MAX];
@@ -60,9 +62,10 @@ struct conf {
 	struct profile_conf *profiles;
 	struct policy policy;
 	struct pam_rule *pam_rules;
+	struct broker_conf broker; /* [broker], system file only */
 	char system_path[4096];
 	char user_path[4096];
-	int user_policy_ignored; /* the user file had a [policy] or [pam] */
+	int user_policy_ignored; /* the user file had a [policy], [pam] or [broker] */
 };
 
 /* Loads system file, user file and environment into c. On error c is

@@ -10,6 +10,14 @@
 #include <strings.h>
 #include <unistd.h>
 
+int app_refuse_broker_write(const struct app *app, struct ds_err *err)
+{
+	if (app->conf.store != STORE_BROKER)
+		return DS_OK;
+	return ds_err_set(err, DS_EPOLICY,
+			  "The store is the broker: the administrator holds the keys (sudo dashscope-credential add --system).");
+}
+
 int app_store(struct app *app, struct ds_err *err)
 {
 	int rc;
@@ -238,6 +246,29 @@ static unsigned long resolve_lifetime(const struct app *app, const struct want *
 	return DS_LIFETIME_DEFAULT;
 }
 
+/* A profile the broker did not list is still asked for by name, so that
+ * the broker refuses it (code 6) and its audit records the attempt. It
+ * can only be granted if the rules changed between the two requests. */
+static int broker_ask_named(struct app *app, const struct want *w, struct ds_err *err)
+{
+	const struct policy *pol = &app->conf.policy;
+	unsigned long lifetime = resolve_lifetime(app, w, conf_profile(&app->conf, w->cr.profile));
+	struct secret *key = NULL;
+	long long expires_at;
+	int rc;
+
+	if (pol->max_lifetime && lifetime > pol->max_lifetime)
+		lifetime = pol->max_lifetime;
+	rc = store_mint(&app->store, w->cr.profile, lifetime ? lifetime : 1, &key, &expires_at,
+			err);
+	if (rc)
+		return rc;
+	secret_free(key);
+	return ds_err_set(err, DS_EFAIL,
+			  "The broker's rules changed while profile %s was asked for; try again.",
+			  w->cr.profile);
+}
+
 int credential_obtain(struct app *app, const struct want *w, struct credential *cred, int *found,
 		      struct ds_err *err)
 {
@@ -250,6 +281,9 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 
 	memset(cred, 0, sizeof(*cred));
 	rc = app_select(app, w, &cred->profile, found, err);
+	if (rc == DS_OK && !*found && app->store.kind == STORE_BROKER && w->cr.profile &&
+	    !w->cr.place_request)
+		return broker_ask_named(app, w, err);
 	if (rc || !*found)
 		return rc;
 	rc = policy_check_region(pol, cred->profile.place.region, err);

@@ -25,6 +25,10 @@ enum {
 	OPT_FOR,
 	OPT_NO_KEY,
 	OPT_ONLINE,
+	OPT_LISTEN,
+	OPT_LOG_STDERR,
+	OPT_IDLE,
+	OPT_SYSTEM,
 };
 
 /* Which command-specific options each command takes; global options are
@@ -40,10 +44,10 @@ struct command {
 #define O(x) (1u << ((x)-OPT_JSON))
 
 static const struct command commands[] = {
-	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT), 1,
-	  "add [PROFILE] --region REGION [--workspace ID] [--plan payg|coding] [--verify] [--default]" },
-	{ "list", cmd_list, O(OPT_JSON), 1, "list [--json]" },
-	{ "remove", cmd_remove, 0, 1, "remove PROFILE" },
+	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT) | O(OPT_SYSTEM), 1,
+	  "add [PROFILE] --region REGION [--workspace ID] [--plan payg|coding] [--verify] [--default] [--system]" },
+	{ "list", cmd_list, O(OPT_JSON) | O(OPT_SYSTEM), 1, "list [--json] [--system]" },
+	{ "remove", cmd_remove, O(OPT_SYSTEM), 1, "remove PROFILE [--system]" },
 	{ "token", cmd_token, 0, 1,
 	  "token [-p PROFILE] [-r REGION] [-w ID] [--plan PLAN] [-l SECONDS]" },
 	{ "env", cmd_env, O(OPT_SHELL) | O(OPT_FOR) | O(OPT_NO_KEY), 1,
@@ -55,6 +59,8 @@ static const struct command commands[] = {
 	{ "store", cmd_store, 0, 1, "store < request" },
 	{ "erase", cmd_erase, 0, 1, "erase < request" },
 	{ "capability", cmd_capability, 0, 0, "capability" },
+	{ "broker", cmd_broker, O(OPT_LISTEN) | O(OPT_LOG_STDERR) | O(OPT_IDLE), 1,
+	  "broker [--listen PATH] [--log-stderr] [--idle-timeout SECONDS]" },
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +78,10 @@ static const struct option long_opts[] = {
 	{ "for", required_argument, NULL, OPT_FOR },
 	{ "no-key", no_argument, NULL, OPT_NO_KEY },
 	{ "online", no_argument, NULL, OPT_ONLINE },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "log-stderr", no_argument, NULL, OPT_LOG_STDERR },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "system", no_argument, NULL, OPT_SYSTEM },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -163,6 +173,22 @@ static int parse_args(int argc, char **argv, int in_order, struct opts *o, unsig
 			break;
 		case OPT_ONLINE:
 			o->online = 1;
+			*given |= O(c);
+			break;
+		case OPT_LISTEN:
+			o->listen = optarg;
+			*given |= O(c);
+			break;
+		case OPT_LOG_STDERR:
+			o->log_stderr = 1;
+			*given |= O(c);
+			break;
+		case OPT_IDLE:
+			o->idle = optarg;
+			*given |= O(c);
+			break;
+		case OPT_SYSTEM:
+			o->system = 1;
 			*given |= O(c);
 			break;
 		case ':':

@@ -4,6 +4,7 @@
  * here, once, whatever the backend (store_backend.h). */
 #include "config.h"
 #include "store.h"
+#include "broker.h"
 #include "key.h"
 #include "module.h"
 #include "policy.h"
@@ -67,6 +68,10 @@ static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct
 			return rc;
 		params.path = st->path;
 		st->ops = &store_file_ops;
+	} else if (k == STORE_BROKER) {
+		broker_socket_path(st->path, sizeof(st->path));
+		params.socket = st->path;
+		st->ops = &store_broker_ops;
 	} else {
 		rc = secret_module_load(err);
 		if (rc)
@@ -111,6 +116,24 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 	}
 	snprintf(st->why, sizeof(st->why), "store = auto and no Secret Service answers");
 	return open_kind(st, STORE_FILE, may_prompt, err);
+}
+
+int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err)
+{
+	struct store_params params = { NULL, NULL, 0 };
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->kind = STORE_FILE;
+	if (ds_strcpy(st->path, sizeof(st->path), path))
+		return ds_err_set(err, DS_EINPUT, "The key file path %.80s... is too long.", path);
+	snprintf(st->why, sizeof(st->why), "%s", why);
+	params.path = st->path;
+	st->ops = &store_file_ops;
+	rc = st->ops->open(&params, &st->state, err);
+	if (rc)
+		st->ops = NULL;
+	return backend_status(rc, err);
 }
 
 void store_close(struct store *st)

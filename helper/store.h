@@ -28,6 +28,10 @@ struct store {
 int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err);
 void store_close(struct store *st);
 
+/* Opens the file store on the key file at path, whatever is configured
+ * (the broker's system key file). */
+int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err);
+
 /* Every stored profile, sorted by name; only the one named when only is
  * not NULL. Records whose name or attributes fail the checks are left out.
  * with_tails also reads each key to fill key_tail. */
@@ -69,5 +73,7 @@ int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *
 
 /* The file backend, linked in; the Secret Service one is a module. */
 extern const struct store_ops store_file_ops;
+/* The broker's client (store_broker.c): it mints, and holds no key. */
+extern const struct store_ops store_broker_ops;
 
 #endif

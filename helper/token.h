@@ -57,6 +57,11 @@ void token_parse_error(const char *body, size_t len, char *code, char *message, 
  * server message that does is not shown at all (SPEC section 7). */
 int token_text_holds_key(const char *text, size_t len, const char *key, size_t klen);
 
+/* Seconds before expiry at which a cached temporary key of this lifetime
+ * is replaced (SPEC section 10): max(15 s, lifetime / 4), never more than
+ * lifetime / 2. The proxy, the rotating key file and the broker share it. */
+double token_renewal_margin(unsigned long lifetime);
+
 /* 1 when s is safe to print and to put in any shell or protocol line:
  * printable ASCII without space, quotes, $, backquote, ; or backslash. */
 int token_chars_safe(const char *s, size_t len);

@@ -245,3 +245,11 @@ out:
 	}
 	return found;
 }
+
+double token_renewal_margin(unsigned long lifetime)
+{
+	double quarter = (double)lifetime / 4, half = (double)lifetime / 2;
+	double m = quarter > 15 ? quarter : 15;
+
+	return m > half ? half : m;
+}

@@ -6,7 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 
 MAN="$abs_top_srcdir/man"
-PAGES="$MAN/dashscope-credential.1 $MAN/dashscope-credential.conf.5 $MAN/pam_dashscope.8"
+PAGES="$MAN/dashscope-credential.1 $MAN/dashscope-credential.conf.5 $MAN/pam_dashscope.8
+	$MAN/dashscope-credential-broker.8"
 
 test_man_pages_render_without_groff_warnings() {
 	local p out
@@ -29,7 +30,7 @@ help_options() {
 	local c
 	{
 		"$DS" --help
-		for c in add list remove token env exec regions doctor get store erase capability; do
+		for c in add list remove token env exec regions doctor get store erase capability broker; do
 			"$DS" "$c" --help
 		done
 	} | grep -oE -- '--[a-z][a-z-]*' | sort -u
@@ -50,7 +51,7 @@ test_every_man_page_option_is_in_help() {
 }
 test_every_command_is_in_the_man_page() {
 	local c
-	for c in add list remove token env exec regions doctor get store erase capability; do
+	for c in add list remove token env exec regions doctor get store erase capability broker; do
 		grep -qE "^\.(B|TP|BR|BI).*\b$c\b" "$MAN/dashscope-credential.1" || { diag "$c not documented"; return 1; }
 	done
 }

@@ -1,0 +1,472 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The broker (SPEC section 12), for real: the service user, two users in
+# different groups and one no rule names, a system key file written by
+# `add --system`, the broker run as the service user under
+# systemd-socket-activate, minting against the loopback HTTPS token
+# server. Needs root (users, setpriv); skipped (77) otherwise.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "# SKIP: needs root (creates users and runs the broker as its service user)"
+	exit 77
+fi
+for tool in setpriv systemd-socket-activate useradd groupadd python3; do
+	command -v "$tool" >/dev/null || { echo "# SKIP: $tool is missing"; exit 77; }
+done
+
+SVC=dashscope-credential
+ALICE=dsb-alice$$ BOB=dsb-bob$$ CAROL=dsb-carol$$
+DEVS=dsb-devs$$ OPS=dsb-ops$$
+MADE_SVC=""
+BROKER_PID=""
+teardown() {
+	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null
+	for u in "$ALICE" "$BOB" "$CAROL"; do userdel "$u" 2>/dev/null; done
+	for g in "$DEVS" "$OPS"; do groupdel "$g" 2>/dev/null; done
+	[ -n "$MADE_SVC" ] && userdel "$SVC" 2>/dev/null
+	cleanup
+}
+trap teardown EXIT
+
+fresh_user
+if ! getent passwd "$SVC" >/dev/null; then
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SVC" ||
+		{ echo "could not create $SVC"; exit 99; }
+	MADE_SVC=1
+fi
+groupadd "$DEVS" && groupadd "$OPS" &&
+	useradd -M -d /nonexistent -g "$DEVS" "$ALICE" &&
+	useradd -M -d /nonexistent -g "$OPS" "$BOB" &&
+	useradd -M -d /nonexistent "$CAROL" || { echo "could not create the test users"; exit 99; }
+
+# The service user and the test users must reach what they use, no more.
+chmod 711 "$TMPROOT"
+start_server || { echo "could not start the test server"; exit 99; }
+chmod -R a+rX "$SRV"
+mkdir -p "$TMPROOT/var/lib" "$TMPROOT/etc" "$TMPROOT/run"
+chmod 755 "$TMPROOT/var" "$TMPROOT/var/lib" "$TMPROOT/etc" "$TMPROOT/run"
+export DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$TMPROOT/var/lib/dashscope-credential/keys"
+export DASHSCOPE_CREDENTIAL_ENDPOINT="https://127.0.0.1:$PORT_MAIN"
+export DASHSCOPE_CREDENTIAL_CA_FILE="$CA"
+BCONF="$TMPROOT/etc/broker.conf"
+CCONF="$TMPROOT/etc/client.conf"
+printf '[defaults]\nstore = broker\n' >"$CCONF"
+chmod 644 "$CCONF"
+for u in "$ALICE" "$BOB" "$CAROL"; do
+	mkdir -p "$TMPROOT/h-$u" && chown "$u" "$TMPROOT/h-$u" && chmod 700 "$TMPROOT/h-$u"
+done
+
+K_ORG="sk-test-ok-org$RANDOM$RANDOM"
+K_RES="sk-test-ok-res$RANDOM$RANDOM"
+K_TEAM="sk-test-ok-team$RANDOM$RANDOM"
+K_BAD="sk-test-e401-bad$RANDOM$RANDOM"
+K_SP="sk-sp-test-sp$RANDOM$RANDOM"
+sysadd() { printf '%s\n' "$2" | DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" "$DS" add --system "$1" "${@:3}" >"$OUT" 2>"$ERR"; }
+: >"$BCONF"
+chmod 644 "$BCONF"
+sysadd org "$K_ORG" --region singapore && sysadd research "$K_RES" --region singapore &&
+	sysadd team "$K_TEAM" --region cn-beijing && sysadd bad "$K_BAD" --region singapore &&
+	sysadd coding "$K_SP" --region singapore ||
+	{ echo "add --system failed: $(cat "$ERR")"; exit 99; }
+ALL_KEYS="$K_ORG $K_RES $K_TEAM $K_BAD $K_SP"
+
+RULES="[defaults]
+timeout = 3
+[broker]
+$ALICE = org, research, bad, coding
+@$OPS = team
+rate = 1000/min
+"
+
+# start_broker [EXTRA CONFIG LINES] [BROKER ARGS...]: a broker on a fresh
+# socket, as the service user, with its config in $BCONF and its audit
+# lines in $BLOG. A test's own broker is stopped after the test.
+start_broker() {
+	local extra=${1:-}
+	shift || true
+	BCONF="$TMPROOT/etc/broker.$RANDOM.conf"
+	printf '%s%s' "$RULES" "$extra" >"$BCONF"
+	chmod 644 "$BCONF"
+	SOCK="$TMPROOT/run/broker.$RANDOM.sock"
+	BLOG="$TMPROOT/broker.$RANDOM.log"
+	systemd-socket-activate -l "$SOCK" \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE" \
+		-E DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" \
+		-E DASHSCOPE_CREDENTIAL_CA_FILE="$CA" -E HOME=/nonexistent \
+		"$(command -v setpriv)" --reuid="$SVC" --regid="$SVC" --init-groups -- \
+		"$DS" broker --log-stderr "$@" 2>"$BLOG" &
+	BROKER_PID=$!
+	echo "$BROKER_PID" >>"$TMPROOT/test-brokers"
+	for _ in $(seq 50); do
+		[ -S "$SOCK" ] && break
+		sleep 0.1
+	done
+	chmod 666 "$SOCK" # SocketMode=0666, as the unit sets it
+}
+stop_broker() {
+	if [ -n "$BROKER_PID" ]; then
+		kill "$BROKER_PID" 2>/dev/null
+		wait "$BROKER_PID" 2>/dev/null
+		BROKER_PID=""
+	fi
+}
+
+# as USER ARGS...: runs the helper as USER with store = broker.
+as() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- env -i PATH=/usr/bin:/bin \
+		HOME="$TMPROOT/h-$u" DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$CCONF" \
+		DASHSCOPE_CREDENTIAL_BROKER="$SOCK" DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" \
+		"$DS" "$@"
+}
+as_run() {
+	local u=$1
+	shift
+	as "$u" "$@" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+}
+as_in() {
+	local u=$1 input=$2
+	shift 2
+	printf '%s' "$input" | as "$u" "$@" >"$OUT" 2>"$ERR"
+	RC=$?
+}
+# raw BYTES [USER]: sends BYTES to the broker (as root, or as USER) and
+# prints the answer.
+raw() {
+	local as_user=()
+	[ -n "${2:-}" ] && as_user=(setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups --)
+	# the system python: a user cannot run root's (pyenv) one
+	"${as_user[@]}" /usr/bin/python3 - "$SOCK" "$1" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
+s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+sys.stdout.write(out.decode("utf-8", "replace"))
+EOF
+}
+mints_of() { grep -c "\"key\": \"$1\"" "$SERVER_LOG" 2>/dev/null || true; }
+no_long_lived_key() {
+	local k
+	for k in $ALL_KEYS; do
+		if grep -qF -- "$k" "$OUT" "$ERR" ${BLOG:+"$BLOG"}; then
+			diag "a long-lived key appeared"
+			return 1
+		fi
+	done
+}
+audit_has() {
+	sleep 0.2
+	grep -q -- "$1" "$BLOG" && return 0
+	diag "audit lacks '$1': $(tail -n 3 "$BLOG")"
+	return 1
+}
+
+start_broker
+MAIN_BROKER=$BROKER_PID
+: >"$TMPROOT/test-brokers"
+
+test_allowed_user_gets_temporary_key_through_token() {
+	as_run "$ALICE" token -p org
+	expect_rc 0 && grep -qx 'st-ok-[0-9]*-[0-9]*' "$OUT" && no_long_lived_key
+}
+test_allowed_user_gets_key_through_env() {
+	as_run "$ALICE" env -p research --shell sh
+	expect_rc 0 && grep -q "^DASHSCOPE_API_KEY='st-ok-" "$OUT" &&
+		grep -q "OPENAI_BASE_URL='https://127.0.0.1:$PORT_MAIN/compatible-mode/v1'" "$OUT" &&
+		no_long_lived_key
+}
+test_allowed_user_gets_key_through_get() {
+	as_in "$ALICE" 'profile=org
+' get
+	expect_rc 0 && expect_out_has 'region=ap-southeast-1' && grep -q '^password=st-ok-' "$OUT" &&
+		grep -q '^password_expiry_utc=[0-9]*$' "$OUT" && no_long_lived_key
+}
+test_get_by_host_selects_among_allowed_profiles() {
+	as_in "$BOB" 'protocol=https
+host=dashscope.aliyuncs.com
+' get
+	expect_rc 0 && expect_out_has 'profile=team' && grep -q '^password=st-ok-' "$OUT"
+}
+test_user_no_rule_names_is_denied_with_audit() {
+	as_run "$CAROL" token -p org
+	expect_rc 6 && expect_out_empty && expect_err_has 'no [broker] rule names' &&
+		audit_has "user=$CAROL .*result=denied"
+}
+test_group_rule_gives_its_profile() {
+	as_run "$BOB" token -p team
+	expect_rc 0 && grep -qx 'st-ok-[0-9]*-[0-9]*' "$OUT"
+}
+test_profile_outside_the_rules_is_denied() {
+	as_run "$BOB" token -p org
+	expect_rc 6 && expect_out_empty && expect_err_has 'not one' && audit_has "user=$BOB .*profile=org.*result=denied"
+}
+test_union_of_user_and_group_rules() {
+	start_broker "@$DEVS = team
+"
+	as_run "$ALICE" token -p team || true
+	expect_rc 0 || return 1
+	as_run "$ALICE" token -p org
+	expect_rc 0
+}
+test_list_shows_only_allowed_profiles() {
+	as_run "$BOB" list
+	expect_rc 0 && grep -q '^\* team .*broker' "$OUT" && ! grep -q 'org\|research' "$OUT" &&
+		no_long_lived_key
+}
+test_list_json_has_no_key() {
+	as_run "$ALICE" list --json
+	expect_rc 0 && grep -q '"profile": "research"' "$OUT" && ! grep -q '"profile": "team"' "$OUT" &&
+		no_long_lived_key
+}
+test_users_cannot_read_the_key_file() {
+	local u
+	for u in "$ALICE" "$BOB" "$CAROL"; do
+		if setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups cat "$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE" >/dev/null 2>&1; then
+			diag "$u read the key file"
+			return 1
+		fi
+	done
+	[ "$(stat -c '%U %a' "$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE")" = "$SVC 600" ] &&
+		[ "$(stat -c '%U %a' "$(dirname "$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE")")" = "$SVC 700" ]
+}
+test_add_remove_store_erase_on_broker_exit_6() {
+	as_in "$ALICE" "sk-test-ok-mine12345
+" add mine --region singapore
+	expect_rc 6 && expect_err_has 'administrator holds the keys' || return 1
+	as_run "$ALICE" remove org
+	expect_rc 6 || return 1
+	as_in "$ALICE" "profile=x
+region=sg
+password=sk-test-ok-x1234567
+" store
+	expect_rc 6 || return 1
+	as_in "$ALICE" "profile=org
+" erase
+	expect_rc 6
+}
+test_add_system_needs_root() {
+	as_in "$ALICE" "sk-test-ok-mine12345
+" add --system mine --region singapore
+	expect_rc 6 && expect_err_has 'needs root'
+}
+test_list_system_shows_tails_for_root() {
+	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" "$DS" list --system >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q "org .*${K_ORG: -4}" "$OUT" && expect_no_leak "$K_ORG"
+}
+test_remove_system_removes() {
+	sysadd tmp "sk-test-ok-tmp123456" --region singapore || return 1
+	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" "$DS" remove --system tmp >"$OUT" 2>"$ERR" || return 1
+	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" "$DS" list --system >"$OUT" 2>"$ERR"
+	! grep -q '^. tmp ' "$OUT"
+}
+test_two_calls_within_margin_share_one_mint() {
+	start_broker
+	local before a b
+	before=$(mints_of "$K_RES")
+	as_run "$ALICE" token -p research -l 120
+	a=$(cat "$OUT")
+	as_run "$ALICE" token -p research -l 120
+	b=$(cat "$OUT")
+	[ -n "$a" ] && [ "$a" = "$b" ] && [ $(($(mints_of "$K_RES") - before)) = 1 ] &&
+		audit_has 'profile=research .*lifetime=120 result=minted' &&
+		audit_has 'profile=research .*lifetime=120 result=cached'
+}
+test_fifty_concurrent_callers_cause_one_mint() {
+	start_broker
+	local before i
+	before=$(mints_of "$K_ORG")
+	for i in $(seq 50); do
+		as "$ALICE" token -p org -l 300 >"$TMPROOT/c.$i" 2>&1 &
+	done
+	wait_for_callers
+	[ "$(cat "$TMPROOT"/c.* | sort -u | wc -l)" = 1 ] && grep -q '^st-ok-' "$TMPROOT/c.1" &&
+		[ $(($(mints_of "$K_ORG") - before)) = 1 ] || {
+		diag "answers: $(cat "$TMPROOT"/c.* | sort | uniq -c | head -5)"
+		return 1
+	}
+}
+wait_for_callers() {
+	local p
+	for p in $(jobs -p); do
+		[ "$p" = "$BROKER_PID" ] || [ "$p" = "$SERVER_PID" ] || wait "$p"
+	done
+}
+test_rate_limit_refuses_the_next_request() {
+	start_broker "rate = 3/min
+"
+	local i
+	for i in 1 2 3; do
+		as_run "$ALICE" token -p org
+		expect_rc 0 || return 1
+	done
+	as_run "$ALICE" token -p org
+	expect_rc 6 && expect_err_has 'rate limit' && audit_has 'result=denied expires=0 reason="rate limit'
+}
+test_policy_max_lifetime_caps() {
+	start_broker "[policy]
+max_lifetime = 100
+"
+	as_run "$ALICE" token -p org -l 1000
+	expect_rc 0 && tail -n 4 "$SERVER_LOG" | grep "$K_ORG" | grep -q 'expire_in_seconds=100"' &&
+		audit_has 'lifetime=100 result=minted'
+}
+test_broker_max_lifetime_caps() {
+	start_broker "max_lifetime = 90
+"
+	as_run "$ALICE" token -p org -l 1000
+	expect_rc 0 && tail -n 4 "$SERVER_LOG" | grep "$K_ORG" | grep -q 'expire_in_seconds=90"'
+}
+test_coding_plan_profile_is_refused_by_the_client() {
+	as_run "$ALICE" token -p coding
+	expect_rc 6 && expect_err_has 'temporary keys only' && expect_out_empty && no_long_lived_key
+}
+test_coding_plan_profile_is_refused_by_the_broker() {
+	raw 'action=get\nprofile=coding\n\n' "$ALICE" >"$OUT"
+	{ grep -qx "status=error" "$OUT" && grep -qx "code=6" "$OUT" && grep -q "Coding Plan" "$OUT"; } ||
+		{ diag "$(cat "$OUT")"; return 1; }
+	no_long_lived_key && audit_has 'profile=coding .*result=denied'
+}
+test_lifetime_zero_is_refused() {
+	raw 'action=get\nprofile=org\nlifetime=0\n\n' >"$OUT"
+	grep -qx 'status=error' "$OUT" && grep -qx 'code=6' "$OUT" && no_long_lived_key
+}
+test_failed_mint_is_audited_as_failed() {
+	as_run "$ALICE" token -p bad
+	expect_rc 4 && expect_err_has 'InvalidApiKey' && no_long_lived_key &&
+		audit_has 'profile=bad .*result=failed'
+}
+test_audit_lines_carry_the_fields_and_no_key() {
+	as_run "$ALICE" token -p org
+	audit_has "action=get uid=$(id -u "$ALICE") user=$ALICE pid=[0-9]* profile=org region=ap-southeast-1 lifetime=60 result=minted expires=[0-9]* reason=" &&
+		! grep -q 'st-ok-\|sk-' "$BLOG" || { diag "$(head -c 300 "$BLOG")"; return 1; }
+}
+test_silent_caller_is_dropped_and_blocks_nobody() {
+	python3 - "$SOCK" >"$TMPROOT/silent" <<'EOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+t = time.time()
+s.settimeout(20)
+data = s.recv(4096)
+print("%.1f %s" % (time.time() - t, data.decode().splitlines()[0] if data else "closed"))
+EOF
+	local silent=$! t0 t1
+	sleep 0.5
+	t0=$(date +%s%N)
+	as_run "$ALICE" token -p org
+	t1=$(date +%s%N)
+	expect_rc 0 && [ $(((t1 - t0) / 1000000)) -lt 2000 ] || { diag "a silent caller held others up"; return 1; }
+	wait "$silent"
+	read -r secs first <"$TMPROOT/silent"
+	awk -v s="$secs" 'BEGIN { exit !(s >= 4.0 && s <= 7.0) }' && [ "$first" = "status=error" ] ||
+		{ diag "silent caller: $secs $first"; return 1; }
+}
+test_malformed_requests_get_errors_and_broker_keeps_serving() {
+	local req long
+	long=$(head -c 70000 /dev/zero | tr '\0' a)
+	for req in 'profile=a\nprofile=b\n\n' 'profile=a\rprofile=b\n\n' 'profile=org\r\n\r\n' \
+		'profile=a\x00b\n\n' "x=$long\\n\\n" 'no-equals\n\n' 'region=\xff\xfe\n\n' \
+		'lifetime=abc\n\n' 'lifetime=-5\n\n' 'lifetime=1801\n\n' \
+		'lifetime=99999999999999999999\n\n' 'action=steal\n\n' 'action=get\naction=list\n\n' \
+		'profile=\x1b[31mx\n\n'; do
+		raw "$req" >"$OUT" 2>"$ERR"
+		grep -qx 'status=error' "$OUT" && grep -q '^code=[0-9]$' "$OUT" || {
+			diag "request ${req:0:40}: $(head -c 200 "$OUT")"
+			return 1
+		}
+	done
+	as_run "$ALICE" token -p org
+	expect_rc 0
+}
+test_root_caller_with_no_rule_is_denied() {
+	raw 'action=get\nprofile=org\n\n' >"$OUT"
+	grep -qx 'status=error' "$OUT" && grep -qx 'code=6' "$OUT"
+}
+test_many_lines_are_refused_with_bounded_memory() {
+	raw "$(printf 'a=b\\n%.0s' $(seq 300))\\n" >"$OUT"
+	grep -qx 'status=error' "$OUT" && grep -qx 'code=2' "$OUT"
+}
+test_sigterm_stops_the_broker() {
+	start_broker
+	as_run "$ALICE" token -p org || return 1
+	kill -TERM "$BROKER_PID"
+	local i
+	for i in $(seq 30); do
+		kill -0 "$BROKER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$BROKER_PID" 2>/dev/null || { diag "still running 3 s after SIGTERM"; return 1; }
+	wait "$BROKER_PID"
+	local rc=$?
+	BROKER_PID=""
+	[ "$rc" = 0 ] || { diag "exit status $rc"; return 1; }
+}
+test_broker_exits_when_idle() {
+	start_broker "" --idle-timeout 2
+	as_run "$ALICE" token -p org || return 1
+	local i
+	for i in $(seq 60); do
+		kill -0 "$BROKER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$BROKER_PID" 2>/dev/null || { diag "still running after the idle timeout"; return 1; }
+	BROKER_PID=""
+}
+test_broker_refuses_root() {
+	"$DS" broker --listen "$TMPROOT/run/root.sock" >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 6 && expect_err_has 'does not run as root'
+}
+test_broker_without_socket_exits_2() {
+	HOME=/nonexistent setpriv --reuid="$SVC" --regid="$SVC" --init-groups "$DS" broker >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2 && expect_err_has '--listen PATH' && expect_out_empty
+}
+test_broker_listen_path_serves() {
+	mkdir -p "$TMPROOT/run/svc" && chown "$SVC" "$TMPROOT/run/svc"
+	SOCK="$TMPROOT/run/svc/listen.sock"
+	BLOG="$TMPROOT/listen.log"
+	BCONF="$TMPROOT/etc/listen.conf"
+	printf '%s' "$RULES" >"$BCONF"
+	chmod 644 "$BCONF"
+	HOME=/nonexistent DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
+		setpriv --reuid="$SVC" --regid="$SVC" --init-groups "$DS" broker --listen "$SOCK" --log-stderr 2>"$BLOG" &
+	BROKER_PID=$!
+	echo "$BROKER_PID" >>"$TMPROOT/test-brokers"
+	for _ in $(seq 50); do
+		[ -S "$SOCK" ] && break
+		sleep 0.1
+	done
+	[ "$(stat -c %a "$SOCK")" = 666 ] || { diag "socket mode $(stat -c %a "$SOCK")"; return 1; }
+	as_run "$ALICE" token -p org
+	expect_rc 0 || return 1
+	stop_broker
+	[ ! -e "$SOCK" ] || { diag "socket left behind"; return 1; }
+}
+test_unreachable_broker_exits_3() {
+	SOCK="$TMPROOT/run/nobody.sock"
+	as_run "$ALICE" token -p org
+	expect_rc 3 && expect_err_has 'does not answer' && expect_out_empty
+}
+
+for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	t "$f"
+	# shellcheck disable=SC2046
+	kill $(cat "$TMPROOT/test-brokers") 2>/dev/null
+	: >"$TMPROOT/test-brokers"
+done
+BROKER_PID=$MAIN_BROKER
+finish
