@@ -919,7 +919,7 @@ int cmd_broker(struct app *app, struct ds_err *err)
 			return -lfd;
 		own_socket = 1;
 	}
-	if (broker_open_keys(app, err) != DS_OK) {
+	if (token_global_init(err) != DS_OK || broker_open_keys(app, err) != DS_OK) {
 		if (own_socket)
 			unlink(app->o.listen);
 		close(lfd);
