@@ -100,21 +100,40 @@ static void on_stop(int sig)
 
 /* ---- the audit line ---- */
 
+/* The API's request id, which a failed mint's message carries (a token
+ * endpoint's success answer has none): "-" when there is none. */
+static void request_id_of(const char *reason, char *out, size_t n)
+{
+	const char *p = strstr(reason, "request_id ");
+	size_t len;
+
+	if (!p) {
+		snprintf(out, n, "-");
+		return;
+	}
+	p += strlen("request_id ");
+	len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.");
+	if (len == 0 || len >= n)
+		len = 0;
+	snprintf(out, n, "%.*s", (int)len, len ? p : "-");
+}
+
 static void audit(const struct broker *b, const struct caller *c, const char *action,
 		  const struct outcome *o)
 {
-	char line[1200], reason[sizeof(o->reason)];
+	char line[1300], reason[sizeof(o->reason)], rid[80];
 
 	/* the reason is quoted: a double quote in it would end the field */
 	snprintf(reason, sizeof(reason), "%s", o->reason[0] ? o->reason : "-");
 	for (char *p = reason; *p; p++)
 		if (*p == '"')
 			*p = '\'';
+	request_id_of(o->reason, rid, sizeof(rid));
 	snprintf(line, sizeof(line),
-		 "action=%s uid=%lu user=%s pid=%ld profile=%s region=%s lifetime=%lu result=%s expires=%lld reason=\"%s\"",
+		 "action=%s uid=%lu user=%s pid=%ld profile=%s region=%s lifetime=%lu result=%s expires=%lld request_id=%s reason=\"%s\"",
 		 action, (unsigned long)c->uid, c->user[0] ? c->user : "?", (long)c->pid,
 		 o->profile[0] ? o->profile : "-", o->region ? o->region : "-", o->lifetime,
-		 o->result, o->expires_at, reason);
+		 o->result, o->expires_at, rid, reason);
 	if (b->log_stderr)
 		fprintf(stderr, "dashscope-credential-broker: %s\n", line);
 	else

@@ -313,7 +313,7 @@ test_rate_limit_refuses_the_next_request() {
 		expect_rc 0 || return 1
 	done
 	as_run "$ALICE" token -p org
-	expect_rc 6 && expect_err_has 'rate limit' && audit_has 'result=denied expires=0 reason="rate limit'
+	expect_rc 6 && expect_err_has 'rate limit' && audit_has 'result=denied expires=0 request_id=- reason="rate limit'
 }
 test_policy_max_lifetime_caps() {
 	start_broker "[policy]
@@ -346,11 +346,11 @@ test_lifetime_zero_is_refused() {
 test_failed_mint_is_audited_as_failed() {
 	as_run "$ALICE" token -p bad
 	expect_rc 4 && expect_err_has 'InvalidApiKey' && no_long_lived_key &&
-		audit_has 'profile=bad .*result=failed'
+		audit_has 'profile=bad .*result=failed .*request_id=req-InvalidApiKey-401 reason="The token endpoint answered HTTP 401'
 }
 test_audit_lines_carry_the_fields_and_no_key() {
 	as_run "$ALICE" token -p org
-	audit_has "action=get uid=$(id -u "$ALICE") user=$ALICE pid=[0-9]* profile=org region=ap-southeast-1 lifetime=60 result=minted expires=[0-9]* reason=" &&
+	audit_has "action=get uid=$(id -u "$ALICE") user=$ALICE pid=[0-9]* profile=org region=ap-southeast-1 lifetime=60 result=minted expires=[0-9]* request_id=- reason=" &&
 		! grep -q 'st-ok-\|sk-' "$BLOG" || { diag "$(head -c 300 "$BLOG")"; return 1; }
 }
 test_silent_caller_is_dropped_and_blocks_nobody() {
