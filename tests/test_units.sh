@@ -11,7 +11,7 @@ UNITS="$TMPROOT/units"
 mkdir -p "$UNITS"
 cp "$abs_top_srcdir/systemd/dashscope-credential-broker.socket" "$UNITS/"
 # the installed path does not exist here: point ExecStart at the build
-sed "s|@bindir@/dashscope-credential|$DS_REAL|" \
+sed "s|%BINDIR%/dashscope-credential|$DS_REAL|" \
 	"$abs_top_srcdir/systemd/dashscope-credential-broker.service.in" \
 	>"$UNITS/dashscope-credential-broker.service"
 
@@ -29,6 +29,11 @@ test_service_exposure_is_ok_and_at_most_2() {
 	[ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' ||
 		{ diag "$(printf '%s\n' "$out" | tail -n 3)"; return 1; }
 	echo "# exposure $level"
+}
+test_built_service_runs_the_installed_binary() {
+	grep -qx 'ExecStart=/.*/dashscope-credential broker' \
+		"$abs_top_builddir/systemd/dashscope-credential-broker.service" ||
+		{ diag "$(grep ExecStart "$abs_top_builddir/systemd/dashscope-credential-broker.service")"; return 1; }
 }
 test_socket_is_world_connectable_at_the_spec_path() {
 	grep -qx 'ListenStream=/run/dashscope-credential/broker.sock' "$UNITS/dashscope-credential-broker.socket" &&
