@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -482,8 +483,15 @@ static unsigned long effective_lifetime(const struct conf *conf, const struct wa
 static struct cache_entry *cache_find(struct broker *b, uid_t uid, const char *profile,
 				      unsigned long lifetime)
 {
+	long long now = (long long)time(NULL);
 	struct cache_entry *e;
 
+	/* dead keys are wiped as the walk passes them */
+	for (e = b->cache; e; e = e->next)
+		if (e->token && e->expires_at <= now) {
+			secret_free(e->token);
+			e->token = NULL;
+		}
 	for (e = b->cache; e; e = e->next)
 		if (e->uid == uid && e->lifetime == lifetime && !strcmp(e->profile, profile))
 			return e;
@@ -840,10 +848,16 @@ static void accept_one(struct broker *b, int lfd)
 	struct conn *cn;
 	pthread_attr_t attr;
 	pthread_t th;
+	struct timeval tv = { BROKER_READ_TIMEOUT, 0 };
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
+	/* a caller that does not read its answer holds a thread 5 s at most */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+		close(fd);
+		return;
+	}
 	pthread_mutex_lock(&b->cache_lock);
 	b->last_activity = time(NULL);
 	if (b->active >= BROKER_MAX_CONN) {
