@@ -30,7 +30,9 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#define BROKER_MAX_CONN 128
+#define BROKER_MAX_CONN 1024 /* connection threads, all callers */
+#define BROKER_MAX_CONN_UID 128 /* of one uid: nobody starves the others */
+#define BROKER_STACK (512 * 1024)
 #define BROKER_MAX_GROUPS 256
 #define BROKER_IDLE_DEFAULT 60
 
@@ -48,10 +50,13 @@ struct cache_entry {
 	struct cache_entry *next;
 };
 
+/* What the broker counts per uid: its requests this minute, and its
+ * connections open now. */
 struct rate_entry {
 	uid_t uid;
 	time_t window; /* start of the current minute */
 	unsigned long count;
+	unsigned active;
 	struct rate_entry *next;
 };
 
@@ -89,6 +94,7 @@ struct outcome {
 struct conn {
 	struct broker *b;
 	int fd;
+	uid_t uid; /* counted in its rate_entry's active */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -377,6 +383,21 @@ static void drain(int fd)
 
 /* ---- rules, rate, selection ---- */
 
+/* The counters of uid, made on first use; cache_lock must be held. */
+static struct rate_entry *uid_entry(struct broker *b, uid_t uid)
+{
+	struct rate_entry *r;
+
+	for (r = b->rates; r && r->uid != uid; r = r->next)
+		;
+	if (!r && (r = calloc(1, sizeof(*r)))) {
+		r->uid = uid;
+		r->next = b->rates;
+		b->rates = r;
+	}
+	return r;
+}
+
 static int rate_take(struct broker *b, uid_t uid, struct ds_err *err)
 {
 	unsigned long limit = broker_rate(&b->app->conf.broker);
@@ -385,13 +406,7 @@ static int rate_take(struct broker *b, uid_t uid, struct ds_err *err)
 	int rc = DS_OK;
 
 	pthread_mutex_lock(&b->cache_lock);
-	for (r = b->rates; r && r->uid != uid; r = r->next)
-		;
-	if (!r && (r = calloc(1, sizeof(*r)))) {
-		r->uid = uid;
-		r->next = b->rates;
-		b->rates = r;
-	}
+	r = uid_entry(b, uid);
 	if (!r) {
 		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
 	} else {
@@ -676,6 +691,21 @@ static int handle_get(struct broker *b, int fd, const struct caller *c, const st
 	return DS_OK;
 }
 
+static void conn_done(struct broker *b, uid_t uid)
+{
+	struct rate_entry *r;
+
+	pthread_mutex_lock(&b->cache_lock);
+	b->active--;
+	for (r = b->rates; r && r->uid != uid; r = r->next)
+		;
+	if (r && r->active)
+		r->active--;
+	b->last_activity = time(NULL);
+	pthread_cond_broadcast(&b->changed);
+	pthread_mutex_unlock(&b->cache_lock);
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *cn = arg;
@@ -693,6 +723,9 @@ static void *conn_main(void *arg)
 	rc = caller_identify(cn->fd, &c, &err);
 	if (!rc)
 		rc = read_request(cn->fd, &req, action, &err);
+	/* a caller that connects and closes asked for nothing */
+	if (!rc && !action[0] && req.lines == 0)
+		rc = ds_err_set(&err, DS_EINPUT, "The request was empty.");
 	if (!rc && !action[0])
 		ds_strcpy(action, sizeof(action), "get");
 	if (!rc && strcmp(action, "get") && strcmp(action, "list"))
@@ -718,12 +751,8 @@ static void *conn_main(void *arg)
 	request_free(&req);
 	caller_free(&c);
 	close(cn->fd);
+	conn_done(b, cn->uid);
 	free(cn);
-	pthread_mutex_lock(&b->cache_lock);
-	b->active--;
-	b->last_activity = time(NULL);
-	pthread_cond_broadcast(&b->changed);
-	pthread_mutex_unlock(&b->cache_lock);
 	return NULL;
 }
 
@@ -843,56 +872,82 @@ static void broker_free(struct broker *b)
 	pthread_mutex_destroy(&b->cache_lock);
 }
 
-static void accept_one(struct broker *b, int lfd)
+/* Counts a new connection of uid, or refuses it: DS_OK or DS_ENET. */
+static int conn_admit(struct broker *b, uid_t uid)
 {
-	struct conn *cn;
+	struct rate_entry *r;
+	int rc = DS_ENET;
+
+	pthread_mutex_lock(&b->cache_lock);
+	b->last_activity = time(NULL);
+	r = uid_entry(b, uid);
+	if (r && b->active < BROKER_MAX_CONN && r->active < BROKER_MAX_CONN_UID) {
+		b->active++;
+		r->active++;
+		rc = DS_OK;
+	}
+	pthread_mutex_unlock(&b->cache_lock);
+	return rc;
+}
+
+static int conn_start(struct conn *cn)
+{
 	pthread_attr_t attr;
 	pthread_t th;
+	int rc;
+
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) ||
+	     pthread_attr_setstacksize(&attr, BROKER_STACK) ||
+	     pthread_create(&th, &attr, conn_main, cn);
+	pthread_attr_destroy(&attr);
+	return rc ? -1 : 0;
+}
+
+static void accept_one(struct broker *b, int lfd)
+{
 	struct timeval tv = { BROKER_READ_TIMEOUT, 0 };
+	struct ucred uc;
+	socklen_t sl = sizeof(uc);
+	struct conn *cn;
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
 	/* a caller that does not read its answer holds a thread 5 s at most */
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &sl) != 0) {
 		close(fd);
 		return;
 	}
-	pthread_mutex_lock(&b->cache_lock);
-	b->last_activity = time(NULL);
-	if (b->active >= BROKER_MAX_CONN) {
+	if (conn_admit(b, uc.uid) != DS_OK) {
 		struct ds_err e;
 
-		pthread_mutex_unlock(&b->cache_lock);
-		ds_err_set(&e, DS_ENET, "The broker is busy; try again.");
+		char buf[4096];
+		int n = 16;
+
+		ds_err_set(&e, DS_ENET, "The broker is busy (too many connections); try again.");
 		answer_error(fd, &e);
+		/* what the caller already sent is read (without waiting for
+		 * more): closing over unread bytes would reset the connection
+		 * and lose the answer */
+		while (n-- > 0 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+		explicit_bzero(buf, sizeof(buf));
 		close(fd);
 		return;
 	}
-	b->active++;
-	pthread_mutex_unlock(&b->cache_lock);
 	cn = malloc(sizeof(*cn));
 	if (cn) {
 		cn->b = b;
 		cn->fd = fd;
+		cn->uid = uc.uid;
 	}
-	if (!cn || pthread_attr_init(&attr) != 0) {
+	if (!cn || conn_start(cn) != 0) {
 		free(cn);
 		close(fd);
-		cn = NULL;
-	} else {
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&th, &attr, conn_main, cn) != 0) {
-			close(fd);
-			free(cn);
-			cn = NULL;
-		}
-		pthread_attr_destroy(&attr);
-	}
-	if (!cn) {
-		pthread_mutex_lock(&b->cache_lock);
-		b->active--;
-		pthread_mutex_unlock(&b->cache_lock);
+		conn_done(b, uc.uid);
 	}
 }
 

@@ -92,6 +92,10 @@ static int exchange(const char *sock, const char *req, char **answer, size_t *al
 		w = send(fd, req + off, len - off, MSG_NOSIGNAL);
 		if (w < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
+		/* a broker that answers at once (busy) and closes may have
+		 * left its answer to read */
+		if (w < 0 && (errno == EPIPE || errno == ECONNRESET))
+			break;
 		if (w < 0) {
 			rc = unreachable(sock, strerror(errno), err);
 			close(fd);

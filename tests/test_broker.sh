@@ -145,8 +145,11 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(10)
 s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
-s.shutdown(socket.SHUT_WR)
+try:
+    s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
+    s.shutdown(socket.SHUT_WR)
+except (BrokenPipeError, ConnectionResetError):
+    pass  # an early answer (busy, an error) is still there to read
 out = b""
 while True:
     b = s.recv(65536)
@@ -173,7 +176,8 @@ audit_has() {
 	return 1
 }
 
-start_broker
+# the main broker serves the whole run (its idle exit is tested on its own)
+start_broker "" --idle-timeout 0
 MAIN_BROKER=$BROKER_PID
 : >"$TMPROOT/test-brokers"
 
@@ -373,6 +377,32 @@ EOF
 	read -r secs first <"$TMPROOT/silent"
 	awk -v s="$secs" 'BEGIN { exit !(s >= 4.0 && s <= 7.0) }' && [ "$first" = "status=error" ] ||
 		{ diag "silent caller: $secs $first"; return 1; }
+}
+test_one_user_cannot_take_every_connection() {
+	# 128 silent connections of one user: its next one is refused as busy
+	# (code 5), another user is served at once
+	setpriv --reuid="$ALICE" --regid="$(id -g "$ALICE")" --init-groups -- /usr/bin/python3 - "$SOCK" \
+		"$TMPROOT/h-$ALICE/held" <<'EOF' &
+import socket, sys, time
+held = []
+for _ in range(128):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    held.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(4)
+EOF
+	local holder=$! i
+	for i in $(seq 50); do
+		[ -e "$TMPROOT/h-$ALICE/held" ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	raw 'action=list\n\n' "$ALICE" >"$OUT"
+	grep -qx "code=5" "$OUT" && grep -q busy "$OUT" || { diag "alice: $(cat "$OUT") broker: $(tail -n 5 "$BLOG"; kill -0 "$BROKER_PID" && echo alive)"; return 1; }
+	as_run "$BOB" token -p team
+	expect_rc 0 || return 1
+	wait "$holder"
 }
 test_malformed_requests_get_errors_and_broker_keeps_serving() {
 	local req long
