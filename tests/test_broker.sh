@@ -90,7 +90,13 @@ start_broker() {
 	chmod 644 "$BCONF"
 	SOCK="$TMPROOT/run/broker.$RANDOM.sock"
 	BLOG="$TMPROOT/broker.$RANDOM.log"
-	systemd-socket-activate -l "$SOCK" \
+	# systemd-socket-activate passes on only what -E names: the sanitizer
+	# settings of `make check-sanitizers` must reach the broker too
+	local san=() v
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS TSAN_OPTIONS; do
+		[ -n "${!v:-}" ] && san+=(-E "$v=${!v}")
+	done
+	systemd-socket-activate -l "$SOCK" "${san[@]}" \
 		-E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
 		-E DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE" \
 		-E DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" \
