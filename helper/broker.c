@@ -198,7 +198,13 @@ static int read_request(int fd, struct request *req, char *action, struct ds_err
 					BROKER_READ_TIMEOUT);
 			break;
 		}
-		pr = poll(&pfd, 1, (int)left);
+		if (stop_requested) {
+			rc = ds_err_set(err, DS_ENET, "The broker is stopping; try again.");
+			break;
+		}
+		/* in slices, so that a stopping broker does not wait out a
+		 * silent caller */
+		pr = poll(&pfd, 1, left > 250 ? 250 : (int)left);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0)
