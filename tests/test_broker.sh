@@ -245,6 +245,11 @@ test_list_json_has_no_key() {
 	expect_rc 0 && grep -q '"profile": "research"' "$OUT" && ! grep -q '"profile": "team"' "$OUT" &&
 		no_long_lived_key
 }
+test_doctor_checks_the_broker_store() {
+	as_run "$BOB" doctor
+	expect_rc 0 && grep -q 'store broker in use' "$OUT" && grep -q 'profile team: cn-beijing' "$OUT" &&
+		no_long_lived_key
+}
 test_users_cannot_read_the_key_file() {
 	local u
 	for u in "$ALICE" "$BOB" "$CAROL"; do
