@@ -21,7 +21,8 @@ DEVS=dsb-devs$$ OPS=dsb-ops$$
 MADE_SVC=""
 BROKER_PID=""
 teardown() {
-	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null
+	# userdel refuses a user whose processes still run: wait for the broker
+	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
 	for u in "$ALICE" "$BOB" "$CAROL"; do userdel "$u" 2>/dev/null; done
 	for g in "$DEVS" "$OPS"; do groupdel "$g" 2>/dev/null; done
 	[ -n "$MADE_SVC" ] && userdel "$SVC" 2>/dev/null
