@@ -15,6 +15,13 @@ sed "s|%BINDIR%/dashscope-credential|$DS_REAL|" \
 	"$abs_top_srcdir/systemd/dashscope-credential-broker.service.in" \
 	>"$UNITS/dashscope-credential-broker.service"
 
+test_only_the_broker_loads_libsystemd() {
+	# sd_listen_fds is loaded by the broker when it starts, never linked
+	local out
+	out=$(LD_DEBUG=libs "$DS_REAL" regions 2>&1 >/dev/null | grep -o 'calling init: [^ ]*')
+	printf '%s\n' "$out" | grep -q libjansson && ! printf '%s\n' "$out" | grep -q libsystemd ||
+		{ diag "$(printf '%s ' $out)"; return 1; }
+}
 test_units_verify_clean() {
 	local out
 	out=$(cd "$UNITS" && systemd-analyze verify --man=no ./dashscope-credential-broker.socket \
