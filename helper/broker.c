@@ -854,8 +854,22 @@ static int socket_listen(const char *path, struct ds_err *err)
 		}
 		unlink(path);
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0666) != 0 ||
-	    listen(fd, 128) != 0) {
+	{
+		/* made 0666 at once, so it never exists with another mode (no
+		 * thread runs yet: the umask is ours to change) */
+		mode_t old = umask(0111);
+		int bound = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+
+		umask(old);
+		if (bound != 0) {
+			int e = errno;
+
+			close(fd);
+			return -ds_err_set(err, DS_EFAIL, "Cannot listen on %s: %s.", path,
+					   strerror(e));
+		}
+	}
+	if (chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
 		int e = errno;
 
 		close(fd);
