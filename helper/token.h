@@ -62,6 +62,11 @@ int token_text_holds_key(const char *text, size_t len, const char *key, size_t k
  * lifetime / 2. The proxy, the rotating key file and the broker share it. */
 double token_renewal_margin(unsigned long lifetime);
 
+/* 1 when an error answer would show the key: the raw body, or a field
+ * shown to the user once its JSON escapes are decoded, holds it
+ * (token_text_holds_key). */
+int token_error_holds_key(const char *body, size_t len, const char *key, size_t klen);
+
 /* 1 when s is safe to print and to put in any shell or protocol line:
  * printable ASCII without space, quotes, $, backquote, ; or backslash. */
 int token_chars_safe(const char *s, size_t len);

@@ -224,7 +224,7 @@ static int http_error(long status, const struct body *b, const struct secret *ke
 	else
 		rc = DS_EFAIL;
 	/* an echo of the key in any encoding: none of the server's text */
-	if (token_text_holds_key(b->buf, b->len, key->data, key->len))
+	if (token_error_holds_key(b->buf, b->len, key->data, key->len))
 		return ds_err_set(err, rc,
 				  "The token endpoint answered HTTP %ld; its message held the key, so it is not shown; %s.",
 				  status, status_hint(status));

@@ -135,10 +135,12 @@ static void copy_clean(char *dst, size_t n, const char *src)
 	size_t o = 0;
 
 	for (; src && *src && o + 1 < n; src++) {
-		if ((*src == 's') && (src[1] == 'k' || src[1] == 't') && src[2] == '-' &&
+		/* any letter case: a cut-off "SK-..." is still part of a key */
+		char c1 = (char)(src[1] | 0x20);
+
+		if ((*src | 0x20) == 's' && (c1 == 'k' || c1 == 't') && src[2] == '-' &&
 		    key_char(src[3])) {
-			for (const char *r = src[1] == 'k' ? "sk-***" : "st-***"; *r && o + 1 < n;
-			     r++)
+			for (const char *r = c1 == 'k' ? "sk-***" : "st-***"; *r && o + 1 < n; r++)
 				dst[o++] = *r;
 			for (src += 3; key_char(src[1]); src++)
 				;
@@ -149,15 +151,17 @@ static void copy_clean(char *dst, size_t n, const char *src)
 	dst[o] = '\0';
 }
 
+/* The fields of an error answer that are shown to the user. */
+static const char *const error_fields[] = { "code", "message", "request_id" };
+
 void token_parse_error(const char *body, size_t len, char *code, char *message, char *request_id,
 		       size_t n)
 {
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	const char *const names[] = { "code", "message", "request_id" };
 	char *const dsts[] = { code, message, request_id };
 
 	for (size_t i = 0; i < 3; i++) {
-		json_t *v = json_is_object(root) ? json_object_get(root, names[i]) : NULL;
+		json_t *v = json_is_object(root) ? json_object_get(root, error_fields[i]) : NULL;
 
 		dsts[i][0] = '\0';
 		if (json_is_string(v))
@@ -252,4 +256,23 @@ double token_renewal_margin(unsigned long lifetime)
 	double m = quarter > 15 ? quarter : 15;
 
 	return m > half ? half : m;
+}
+
+int token_error_holds_key(const char *body, size_t len, const char *key, size_t klen)
+{
+	json_t *root;
+	int found = token_text_holds_key(body, len, key, klen);
+
+	/* JSON escapes ("\/" in base64, "\u0053K-...") hide an echo from the
+	 * raw body, not from the text shown: judge that text as well */
+	root = found ? NULL : json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	for (size_t i = 0; !found && i < 3; i++) {
+		json_t *v = json_is_object(root) ? json_object_get(root, error_fields[i]) : NULL;
+
+		if (json_is_string(v))
+			found = token_text_holds_key(json_string_value(v), json_string_length(v),
+						     key, klen);
+	}
+	json_decref(root);
+	return found;
 }

@@ -90,6 +90,17 @@ test_api_error_echoing_the_key_percent_encoded_is_not_shown() {
 	mint e401pct || return 1
 	fails 4 && expect_err_has 'its message held the key, so it is not shown'
 }
+# the echo judged on the text as shown too: JSON escapes hide it in the body
+test_api_error_echoing_the_key_json_escaped_in_base64_is_not_shown() {
+	mint e401jsonb64 || return 1
+	fails 4 && expect_err_has 'its message held the key, so it is not shown' &&
+		expect_no_leak "$(printf 'Bearer %s' "$KEY" | base64 -w0 | cut -c5-40)"
+}
+test_api_error_echoing_the_key_json_escaped_in_upper_case_is_not_shown() {
+	mint e401jsonupper || return 1
+	fails 4 && expect_err_has 'its message held the key, so it is not shown' &&
+		! grep -qiF -- "$KEY" "$ERR"
+}
 test_api_403_access_denied_exits_4() {            # 23
 	mint e403 || return 1
 	fails 4 && expect_err_has 'AccessDenied' && [ "$(requests_for)" = 1 ]

@@ -259,6 +259,16 @@ class Handler(BaseHTTPRequestHandler):
                      "e401upper": key.upper(),
                      "e401pct": "".join("%%%02X" % b for b in key.encode())}[scenario]
             return self.error(401, "InvalidApiKey", "Invalid API-key provided: " + shown)
+        if scenario in ("e401jsonb64", "e401jsonupper"):
+            # the same echoes written with JSON escapes (as PHP writes "\/"):
+            # the raw body holds no encoding of the key, the decoded text does
+            import base64
+            shown = {"e401jsonb64": base64.b64encode(("Bearer " + key).encode()).decode(),
+                     "e401jsonupper": key.upper()}[scenario]
+            esc = "".join("\\u%04x" % ord(c) for c in shown)
+            raw = ('{"code": "InvalidApiKey", "message": "Invalid API-key provided: %s", '
+                   '"request_id": "r1"}' % esc).encode()
+            return self.send_json(401, None, raw=raw)
         if scenario == "e403":
             return self.error(403, "AccessDenied", "Access denied.")
         if scenario == "e429":
