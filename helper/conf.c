@@ -100,6 +100,11 @@ const struct profile_conf *conf_profile(const struct conf *c, const char *name)
 	return NULL;
 }
 
+/* A name that looks like a key would be shown, and put in every session's
+ * environment by the PAM module (DASHSCOPE_CREDENTIAL_PROFILE). */
+#define KEY_LIKE_WHY \
+	"looks like a key (sk-/st-); names are shown in clear, so use a plain name such as 'work'"
+
 static int bad(struct ds_err *err, const char *file, unsigned line, const char *name,
 	       const char *why)
 {
@@ -161,6 +166,8 @@ static int set_defaults(struct conf *c, const char *name, const char *v, const c
 		if (!profile_name_valid(v))
 			return bad(err, file, line, name,
 				   "must be a profile name of [A-Za-z0-9._-], 1 to 64 characters");
+		if (key_like_name(v))
+			return bad(err, file, line, name, KEY_LIKE_WHY);
 		ds_strcpy(c->default_profile, sizeof(c->default_profile), v);
 	} else if (!strcmp(name, "store")) {
 		if (store_kind_parse(v, &c->store))
@@ -218,6 +225,9 @@ static int set_profile(struct conf *c, const char *pname, const char *name, cons
 		return ds_err_set(err, DS_EINPUT,
 				  "%s:%u: [profile %s] is not a valid profile name.", file, line,
 				  pname);
+	if (key_like_name(pname))
+		return ds_err_set(err, DS_EINPUT, "%s:%u: the [profile] section's name %s.", file,
+				  line, KEY_LIKE_WHY);
 	p = profile_get(c, pname);
 	if (!p)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
@@ -355,6 +365,9 @@ static int apply_env(struct conf *c, struct ds_err *err)
 		if (!profile_name_valid(v))
 			return ds_err_set(err, DS_EINPUT,
 					  "DASHSCOPE_CREDENTIAL_PROFILE is not a valid profile name.");
+		if (key_like_name(v))
+			return ds_err_set(err, DS_EINPUT, "DASHSCOPE_CREDENTIAL_PROFILE %s.",
+					  KEY_LIKE_WHY);
 		ds_strcpy(c->default_profile, sizeof(c->default_profile), v);
 	}
 	v = getenv("DASHSCOPE_CREDENTIAL_STORE");

@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 int key_check(const char *key, size_t len, enum plan *plan_io, int plan_given, enum key_kind *kind,
 	      struct ds_err *err)
@@ -49,9 +48,4 @@ void key_tail(const char *key, size_t len, char *out, size_t n)
 		return;
 	}
 	snprintf(out, n, "sk-\xe2\x80\xa6%.4s", key + len - 4);
-}
-
-int key_like_name(const char *name)
-{
-	return strncasecmp(name, "sk-", 3) == 0 || strncasecmp(name, "st-", 3) == 0;
 }

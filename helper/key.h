@@ -20,9 +20,4 @@ int key_check(const char *key, size_t len, enum plan *plan_io, int plan_given, e
  * bytes). */
 void key_tail(const char *key, size_t len, char *out, size_t n);
 
-/* 1 when a profile name looks like a key (sk- or st-, any case): names
- * are kept in clear attributes and shown by list, so a key pasted as a
- * name is refused. */
-int key_like_name(const char *name);
-
 #endif

@@ -96,6 +96,11 @@ int profile_name_valid(const char *s)
 	return 1;
 }
 
+int key_like_name(const char *name)
+{
+	return strncasecmp(name, "sk-", 3) == 0 || strncasecmp(name, "st-", 3) == 0;
+}
+
 int place_host(const struct place *pl, char *host, size_t n, struct ds_err *err)
 {
 	const struct region *r = pl->region;

@@ -51,6 +51,11 @@ int workspace_valid(const char *s);
 /* 1 when s is a profile name: [A-Za-z0-9._-]{1,64}. */
 int profile_name_valid(const char *s);
 
+/* 1 when a profile name looks like a key (sk- or st-, any case): names
+ * are kept in clear attributes, shown by list and put in environments,
+ * so a key pasted as a name is refused wherever a name comes in. */
+int key_like_name(const char *name);
+
 /* The host of a place: workspace host, shared host, or Coding Plan host. */
 int place_host(const struct place *pl, char *host, size_t n, struct ds_err *err);
 

@@ -155,11 +155,13 @@ int store_key_valid(const char *key, size_t len, const enum plan *plan)
 }
 
 /* A record's name and attributes as a profile; -1 when any fails the
- * rules of user input (a record planted by another program is skipped). */
+ * rules of user input (a record planted by another program, or named with
+ * a key by a version that allowed it, is skipped: never listed). */
 static int record_profile(const struct store_record *rec, struct profile *p)
 {
 	memset(p, 0, sizeof(*p));
-	if (!rec->name || !rec->region || !rec->plan || !profile_name_valid(rec->name))
+	if (!rec->name || !rec->region || !rec->plan || !profile_name_valid(rec->name) ||
+	    key_like_name(rec->name))
 		return -1;
 	p->place.region = region_find(rec->region);
 	if (!p->place.region || plan_parse(rec->plan, &p->place.plan))

@@ -141,6 +141,26 @@ test_store_refuses_key_like_profile_name() {
 	run_in $'username=sk-pasted-as-name1\nregion=sg\npassword=sk-aaaaaaaa11\n\n' store
 	expect_rejected && expect_store_unchanged "$SUM"
 }
+# ...wherever a name comes in: a stored record (planted, or kept by a
+# version that allowed such names) and the configuration
+test_stored_key_like_profile_name_is_never_shown() {
+	plant sk-pasted-as-name-9876 payg sk-aaaaaaaa11
+	run list
+	expect_rc 0 && expect_no_leak pasted-as-name || return 1
+	run list --json
+	expect_rc 0 && expect_no_leak pasted-as-name || return 1
+	run doctor
+	expect_no_leak pasted-as-name
+}
+test_config_key_like_default_profile_never_reaches_the_environment() {
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\nprofile = sk-pasted-as-name-9876\n[profile sk-pasted-as-name-9876]\nregion = sg\n' >"$(cfg)"
+	run env --shell pam --no-key
+	expect_rejected && expect_err_has 'looks like a key' && expect_no_leak pasted-as-name || return 1
+	rm "$(cfg)"; DASHSCOPE_CREDENTIAL_PROFILE=sk-pasted-as-name-9876 \
+		run env --shell pam --no-key -r sg
+	expect_rejected && expect_no_leak pasted-as-name
+}
 
 # --- 7: FIFOs and devices are refused, never waited on (SPEC 3)
 test_fifo_key_file_is_refused_at_once() {
