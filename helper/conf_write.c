@@ -98,11 +98,17 @@ static char *defaults_rewrite(const char *old, size_t len, const char *setting, 
 static int config_target(const char *path, char *target, size_t n, struct ds_err *err)
 {
 	struct stat sb;
-	char *real;
+	char *real, dir[PATH_MAX];
 	int rc;
 
 	if (lstat(path, &sb) != 0 || !S_ISLNK(sb.st_mode))
 		return path_format(target, n, err, "%s", path);
+	/* the writer checks where the target is; the link's own directory
+	 * decides where it points */
+	file_dir_of(path, dir, sizeof(dir));
+	rc = file_dir_trusted(dir, err);
+	if (rc)
+		return rc;
 	real = realpath(path, NULL);
 	if (!real)
 		return ds_err_set(err, DS_EFAIL,

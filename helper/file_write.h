@@ -11,6 +11,11 @@
 /* The directory part of path ("." when none). */
 void file_dir_of(const char *path, char *dir, size_t n);
 
+/* DS_OK when no other user (root aside) owns a directory on the way to
+ * dir, links and where they lead included: such a user could redirect a
+ * write there, or keep what we left. Every write checks it first. */
+int file_dir_trusted(const char *dir, struct ds_err *err);
+
 /* Creates the missing directories of dir with mode 0700 (files.h). */
 int file_mkdirs(const char *dir, struct ds_err *err);
 

@@ -345,6 +345,41 @@ test_add_default_replaces_every_duplicate_profile_line() {
 	[ "$(grep -c '^ *profile *=' "$(cfg)")" = 1 ] && grep -qx 'profile = new' "$(cfg)" &&
 		grep -qx 'model = m' "$(cfg)" && expect_out_has 'profile=new'
 }
+# ...and never where another user owns a directory on the way, however the
+# path was chosen (XDG_CONFIG_HOME, DASHSCOPE_CREDENTIAL_CONFIG): such a user
+# could point a link at any file root owns
+theirs() { # DIR: a directory of another user (nobody), for root's tests
+	mkdir -p "$1" && chown nobody "$1"
+}
+test_root_add_default_never_writes_through_another_users_link() {
+	[ "$(id -u)" = 0 ] || return 77
+	local dir="$TMPROOT/nobody-cfg" victim="$TMPROOT/root-owned.conf"
+	theirs "$dir"
+	printf '# root owns this\n' >"$victim"
+	ln -s "$victim" "$dir/config" && chown -h nobody "$dir/config"
+	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_CONFIG="$dir/config" "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 3 && expect_err_has 'belongs to another user' &&
+		[ "$(cat "$victim")" = '# root owns this' ]
+}
+test_root_add_default_leaves_nothing_in_another_users_config_dir() {
+	[ "$(id -u)" = 0 ] || return 77
+	local xdg="$TMPROOT/nobody-home/.config"
+	theirs "$TMPROOT/nobody-home" && theirs "$xdg" && theirs "$xdg/dashscope-credential"
+	printf 'sk-aaaaaaaa11\n' | XDG_CONFIG_HOME=$xdg "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 3 && expect_err_has 'belongs to another user' &&
+		[ -z "$(ls -A "$xdg/dashscope-credential")" ]
+}
+test_key_file_through_another_users_link_is_refused() {
+	[ "$(id -u)" = 0 ] || return 77
+	local dir="$TMPROOT/nobody-keys"
+	theirs "$dir"
+	ln -s "$(dirname "$KEYFILE")" "$dir/mine" && chown -h nobody "$dir/mine"
+	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_KEYFILE="$dir/mine/keys" "$DS" add x --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 3 && expect_err_has 'belongs to another user' && expect_store_unchanged "$SUM"
+}
 
 # --- 17: a check that cannot fail goes (doctor's "configuration parses")
 test_doctor_reports_a_config_that_does_not_parse() {
