@@ -4,6 +4,7 @@
  * 64 KiB cap counted as bytes arrive, bounded retries. */
 #include "config.h"
 #include "net.h"
+#include "files.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #define MAX_ATTEMPTS 3
+#define CA_FILE_MAX (8u << 20)
 #define RETRY_AFTER_MAX 10
 
 struct body {
@@ -42,6 +44,7 @@ static int is_http_url(const char *url)
 }
 
 struct attempt {
+	struct curl_blob *ca; /* the ca_file's bytes, or NULL */
 	CURLcode cc;
 	long status;
 	long retry_after;
@@ -73,8 +76,8 @@ static struct curl_slist *headers_add(struct curl_slist *list, const char *line)
 			cc = curl_easy_setopt(h, opt, val); \
 	} while (0)
 
-static CURLcode setup(CURL *h, const struct token_request *tr, const char *url,
-		      struct curl_slist *hdrs, struct body *body)
+static CURLcode setup(CURL *h, const struct token_request *tr, struct curl_blob *ca,
+		      const char *url, struct curl_slist *hdrs, struct body *body)
 {
 	const char *proto = is_http_url(url) ? "http" : "https";
 	CURLcode cc = CURLE_OK;
@@ -90,8 +93,8 @@ static CURLcode setup(CURL *h, const struct token_request *tr, const char *url,
 	SETOPT(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (tr->ca_file)
-		SETOPT(h, CURLOPT_CAINFO, tr->ca_file);
+	if (ca)
+		SETOPT(h, CURLOPT_CAINFO_BLOB, ca);
 	SETOPT(h, CURLOPT_POST, 1L);
 	SETOPT(h, CURLOPT_POSTFIELDS, "");
 	SETOPT(h, CURLOPT_POSTFIELDSIZE, 0L);
@@ -141,7 +144,7 @@ static void attempt_run(const struct token_request *tr, const char *url, struct 
 
 	/* every option is checked: a request that cannot be set up as
 	 * intended (verification, no redirects, no proxy) is not sent */
-	at->cc = setup(h, tr, url, hdrs, at->body);
+	at->cc = setup(h, tr, at->ca, url, hdrs, at->body);
 	if (at->cc == CURLE_OK)
 		at->cc = curl_easy_perform(h);
 	if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &at->status) != CURLE_OK)
@@ -258,7 +261,9 @@ static void net_global_cleanup(void)
 
 static int net_token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err)
 {
-	char url[700];
+	char url[700], *ca = NULL;
+	size_t ca_len = 0;
+	struct curl_blob blob;
 	struct body *b;
 	struct attempt at;
 	int rc = DS_ENET;
@@ -266,9 +271,20 @@ static int net_token_mint(const struct token_request *tr, struct minted *out, st
 	memset(out, 0, sizeof(*out));
 	if (net_global_init(err) != DS_OK)
 		return DS_EFAIL;
+	/* read here like every file of ours (files.h): OpenSSL would open a
+	 * FIFO and wait on it past every timeout */
+	if (tr->ca_file && (rc = file_read(tr->ca_file, FILE_REQUIRED, CA_FILE_MAX, "CA file",
+					   DS_EINPUT, &ca, &ca_len, NULL, err)) != DS_OK)
+		return rc;
+	blob.data = ca;
+	blob.len = ca_len;
+	blob.flags = CURL_BLOB_NOCOPY;
+	at.ca = ca ? &blob : NULL;
 	b = malloc(sizeof(*b));
-	if (!b)
+	if (!b) {
+		free(ca);
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
 	snprintf(url, sizeof(url), "%s?expire_in_seconds=%lu", tr->token_url, tr->lifetime);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -298,6 +314,7 @@ static int net_token_mint(const struct token_request *tr, struct minted *out, st
 	}
 	explicit_bzero(b, sizeof(*b));
 	free(b);
+	free(ca);
 	return rc;
 }
 

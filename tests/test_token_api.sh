@@ -193,6 +193,24 @@ test_system_cas_do_not_trust_test_ca() {          # 28
 	mint ok || return 1
 	fails 5 && ! grep -qF "$KEY" "$SERVER_LOG"
 }
+# SPEC section 3: the CA file is read like every file of ours; a FIFO would
+# hold OpenSSL's open past every timeout
+test_fifo_ca_file_is_refused_at_once() {
+	mkfifo "$HOME/ca.fifo"
+	export DASHSCOPE_CREDENTIAL_CA_FILE="$HOME/ca.fifo"
+	KEY=sk-test-ok-cafifo-1
+	add_key p "$KEY" --region singapore || return 1
+	run_t0=$(date +%s)
+	timeout 20 "$DS" token -p p </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	ELAPSED=$(( $(date +%s) - run_t0 ))
+	expect_rc 2 && expect_err_has 'not a regular file' && within 2 && ! grep -qF "$KEY" "$SERVER_LOG"
+}
+test_missing_ca_file_is_named() {
+	export DASHSCOPE_CREDENTIAL_CA_FILE="$HOME/no-such-ca.pem"
+	mint ok || return 1
+	fails 2 && expect_err_has 'no-such-ca.pem' && ! grep -qF "$KEY" "$SERVER_LOG"
+}
 test_plain_http_allowed_only_on_loopback() {
 	export DASHSCOPE_CREDENTIAL_ENDPOINT="http://127.0.0.1:$PORT_PLAIN"
 	mint ok || return 1
