@@ -104,14 +104,24 @@ static void build_vars(struct varset *vs, unsigned mask, const struct profile *p
 }
 
 static int render_json(FILE *out, const struct varset *vs, const struct profile *p,
-		       long long expires_at)
+		       long long expires_at, struct ds_err *err)
 {
 	json_t *env = json_object(), *root;
 	char when[32] = "";
 	char *s;
 
-	for (size_t i = 0; i < vs->n; i++)
-		json_object_set_new(env, vs->v[i].name, json_string(vs->v[i].value));
+	if (!env)
+		return -1;
+	/* a value JSON cannot carry (not UTF-8) is refused, never left out */
+	for (size_t i = 0; i < vs->n; i++) {
+		if (json_object_set_new(env, vs->v[i].name, json_string(vs->v[i].value)) != 0) {
+			json_decref(env);
+			ds_err_set(err, DS_EINPUT,
+				   "The value of %s is not valid UTF-8, which JSON cannot carry; nothing was printed.",
+				   vs->v[i].name);
+			return -1;
+		}
+	}
 	if (expires_at) {
 		time_t t = (time_t)expires_at;
 		struct tm tm;
@@ -148,7 +158,7 @@ static int render(enum shell_kind kind, const struct varset *vs, const struct pr
 	if (!out)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	if (kind == SHELL_JSON) {
-		bad = render_json(out, vs, p, expires_at);
+		bad = render_json(out, vs, p, expires_at, err);
 	} else {
 		for (size_t i = 0; i < vs->n && !bad; i++) {
 			bad = shell_assign(out, kind, vs->v[i].name, vs->v[i].value);

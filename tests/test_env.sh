@@ -108,6 +108,11 @@ assert int(exp.timestamp()) == int(d["env"]["DASHSCOPE_CREDENTIAL_EXPIRES_AT"]),
 assert d["env"]["OPENAI_API_KEY"].startswith("st-ok-"), d
 EOF2
 }
+# a value JSON cannot carry is refused, never silently left out
+test_env_json_refuses_a_value_that_is_not_utf8() {
+	DASHSCOPE_CREDENTIAL_ENDPOINT=$'https://h\xff\xfe.example' run env --shell json --no-key
+	expect_rejected && expect_err_has 'not valid UTF-8'
+}
 test_env_refuses_value_with_newline() {         # 29
 	# a model name with LF cannot come from our INI file; a CR-free
 	# control character can, and dotenv/pam refuse those
