@@ -170,7 +170,7 @@ static int erase_one(struct app *app, const struct profile *p, const struct secr
 		int rc;
 
 		/* erase only the key that was reported as failing (git 2023) */
-		rc = store_get_key(&app->store, p->name, &stored, err);
+		rc = store_get_key(&app->store, p, &stored, err);
 		if (rc)
 			return rc;
 		found = stored && secret_equal(stored, pw->data, pw->len);

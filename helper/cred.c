@@ -307,7 +307,7 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 		return store_mint(&app->store, cred->profile.name, lifetime, &cred->key,
 				  &cred->expires_at, err);
 	}
-	rc = store_get_key(&app->store, cred->profile.name, &key, err);
+	rc = store_get_key(&app->store, &cred->profile, &key, err);
 	if (rc)
 		return rc;
 	if (!key)

@@ -220,20 +220,27 @@ int store_list(struct store *st, const char *only, struct profile_list *out, int
 }
 
 struct get_ctx {
-	const char *name;
+	const struct profile *want;
 	struct secret *key;
 	int bad, oom;
 };
+
+static int same_place(const struct place *a, const struct place *b)
+{
+	return a->region == b->region && a->plan == b->plan && !strcmp(a->workspace, b->workspace);
+}
 
 static int get_one(void *vctx, const struct store_record *rec)
 {
 	struct get_ctx *ctx = vctx;
 	struct profile p;
 
-	if (!rec->name || strcmp(rec->name, ctx->name))
+	if (!rec->name || strcmp(rec->name, ctx->want->name))
 		return 0;
-	if (record_profile(rec, &p) != 0 || !rec->secret ||
-	    !store_key_valid(rec->secret, rec->secret_len, &p.place.plan)) {
+	/* the key must belong to the entry the profile was listed from: a
+	 * second entry of the name (another region) is not that profile */
+	if (record_profile(rec, &p) != 0 || !same_place(&p.place, &ctx->want->place) ||
+	    !rec->secret || !store_key_valid(rec->secret, rec->secret_len, &p.place.plan)) {
 		ctx->bad = 1;
 		return 0;
 	}
@@ -243,9 +250,11 @@ static int get_one(void *vctx, const struct store_record *rec)
 	return ctx->oom ? DS_EFAIL : 0;
 }
 
-int store_get_key(struct store *st, const char *name, struct secret **key, struct ds_err *err)
+int store_get_key(struct store *st, const struct profile *p, struct secret **key,
+		  struct ds_err *err)
 {
-	struct get_ctx ctx = { name, NULL, 0, 0 };
+	struct get_ctx ctx = { p, NULL, 0, 0 };
+	const char *name = p->name;
 	int rc;
 
 	*key = NULL;
@@ -254,7 +263,7 @@ int store_get_key(struct store *st, const char *name, struct secret **key, struc
 		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
 	else if (rc == DS_OK && !ctx.key && ctx.bad)
 		rc = ds_err_set(err, DS_ESTORE,
-				"The key stored for profile %s is not a valid Model Studio key (a corrupted or planted entry); it was not used. Store it again with 'dashscope-credential add %s'.",
+				"The key stored for profile %s is not a valid Model Studio key, or belongs to a second entry of that name for another region (a corrupted, planted or stale entry); it was not used. Store it again with 'dashscope-credential add %s'.",
 				name, name);
 	if (rc) {
 		secret_free(ctx.key);

@@ -38,10 +38,13 @@ int store_open_file(struct store *st, const char *path, const char *why, struct 
 int store_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
 	       struct ds_err *err);
 
-/* The key of one profile; *key is NULL (and DS_OK returned) when absent. A
- * stored key that fails the checks of `add` is DS_ESTORE naming the
- * profile: it never reaches a header or stdout. */
-int store_get_key(struct store *st, const char *name, struct secret **key, struct ds_err *err);
+/* The key of profile p (as store_list gave it); *key is NULL (and DS_OK
+ * returned) when absent. A stored key that fails the checks of `add`, or
+ * that only an entry of the same name for another place holds (a planted
+ * or stale duplicate), is DS_ESTORE naming the profile: it never reaches a
+ * header or stdout, and a key is never sent to another entry's place. */
+int store_get_key(struct store *st, const struct profile *p, struct secret **key,
+		  struct ds_err *err);
 
 /* Stores or replaces a profile (same name replaces). */
 int store_put(struct store *st, const struct profile *p, const struct secret *key,

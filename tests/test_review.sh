@@ -122,6 +122,15 @@ test_planted_coding_key_is_never_printed() {
 	run token -p cp
 	expect_rc 3 && expect_out_empty && expect_err_has 'cp' && expect_no_leak 'has space'
 }
+# a second entry of a name, for another region, never lends its key to the
+# profile list showed (a planted or stale duplicate)
+test_duplicate_entry_never_lends_its_key_to_the_listed_profile() {
+	printf 'sg\tus-east-1\t\tpayg\tsk-test-ok-planted-dup9\n' >>"$KEYFILE"
+	run token -p sg
+	expect_rc 0 && ! grep -q 'planted-dup9' "$SERVER_LOG" || return 1
+	run_in $'profile=sg\npassword=sk-test-ok-planted-dup9\n\n' erase
+	expect_rc 0 && grep -q "^sg	ap-southeast-1		payg	$KEY_SG\$" "$KEYFILE"
+}
 test_planted_temporary_key_is_refused() {
 	plant stk payg 'st-not-a-long-lived-key'
 	run token -p stk

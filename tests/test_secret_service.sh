@@ -169,6 +169,25 @@ test_planted_coding_item_is_never_printed() {
 	run token -p cp
 	expect_rc 3 && expect_out_empty && expect_no_leak 'not a key'
 }
+# store.c takes the key from the entry the profile was listed from: a
+# second item of the name for another region is never mixed in
+test_planted_duplicate_item_never_lends_its_key() {
+	ss_clear
+	add_key work sk-test-ok-real-1111 --region sg || return 1
+	printf '%s' sk-test-ok-planted-9999 | secret-tool store --label planted \
+		xdg:schema io.github.dashscope_credential.Key profile work region us-east-1 workspace '' plan payg
+	run list
+	local tail
+	tail=$(grep -o 'sk-…[^ ]*$' "$OUT" | sed 's/sk-…//')
+	[ -n "$tail" ] || return 1
+	run token -p work
+	if [ "$RC" = 0 ]; then
+		# the key sent is the one whose tail list showed
+		tail -n 3 "$SERVER_LOG" | grep -q "\"key\": \"sk-test-ok-[a-z]*-$tail\"" || { diag "list showed $tail"; return 1; }
+	else
+		expect_rc 3 && expect_err_has 'another region' && expect_out_empty
+	fi
+}
 test_list_marks_an_invalid_stored_key() {
 	ss_clear
 	plant_item odd payg 'sk-has space inside' || return 1
