@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *trim(char *s)
 {
@@ -202,14 +203,22 @@ int ini_parse_file(const char *path, int required, ini_fn fn, void *ctx, struct 
 {
 	char *buf;
 	size_t len;
+	struct stat sb;
 	int rc;
 
 	/* never blocks on a FIFO and takes regular files only (files.h) */
 	rc = file_read(path, required ? FILE_REQUIRED : 0, INI_FILE_MAX, "config file", DS_EINPUT,
-		       &buf, &len, NULL, err);
+		       &buf, &len, &sb, err);
 	if (rc || !buf)
 		return rc;
-	rc = ini_parse_buffer(buf, len, path, fn, ctx, err);
+	/* a config decides where keys are sent (endpoint, ca_file): one that
+	 * another user can change is theirs, as ssh judges ~/.ssh/config */
+	if ((sb.st_uid != geteuid() && sb.st_uid != 0) || (sb.st_mode & 022))
+		rc = ds_err_set(err, DS_EINPUT,
+				"The config file %s is not used: it decides where keys are sent, and another user can change it (it must be yours or root's, without group or other write permission: chmod go-w).",
+				path);
+	else
+		rc = ini_parse_buffer(buf, len, path, fn, ctx, err);
 	free(buf);
 	return rc;
 }

@@ -389,6 +389,29 @@ test_key_file_through_another_users_link_is_refused() {
 	RC=$?
 	expect_rc 3 && expect_err_has 'belongs to another user' && expect_store_unchanged "$SUM"
 }
+# a config decides where the long-lived key is sent (endpoint): one that
+# another user can change is not used
+test_config_writable_by_others_is_not_used() {
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\nendpoint = https://127.0.0.1:%s\n' "$PORT_OTHER" >"$(cfg)"
+	chmod 666 "$(cfg)"
+	run token -p sg
+	expect_rejected && expect_err_has 'another user can change it' &&
+		! grep -q '"listener": "other"' "$SERVER_LOG" || return 1
+	chmod 644 "$(cfg)"
+	printf '[defaults]\nendpoint = https://127.0.0.1:%s\n' "$PORT_OTHER" >"$HOME/sys-ww.conf"
+	chmod 646 "$HOME/sys-ww.conf"
+	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$HOME/sys-ww.conf" run token -p sg
+	expect_rejected && expect_err_has 'sys-ww.conf'
+}
+test_config_of_another_user_is_not_used() {
+	[ "$(id -u)" = 0 ] || return 77
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\nlifetime = 60\n' >"$(cfg)"
+	chown nobody "$(cfg)"
+	run token -p sg
+	expect_rejected && expect_err_has 'another user can change it'
+}
 
 # --- 17: a check that cannot fail goes (doctor's "configuration parses")
 test_doctor_reports_a_config_that_does_not_parse() {
