@@ -22,8 +22,9 @@ static int is_defaults_header(const char *line, size_t len)
 	char buf[64];
 	size_t o = 0;
 
+	/* blanks as the reader sees them, the CR of a CRLF file included */
 	for (size_t i = 0; i < len && o < sizeof(buf) - 1; i++)
-		if (line[i] != ' ' && line[i] != '\t')
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
 			buf[o++] = line[i];
 	buf[o] = '\0';
 	return !strncmp(buf, "[defaults]", 10) &&

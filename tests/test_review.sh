@@ -412,6 +412,13 @@ test_config_of_another_user_is_not_used() {
 	run token -p sg
 	expect_rejected && expect_err_has 'another user can change it'
 }
+test_add_default_replaces_the_profile_line_of_a_crlf_file() {
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\r\nprofile = cn\r\nlifetime = 60\r\n' >"$(cfg)"
+	add_key new sk-aaaaaaaa11 --region sg --default || return 1
+	[ "$(grep -c '^ *profile *=' "$(cfg)")" = 1 ] && grep -qx 'profile = new' "$(cfg)" &&
+		[ "$(grep -c '^\[defaults\]' "$(cfg)")" = 1 ]
+}
 
 # --- 17: a check that cannot fail goes (doctor's "configuration parses")
 test_doctor_reports_a_config_that_does_not_parse() {
