@@ -43,9 +43,7 @@ static int secret_module_load(struct ds_err *err)
 static int backend_status(int rc, struct ds_err *err)
 {
 	if (rc != DS_OK && err) {
-		for (char *p = err->msg; *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
-				*p = '?';
+		ds_sanitize(err->msg);
 		err->code = rc;
 	}
 	return rc;

@@ -27,11 +27,30 @@ int ds_err_set(struct ds_err *err, int code, const char *fmt, ...)
 		va_end(ap);
 		/* Messages quote names, lines and server text; none of it may
 		 * move the cursor or start a new line on the user's terminal. */
-		for (char *p = err->msg; *p; p++)
-			if (is_control(*p))
-				*p = '?';
+		ds_sanitize(err->msg);
 	}
 	return code;
+}
+
+void ds_sanitize(char *s)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+
+		/* C1 controls (CSI is U+009B) act like ESC sequences on many
+		 * terminals, and so does a raw 0x80..0x9f byte on 8-bit ones:
+		 * only whole UTF-8 characters of U+00A0 and above stay */
+		if (c < 0x80 ? is_control((char)c)
+			     : (len > n - i || !ds_utf8_valid(s + i, len) ||
+				(c == 0xc2 && (unsigned char)s[i + 1] < 0xa0))) {
+			s[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
 }
 
 int ds_strcpy(char *dst, size_t n, const char *src)

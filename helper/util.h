@@ -46,6 +46,11 @@ int ds_utf8_valid(const char *s, size_t n);
 /* Returns 1 when s has a byte below 0x20 or 0x7f. */
 int ds_has_control(const char *s);
 
+/* Replaces, in place, every byte a terminal could act on with '?': C0
+ * controls, DEL, C1 controls (U+0080..U+009F) and bytes that are not
+ * UTF-8. Every error message passes here. */
+void ds_sanitize(char *s);
+
 /* Lower-cases ASCII letters in place. */
 void ds_ascii_lower(char *s);
 

@@ -261,6 +261,14 @@ test_dashscope_host_with_other_port_is_no_match() {
 	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com:8443\nusername=x y\n\n' get
 	expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ]
 }
+# a message quoting input never carries a C1 control (CSI is U+009B, or a
+# raw 0x9b byte on an 8-bit terminal) nor bytes that are not UTF-8 (threat 21)
+test_c1_controls_in_quoted_input_never_reach_stderr() {
+	run_in $'protocol=https\nhost=ev\xc2\x9b2Jil:abc\n\n' get
+	expect_rejected && ! grep -q $'\xc2\x9b' "$ERR" || return 1
+	run token -r $'x\x9b2J\xff'
+	expect_rc 2 && ! grep -q $'[\x80-\xff]' "$ERR" && expect_err_has "Unknown region 'x?2J?'"
+}
 
 # --- 12: exec gives the child the caller's world (SPEC 5)
 test_exec_child_gets_callers_umask() {
