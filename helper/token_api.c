@@ -299,6 +299,15 @@ static int net_token_mint(const struct token_request *tr, struct minted *out, st
 		attempt_run(tr, url, &at);
 		if (at.cc == CURLE_OK && at.status == 200) {
 			rc = token_parse_success(b->buf, b->len, sent, tr->lifetime, out, err);
+			/* the long-lived key handed back as "temporary" would be
+			 * printed where only temporary keys may go (SPEC section 4) */
+			if (rc == DS_OK && token_text_holds_key(out->token->data, out->token->len,
+								tr->key->data, tr->key->len)) {
+				secret_free(out->token);
+				out->token = NULL;
+				rc = ds_err_set(err, DS_ENET,
+						"The token endpoint answered with the long-lived key itself, not a temporary key; nothing was printed. Check the endpoint setting.");
+			}
 			break;
 		}
 		if (at.cc != CURLE_OK) {

@@ -90,6 +90,11 @@ test_api_error_echoing_the_key_percent_encoded_is_not_shown() {
 	mint e401pct || return 1
 	fails 4 && expect_err_has 'its message held the key, so it is not shown'
 }
+# SPEC section 4: only temporary keys are handed out, even by a broken server
+test_token_that_is_the_long_lived_key_is_refused() {
+	mint echotoken || return 1
+	fails 5 && expect_err_has 'long-lived key itself'
+}
 # the echo judged on the text as shown too: JSON escapes hide it in the body
 test_api_error_echoing_the_key_json_escaped_in_base64_is_not_shown() {
 	mint e401jsonb64 || return 1

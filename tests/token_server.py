@@ -296,6 +296,9 @@ class Handler(BaseHTTPRequestHandler):
                           ("semitoken", "st-a;b"), ("sptoken", "st-a b")):
             if scenario == name:
                 return self.send_json(200, {"token": bad, "expires_at": now + lifetime})
+        if scenario == "echotoken":
+            # a broken gateway that hands the long-lived key back as the token
+            return self.send_json(200, {"token": key, "expires_at": now + lifetime})
         if scenario == "noexp":
             return self.send_json(200, {"token": good["token"]})
         if scenario == "strexp":
