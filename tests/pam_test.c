@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *user;
 
@@ -51,6 +52,35 @@ static int session(const char *service, const char *who, char ***env)
 	return -1;
 }
 
+/* What the module logged during the last session_logged() (pam_wrapper
+ * prints pam_syslog lines on stderr). */
+static char logged[16384];
+
+static int session_logged(const char *service, const char *who, char ***env)
+{
+	FILE *tmp = tmpfile();
+	int saved, rc;
+	size_t n;
+
+	ck_assert_ptr_nonnull(tmp);
+	fflush(stderr);
+	saved = dup(2);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fileno(tmp), 2), 2);
+	rc = session(service, who, env);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(logged, 1, sizeof(logged) - 1, tmp);
+	logged[n] = '\0';
+	fclose(tmp);
+	printf("# log of %s:\n%s", service, logged);
+	return rc;
+}
+
+static double now_s(void);
+
 static const char *env_get(char **env, const char *name)
 {
 	size_t n = strlen(name);
@@ -82,10 +112,6 @@ START_TEST(test_real_helper_sets_exact_variables)
 	char **env;
 	const char *u = getenv("DS_PAM_REAL_USER");
 
-	if (!u) {
-		printf("# SKIP test_real_helper_sets_exact_variables: needs root to create a user\n");
-		return;
-	}
 	ck_assert_int_eq(session("ds-real", u, &env), PAM_SUCCESS);
 	print_env("session environment (ds-real)", env);
 	ck_assert_uint_eq(env_count(env), 8);
@@ -110,10 +136,6 @@ START_TEST(test_pam_rule_maps_user_to_region)
 	char **env;
 	const char *u = getenv("DS_PAM_REAL_USER");
 
-	if (!u) {
-		printf("# SKIP test_pam_rule_maps_user_to_region: needs root to create a user\n");
-		return;
-	}
 	ck_assert_int_eq(session("ds-rules", u, &env), PAM_SUCCESS);
 	ck_assert_str_eq(env_get(env, "DASHSCOPE_API_REGION"), "ap-northeast-1");
 	ck_assert_str_eq(env_get(env, "OPENAI_BASE_URL"),
@@ -234,10 +256,6 @@ START_TEST(test_helper_runs_as_target_user_and_cannot_regain_root)
 	char **env;
 	const char *u = getenv("DS_PAM_REAL_USER"), *uid = getenv("DS_PAM_REAL_UID");
 
-	if (!u) {
-		printf("# SKIP test_helper_runs_as_target_user: needs root\n");
-		return;
-	}
 	ck_assert_int_eq(session("ds-uid", u, &env), PAM_SUCCESS);
 	print_env("session environment (ds-uid)", env);
 	ck_assert_str_eq(env_get(env, "DASHSCOPE_CREDENTIAL_PROFILE"), uid);
@@ -265,12 +283,176 @@ START_TEST(test_other_service_denies)
 }
 END_TEST
 
+/* ---- the system config (SPEC section 8, issue 11 defect 16) ---- */
+
+START_TEST(test_system_config_path_from_environment_is_not_used)
+{
+	char **env;
+
+	/* under su/sudo the environment is the caller's: rules it points
+	 * at must not choose the region */
+	setenv("DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG", getenv("DS_PAM_ENV_RULES"), 1);
+	ck_assert_int_eq(session("ds-args", NULL, &env), PAM_SUCCESS);
+	ck_assert_str_eq(env_get(env, "DASHSCOPE_API_REGION"), "none");
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_fifo_named_by_environment_does_not_hold_login)
+{
+	char **env;
+	double t0 = now_s(), took;
+
+	setenv("DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG", getenv("DS_PAM_FIFO"), 1);
+	ck_assert_int_eq(session("ds-args", NULL, &env), PAM_SUCCESS);
+	took = now_s() - t0;
+	ck_assert_msg(took < 2.0, "took %.2f s", took);
+	ck_assert_str_eq(env_get(env, "DASHSCOPE_API_REGION"), "none");
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_fifo_as_conf_is_refused_within_timeout)
+{
+	char **env;
+	double t0 = now_s(), took;
+
+	ck_assert_int_eq(session_logged("ds-conf-fifo", NULL, &env), PAM_SUCCESS);
+	took = now_s() - t0;
+	ck_assert_msg(took < 2.0, "took %.2f s", took);
+	ck_assert_ptr_nonnull(strstr(logged, "is not a regular file"));
+	ck_assert_ptr_null(env_get(env, "DASHSCOPE_API_REGION"));
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_user_owned_config_rules_are_not_obeyed)
+{
+	char **env;
+
+	ck_assert_int_eq(session_logged("ds-conf-userowned", getenv("DS_PAM_REAL_USER"), &env),
+			 PAM_SUCCESS);
+	ck_assert_ptr_nonnull(strstr(logged, "is not owned by root"));
+	ck_assert_ptr_null(env_get(env, "DASHSCOPE_API_REGION"));
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_group_writable_config_is_refused)
+{
+	char **env;
+
+	ck_assert_int_eq(session_logged("ds-conf-groupw", getenv("DS_PAM_REAL_USER"), &env),
+			 PAM_SUCCESS);
+	ck_assert_ptr_nonnull(strstr(logged, "is writable by group or others"));
+	ck_assert_ptr_null(env_get(env, "DASHSCOPE_API_REGION"));
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_symlinked_config_is_refused)
+{
+	char **env;
+
+	ck_assert_int_eq(session_logged("ds-conf-symlink", getenv("DS_PAM_REAL_USER"), &env),
+			 PAM_SUCCESS);
+	ck_assert_ptr_nonnull(strstr(logged, "is a symbolic link"));
+	ck_assert_ptr_null(env_get(env, "DASHSCOPE_API_REGION"));
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_bad_config_with_strict_fails_session)
+{
+	char **env;
+
+	ck_assert_int_eq(session("ds-conf-fifo-strict", NULL, &env), PAM_SESSION_ERR);
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_config_parse_error_is_not_echoed_to_syslog)
+{
+	char **env;
+
+	ck_assert_int_eq(session_logged("ds-conf-garbage", getenv("DS_PAM_REAL_USER"), &env),
+			 PAM_SUCCESS);
+	ck_assert_ptr_nonnull(strstr(logged, "garbage.conf:1: not valid"));
+	ck_assert_ptr_null(strstr(logged, "TOPSECRETWORD"));
+	pamtest_free_env(env);
+	ck_assert_int_eq(session_logged("ds-conf-badrule", getenv("DS_PAM_REAL_USER"), &env),
+			 PAM_SUCCESS);
+	ck_assert_ptr_nonnull(strstr(logged, "badrule.conf:2: the [pam] rule that applies to"));
+	ck_assert_ptr_null(strstr(logged, "SECRETREGION"));
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_helper_failure_log_gives_its_reason)
+{
+	char **env;
+
+	ck_assert_int_eq(session_logged("ds-reason", NULL, &env), PAM_SUCCESS);
+	/* its first line, control characters removed, the key masked */
+	ck_assert_ptr_nonnull(strstr(logged, "(exit 3) for user "));
+	ck_assert_ptr_nonnull(strstr(logged, ": store unavailable: key [key] [31mred"));
+	ck_assert_ptr_null(strstr(logged, "sk-abcdef123456"));
+	ck_assert_ptr_null(strstr(logged, "\033"));
+	ck_assert_ptr_null(strstr(logged, "second line"));
+	pamtest_free_env(env);
+}
+END_TEST
+
+/* ---- the same without pidfd_open (kernels before 5.3) ---- */
+
+START_TEST(test_without_pidfd_success_exports_allowed_names)
+{
+	char **env;
+
+	ck_assert_int_eq(session("ds-ok-nopidfd", NULL, &env), PAM_SUCCESS);
+	ck_assert_str_eq(env_get(env, "DASHSCOPE_API_REGION"), "ap-southeast-1");
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_without_pidfd_helper_closing_stdout_is_killed_at_timeout)
+{
+	char **env;
+	double t0 = now_s(), took;
+
+	ck_assert_int_eq(session("ds-closed-nopidfd", NULL, &env), PAM_SUCCESS);
+	took = now_s() - t0;
+	ck_assert_msg(took >= 0.9 && took < 3.0, "took %.2f s", took);
+	pamtest_free_env(env);
+}
+END_TEST
+
+START_TEST(test_without_pidfd_failing_helper_reason_is_logged)
+{
+	char **env;
+
+	ck_assert_int_eq(session_logged("ds-reason-nopidfd", NULL, &env), PAM_SUCCESS);
+	ck_assert_ptr_nonnull(strstr(logged, ": store unavailable: key [key] [31mred"));
+	pamtest_free_env(env);
+}
+END_TEST
+
+/* Root-only tests run when tests/test_pam.sh could make a user and
+ * root-owned files; otherwise each is reported as skipped, never passed. */
+#define ROOT_TEST(tc, fn)                                                                     \
+	do {                                                                                  \
+		if (root)                                                                     \
+			tcase_add_test(tc, fn);                                               \
+		else                                                                          \
+			printf("SKIP %s: needs root (a test user, root-owned files)\n", #fn); \
+	} while (0)
+
 int main(void)
 {
 	Suite *s;
 	TCase *tc;
 	SRunner *sr;
-	int failed;
+	int failed, root = getenv("DS_PAM_REAL_USER") != NULL;
 
 	/* without the preload the system's stacks would answer and the
 	 * module would never load: refuse to "pass" that way */
@@ -289,9 +471,9 @@ int main(void)
 	s = suite_create("pam");
 	tc = tcase_create("pam");
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_real_helper_sets_exact_variables);
-	tcase_add_test(tc, test_pam_rule_maps_user_to_region);
-	tcase_add_test(tc, test_unmapped_user_is_ignored);
+	ROOT_TEST(tc, test_real_helper_sets_exact_variables);
+	ROOT_TEST(tc, test_pam_rule_maps_user_to_region);
+	ROOT_TEST(tc, test_unmapped_user_is_ignored);
 	tcase_add_test(tc, test_fake_helper_success_exports_allowed_names);
 	tcase_add_test(tc, test_failing_helper_is_soft_by_default);
 	tcase_add_test(tc, test_failing_helper_with_strict_fails_session);
@@ -299,9 +481,21 @@ int main(void)
 	tcase_add_test(tc, test_names_outside_allow_list_and_keys_are_dropped);
 	tcase_add_test(tc, test_flooding_helper_is_capped);
 	tcase_add_test(tc, test_helper_closing_stdout_and_running_is_killed);
-	tcase_add_test(tc, test_helper_runs_as_target_user_and_cannot_regain_root);
+	ROOT_TEST(tc, test_helper_runs_as_target_user_and_cannot_regain_root);
 	tcase_add_test(tc, test_close_session_succeeds_without_open);
 	tcase_add_test(tc, test_other_service_denies);
+	tcase_add_test(tc, test_system_config_path_from_environment_is_not_used);
+	tcase_add_test(tc, test_fifo_named_by_environment_does_not_hold_login);
+	tcase_add_test(tc, test_fifo_as_conf_is_refused_within_timeout);
+	tcase_add_test(tc, test_bad_config_with_strict_fails_session);
+	ROOT_TEST(tc, test_user_owned_config_rules_are_not_obeyed);
+	ROOT_TEST(tc, test_group_writable_config_is_refused);
+	ROOT_TEST(tc, test_symlinked_config_is_refused);
+	ROOT_TEST(tc, test_config_parse_error_is_not_echoed_to_syslog);
+	tcase_add_test(tc, test_helper_failure_log_gives_its_reason);
+	tcase_add_test(tc, test_without_pidfd_success_exports_allowed_names);
+	tcase_add_test(tc, test_without_pidfd_helper_closing_stdout_is_killed_at_timeout);
+	tcase_add_test(tc, test_without_pidfd_failing_helper_reason_is_logged);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_VERBOSE);
