@@ -8,7 +8,7 @@ packages="autoconf automake libtool pkg-config make gcc
   libpam-wrapper libpamtest0-dev libsystemd-dev systemd
   gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux
   dash zsh fish tcsh mandoc groff-base valgrind clang-format cppcheck
-  curl hyperfine time npm strace"
+  curl hyperfine time npm strace openssh-server openssh-client"
 run() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 run apt-get update
 # shellcheck disable=SC2086
