@@ -55,6 +55,51 @@ def ratio(name):
     return res[1]["median"] / res[0]["median"] if res else float("nan")
 
 
+def delta_ms(name):
+    res = load(name)
+    if not res:
+        return "n/a"
+    return "%.2f (+%.1f ms)" % (res[1]["median"] / res[0]["median"],
+                               (res[1]["median"] - res[0]["median"]) * 1000)
+
+
+def load_login():
+    path = os.path.join(W, "login.json")
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2
+
+
+def login_delta(d, kind):
+    a, b = median(d["without"]), median(d[kind])
+    return "%.2f (%+.1f ms)" % (b / a, (b - a) * 1000)
+
+
+def login_section(d):
+    out = ["## A real login through pam_dashscope", "",
+           "`ssh user@127.0.0.1 true` through a private sshd (bench/login), %d logins of each"
+           % d["logins"],
+           "kind, alternating, after three warm-up rounds. \"module, /bin/true\" runs the",
+           "module with `helper=/bin/true`: the module's own cost without the helper's.", "",
+           "| PAM session stack | median ms | ratio | delta | median of paired deltas |",
+           "|---|---:|---:|---:|---:|"]
+    base = median(d["without"])
+    for kind, title in (("without", "without the module"), ("with", "with pam_dashscope"),
+                        ("empty_helper", "module, /bin/true as helper")):
+        xs = d.get(kind)
+        if not xs:
+            continue
+        paired = median([y - x for x, y in zip(d["without"], xs)])
+        out.append("| %s | %.1f | %.2f | %+.1f ms | %+.1f ms |" % (
+            title, median(xs) * 1000, median(xs) / base, (median(xs) - base) * 1000,
+            paired * 1000))
+    return "\n".join(out) + "\n"
+
+
 def main():
     print("# Benchmark results\n")
     print("Written by `bench/run`; do not edit by hand. Times are wall-clock")
@@ -72,14 +117,24 @@ def main():
     print("| `get`, Secret Service / pipeline | %.2f | |" % ratio("ss-get"))
     print("| `env`, file store / bare `curl` | %.2f | |" % ratio("file-env"))
     print("| `env`, Secret Service / pipeline | %.2f | |" % ratio("ss-env"))
-    print("| `list` (1 profile) / `secret-tool search --all` | %.2f | |\n" % ratio("ss-list1"))
+    print("| `list` (1 profile) / `secret-tool search --all` | %.2f | |" % ratio("ss-list1"))
+    print("| `env --shell pam --no-key` / `/bin/true` | %s | |" % delta_ms("pam-env"))
+    login = load_login()
+    if login:
+        print("| login with pam_dashscope / without (private sshd) | %s | ≤ +15 ms |"
+              % login_delta(login, "with"))
+    print()
     print("## Details\n")
     for name, title in (("file-token", "token, file store"), ("file-get", "get, file store"),
                         ("file-env", "env, file store"), ("ss-token", "token, Secret Service"),
                         ("ss-get", "get, Secret Service"), ("ss-env", "env, Secret Service"),
                         ("ss-list1", "list, Secret Service, 1 profile"),
+                        ("pam-env", "env --shell pam --no-key (what the PAM module runs), file store"),
                         ("get-lines", "get with a request of 1, 100 and 256 lines (file store)")):
         print(table(name, title))
+    login = load_login()
+    if login:
+        print(login_section(login))
     print("## Peak memory (RSS, median of 5 runs)\n")
     print("| what | KiB |\n|---|---:|")
     for line in open(os.path.join(W, "rss.tsv")):

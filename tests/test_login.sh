@@ -9,8 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "# SKIP: needs root (a user, a PAM service file, sshd)"; exit 77; }
-SSHD_BIN=$(command -v sshd || echo /usr/sbin/sshd)
-for tool in "$SSHD_BIN" ssh ssh-keygen useradd groupadd runuser python3; do
+for tool in "$(command -v sshd || echo /usr/sbin/sshd)" ssh ssh-keygen useradd groupadd runuser python3; do
 	command -v "$tool" >/dev/null || { echo "# SKIP: $tool is not installed (install-deps.sh)"; exit 77; }
 done
 if [ -n "${DS_SANITIZERS:-}" ]; then
@@ -21,139 +20,14 @@ fi
 MOD="$abs_top_builddir/.libs/pam_dashscope.so"
 [ -f "$MOD" ] || { echo "pam_dashscope.so is not built"; exit 99; }
 
-# sshd names its PAM service after its program name (OpenSSH's
-# SSHD_PAM_SERVICE is __progname; this OpenSSH has no PAMServiceName), so
-# a link with our own name gives it a PAM service of our own.
-ID="dslogin$$"
-SERVICE="ds-login-test-$$"
-PAMFILE="/etc/pam.d/$SERVICE"
-L="$TMPROOT/login"
-SSHD_PID=""
-SYSLOG_PID=""
-MADE_PRIVSEP=""
-login_cleanup() {
-	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
-	if [ -n "$SYSLOG_PID" ]; then
-		kill "$SYSLOG_PID" 2>/dev/null && wait "$SYSLOG_PID" 2>/dev/null
-		rm -f /dev/log
-	fi
-	# whatever the user still runs (a killed helper's leftovers), by pid
-	for pid in $(ps -o pid= -u "$ID" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-	rm -f "$PAMFILE"
-	userdel "$ID" 2>/dev/null
-	groupdel "$ID" 2>/dev/null
-	groupdel "${ID}x" 2>/dev/null
-	[ -n "$MADE_PRIVSEP" ] && rmdir /run/sshd 2>/dev/null
-	cleanup
-}
-trap login_cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-mkdir -p "$L/bin" "$L/home/.ssh"
-chmod 755 "$TMPROOT" "$L" "$L/bin"
-# the helper runs as the user: it must be able to reach the binary
-chmod o+x "$(dirname "$DS_REAL")" 2>/dev/null
-
-groupadd "$ID" && groupadd "${ID}x" || { echo "groupadd failed"; exit 99; }
-useradd -M -d "$L/home" -s /bin/sh -g "$ID" "$ID" || { echo "useradd failed"; exit 99; }
-ssh-keygen -q -t ed25519 -N '' -f "$L/hostkey" -C host || exit 99
-ssh-keygen -q -t ed25519 -N '' -f "$L/client" -C client || exit 99
-cp "$L/client.pub" "$L/home/.ssh/authorized_keys"
-chmod 700 "$L/home/.ssh"
-chmod 600 "$L/home/.ssh/authorized_keys"
-
-# the user's own profile, in the file store, added by the user
-KEY="sk-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-mkdir -p "$L/home/.config/dashscope-credential"
-printf '[defaults]\nstore = file\n[profile team]\nmodel = qwen-max\n' \
-	>"$L/home/.config/dashscope-credential/config"
-chown -R "$ID:$ID" "$L/home"
-chmod 755 "$L/home"
-printf '%s\n' "$KEY" | runuser -u "$ID" -- env -i HOME="$L/home" PATH=/usr/bin:/bin \
-	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG=/dev/null \
-	"$DS_REAL" add team --region tokyo --workspace ws-login >/dev/null 2>"$L/add.err" ||
-	{ echo "add failed: $(cat "$L/add.err")"; exit 99; }
+. "$(dirname "$0")/sshd-lib.sh"
+sshd_start || exit 99
 
 helper() { printf '#!/bin/sh\n%s\n' "$2" >"$L/bin/$1"; chmod 755 "$L/bin/$1"; }
 helper hang 'exec sleep 100'
 helper fail 'echo "no profile for this user" >&2; exit 1'
 helper flood 'head -c 2000000 /dev/zero | tr "\0" A; echo; echo DASHSCOPE_API_REGION=cn-beijing'
-: >"$L/system.conf"
-chmod 644 "$L/system.conf"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$L/sshd_config" <<EOF
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $L/hostkey
-PidFile $L/sshd.pid
-UsePAM yes
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin no
-AllowUsers $ID
-AuthorizedKeysFile .ssh/authorized_keys
-StrictModes yes
-PrintMotd no
-PrintLastLog no
-UseDNS no
-LogLevel VERBOSE
-EOF
-printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$L/hostkey.pub")" >"$L/known_hosts"
-
-# pam_service LINE: the PAM stack of our sshd, with the module's line
-pam_service() {
-	printf '%s\n' 'auth required pam_deny.so' 'account required pam_permit.so' \
-		'password required pam_deny.so' 'session required pam_permit.so' "$1" >"$PAMFILE"
-}
-pam_service "session optional $MOD conf=$L/system.conf"
-
-# The module's log lines: a listener on /dev/log when the machine has no
-# syslog there (containers, CI); with a syslog of its own the log checks
-# are reported skipped.
-SYSLOG="$L/syslog"
-SYSLOG_PID=""
-if [ ! -e /dev/log ]; then
-	python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("/dev/log")
-out = open(sys.argv[1], "ab", buffering=0)
-print("ready", flush=True)
-while True:
-    out.write(s.recv(65536).rstrip(b"\0\n") + b"\n")
-' "$SYSLOG" >"$L/syslog.ready" &
-	SYSLOG_PID=$!
-	for _ in $(seq 100); do
-		[ -s "$L/syslog.ready" ] && break
-		sleep 0.05
-	done
-fi
-
-if [ ! -d /run/sshd ]; then
-	mkdir -m 755 /run/sshd && MADE_PRIVSEP=1
-fi
-ln -s "$SSHD_BIN" "$L/$SERVICE"
-"$L/$SERVICE" -D -f "$L/sshd_config" -E "$L/sshd.log" &
-SSHD_PID=$!
-for _ in $(seq 100); do
-	grep -q "Server listening" "$L/sshd.log" 2>/dev/null && break
-	kill -0 "$SSHD_PID" 2>/dev/null || break
-	sleep 0.05
-done
-grep -q "Server listening" "$L/sshd.log" 2>/dev/null ||
-	{ echo "sshd did not start: $(head -c 600 "$L/sshd.log")"; exit 99; }
-
-# login CMD...: one real ssh login; sets RC, OUT, ERR and TOOK (seconds)
-login() {
-	local t0=$EPOCHREALTIME
-	ssh -F /dev/null -p "$PORT" -i "$L/client" -o IdentitiesOnly=yes -o BatchMode=yes \
-		-o UserKnownHostsFile="$L/known_hosts" -o StrictHostKeyChecking=yes \
-		-o LogLevel=ERROR "$ID@127.0.0.1" "$@" </dev/null >"$OUT" 2>"$ERR"
-	RC=$?
-	TOOK=$(python3 -c "print('%.2f' % ($EPOCHREALTIME - $t0))")
-}
 # The session's variables of our families, sorted.
 ours() { grep -E '^(DASHSCOPE|OPENAI|ANTHROPIC)_' "$OUT" | sort; }
 expect_vars() {
