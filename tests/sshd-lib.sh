@@ -74,8 +74,10 @@ sshd_start() {
 		>"$L/home/.config/dashscope-credential/config"
 	chown -R "$ID:$ID" "$L/home"
 	chmod 755 "$L/home"
+	: >"$L/system.conf"
+	chmod 644 "$L/system.conf"
 	printf '%s\n' "$KEY" | runuser -u "$ID" -- env -i HOME="$L/home" PATH=/usr/bin:/bin \
-		DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG=/dev/null \
+		DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$L/system.conf" \
 		"$DS_REAL" add team --region tokyo --workspace ws-login >/dev/null 2>"$L/add.err" ||
 		{ echo "add failed: $(cat "$L/add.err")"; return 1; }
 
@@ -100,8 +102,6 @@ sshd_start() {
 	EOF
 	printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$L/hostkey.pub")" >"$L/known_hosts"
 
-	: >"$L/system.conf"
-	chmod 644 "$L/system.conf"
 	pam_service "session optional $MOD conf=$L/system.conf"
 
 	# The module's log lines: a listener on /dev/log when the machine has no
