@@ -40,7 +40,7 @@ expect_vars() {
 }
 expect_no_key() {
 	if grep -qE '^(DASHSCOPE_API_KEY|OPENAI_API_KEY|ANTHROPIC_AUTH_TOKEN|ANTHROPIC_API_KEY)=|=s[kt]-' "$OUT" ||
-		grep -qF -- "$KEY" "$OUT" "$ERR" "$L/sshd.log"; then
+		grep -qsF -- "$KEY" "$OUT" "$ERR" "$L/sshd.log" "$SYSLOG"; then
 		diag "a key reached the session or a log"
 		return 1
 	fi
