@@ -167,6 +167,11 @@ static int key_word_at(const char *s, size_t left)
 	       (s[1] == 'k' || s[1] == 'K' || s[1] == 't' || s[1] == 'T') && s[2] == '-';
 }
 
+static int alnum_byte(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
 static int word_byte(unsigned char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -185,7 +190,7 @@ void pam_reason_clean(const char *in, size_t len, char *out)
 
 		/* masked before the cap, so no part of a key survives it */
 		if (key_word_at(in + i, len - i) &&
-		    (i == 0 || !word_byte((unsigned char)in[i - 1]))) {
+		    (i == 0 || !alnum_byte((unsigned char)in[i - 1]))) {
 			static const char mask[] = "[key]";
 
 			while (i < len && word_byte((unsigned char)in[i]))

@@ -53,7 +53,8 @@ int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char
 /* Makes the helper's one-line reason for a log line from len bytes of
  * its stderr: the first line only, control characters removed, bytes
  * outside printable ASCII as '?', every word that looks like a key
- * (sk-..., st-..., any case) replaced by "[key]", at most
+ * (sk-..., st-..., any case, not preceded by a letter or digit) replaced
+ * by "[key]", at most
  * PAM_DS_REASON_MAX bytes. out must hold PAM_DS_REASON_MAX + 1 bytes. */
 void pam_reason_clean(const char *in, size_t len, char *out);
 

@@ -157,6 +157,10 @@ def pam_output():
     yield "long-value", b"OPENAI_MODEL=" + b"a" * 1100 + b"\n"
     yield "bad-utf8", b"OPENAI_MODEL=\xff\xfe\nOPENAI_MODEL=\xc3\xa9\n"
     yield "nul", b"OPENAI_MODEL=a\0b\n"
+    # the same bytes are the helper's stderr for pam_reason_clean
+    yield "reason-key", b"store unavailable: key sk-abc123 \x1b[31mred\nsecond line sk-x\n"
+    yield "reason-key-case", b"ST-abc:SK-def,(sk-ghi) xsk-jkl \xc3\xa9sk-mno"
+    yield "reason-long", b"why " * 100 + b"sk-" + b"k" * 300 + b"\n"
 
 
 def keyfile():
