@@ -5,10 +5,11 @@
 set -eu
 packages="autoconf automake libtool pkg-config make gcc
   libsecret-1-dev libcurl4-openssl-dev libjansson-dev check libpam0g-dev
-  libpam-wrapper libpamtest0-dev libsystemd-dev systemd
+  libpam-wrapper libpamtest0-dev
+  libmicrohttpd-dev libsystemd-dev systemd
   gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux
   dash zsh fish tcsh mandoc groff-base valgrind clang-format cppcheck
-  curl hyperfine time npm strace openssh-server openssh-client"
+  curl hyperfine time npm strace openssh-server openssh-client nginx-light wrk"
 run() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 run apt-get update
 # shellcheck disable=SC2086

@@ -20,8 +20,9 @@ struct opts {
 	const char *profile, *region, *workspace, *plan, *lifetime;
 	const char *shell, *for_list;
 	int json, verify, make_default, no_key, online, help;
-	const char *listen, *idle; /* broker */
+	const char *listen, *idle; /* broker, proxy; broker */
 	int log_stderr, system; /* broker; add/list/remove --system */
+	int print_env, new_key, quiet, key_file; /* proxy; exec --key-file */
 	char **rest; /* positional arguments after the command */
 	int nrest;
 };
@@ -51,6 +52,7 @@ struct credential {
 	struct endpoints ep;
 	struct secret *key; /* temporary, or long-lived where allowed */
 	long long expires_at; /* 0 for a long-lived key */
+	unsigned long lifetime; /* the lifetime asked for (policy applied) */
 	int long_lived;
 	int lifetime_lowered; /* max_lifetime lowered what was asked for */
 };
@@ -84,6 +86,7 @@ int cmd_capability(struct app *app, struct ds_err *err);
 int cmd_token(struct app *app, struct ds_err *err);
 int cmd_env(struct app *app, struct ds_err *err);
 int cmd_exec(struct app *app, struct ds_err *err);
+int cmd_proxy(struct app *app, struct ds_err *err);
 int cmd_regions(struct app *app, struct ds_err *err);
 int cmd_doctor(struct app *app, struct ds_err *err);
 int cmd_broker(struct app *app, struct ds_err *err);
@@ -95,6 +98,16 @@ int system_keys_open(struct app *app, struct ds_err *err);
 /* DS_EPOLICY when the store in use is the broker, whose keys only the
  * administrator changes (add, remove, store, erase). */
 int app_refuse_broker_write(const struct app *app, struct ds_err *err);
+
+/* Sets (set_env) or prints in kind's syntax the variables of for_list
+ * (NULL: all three families) pointing at the proxy at origin, each key
+ * variable holding key (SPEC section 10). */
+int env_for_proxy(const char *for_list, const struct profile *p, const char *model,
+		  const char *origin, const char *key, int kind, int set_env, struct ds_err *err);
+
+/* exec --key-file (SPEC section 11): runs CMD beside a rotating key file;
+ * c is the first credential. Returns CMD's exit status. */
+int exec_key_file(struct app *app, struct credential *c, struct ds_err *err);
 
 /* Reads a key from the terminal without echo, or one line from a
  * non-terminal standard input. */

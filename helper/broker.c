@@ -7,6 +7,7 @@
 #include "config.h"
 #include "app.h"
 #include "broker.h"
+#include "listen_fds.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -775,42 +776,6 @@ static int socket_is_unix_listener(int fd)
 	return getsockname(fd, (struct sockaddr *)&sa, &l) == 0 && sa.sun_family == AF_UNIX &&
 	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
 	       getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc;
-}
-
-/* LISTEN_PID and LISTEN_FDS read by hand, as sd_listen_fds(3) reads them,
- * where libsystemd is not there. */
-static int listen_fds_env(void)
-{
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	unsigned long v = 0, p = 0;
-	int n = 0;
-
-	if (pid && fds && !ds_parse_ulong(pid, 1ul << 30, &p) && (pid_t)p == getpid() &&
-	    !ds_parse_ulong(fds, 64, &v))
-		n = (int)v;
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return n;
-}
-
-/* sd_listen_fds from libsystemd, loaded here and only here: the other
- * commands never pay for libsystemd and what it links (it is not linked
- * into the program). */
-static int listen_fds(void)
-{
-#ifdef HAVE_LIBSYSTEMD
-	void *h = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
-	__typeof__(sd_listen_fds) *fn = NULL;
-
-	if (h)
-		*(void **)&fn = dlsym(h, "sd_listen_fds");
-	if (fn)
-		return fn(1); /* the handle stays: the program is a broker now */
-	if (h)
-		dlclose(h);
-#endif
-	return listen_fds_env();
 }
 
 /* The socket systemd passed (LISTEN_FDS), -1 when none was passed. */

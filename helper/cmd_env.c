@@ -352,6 +352,11 @@ int cmd_exec(struct app *app, struct ds_err *err)
 			return ds_err_set(err, DS_EFAIL, "Cannot set %s.", vs.v[i].name);
 		}
 	}
+	if (app->o.key_file) {
+		rc = exec_key_file(app, &c, err);
+		credential_free(&c);
+		return rc;
+	}
 	credential_free(&c);
 	store_close(&app->store);
 	fflush(NULL);
@@ -361,4 +366,27 @@ int cmd_exec(struct app *app, struct ds_err *err)
 	ds_err_set(err, rc == ENOENT ? 127 : 126, "Cannot run %.200s: %s.", app->o.rest[0],
 		   strerror(rc));
 	return err->code;
+}
+
+int env_for_proxy(const char *for_list, const struct profile *p, const char *model,
+		  const char *origin, const char *key, int kind, int set_env, struct ds_err *err)
+{
+	struct endpoints ep;
+	struct varset vs;
+	unsigned mask;
+	int rc;
+
+	rc = parse_for(for_list ? for_list : "dashscope,openai,anthropic", &mask, err);
+	if (!rc)
+		rc = place_endpoints(&p->place, origin, &ep, err);
+	if (rc)
+		return rc;
+	build_vars(&vs, mask, p, &ep, model, key, 0);
+	if (!set_env)
+		return render((enum shell_kind)kind, &vs, p, 0, err);
+	exec_clear_families(mask);
+	for (size_t i = 0; i < vs.n; i++)
+		if (setenv(vs.v[i].name, vs.v[i].value, 1) != 0)
+			return ds_err_set(err, DS_EFAIL, "Cannot set %s.", vs.v[i].name);
+	return DS_OK;
 }

@@ -183,6 +183,16 @@ static int set_defaults(struct conf *c, const char *name, const char *v, const c
 			return bad(err, file, line, name,
 				   "must be a number of seconds from 1 to 300");
 		c->timeout = n;
+	} else if (!strcmp(name, "proxy_max_body")) {
+		if (ds_parse_ulong(v, 1UL << 30, &n) || n == 0)
+			return bad(err, file, line, name,
+				   "must be a number of bytes from 1 to 1073741824");
+		c->proxy_max_body = n;
+	} else if (!strcmp(name, "proxy_idle_timeout")) {
+		if (ds_parse_ulong(v, 86400, &n) || n == 0)
+			return bad(err, file, line, name,
+				   "must be a number of seconds from 1 to 86400");
+		c->proxy_idle_timeout = n;
 	} else if (!strcmp(name, "endpoint")) {
 		struct ds_err e2;
 

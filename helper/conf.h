@@ -59,6 +59,8 @@ struct conf {
 	char *endpoint; /* NULL: not set */
 	char *ca_file;
 	unsigned long timeout; /* seconds */
+	unsigned long proxy_max_body; /* bytes; 0: the default */
+	unsigned long proxy_idle_timeout; /* seconds; 0: the default */
 	struct profile_conf *profiles;
 	struct policy policy;
 	struct pam_rule *pam_rules;

@@ -298,6 +298,7 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 				   &cred->lifetime_lowered, err);
 	if (rc)
 		return rc;
+	cred->lifetime = lifetime;
 	if (store_mints(&app->store)) {
 		/* the keys are the administrator's: temporary keys only */
 		if (lifetime == 0 || cred->profile.place.plan == PLAN_CODING)

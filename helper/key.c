@@ -24,6 +24,9 @@ int key_check(const char *key, size_t len, enum plan *plan_io, int plan_given, e
 		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f)
 			return ds_err_set(err, DS_EINPUT,
 					  "The key must be printable ASCII without spaces; check what you pasted.");
+	if (len >= 9 && !memcmp(key, "sk-local-", 9))
+		return ds_err_set(err, DS_EINPUT,
+				  "That is a proxy key, not a Model Studio key; add the key from the Model Studio console.");
 	if (memcmp(key, "sk-", 3) != 0)
 		return ds_err_set(err, DS_EINPUT,
 				  "A Model Studio API key starts with 'sk-'; this one does not.");

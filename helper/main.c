@@ -29,6 +29,10 @@ enum {
 	OPT_LOG_STDERR,
 	OPT_IDLE,
 	OPT_SYSTEM,
+	OPT_PRINT_ENV,
+	OPT_NEW_KEY,
+	OPT_QUIET,
+	OPT_KEY_FILE,
 };
 
 /* Which command-specific options each command takes; global options are
@@ -52,7 +56,13 @@ static const struct command commands[] = {
 	  "token [-p PROFILE] [-r REGION] [-w ID] [--plan PLAN] [-l SECONDS]" },
 	{ "env", cmd_env, O(OPT_SHELL) | O(OPT_FOR) | O(OPT_NO_KEY), 1,
 	  "env [--shell sh|fish|csh|dotenv|json|pam] [--for LIST] [--no-key]" },
-	{ "exec", cmd_exec, O(OPT_FOR), 1, "exec [--for LIST] -- COMMAND [ARG...]" },
+	{ "exec", cmd_exec, O(OPT_FOR) | O(OPT_KEY_FILE), 1,
+	  "exec [--for LIST] [--key-file] -- COMMAND [ARG...]" },
+	{ "proxy", cmd_proxy,
+	  O(OPT_FOR) | O(OPT_LISTEN) | O(OPT_PRINT_ENV) | O(OPT_SHELL) | O(OPT_NEW_KEY) |
+		  O(OPT_QUIET),
+	  1,
+	  "proxy [--for LIST] [--listen ADDR] [--quiet] [--print-env [--shell S]] [--new-key] [-- COMMAND [ARG...]]" },
 	{ "regions", cmd_regions, O(OPT_JSON), 0, "regions [--json]" },
 	{ "doctor", cmd_doctor, O(OPT_ONLINE), 0, "doctor [--online]" },
 	{ "get", cmd_get, 0, 1, "get < request" },
@@ -82,6 +92,10 @@ static const struct option long_opts[] = {
 	{ "log-stderr", no_argument, NULL, OPT_LOG_STDERR },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "system", no_argument, NULL, OPT_SYSTEM },
+	{ "print-env", no_argument, NULL, OPT_PRINT_ENV },
+	{ "new-key", no_argument, NULL, OPT_NEW_KEY },
+	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "key-file", no_argument, NULL, OPT_KEY_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -191,6 +205,22 @@ static int parse_args(int argc, char **argv, int in_order, struct opts *o, unsig
 			o->system = 1;
 			*given |= O(c);
 			break;
+		case OPT_PRINT_ENV:
+			o->print_env = 1;
+			*given |= O(c);
+			break;
+		case OPT_NEW_KEY:
+			o->new_key = 1;
+			*given |= O(c);
+			break;
+		case OPT_QUIET:
+			o->quiet = 1;
+			*given |= O(c);
+			break;
+		case OPT_KEY_FILE:
+			o->key_file = 1;
+			*given |= O(c);
+			break;
 		case ':':
 			return ds_err_set(err, DS_EINPUT, "Option %s needs a value; see --help.",
 					  argv[optind - 1]);
@@ -222,7 +252,7 @@ static int unknown_command(const char *word, struct ds_err *err)
 /* exec runs a command of the user's: options after its name are its own */
 static int takes_command(const struct command *cmd)
 {
-	return cmd->fn == cmd_exec;
+	return cmd->fn == cmd_exec || cmd->fn == cmd_proxy;
 }
 
 static int run(int argc, char **argv, struct app *app, struct ds_err *err)
@@ -258,7 +288,8 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 				  cmd->name, cmd->usage);
 	app->o.rest = argv + optind;
 	app->o.nrest = argc - optind;
-	if (cmd->fn != cmd_add && cmd->fn != cmd_remove && cmd->fn != cmd_exec && app->o.nrest)
+	if (cmd->fn != cmd_add && cmd->fn != cmd_remove && cmd->fn != cmd_exec &&
+	    cmd->fn != cmd_proxy && app->o.nrest)
 		return ds_err_set(err, DS_EINPUT,
 				  "%s takes no arguments; usage: dashscope-credential %s",
 				  cmd->name, cmd->usage);

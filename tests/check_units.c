@@ -282,6 +282,17 @@ START_TEST(test_token_error_fields_are_cleaned)
 }
 END_TEST
 
+START_TEST(test_renewal_margin_follows_the_lifetime)
+{
+	/* 45 s into a 60 s key, 1 s into a 2 s key (SPEC section 10) */
+	ck_assert(token_renewal_margin(60) == 15);
+	ck_assert(token_renewal_margin(2) == 1);
+	ck_assert(token_renewal_margin(20) == 10);
+	ck_assert(token_renewal_margin(40) == 15);
+	ck_assert(token_renewal_margin(1800) == 450);
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("units");
@@ -297,6 +308,7 @@ Suite *suite_make(void)
 	ADD(tc, test_token_response_accepts_good_answers);
 	ADD(tc, test_token_response_refuses_bad_answers);
 	ADD(tc, test_token_error_fields_are_cleaned);
+	ADD(tc, test_renewal_margin_follows_the_lifetime);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# End to end with the real clients (issues 4 and 17): Qwen Code and the
-# OpenAI Node SDK through `exec`, Claude Code through `apiKeyHelper` and
-# `exec`, Codex CLI through its auth command with the README's config.toml,
-# all pointed by the helper's own variables at the loopback server, which
-# answers the token endpoint and the OpenAI-compatible (chat completions,
-# Responses, models) and Anthropic-compatible endpoints, and only for keys it
-# minted. The key each client sends must be one the server minted, never the
-# long-lived key. The clients run on the Node 22 installed beside them.
+# End to end with the real clients (issues 4, 12 and 17): Qwen Code and the
+# OpenAI Node SDK through `exec` and `proxy --`, Claude Code through
+# `apiKeyHelper`, `exec` and `proxy --`, Codex CLI through its auth command
+# with the README's config.toml, all pointed by the helper's own variables at
+# the loopback server, which answers the token endpoint and the
+# OpenAI-compatible (chat completions, Responses, models) and
+# Anthropic-compatible endpoints, and only for keys it minted. The key each
+# client sends must be one the server minted, never the long-lived key (nor,
+# through the proxy, the proxy key). The clients run on the Node 22 installed
+# beside them.
 # Skipped (77) unless tests/e2e/install-clients.sh has installed them.
 . "$(dirname "$0")/lib.sh"
 
@@ -190,6 +192,70 @@ test_codex_stays_on_loopback() {
 	far=$(grep -E 'sa_family=AF_INET6?' "$trace" |
 		grep -vE 'inet_addr\("127\.|inet_pton\(AF_INET6, "::1"' | head -3)
 	[ -z "$far" ] || { diag "Codex reached beyond loopback: $far"; return 1; }
+}
+
+# ---- through the proxy (SPEC section 10): the clients hold only the proxy key ----
+
+# No request that reached upstream carried the proxy key PK.
+expect_proxy_key_stayed_local() {
+	! grep -qF -- "$1" "$SERVER_LOG" "$SRV/headers.log" || { diag "the proxy key reached upstream"; return 1; }
+}
+proxy_key_of() { sed -n 's/.*\(sk-local-[A-Za-z0-9_-]*\).*/\1/p' "$1" | head -1; }
+
+# The README's recipe: the profile names a model, nothing else to set up.
+test_qwen_code_through_proxy_sends_minted_keys() {
+	new_key || return 1
+	"$DS" proxy -p e2e -- sh -c 'echo "pk=$OPENAI_API_KEY" >"$0"; exec "$@"' "$TMPROOT/pk" \
+		"$BIN/qwen" "Say ping" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/chat/completions &&
+		expect_proxy_key_stayed_local "$(proxy_key_of "$TMPROOT/pk")"
+}
+
+test_claude_code_through_proxy_sends_minted_keys() {
+	new_key || return 1
+	ANTHROPIC_API_KEY=sk-ant-stale-value "$DS" proxy -p e2e -- \
+		sh -c 'echo "pk=$ANTHROPIC_AUTH_TOKEN" >"$0"; exec "$@"' "$TMPROOT/pk" \
+		"$BIN/claude" -p "Say ping" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		! model_keys /apps/anthropic/v1/messages | grep -q sk-ant-stale &&
+		expect_minted_keys_at /apps/anthropic/v1/messages &&
+		expect_proxy_key_stayed_local "$(proxy_key_of "$TMPROOT/pk")"
+}
+
+# One client object, created once, used for longer than three key
+# lifetimes: every request succeeds, upstream sees several minted keys.
+test_openai_sdk_through_proxy_outlives_three_keys() {
+	new_key || return 1
+	"$DS" proxy -p e2e --for openai --lifetime 2 -- node -e '
+		const OpenAI = require(process.argv[1]);
+		const client = new OpenAI();
+		const sleep = ms => new Promise(r => setTimeout(r, ms));
+		(async () => {
+			const end = Date.now() + 8000;
+			let n = 0;
+			while (Date.now() < end) {
+				const r = await client.chat.completions.create({ model: process.env.OPENAI_MODEL,
+					messages: [{ role: "user", content: "Say ping" }] });
+				if (r.choices[0].message.content !== "E2E-OK") throw new Error("bad answer");
+				const s = await client.chat.completions.create({ model: process.env.OPENAI_MODEL,
+					stream: true, messages: [{ role: "user", content: "Say ping" }] });
+				for await (const _ of s) {}
+				n += 2;
+				await sleep(400);
+			}
+			console.log("requests=" + n + " pk=" + process.env.OPENAI_API_KEY);
+		})().catch(e => { console.error(String(e)); process.exit(1); });' "$E2E_MODULES/openai" \
+		</dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 || return 1
+	local keys
+	keys=$(model_keys /compatible-mode/v1/chat/completions | wc -l)
+	[ "$keys" -ge 4 ] || { diag "upstream saw only $keys keys"; return 1; }
+	expect_minted_keys_at /compatible-mode/v1/chat/completions &&
+		expect_proxy_key_stayed_local "$(proxy_key_of "$OUT")"
 }
 
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do

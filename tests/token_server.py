@@ -27,6 +27,7 @@ ports = {}
 # every temporary key this server minted, with its expiry (Unix seconds):
 # the model endpoints take these and nothing else
 minted_keys = {}
+once = set()  # ids of 401once requests already refused
 
 
 def log(entry):
@@ -53,9 +54,75 @@ def minted_and_unexpired(key):
     return exp is not None and exp > time.time()
 
 
+def log_headers(handler):
+    """headers.log: every request's headers, for tests that check what
+    reached upstream (the proxy key never may)."""
+    with lock:
+        with open(os.path.join(DIR, "headers.log"), "a") as f:
+            f.write(json.dumps({"listener": handler.listener, "method": handler.command,
+                                "path": handler.path.partition("?")[0],
+                                "headers": [[k, v] for k, v in handler.headers.items()]}) + "\n")
+
+
+def key_valid(handler):
+    """A chat request is served only with a key minted here and not yet
+    expired, sent as Bearer or x-api-key."""
+    auth = handler.headers.get("Authorization", "")
+    key = auth[7:] if auth.startswith("Bearer ") else handler.headers.get("x-api-key", "")
+    return minted_and_unexpired(key)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     listener = "main"
+    # headers and body in separate small writes: without this, Nagle and
+    # delayed ACKs stall each keep-alive request ~40 ms
+    disable_nagle_algorithm = True
+
+    def proxy_chat(self, path, params, body):
+        """The chat endpoints as the proxy tests need them (requests with a
+        mode in the query): only valid keys, and mode=slowsse (n chunks, ms apart),
+        mode=bigsse (mb megabytes as fast as possible), mode=401once (the
+        first request with that id gets 401)."""
+        mode = params.get("mode", "")
+        rid = params.get("id", "")
+        if mode == "401once":
+            with lock:
+                first = rid not in once
+                once.add(rid)
+            if first:
+                return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if not key_valid(self):
+            return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if mode in ("slowsse", "bigsse"):
+            return self.stream(mode, rid, params)
+        return self.model_reply(path, body)
+
+    def stream(self, mode, rid, params):
+        n = int(params.get("n", "5"))
+        gap = int(params.get("ms", "300")) / 1000.0
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", "req-" + (rid or "sse"))
+        self.end_headers()
+        try:
+            if mode == "bigsse":
+                blob = b"data: " + b"x" * 65536 + b"\n\n"
+                for _ in range(int(params.get("mb", "16")) * 16):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(blob), blob))
+            for i in range(n):
+                if i:
+                    time.sleep(gap)
+                ev = b"data: " + json.dumps({"n": i, "id": rid}).encode() + b"\n\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+                self.wfile.flush()
+                log({"sse": rid, "n": i, "t": time.time()})
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            log({"aborted": rid, "t": time.time()})
+            self.close_connection = True
 
     def log_message(self, *args):
         pass
@@ -207,6 +274,7 @@ class Handler(BaseHTTPRequestHandler):
         self.do_POST()
 
     def do_POST(self):
+        log_headers(self)
         auth = self.headers.get("Authorization", "")
         length = int(self.headers.get("Content-Length", "0") or 0)
         body = self.rfile.read(length) if length else b""
@@ -219,6 +287,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.listener != "main":
             return self.send_json(200, {"token": "st-from-elsewhere", "expires_at": int(time.time()) + 60})
         if path in MODEL_PATHS:
+            if params.get("mode"):
+                return self.proxy_chat(path, params, body)
             return self.model_endpoint(path, body, key)
         if self.command != "POST" or path != "/api/v1/tokens":
             return self.error(404, "NotFound", "no such path")

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* The key-injecting loopback proxy of SPEC section 10, in four parts: the
+ * server (proxy.c, libmicrohttpd), one upstream transfer per request
+ * (proxy_upstream.c, libcurl), the cached temporary key (proxy_keycache.c)
+ * and the local proxy key callers present (proxy_key.c). The first two are
+ * the module dscred-proxy.so (module.h), loaded only by `proxy`; they call
+ * back into the program for keys (keycache_get). */
+#ifndef DS_PROXY_H
+#define DS_PROXY_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
+#include "app.h"
+
+#define PROXY_DEFAULT_PORT 8418
+#define PROXY_MAX_BODY (32UL * 1024 * 1024)
+#define PROXY_IDLE_TIMEOUT 300 /* seconds without a byte either way */
+#define PROXY_BUF_SIZE (64 * 1024) /* per stream, upstream to client */
+#define PROXY_KEY_PREFIX "sk-local-"
+#define PROXY_MODULE "dscred-proxy.so"
+#define PROXY_MODULE_SYMBOL "dscred_proxy"
+#define PROXY_ABI PACKAGE_VERSION "/proxy-1"
+
+/* The one cached temporary key of a proxy. `lock` guards every field and
+ * is held across a mint, so concurrent requests wait for one mint. */
+struct keycache {
+	pthread_mutex_t lock;
+	struct app *app;
+	struct want want; /* names the profile chosen at start */
+	struct profile profile;
+	struct secret *key; /* NULL: none yet, or dropped after a 401 */
+	long long expires_at;
+	unsigned long lifetime;
+	int long_lived;
+	unsigned long generation; /* counts mints; 0 is "no key" */
+};
+
+/* Selects the profile (no key read, no mint) and checks the policy: a
+ * Coding Plan profile under require_temporary is refused (DS_EPOLICY). */
+int keycache_init(struct keycache *kc, struct app *app, struct ds_err *err);
+void keycache_free(struct keycache *kc);
+
+/* Copies into *out (secret_free it) a key with more than the renewal
+ * margin left, minting one first when needed. refused: the generation of
+ * a key upstream answered 401 to (0: none); it is dropped if still cached.
+ * *gen receives the generation of the key handed out. */
+int keycache_get(struct keycache *kc, unsigned long refused, struct secret **out,
+		 unsigned long *gen, struct ds_err *err);
+
+/* Read-only settings every request sees. */
+struct proxy_conf {
+	char origin[DS_URL_MAX]; /* upstream scheme://host[:port] */
+	const char *ca_file;
+	unsigned long connect_timeout;
+	unsigned long idle_timeout;
+	size_t max_body;
+	int coding; /* Coding Plan: /v1/ instead of /compatible-mode/, no /api/v1/ */
+	int quiet;
+	char listen_host[64]; /* the address as a Host header names it */
+	unsigned port;
+	const struct secret *proxy_key;
+	struct keycache *keys;
+	struct upstream_pool *pool; /* upstream connections, reused across requests */
+};
+
+/* One request's trip upstream, run in its own thread. The connection
+ * thread waits for the response head, then drains the body through a
+ * bounded buffer; both sides block with timeouts and watch `aborted`. */
+struct upstream {
+	/* set before upstream_start, read-only after */
+	const struct proxy_conf *pc;
+	char *url;
+	char method[16];
+	struct curl_slist *headers; /* the client's end-to-end headers */
+	const char *body;
+	size_t body_len;
+	int anthropic;
+
+	/* shared: under m */
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int head_ready, done, failed, aborted;
+	long status;
+	struct curl_slist *resp_headers; /* the final response's end-to-end headers */
+	long long content_length; /* -1: unknown */
+	char request_id[80];
+	char reason[512]; /* failed before a head: why (a 502 body) */
+	char ring[PROXY_BUF_SIZE];
+	size_t head, len;
+
+	/* the upstream thread's own */
+	pthread_t thread;
+	int started;
+	long cur_status;
+	struct curl_slist *cur_headers;
+	long long cur_length;
+	char cur_id[80];
+	int replay_allowed, held_401;
+	curl_off_t seen_down, seen_up; /* progress counters last seen */
+	time_t last_byte; /* CLOCK_MONOTONIC seconds */
+	int idle;
+};
+
+/* Starts the transfer thread. */
+int upstream_start(struct upstream *u);
+
+/* Waits until the response head is known (1), the transfer failed before
+ * one (0, u->reason says why) or client_fd's peer went away (-1). */
+int upstream_wait_head(struct upstream *u, int client_fd);
+
+/* Copies up to max body bytes: >0, 0 at the end, -1 on failure or when
+ * client_fd's peer went away. Blocks until one of those. */
+long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd);
+
+/* Aborts (if still running; graceful: after up to a second for it to end
+ * by itself, as it does once the client has had every byte), joins and
+ * frees everything. */
+void upstream_finish(struct upstream *u, int graceful);
+
+/* Idle easy handles, each keeping its upstream connection alive, and a
+ * share object for DNS and TLS sessions. */
+struct upstream_pool *upstream_pool_new(void);
+void upstream_pool_free(struct upstream_pool *pool);
+
+/* The server, as the module exports it: start serves listen_fd (which it
+ * then owns) with a copy of pc, in threads of its own, until stop. */
+struct proxy;
+struct proxy_ops {
+	const char *abi; /* PROXY_ABI */
+	int (*start)(const struct proxy_conf *pc, int listen_fd, struct proxy **out,
+		     struct ds_err *err);
+	void (*stop)(struct proxy *px);
+};
+extern const struct proxy_ops dscred_proxy;
+
+/* The local proxy key: fresh (CMD runs) or kept in
+ * $XDG_CONFIG_HOME/dashscope-credential/proxy-key (standalone). */
+int proxy_key_new(struct secret **out, struct ds_err *err);
+int proxy_key_load(int replace, struct secret **out, struct ds_err *err);
+
+#endif

@@ -1,0 +1,599 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The key-injecting proxy (SPEC section 10) and exec --key-file (section
+# 11) against the loopback HTTPS server, which mints keys and serves the
+# chat endpoints only with a key it minted that has not expired.
+. "$(dirname "$0")/lib.sh"
+
+command -v curl >/dev/null || { echo "# SKIP: curl is not installed"; exit 77; }
+fresh_user
+start_server || { echo "could not start the test server"; exit 99; }
+use_server
+HEADERS_LOG="$SRV/headers.log"
+LONG_KEY="sk-test-ok-proxy$RANDOM$RANDOM"
+add_key work "$LONG_KEY" --region singapore || { echo "add failed"; exit 99; }
+snapshot_home
+CHAT=/compatible-mode/v1/chat/completions
+
+now() { date +%s.%N; }
+# Time bounds are the SPEC's natively; under valgrind everything is slower.
+SLOW=1
+[ -z "${DS_TEST_WRAPPER:-}" ] || SLOW=4
+
+# start_proxy ARGS: the standalone proxy on a port the kernel picks; sets
+# PROXY_PID, PLOG (its stderr) and, from --print-env, OPENAI_BASE_URL,
+# OPENAI_API_KEY (the proxy key) and PORT.
+start_proxy() {
+	PENV="$TMPROOT/penv.$RANDOM" PLOG="$TMPROOT/plog.$RANDOM"
+	"$DS" proxy --listen 127.0.0.1:0 --print-env "$@" >"$PENV" 2>"$PLOG" </dev/null &
+	PROXY_PID=$!
+	for _ in $(seq 100); do
+		grep -q 'OPENAI_API_KEY' "$PENV" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q 'OPENAI_API_KEY' "$PENV" || { diag "proxy did not start: $(head -c 300 "$PLOG")"; return 1; }
+	case "$*" in *--shell*) sleep 0.2; return 0 ;; esac
+	eval "$(grep -E '^(OPENAI_BASE_URL|OPENAI_API_KEY)=' "$PENV")"
+	PORT=${OPENAI_BASE_URL#http://127.0.0.1:}
+	PORT=${PORT%%/*}
+	BASE="http://127.0.0.1:$PORT"
+}
+stop_proxy() {
+	kill -TERM "$PROXY_PID" 2>/dev/null
+	wait "$PROXY_PID" 2>/dev/null
+}
+# post PATH [CURL ARGS]: POST {} through the proxy with the proxy key;
+# prints the status code, the body goes to $TMPROOT/body.
+post() {
+	local path=$1
+	shift
+	curl -sS -o "$TMPROOT/body" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
+		-H 'Content-Type: application/json' -d '{"model":"qwen-plus"}' "$@" "$BASE$path"
+}
+chat_count() { grep -c "\"path\": \"$CHAT\"" "$SERVER_LOG" 2>/dev/null || true; }
+# the keys that reached the chat endpoint, in order
+chat_keys() {
+	python3 -c 'import json,sys
+for e in map(json.loads, open(sys.argv[1])):
+    if e.get("path") == sys.argv[2]: print(e["key"] or e["x_api_key"])' "$SERVER_LOG" "$CHAT"
+}
+minted() { python3 -c 'import json,sys; [print(e["minted"]) for e in map(json.loads, open(sys.argv[1])) if "minted" in e]' "$SERVER_LOG"; }
+
+# ---- who may call ----
+
+test_proxy_refuses_missing_or_wrong_key_without_upstream_request() {
+	start_proxy || return 1
+	local before code1 code2 code3
+	before=$(chat_count)
+	code1=$(curl -sS -o /dev/null -w '%{http_code}' -d '{}' "$BASE$CHAT")
+	code2=$(curl -sS -o "$TMPROOT/b2" -w '%{http_code}' -H "Authorization: Bearer sk-local-wrong" -d '{}' "$BASE$CHAT")
+	code3=$(curl -sS -o /dev/null -w '%{http_code}' -H "x-api-key: ${OPENAI_API_KEY}x" -d '{}' "$BASE$CHAT")
+	stop_proxy
+	[ "$code1$code2$code3" = 401401401 ] || { diag "got $code1 $code2 $code3"; return 1; }
+	grep -q '"code":"InvalidApiKey"' "$TMPROOT/b2" || { diag "body: $(cat "$TMPROOT/b2")"; return 1; }
+	[ "$(chat_count)" = "$before" ] || { diag "a refused request went upstream"; return 1; }
+}
+
+test_proxy_accepts_the_key_as_bearer_or_x_api_key() {
+	start_proxy || return 1
+	local a b
+	a=$(post $CHAT)
+	b=$(curl -sS -o /dev/null -w '%{http_code}' -H "x-api-key: $OPENAI_API_KEY" -d '{}' "$BASE/apps/anthropic/v1/messages")
+	stop_proxy
+	[ "$a$b" = 200200 ] || { diag "got $a $b"; return 1; }
+}
+
+test_proxy_accepts_localhost_as_the_host_name() {
+	start_proxy || return 1
+	local code
+	code=$(post $CHAT -H "Host: localhost:$PORT")
+	stop_proxy
+	[ "$code" = 200 ] || { diag "got $code"; return 1; }
+}
+
+test_proxy_listens_on_ipv6_loopback() {
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null ||
+		{ echo "# no IPv6 loopback here"; return 0; }
+	local env="$TMPROOT/e6" code
+	"$DS" proxy --listen '[::1]:0' --print-env --for openai >"$env" 2>/dev/null </dev/null &
+	local pid=$!
+	for _ in $(seq 100); do grep -q OPENAI_BASE_URL "$env" && break; sleep 0.1; done
+	eval "$(cat "$env")"
+	code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$OPENAI_BASE_URL/chat/completions")
+	kill -TERM "$pid"
+	wait "$pid"
+	[[ "$OPENAI_BASE_URL" =~ ^http://\[::1\]:[0-9]+/compatible-mode/v1$ ]] && [ "$code" = 200 ] ||
+		{ diag "$OPENAI_BASE_URL gave $code"; return 1; }
+}
+
+test_proxy_answers_421_to_another_host_name() {
+	start_proxy || return 1
+	local before code
+	before=$(chat_count)
+	code=$(post $CHAT -H "Host: attacker.example:$PORT")
+	stop_proxy
+	[ "$code" = 421 ] || { diag "got $code"; return 1; }
+	[ "$(chat_count)" = "$before" ]
+}
+
+test_proxy_answers_404_outside_the_api_paths() {
+	start_proxy || return 1
+	local a b c
+	a=$(post /v2/anything)
+	b=$(post /api/v1/tokens?expire_in_seconds=60)
+	c=$(post /api/v1/tokens/x)
+	stop_proxy
+	[ "$a$b$c" = 404404404 ] || { diag "got $a $b $c"; return 1; }
+	! grep -q '"key": "st-' <(grep '/api/v1/tokens' "$SERVER_LOG") ||
+		{ diag "a temporary key reached the token endpoint"; return 1; }
+}
+
+test_proxy_answers_400_to_dot_segments_and_encoded_slashes() {
+	start_proxy || return 1
+	local a b c d
+	a=$(post /compatible-mode/v1/../../api/v1/tokens --path-as-is)
+	b=$(post /compatible-mode/v1%2fchat/completions)
+	c=$(post /compatible-mode/v1/%2e%2e/x)
+	d=$(post /compatible-mode/./v1/chat/completions --path-as-is)
+	stop_proxy
+	[ "$a$b$c$d" = 400400400400 ] || { diag "got $a $b $c $d"; return 1; }
+}
+
+test_proxy_answers_413_to_a_body_over_the_cap() {
+	mkdir -p "$HOME/.config/dashscope-credential"
+	printf '[defaults]\nproxy_max_body = 1000\n' >"$HOME/.config/dashscope-credential/config"
+	start_proxy || return 1
+	local big a b c before
+	before=$(chat_count)
+	big=$(head -c 2000 /dev/zero | tr '\0' 'x')
+	a=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" -d "$big" "$BASE$CHAT")
+	b=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
+		-H 'Transfer-Encoding: chunked' -d "$big" "$BASE$CHAT")
+	c=$(post $CHAT)
+	stop_proxy
+	[ "$a$b$c" = 413413200 ] || { diag "got $a $b $c"; return 1; }
+	[ "$(chat_count)" = $((before + 1)) ] || { diag "an oversized body went upstream"; return 1; }
+}
+
+test_proxy_answers_405_to_options_without_cors_headers() {
+	start_proxy || return 1
+	local code
+	code=$(curl -sS -D "$TMPROOT/h" -o /dev/null -w '%{http_code}' -X OPTIONS \
+		-H 'Origin: http://evil.example' -H 'Access-Control-Request-Method: POST' "$BASE$CHAT")
+	stop_proxy
+	[ "$code" = 405 ] || { diag "got $code"; return 1; }
+	! grep -qi '^access-control-' "$TMPROOT/h" || { diag "a CORS header was sent"; return 1; }
+}
+
+test_proxy_refuses_a_non_loopback_address() {
+	run proxy --listen 0.0.0.0:8418
+	expect_rejected || return 1
+	run proxy --listen 192.168.1.1:8418
+	expect_rejected || return 1
+	run proxy --listen 127.0.0.999:8418
+	expect_rejected
+}
+
+test_proxy_names_a_port_in_use() {
+	local port
+	python3 -c 'import socket,time,sys
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(1)
+print(s.getsockname()[1], flush=True); time.sleep(20)' >"$TMPROOT/port" &
+	local holder=$!
+	for _ in $(seq 50); do [ -s "$TMPROOT/port" ] && break; sleep 0.1; done
+	port=$(cat "$TMPROOT/port")
+	run proxy --listen "127.0.0.1:$port"
+	kill "$holder"
+	expect_rc 1 && expect_out_empty && expect_err_one_line && expect_err_has "$port"
+}
+
+# ---- streaming ----
+
+test_proxy_streams_the_first_chunk_before_the_last_is_sent() {
+	start_proxy || return 1
+	local first last
+	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=slowsse&id=first1&n=5&ms=400" |
+		while IFS= read -r line; do [ -n "$line" ] && now; done >"$TMPROOT/times"
+	stop_proxy
+	first=$(head -1 "$TMPROOT/times")
+	last=$(python3 -c 'import json,sys; print(max(e["t"] for e in map(json.loads, open(sys.argv[1])) if e.get("sse") == "first1"))' "$SERVER_LOG")
+	[ "$(wc -l <"$TMPROOT/times")" = 5 ] || { diag "the client saw $(wc -l <"$TMPROOT/times") events"; return 1; }
+	python3 -c 'import sys; f, l = map(float, sys.argv[1:]); sys.exit(0 if l - f > 1.2 else 1)' "$first" "$last" ||
+		{ diag "first chunk at $first, last sent at $last"; return 1; }
+}
+
+test_proxy_carries_64_concurrent_streams() {
+	start_proxy --quiet || return 1
+	local i pids=""
+	for i in $(seq 64); do
+		curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+			"$BASE$CHAT?mode=slowsse&id=c$i&n=4&ms=250" >"$TMPROOT/s$i" 2>&1 &
+		pids="$pids $!"
+	done
+	# shellcheck disable=SC2086
+	wait $pids
+	stop_proxy
+	for i in $(seq 64); do
+		[ "$(grep -c '^data: ' "$TMPROOT/s$i")" = 4 ] ||
+			{ diag "stream $i: $(head -c 200 "$TMPROOT/s$i")"; return 1; }
+	done
+}
+
+test_proxy_a_client_that_stops_reading_delays_no_other() {
+	start_proxy --quiet || return 1
+	local t0 t1 code
+	# 32 MB the client never reads: its buffers and the proxy's 64 KiB fill
+	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=bigsse&id=stuck&mb=32&n=1" 2>/dev/null | sleep 6 &
+	sleep 1.5
+	t0=$(now)
+	code=$(post $CHAT)
+	t1=$(now)
+	stop_proxy
+	[ "$code" = 200 ] || { diag "got $code"; return 1; }
+	python3 -c 'import sys; a, b, k = map(float, sys.argv[1:]); sys.exit(0 if b - a < 1.0 * k else 1)' "$t0" "$t1" "$SLOW" ||
+		{ diag "the other request took $(python3 -c "print($t1 - $t0)") s"; return 1; }
+}
+
+test_proxy_a_client_that_disconnects_aborts_its_upstream() {
+	start_proxy --quiet || return 1
+	local gone aborted client
+	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=slowsse&id=gone1&n=300&ms=100" >/dev/null 2>&1 &
+	client=$!
+	# the client leaves once the stream runs
+	for _ in $(seq $((100 * SLOW))); do
+		grep -q '"sse": "gone1", "n": 2' "$SERVER_LOG" && break
+		sleep 0.1
+	done
+	kill -KILL "$client"
+	wait "$client" 2>/dev/null
+	gone=$(now)
+	for _ in $(seq $((30 * SLOW))); do
+		grep -q '"aborted": "gone1"' "$SERVER_LOG" && break
+		sleep 0.1
+	done
+	stop_proxy
+	aborted=$(python3 -c 'import json,sys; print([e["t"] for e in map(json.loads, open(sys.argv[1])) if e.get("aborted") == "gone1"][0])' "$SERVER_LOG" 2>/dev/null)
+	grep -q '"sse": "gone1"' "$SERVER_LOG" || { diag "the stream never started"; return 1; }
+	[ -n "$aborted" ] || { diag "upstream went on after the client left"; return 1; }
+	python3 -c 'import sys; a, b, k = map(float, sys.argv[1:]); sys.exit(0 if b - a < 1.0 * k else 1)' "$gone" "$aborted" "$SLOW" ||
+		{ diag "upstream aborted $(python3 -c "print($aborted - $gone)") s after the client left"; return 1; }
+}
+
+test_proxy_closes_an_idle_stream() {
+	mkdir -p "$HOME/.config/dashscope-credential"
+	printf '[defaults]\nproxy_idle_timeout = 2\n' >"$HOME/.config/dashscope-credential/config"
+	start_proxy --quiet || return 1
+	local t0 t1 rc
+	t0=$(now)
+	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' --max-time 20 \
+		"$BASE$CHAT?mode=slowsse&id=idle1&n=3&ms=8000" >"$TMPROOT/idle" 2>/dev/null
+	rc=$?
+	t1=$(now)
+	stop_proxy
+	[ "$rc" != 0 ] && [ "$rc" != 28 ] || { diag "curl exit $rc"; return 1; }
+	[ "$(grep -c '^data: ' "$TMPROOT/idle")" = 1 ] || { diag "$(cat "$TMPROOT/idle")"; return 1; }
+	python3 -c 'import sys; a, b, k = map(float, sys.argv[1:]); sys.exit(0 if b - a < 6 * k else 1)' "$t0" "$t1" "$SLOW" ||
+		{ diag "closed after $(python3 -c "print($t1 - $t0)") s"; return 1; }
+}
+
+# ---- keys ----
+
+test_proxy_renews_two_second_keys_over_ten_seconds() {
+	: >"$SERVER_LOG"
+	"$DS" proxy --lifetime 2 -- bash -c '
+		for i in $(seq 20); do
+			code=$(curl -sS -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $OPENAI_API_KEY" -d "{}" "$OPENAI_BASE_URL/chat/completions")
+			[ "$code" = 200 ] || { echo "request $i: $code"; exit 1; }
+			sleep 0.5
+		done' >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 || { diag "$(cat "$OUT")"; return 1; }
+	local n
+	n=$(chat_keys | sort -u | wc -l)
+	[ "$n" -ge 4 ] || { diag "only $n different keys"; return 1; }
+	grep -q 'expire_in_seconds=2"' "$SERVER_LOG"
+}
+
+test_proxy_mints_first_once_the_margin_has_passed() {
+	: >"$SERVER_LOG"
+	"$DS" proxy --quiet --lifetime 2 -- bash -c '
+		c() { curl -sS -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $OPENAI_API_KEY" -d "{}" "$OPENAI_BASE_URL/chat/completions"; }
+		c; sleep 1.3; c' >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 || return 1
+	[ "$(cat "$OUT")" = 200200 ] || { diag "got $(cat "$OUT")"; return 1; }
+	# the log, in order: mint, chat (key 1), mint, chat (key 2); each chat
+	# uses the newest key (a slow start under valgrind may mint twice first)
+	python3 -c 'import json,re,sys
+ev = [("m", e["minted"]) if "minted" in e else ("c", e["key"]) for e in map(json.loads, open(sys.argv[1]))
+      if "minted" in e or e.get("path") == sys.argv[2]]
+kinds = "".join(k for k, _ in ev)
+ok = re.fullmatch("m+cm+c", kinds) is not None
+last = None
+for k, v in ev:
+    if k == "m": last = v
+    elif v != last: ok = False
+print(kinds); sys.exit(0 if ok else 1)' "$SERVER_LOG" "$CHAT" >"$TMPROOT/order" ||
+		{ diag "sequence: $(cat "$TMPROOT/order")"; return 1; }
+}
+
+test_proxy_replays_once_after_an_upstream_401() {
+	: >"$SERVER_LOG"
+	"$DS" proxy --quiet -- bash -c 'curl -sS -i -H "Authorization: Bearer $OPENAI_API_KEY" -d "{}" "$OPENAI_BASE_URL/chat/completions?mode=401once&id=r401"' \
+		>"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 || return 1
+	head -1 "$OUT" | grep -q ' 200' || { diag "client saw: $(head -1 "$OUT")"; return 1; }
+	grep -q E2E-OK "$OUT" || { diag "no success body"; return 1; }
+	local keys mints
+	keys=$(chat_keys | sort -u | wc -l)
+	mints=$(minted | wc -l)
+	[ "$(chat_count)" = 2 ] && [ "$keys" = 2 ] && [ "$mints" = 2 ] ||
+		{ diag "$(chat_count) requests, $keys keys, $mints mints"; return 1; }
+}
+
+test_proxy_answers_502_when_minting_fails_without_the_key() {
+	local bad="sk-test-e401echo-px$RANDOM$RANDOM"
+	add_key broken "$bad" --region singapore || return 1
+	start_proxy -p broken || return 1
+	local code
+	code=$(post $CHAT)
+	stop_proxy
+	[ "$code" = 502 ] || { diag "got $code"; return 1; }
+	grep -q '"message":"Minting a temporary key failed' "$TMPROOT/body" || { diag "body: $(cat "$TMPROOT/body")"; return 1; }
+	! grep -qF "$bad" "$TMPROOT/body" "$PLOG" || { diag "the long-lived key was shown"; return 1; }
+}
+
+test_proxy_key_never_reaches_upstream_or_any_log() {
+	: >"$HEADERS_LOG"
+	start_proxy || return 1
+	post $CHAT >/dev/null
+	post "/apps/anthropic/v1/messages" >/dev/null
+	curl -sS -o /dev/null -H "x-api-key: $OPENAI_API_KEY" -d '{}' "$BASE$CHAT?mode=slowsse&id=k1&n=2&ms=10&secret=q"
+	stop_proxy
+	[ -s "$HEADERS_LOG" ] || { diag "nothing reached upstream"; return 1; }
+	! grep -qF "$OPENAI_API_KEY" "$HEADERS_LOG" "$SERVER_LOG" || { diag "the proxy key reached upstream"; return 1; }
+	! grep -qF "$OPENAI_API_KEY" "$PLOG" || { diag "the proxy key is in the log"; return 1; }
+	! grep -qF "$LONG_KEY" "$PLOG" || { diag "the long-lived key is in the log"; return 1; }
+	! grep -v '"path": "/api/v1/tokens"' "$HEADERS_LOG" | grep -qF "$LONG_KEY" ||
+		{ diag "the long-lived key went to a chat endpoint"; return 1; }
+	! grep -q 'st-ok-' "$PLOG" || { diag "a temporary key is in the log"; return 1; }
+	! grep -q 'secret=q' "$PLOG" || { diag "a query string is in the log"; return 1; }
+	grep -q "POST $CHAT 200 " "$PLOG" || { diag "no log line: $(head -c 300 "$PLOG")"; return 1; }
+	grep -q "request_id=req-k1" "$PLOG" || { diag "no request id in the log"; return 1; }
+}
+
+test_proxy_anthropic_requests_carry_x_api_key_upstream() {
+	: >"$SERVER_LOG"
+	start_proxy || return 1
+	post "/apps/anthropic/v1/messages" >/dev/null
+	stop_proxy
+	python3 -c 'import json,sys
+e = [e for e in map(json.loads, open(sys.argv[1])) if e.get("path") == "/apps/anthropic/v1/messages"][0]
+sys.exit(0 if e["key"].startswith("st-") and e["x_api_key"] == e["key"] else 1)' "$SERVER_LOG"
+}
+
+test_proxy_standalone_keeps_its_key_and_new_key_replaces_it() {
+	local f="$HOME/.config/dashscope-credential/proxy-key" k1 k2 k3
+	start_proxy || return 1
+	stop_proxy
+	k1=$OPENAI_API_KEY
+	[ "$(stat -c %a "$f")" = 600 ] || { diag "mode $(stat -c %a "$f")"; return 1; }
+	[ "$(cat "$f")" = "$k1" ] || { diag "file and key differ"; return 1; }
+	[[ "$k1" =~ ^sk-local-[A-Za-z0-9_-]{43}$ ]] || { diag "bad shape"; return 1; }
+	start_proxy || return 1
+	stop_proxy
+	k2=$OPENAI_API_KEY
+	start_proxy --new-key || return 1
+	stop_proxy
+	k3=$OPENAI_API_KEY
+	[ "$k1" = "$k2" ] && [ "$k3" != "$k2" ] && [ "$(cat "$f")" = "$k3" ]
+}
+
+test_add_refuses_a_proxy_key() {
+	run_in "sk-local-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG" add other --region singapore
+	expect_rejected && expect_err_has "proxy key"
+}
+
+test_proxy_injects_the_long_lived_key_of_a_coding_plan_profile() {
+	local sp="sk-sp-test-coding$RANDOM$RANDOM"
+	add_key coding "$sp" --region singapore || return 1
+	: >"$SERVER_LOG"
+	"$DS" proxy --quiet -p coding -- sh -c '
+		curl -sS -o /dev/null -w "%{http_code} " -H "Authorization: Bearer $OPENAI_API_KEY" -d "{}" "$OPENAI_BASE_URL/chat/completions"
+		curl -sS -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $OPENAI_API_KEY" -d "{}" "${OPENAI_BASE_URL%/v1}/compatible-mode/v1/chat/completions"
+		echo " $OPENAI_BASE_URL"' >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 || return 1
+	# upstream answers 404 (the test server has no Coding Plan chat); the
+	# proxy itself refuses the pay-as-you-go path
+	grep -qE '^404 404 http://127\.0\.0\.1:[0-9]+/v1$' "$OUT" || { diag "got $(cat "$OUT")"; return 1; }
+	python3 -c 'import json,sys
+e = [e for e in map(json.loads, open(sys.argv[1])) if e.get("path") == "/v1/chat/completions"]
+sys.exit(0 if len(e) == 1 and e[0]["key"] == sys.argv[2] else 1)' "$SERVER_LOG" "$sp" ||
+		{ diag "the Coding Plan key did not reach /v1/"; return 1; }
+	expect_no_leak "$sp"
+}
+
+test_proxy_refuses_a_coding_plan_profile_under_require_temporary() {
+	add_key coding "sk-sp-test-coding$RANDOM" --region singapore || return 1
+	printf '[policy]\nrequire_temporary = yes\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	run proxy -p coding -- true
+	expect_rc 6 && expect_err_one_line
+}
+
+test_proxy_print_env_speaks_the_chosen_shell() {
+	start_proxy --shell json --for openai || return 1
+	stop_proxy
+	python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+e = d["env"]
+ok = e["OPENAI_API_KEY"].startswith("sk-local-") and e["OPENAI_BASE_URL"].endswith("/compatible-mode/v1") and "ANTHROPIC_BASE_URL" not in e
+sys.exit(0 if ok else 1)' "$PENV" || { diag "$(cat "$PENV")"; return 1; }
+}
+
+# ---- proxy -- CMD ----
+
+test_proxy_cmd_gets_the_variables() {
+	ANTHROPIC_API_KEY=stale OPENAI_MODEL=stale "$DS" proxy --quiet -- env >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 || return 1
+	local key
+	key=$(sed -n 's/^OPENAI_API_KEY=//p' "$OUT")
+	[[ "$key" =~ ^sk-local- ]] || { diag "OPENAI_API_KEY is $key"; return 1; }
+	grep -qE '^OPENAI_BASE_URL=http://127\.0\.0\.1:[0-9]+/compatible-mode/v1$' "$OUT" &&
+		grep -qE '^ANTHROPIC_BASE_URL=http://127\.0\.0\.1:[0-9]+/apps/anthropic$' "$OUT" &&
+		grep -qE '^DASHSCOPE_HTTP_BASE_URL=http://127\.0\.0\.1:[0-9]+/api/v1$' "$OUT" &&
+		grep -qE '^DASHSCOPE_COMPATIBLE_BASE_URL=http://127\.0\.0\.1:[0-9]+/compatible-mode/v1$' "$OUT" &&
+		expect_out_has "ANTHROPIC_AUTH_TOKEN=$key" && expect_out_has "DASHSCOPE_API_KEY=$key" ||
+		{ diag "$(grep -E '^(OPENAI|ANTHROPIC|DASHSCOPE)' "$OUT")"; return 1; }
+	expect_out_lacks '^ANTHROPIC_API_KEY=' && expect_out_lacks 'st-ok-' && expect_no_leak "$LONG_KEY"
+}
+
+test_proxy_and_key_file_give_cmd_the_callers_umask_and_core_limit() {
+	# ASan sets the core limit to 0 before main runs: only the umask counts there
+	local core=1024
+	[ -z "${DS_SANITIZERS:-}" ] || core=0
+	(umask 022; ulimit -c 1024; "$DS" proxy --quiet -- bash -c 'umask; ulimit -c') >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && expect_out_has 0022 && expect_out_has $core || return 1
+	(umask 022; ulimit -c 1024; "$DS" exec --key-file -- bash -c 'umask; ulimit -c') >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && expect_out_has 0022 && expect_out_has $core
+}
+
+test_proxy_cmd_exit_status_is_passed() {
+	run proxy --quiet -- bash -c 'exit 7'
+	expect_rc 7
+}
+
+test_proxy_cmd_killed_by_a_signal_gives_128_plus_n() {
+	run proxy --quiet -- bash -c 'kill -KILL $$'
+	expect_rc 137
+}
+
+test_proxy_forwards_sigterm_to_cmd() {
+	local flag="$TMPROOT/term.$RANDOM"
+	"$DS" proxy --quiet -- bash -c "trap 'echo got-term >$flag; exit 3' TERM; touch $flag.up; while :; do sleep 0.1; done" \
+		</dev/null >/dev/null 2>&1 &
+	local pid=$!
+	for _ in $(seq 50); do [ -e "$flag.up" ] && break; sleep 0.1; done
+	kill -TERM "$pid"
+	wait "$pid"
+	RC=$?
+	expect_rc 3 && grep -q got-term "$flag"
+}
+
+test_proxy_cmd_does_not_run_when_the_first_mint_fails() {
+	add_key broken "sk-test-e401-px$RANDOM$RANDOM" --region singapore || return 1
+	run proxy -p broken -- touch "$TMPROOT/ran"
+	expect_rc 4 && [ ! -e "$TMPROOT/ran" ]
+}
+
+# ---- socket activation and units ----
+
+test_proxy_serves_a_socket_systemd_passed() {
+	command -v systemd-socket-activate >/dev/null || { echo "# no systemd-socket-activate"; return 0; }
+	local port code key
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	# systemd-socket-activate passes on only the variables named with -E
+	systemd-socket-activate -l "127.0.0.1:$port" -E HOME -E PATH -E DS_VALGRIND_LOGS -E DASHSCOPE_CREDENTIAL_ENDPOINT \
+		-E DASHSCOPE_CREDENTIAL_CA_FILE -E DASHSCOPE_CREDENTIAL_STORE \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG "$DS" proxy --quiet >/dev/null 2>"$TMPROOT/sa" &
+	local pid=$!
+	sleep 0.5
+	# the proxy starts on the first connection and makes its key then
+	curl -sS -o /dev/null --max-time $((5 * SLOW)) "http://127.0.0.1:$port/" 2>/dev/null
+	key=$(cat "$HOME/.config/dashscope-credential/proxy-key" 2>/dev/null)
+	code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" -d '{}' \
+		"http://127.0.0.1:$port$CHAT")
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	[ "$code" = 200 ] || { diag "got $code: $(head -c 300 "$TMPROOT/sa")"; return 1; }
+}
+
+test_proxy_refuses_a_non_loopback_socket_from_systemd() {
+	command -v systemd-socket-activate >/dev/null || { echo "# no systemd-socket-activate"; return 0; }
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0",0)); print(s.getsockname()[1])')
+	timeout 20 systemd-socket-activate -l "0.0.0.0:$port" -E DS_VALGRIND_LOGS "$DS" proxy >/dev/null 2>"$ERR" &
+	local pid=$!
+	sleep 0.5
+	curl -sS -o /dev/null --max-time 2 "http://127.0.0.1:$port/" 2>/dev/null
+	wait "$pid"
+	RC=$?
+	expect_rc 2 && expect_err_has "loopback"
+}
+
+test_systemd_units_verify_clean() {
+	command -v systemd-analyze >/dev/null || { echo "# no systemd-analyze"; return 0; }
+	local d="$TMPROOT/units"
+	mkdir -p "$d"
+	cp "$abs_top_srcdir/systemd/dashscope-credential-proxy.socket" "$d/"
+	sed "s|@bindir@|$abs_top_builddir|" "$abs_top_srcdir/systemd/dashscope-credential-proxy.service.in" \
+		>"$d/dashscope-credential-proxy.service"
+	mkdir -m 700 "$d/run"
+	# --man=no: the man page is not installed where man looks during a test
+	XDG_RUNTIME_DIR="$d/run" systemd-analyze verify --man=no --user "$d/dashscope-credential-proxy.socket" \
+		"$d/dashscope-credential-proxy.service" >"$TMPROOT/verify" 2>&1 ||
+		{ diag "$(head -c 600 "$TMPROOT/verify")"; return 1; }
+	! grep -q . "$TMPROOT/verify" || { diag "$(head -c 600 "$TMPROOT/verify")"; return 1; }
+}
+
+# ---- exec --key-file ----
+
+test_exec_key_file_rotates_a_file_the_sdk_rereads() {
+	: >"$SERVER_LOG"
+	# reads the file the way dashscope/common/api_key.py does: open, read,
+	# strip, on every call; checks modes and that the variable is gone
+	cat >"$TMPROOT/sdk.py" <<'EOF'
+import os, stat, sys, time
+assert "DASHSCOPE_API_KEY" not in os.environ, "DASHSCOPE_API_KEY is set"
+path = os.environ["DASHSCOPE_API_KEY_FILE_PATH"]
+assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, "file mode"
+assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700, "dir mode"
+print(path)
+keys = []
+end = time.time() + 7
+while time.time() < end:
+    with open(path) as f:
+        k = f.read().strip()
+    assert k.startswith("st-"), "bad key %r" % k
+    if not keys or keys[-1] != k:
+        keys.append(k)
+    time.sleep(0.1)
+print(" ".join(keys))
+sys.exit(5)
+EOF
+	"$DS" exec --key-file --lifetime 2 -- python3 "$TMPROOT/sdk.py" >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 5 || return 1
+	local path keys k mint
+	path=$(head -1 "$OUT")
+	keys=$(sed -n 2p "$OUT")
+	[ -n "$path" ] && [ ! -e "$path" ] && [ ! -e "$(dirname "$path")" ] ||
+		{ diag "the key file $path was left behind"; return 1; }
+	[ "$(echo "$keys" | wc -w)" -ge 3 ] || { diag "keys seen: $keys"; return 1; }
+	mint=$(minted)
+	for k in $keys; do
+		printf '%s\n' "$mint" | grep -qxF -- "$k" || { diag "$k was not minted"; return 1; }
+	done
+}
+
+test_exec_key_file_uses_xdg_runtime_dir() {
+	local rt="$TMPROOT/rt.$RANDOM"
+	mkdir -m 700 "$rt"
+	XDG_RUNTIME_DIR="$rt" "$DS" exec --key-file -- sh -c 'echo "$DASHSCOPE_API_KEY_FILE_PATH"; cat "$DASHSCOPE_API_KEY_FILE_PATH"' >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 || return 1
+	case $(head -1 "$OUT") in "$rt"/dashscope-credential.*/api_key) ;; *) diag "path $(head -1 "$OUT")"; return 1 ;; esac
+	sed -n 2p "$OUT" | grep -q '^st-ok-' && [ -z "$(ls -A "$rt")" ]
+}
+
+for t_name in ${ONLY:-$(declare -F | awk '{print $3}' | grep -E '^test_')}; do
+	t "$t_name"
+done
+finish
