@@ -258,6 +258,23 @@ test_openai_sdk_through_proxy_outlives_three_keys() {
 		expect_proxy_key_stayed_local "$(proxy_key_of "$OUT")"
 }
 
+# Codex through the proxy (issue 17): a provider with env_key, pointed at
+# the proxy by -c since the proxy's port is known only at start; Codex
+# never holds a DashScope key, and upstream saw only minted keys.
+test_codex_through_the_proxy_holds_no_dashscope_key() {
+	new_key || return 1
+	export CODEX_HOME="$HOME/.codex-proxy"
+	mkdir -p "$CODEX_HOME"
+	printf '%s\n' 'model = "qwen3-coder-plus"' 'model_provider = "dsproxy"' '' '[model_providers.dsproxy]' \
+		'name = "DashScope (proxy)"' 'base_url = "http://127.0.0.1:9/compatible-mode/v1"' \
+		'env_key = "OPENAI_API_KEY"' 'wire_api = "responses"' >"$CODEX_HOME/config.toml"
+	"$DS" proxy -p e2e --for openai -- sh -c 'exec "$0" exec -c "model_providers.dsproxy.base_url=\"$OPENAI_BASE_URL\"" "$@"' \
+		"$BIN/codex" --skip-git-repo-check "${CODEX_OFFLINE[@]}" "Say ping" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/responses
+}
+
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
 	if [ "$f" = test_codex_stays_on_loopback ] &&
 		! strace -f -qq -e trace=connect -o /dev/null true 2>/dev/null; then
