@@ -9,8 +9,12 @@ packages="autoconf automake libtool pkg-config make gcc
   libmicrohttpd-dev libsystemd-dev systemd
   gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux
   dash zsh fish tcsh mandoc groff-base valgrind clang-format cppcheck
-  curl hyperfine time npm strace openssh-server openssh-client nginx-light wrk"
+  curl hyperfine time strace openssh-server openssh-client nginx-light wrk"
 run() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 run apt-get update
+# npm (for tests/e2e/install-clients.sh, which fetches Node 22 and the
+# clients) from Debian only when none is installed: a Node.js from another
+# source (nodesource's) ships its own and conflicts with Debian's npm
+command -v npm >/dev/null || packages="$packages npm"
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive run apt-get install -y --no-install-recommends $packages
