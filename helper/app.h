@@ -19,7 +19,7 @@
 struct opts {
 	const char *profile, *region, *workspace, *plan, *lifetime;
 	const char *shell, *for_list;
-	int json, verify, make_default, no_key, online, help;
+	int json, verify, make_default, no_key, online, help, dry_run;
 	const char *listen, *idle; /* broker, proxy; broker */
 	int log_stderr, system; /* broker; add/list/remove --system */
 	int print_env, new_key, quiet, key_file; /* proxy; exec --key-file */
@@ -108,6 +108,12 @@ int env_for_proxy(const char *for_list, const struct profile *p, const char *mod
 /* exec --key-file (SPEC section 11): runs CMD beside a rotating key file;
  * c is the first credential. Returns CMD's exit status. */
 int exec_key_file(struct app *app, struct credential *c, struct ds_err *err);
+
+int cmd_status(struct app *app, struct ds_err *err);
+int cmd_setup(struct app *app, struct ds_err *err);
+
+/* Prints a command's --help: its usage line and every option (help.c). */
+void help_command(const char *name, const char *usage, FILE *out);
 
 /* Reads a key from the terminal without echo, or one line from a
  * non-terminal standard input. */

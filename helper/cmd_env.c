@@ -281,9 +281,43 @@ int cmd_token(struct app *app, struct ds_err *err)
 	return rc;
 }
 
+/* The syntax of the user's login shell, as ssh-agent chooses it: a fish
+ * or tcsh user who forgets --shell must not get sh syntax (their shell
+ * would print the failed line, key and all). */
+static enum shell_kind shell_from_env(void)
+{
+	const char *sh = getenv("SHELL");
+	const char *base = sh ? strrchr(sh, '/') : NULL;
+
+	base = base ? base + 1 : sh;
+	if (!base)
+		return SHELL_SH;
+	if (!strcmp(base, "fish"))
+		return SHELL_FISH;
+	if (!strcmp(base, "csh") || !strcmp(base, "tcsh"))
+		return SHELL_CSH;
+	return SHELL_SH;
+}
+
+/* At a terminal, say when the key dies: eval'd keys fail silently later. */
+static void note_expiry(const struct credential *c, const char *what)
+{
+	time_t t = (time_t)c->expires_at;
+	long long left = c->expires_at - (long long)time(NULL);
+	struct tm tm;
+	char when[16];
+
+	if (!c->expires_at || !isatty(STDERR_FILENO) || !localtime_r(&t, &tm))
+		return;
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	fprintf(stderr,
+		"dashscope-credential: %s expires in %lld s (at %s); for longer sessions use 'exec' (fresh key per run) or 'proxy'.\n",
+		what, left > 0 ? left : 0, when);
+}
+
 int cmd_env(struct app *app, struct ds_err *err)
 {
-	enum shell_kind kind = SHELL_SH;
+	enum shell_kind kind = shell_from_env();
 	struct credential c;
 	struct varset vs;
 	unsigned mask;
@@ -302,6 +336,8 @@ int cmd_env(struct app *app, struct ds_err *err)
 		return rc;
 	build_vars(&vs, mask, &c.profile, &c.ep, model_of(c.pconf), c.key->data, c.expires_at);
 	rc = render(kind, &vs, &c.profile, c.expires_at, err);
+	if (!rc)
+		note_expiry(&c, "this key");
 	credential_free(&c);
 	return rc;
 }
@@ -333,11 +369,18 @@ int cmd_exec(struct app *app, struct ds_err *err)
 	struct credential c;
 	struct varset vs;
 	unsigned mask;
+	char *shell_argv[2];
 	int rc;
 
-	if (app->o.nrest < 1)
-		return ds_err_set(err, DS_EINPUT,
-				  "Usage: dashscope-credential exec [--for LIST] -- COMMAND [ARG...]");
+	/* no command: an interactive shell with the variables, as aws-vault
+	 * exec does */
+	if (app->o.nrest < 1) {
+		const char *sh = getenv("SHELL");
+
+		shell_argv[0] = (char *)(sh && *sh ? sh : "/bin/sh");
+		shell_argv[1] = NULL;
+		app->o.rest = shell_argv;
+	}
 	rc = parse_for(app->o.for_list, &mask, err);
 	if (rc)
 		return rc;
@@ -352,6 +395,8 @@ int cmd_exec(struct app *app, struct ds_err *err)
 			return ds_err_set(err, DS_EFAIL, "Cannot set %s.", vs.v[i].name);
 		}
 	}
+	if (app->o.nrest < 1)
+		note_expiry(&c, "the key in this shell");
 	if (app->o.key_file) {
 		rc = exec_key_file(app, &c, err);
 		credential_free(&c);

@@ -46,24 +46,79 @@ static int add_verify(struct app *app, const struct profile *p, const struct sec
 	return DS_OK;
 }
 
-static int add_place(struct app *app, const struct secret *key, struct profile *p,
-		     struct ds_err *err)
+/* Everything the command line says is checked before the key is asked
+ * for: a typo must not cost the user a second paste. */
+static int add_check_options(struct app *app, struct want *w, struct ds_err *err)
 {
-	struct want w;
+	struct place pl;
+	struct endpoints ep;
+	int rc;
+
+	rc = want_from_options(app, w, err);
+	if (rc || !w->cr.region)
+		return rc;
+	rc = policy_check_region(&app->conf.policy, w->cr.region, err);
+	if (rc)
+		return rc;
+	memset(&pl, 0, sizeof(pl));
+	pl.region = w->cr.region;
+	pl.plan = w->cr.has_plan ? w->cr.plan : PLAN_PAYG;
+	if (w->cr.workspace)
+		ds_strcpy(pl.workspace, sizeof(pl.workspace), w->cr.workspace);
+	return place_endpoints(&pl, NULL, &ep, err);
+}
+
+/* At a terminal without --region: a numbered menu, as `gh auth login`
+ * asks for the host, read before the key. */
+static int add_region_menu(struct app *app, struct want *w, struct ds_err *err)
+{
+	char line[64];
+
+	fputs("Which region is this key for? (keys work only in their own region)\n", stderr);
+	for (size_t i = 0; i < region_count(); i++) {
+		const struct region *r = region_at(i);
+
+		if (policy_check_region(&app->conf.policy, r, NULL) == DS_OK)
+			fprintf(stderr, "  %zu) %-15s %s%s\n", i + 1, r->id, r->aliases[0],
+				r->shared_host || w->cr.workspace ? "" : " (needs --workspace)");
+	}
+	for (int tries = 0; tries < 3; tries++) {
+		unsigned long n;
+		size_t len;
+
+		fprintf(stderr, "Region [1-%zu or a name]: ", region_count());
+		if (!fgets(line, sizeof(line), stdin))
+			break;
+		len = strcspn(line, "\r\n");
+		line[len] = '\0';
+		if (!ds_parse_ulong(line, region_count(), &n) && n >= 1)
+			w->cr.region = region_at(n - 1);
+		else if (len)
+			w->cr.region = region_find(line);
+		if (w->cr.region &&
+		    policy_check_region(&app->conf.policy, w->cr.region, NULL) == DS_OK &&
+		    (w->cr.region->shared_host || w->cr.workspace))
+			return DS_OK;
+		w->cr.region = NULL;
+	}
+	return ds_err_set(err, DS_EINPUT,
+			  "No region was chosen; give it with --region (e.g. --region singapore).");
+}
+
+static int add_place(struct app *app, const struct want *w, const struct secret *key,
+		     struct profile *p, struct ds_err *err)
+{
 	enum key_kind kind;
 	int rc;
 
-	rc = want_from_options(app, &w, err);
-	if (rc)
-		return rc;
-	p->place.plan = w.cr.plan;
-	rc = key_check(key->data, key->len, &p->place.plan, w.cr.has_plan, &kind, err);
+	p->place.plan = w->cr.plan;
+	rc = key_check(key->data, key->len, &p->place.plan, w->cr.has_plan, &kind, err);
 	if (rc)
 		return rc;
 	if (kind == KEY_TEMPORARY)
 		return ds_err_set(err, DS_EINPUT,
 				  "This is a temporary key (st-...); store the long-lived sk- key it came from.");
-	p->place.region = w.cr.region;
+	p->place.region = w->cr.region;
 	if (!p->place.region) {
 		if (p->place.plan != PLAN_CODING)
 			return ds_err_set(err, DS_EINPUT,
@@ -73,8 +128,8 @@ static int add_place(struct app *app, const struct secret *key, struct profile *
 		fputs("dashscope-credential: note: no --region given; using cn-beijing (coding.dashscope.aliyuncs.com). Use --region singapore for the international Coding Plan.\n",
 		      stderr);
 	}
-	if (w.cr.workspace)
-		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), w.cr.workspace);
+	if (w->cr.workspace)
+		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), w->cr.workspace);
 	rc = policy_check_region(&app->conf.policy, p->place.region, err);
 	if (rc)
 		return rc;
@@ -85,12 +140,51 @@ static int add_place(struct app *app, const struct secret *key, struct profile *
 	}
 }
 
+/* What a profile of this name holds now, so add can say what it replaced. */
+static int add_previous(struct app *app, const char *name, struct profile *old, int *had)
+{
+	struct profile_list l;
+	struct ds_err e;
+
+	*had = 0;
+	if (store_list(&app->store, name, &l, 1, &e) != DS_OK)
+		return 0;
+	if (l.n == 1) {
+		*old = l.items[0];
+		*had = 1;
+	}
+	profile_list_free(&l);
+	return 0;
+}
+
+static void add_report(const struct app *app, const struct profile *p, const struct profile *old,
+		       int had)
+{
+	if (had)
+		fprintf(stderr, "Replaced profile %s (was %s%s%s, %s, key %s).\n", p->name,
+			old->place.region->id, old->place.workspace[0] ? "/" : "",
+			old->place.workspace, plan_name(old->place.plan), old->key_tail);
+	if (app->o.system)
+		fprintf(stderr,
+			"Stored profile %s (%s) in the broker's key file %s; only the user " BROKER_USER
+			" can read it.\n",
+			p->name, p->place.region->id, app->store.path);
+	else if (app->store.kind == STORE_FILE)
+		fprintf(stderr,
+			"Stored profile %s (%s) in %s; it is protected by file permissions only.\n",
+			p->name, p->place.region->id, app->store.path);
+	else
+		fprintf(stderr, "Stored profile %s (%s) in the Secret Service.\n", p->name,
+			p->place.region->id);
+}
+
 int cmd_add(struct app *app, struct ds_err *err)
 {
-	struct profile p;
+	struct profile p, old;
 	struct secret *key = NULL;
+	struct want w;
 	const char *name = app->o.nrest > 0 ? app->o.rest[0] : app->o.profile;
-	int rc;
+	int had = 0, rc;
 
 	if (app->o.nrest > 1)
 		return ds_err_set(err, DS_EINPUT, "add takes one profile name.");
@@ -110,32 +204,32 @@ int cmd_add(struct app *app, struct ds_err *err)
 				  "--system changes the broker's keys and needs root (sudo).");
 	if (!app->o.system && (rc = app_refuse_broker_write(app, err)))
 		return rc;
+	/* -p NAME names the profile here; it selects nothing */
+	if (app->o.nrest == 0)
+		app->o.profile = NULL;
+	rc = add_check_options(app, &w, err);
+	if (!rc && !w.cr.region && !(w.cr.has_plan && w.cr.plan == PLAN_CODING) &&
+	    isatty(STDIN_FILENO))
+		rc = add_region_menu(app, &w, err);
+	if (rc)
+		return rc;
 	memset(&p, 0, sizeof(p));
 	ds_strcpy(p.name, sizeof(p.name), name);
 	rc = tty_read_key("Model Studio API key (input hidden): ", &key, err);
 	if (!rc)
-		rc = add_place(app, key, &p, err);
+		rc = add_place(app, &w, key, &p, err);
 	if (!rc && app->o.verify)
 		rc = add_verify(app, &p, key, err);
 	if (!rc)
 		rc = app->o.system ? system_keys_open(app, err) : app_store(app, err);
-	if (!rc)
+	if (!rc) {
+		add_previous(app, p.name, &old, &had);
 		rc = store_put(&app->store, &p, key, err);
+	}
 	secret_free(key);
 	if (rc)
 		return rc;
-	if (app->o.system)
-		fprintf(stderr,
-			"Stored profile %s (%s) in the broker's key file %s; only the user " BROKER_USER
-			" can read it.\n",
-			p.name, p.place.region->id, app->store.path);
-	else if (app->store.kind == STORE_FILE)
-		fprintf(stderr,
-			"Stored profile %s (%s) in %s; it is protected by file permissions only.\n",
-			p.name, p.place.region->id, app->store.path);
-	else
-		fprintf(stderr, "Stored profile %s (%s) in the Secret Service.\n", p.name,
-			p.place.region->id);
+	add_report(app, &p, &old, had);
 	if (app->o.make_default) {
 		rc = conf_set_default_profile(&app->conf, p.name, err);
 		if (!rc)

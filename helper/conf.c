@@ -326,8 +326,15 @@ static int on_setting(void *vctx, const char *section, const char *name, const c
 	struct load_ctx *ctx = vctx;
 	struct conf *c = ctx->c;
 
-	if (!strcmp(section, "defaults"))
+	if (!strcmp(section, "defaults")) {
+		const char *from = ctx->is_system ? "system config" : "user config";
+
+		if (!strcmp(name, "profile"))
+			c->default_from = from;
+		else if (!strcmp(name, "store"))
+			c->store_from = from;
 		return set_defaults(c, name, v, file, line, err);
+	}
 	if (!strncmp(section, "profile ", 8))
 		return set_profile(c, section + 8, name, v, file, line, err);
 	if (!strcmp(section, "policy") || !strcmp(section, "pam") || !strcmp(section, "broker")) {
@@ -379,11 +386,14 @@ static int apply_env(struct conf *c, struct ds_err *err)
 			return ds_err_set(err, DS_EINPUT, "DASHSCOPE_CREDENTIAL_PROFILE %s.",
 					  KEY_LIKE_WHY);
 		ds_strcpy(c->default_profile, sizeof(c->default_profile), v);
+		c->default_from = "DASHSCOPE_CREDENTIAL_PROFILE";
 	}
 	v = getenv("DASHSCOPE_CREDENTIAL_STORE");
 	if (v && *v && store_kind_parse(v, &c->store))
 		return ds_err_set(err, DS_EINPUT,
 				  "DASHSCOPE_CREDENTIAL_STORE must be auto, secret-service, file or broker.");
+	if (v && *v)
+		c->store_from = "DASHSCOPE_CREDENTIAL_STORE";
 	v = getenv("DASHSCOPE_CREDENTIAL_ENDPOINT");
 	if (v && *v) {
 		struct ds_err e2;

@@ -68,6 +68,9 @@ struct conf {
 	char system_path[4096];
 	char user_path[4096];
 	int user_policy_ignored; /* the user file had a [policy], [pam] or [broker] */
+	/* where default_profile and store came from, for status and doctor:
+	 * "system config", "user config" or the variable's name; NULL: unset */
+	const char *default_from, *store_from;
 };
 
 /* Loads system file, user file and environment into c. On error c is

@@ -2,6 +2,7 @@
 /* From a request or the command line to a credential: criteria, lifetime,
  * policy (SPEC sections 4, 6, 7), key lookup and minting. */
 #include "config.h"
+#include "debug.h"
 #include "app.h"
 #include "policy.h"
 
@@ -44,12 +45,31 @@ static int parse_lifetime(const char *s, struct want *w, const char *what, struc
 
 static int set_region(const char *s, struct want *w, struct ds_err *err)
 {
+	const char *names[64], *near;
+	char low[48];
+	size_t n = 0;
+
 	w->cr.region = region_find(s);
-	if (!w->cr.region)
+	if (w->cr.region)
+		return DS_OK;
+	for (size_t i = 0; i < region_count() && n < 58; i++) {
+		const struct region *r = region_at(i);
+
+		names[n++] = r->id;
+		for (size_t a = 0; r->aliases[a]; a++)
+			names[n++] = r->aliases[a];
+	}
+	/* region names are lower case; a typo may not be */
+	snprintf(low, sizeof(low), "%s", s);
+	ds_ascii_lower(low);
+	near = ds_has_control(s) ? NULL : ds_closest(low, names, n);
+	if (near)
 		return ds_err_set(err, DS_EINPUT,
-				  "Unknown region '%.40s'; 'dashscope-credential regions' lists them.",
-				  ds_has_control(s) ? "?" : s);
-	return DS_OK;
+				  "Unknown region '%.40s'; did you mean %s? 'dashscope-credential regions' lists them.",
+				  s, near);
+	return ds_err_set(err, DS_EINPUT,
+			  "Unknown region '%.40s'; 'dashscope-credential regions' lists them.",
+			  ds_has_control(s) ? "?" : s);
 }
 
 static int set_workspace(const char *s, struct want *w, struct ds_err *err)
@@ -216,6 +236,14 @@ int app_select(struct app *app, const struct want *w, struct profile *out, int *
 	rc = select_profile(&l, &w->cr,
 			    app->conf.default_profile[0] ? app->conf.default_profile : NULL, &p,
 			    err);
+	ds_debug("profile selection: profile %s, region %s, workspace %s, plan %s, default %s, %zu stored: %s",
+		 w->cr.profile ? w->cr.profile : "any", w->cr.region ? w->cr.region->id : "any",
+		 w->cr.workspace ? w->cr.workspace : "any",
+		 w->cr.has_plan ? plan_name(w->cr.plan) : "any",
+		 app->conf.default_profile[0] ? app->conf.default_profile : "none", l.n,
+		 rc  ? "refused"
+		 : p ? p->name
+		     : "no match");
 	if (rc == DS_OK && p) {
 		*out = *p;
 		*found = 1;
@@ -273,7 +301,7 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 		      struct ds_err *err)
 {
 	const struct policy *pol = &app->conf.policy;
-	unsigned long lifetime;
+	unsigned long lifetime, asked;
 	struct secret *key = NULL;
 	struct token_request tr;
 	struct minted m;
@@ -294,11 +322,19 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 	rc = place_endpoints(&cred->profile.place, app->conf.endpoint, &cred->ep, err);
 	if (rc)
 		return rc;
+	asked = lifetime;
 	rc = policy_check_lifetime(pol, cred->profile.name, cred->profile.place.plan, &lifetime,
 				   &cred->lifetime_lowered, err);
 	if (rc)
 		return rc;
 	cred->lifetime = lifetime;
+	/* said, not done silently: a user who asked for 1800 s and gets
+	 * 300 s must know why the key dies early */
+	if (cred->lifetime_lowered)
+		fprintf(stderr,
+			"dashscope-credential: note: the system policy (max_lifetime = %lu) lowers the lifetime from %lu to %lu seconds.\n",
+			pol->max_lifetime, asked, lifetime);
+	ds_debug("lifetime %lu s", lifetime);
 	if (store_mints(&app->store)) {
 		/* the keys are the administrator's: temporary keys only */
 		if (lifetime == 0 || cred->profile.place.plan == PLAN_CODING)

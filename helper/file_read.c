@@ -2,6 +2,7 @@
 /* Reading files without blocking and without surprises, and building the
  * paths they live at (files.h). */
 #include "config.h"
+#include "debug.h"
 #include "files.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@ int file_read(const char *path, int flags, size_t max, const char *what, int cod
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
 				((flags & FILE_NOFOLLOW) ? O_NOFOLLOW : 0));
+	ds_debug("reading %s %s: %s", what, path, fd < 0 ? strerror(errno) : "opened");
 	if (fd < 0) {
 		if (errno == ENOENT && !(flags & FILE_REQUIRED))
 			return DS_OK;

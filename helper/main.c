@@ -4,6 +4,7 @@
  * dispatches to a command, and prints the one error sentence. */
 #include "config.h"
 #include "app.h"
+#include "debug.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,8 @@ enum {
 	OPT_NEW_KEY,
 	OPT_QUIET,
 	OPT_KEY_FILE,
+	OPT_DRY_RUN,
+	OPT_DEBUG,
 };
 
 /* Which command-specific options each command takes; global options are
@@ -57,14 +60,17 @@ static const struct command commands[] = {
 	{ "env", cmd_env, O(OPT_SHELL) | O(OPT_FOR) | O(OPT_NO_KEY), 1,
 	  "env [--shell sh|fish|csh|dotenv|json|pam] [--for LIST] [--no-key]" },
 	{ "exec", cmd_exec, O(OPT_FOR) | O(OPT_KEY_FILE), 1,
-	  "exec [--for LIST] [--key-file] -- COMMAND [ARG...]" },
+	  "exec [--for LIST] [--key-file] [-- COMMAND [ARG...]]" },
 	{ "proxy", cmd_proxy,
 	  O(OPT_FOR) | O(OPT_LISTEN) | O(OPT_PRINT_ENV) | O(OPT_SHELL) | O(OPT_NEW_KEY) |
 		  O(OPT_QUIET),
 	  1,
 	  "proxy [--for LIST] [--listen ADDR] [--quiet] [--print-env [--shell S]] [--new-key] [-- COMMAND [ARG...]]" },
 	{ "regions", cmd_regions, O(OPT_JSON), 0, "regions [--json]" },
-	{ "doctor", cmd_doctor, O(OPT_ONLINE), 0, "doctor [--online]" },
+	{ "doctor", cmd_doctor, O(OPT_ONLINE) | O(OPT_JSON), 0, "doctor [--online] [--json]" },
+	{ "status", cmd_status, O(OPT_JSON), 0, "status [--json]" },
+	{ "setup", cmd_setup, O(OPT_DRY_RUN), 1,
+	  "setup claude-code|qwen-code|codex [-p PROFILE] [--dry-run]" },
 	{ "get", cmd_get, 0, 1, "get < request" },
 	{ "store", cmd_store, 0, 1, "store < request" },
 	{ "erase", cmd_erase, 0, 1, "erase < request" },
@@ -96,6 +102,8 @@ static const struct option long_opts[] = {
 	{ "new-key", no_argument, NULL, OPT_NEW_KEY },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "key-file", no_argument, NULL, OPT_KEY_FILE },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "debug", no_argument, NULL, OPT_DEBUG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -115,6 +123,8 @@ static void usage(FILE *out)
 	      "  -l, --lifetime SECONDS lifetime of a temporary key, 1..1800 (default 60)\n"
 	      "  -h, --help             this help\n"
 	      "  -V, --version          the version\n"
+	      "      --debug            trace files read, store, profile selection and URLs\n"
+	      "                         to standard error (never a key)\n"
 	      "\nSee dashscope-credential(1).\n",
 	      out);
 }
@@ -221,6 +231,13 @@ static int parse_args(int argc, char **argv, int in_order, struct opts *o, unsig
 			o->key_file = 1;
 			*given |= O(c);
 			break;
+		case OPT_DRY_RUN:
+			o->dry_run = 1;
+			*given |= O(c);
+			break;
+		case OPT_DEBUG:
+			ds_debug_enable();
+			break;
 		case ':':
 			return ds_err_set(err, DS_EINPUT, "Option %s needs a value; see --help.",
 					  argv[optind - 1]);
@@ -279,7 +296,7 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 		return rc;
 	optind += at;
 	if (app->o.help) {
-		printf("Usage: dashscope-credential %s\n", cmd->usage);
+		help_command(cmd->name, cmd->usage, stdout);
 		return DS_OK;
 	}
 	if (given & ~cmd->opts)
@@ -289,7 +306,7 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 	app->o.rest = argv + optind;
 	app->o.nrest = argc - optind;
 	if (cmd->fn != cmd_add && cmd->fn != cmd_remove && cmd->fn != cmd_exec &&
-	    cmd->fn != cmd_proxy && app->o.nrest)
+	    cmd->fn != cmd_proxy && cmd->fn != cmd_setup && app->o.nrest)
 		return ds_err_set(err, DS_EINPUT,
 				  "%s takes no arguments; usage: dashscope-credential %s",
 				  cmd->name, cmd->usage);
@@ -339,6 +356,9 @@ int main(int argc, char **argv)
 	/* a closed pipe is a write error with a message, not a silent death
 	 * (exec restores the default for its child) */
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("DASHSCOPE_CREDENTIAL_DEBUG") &&
+	    !strcmp(getenv("DASHSCOPE_CREDENTIAL_DEBUG"), "1"))
+		ds_debug_enable();
 	setvbuf(stdin, in_buf, _IOFBF, sizeof(in_buf));
 	setvbuf(stdout, out_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof(out_buf));
 	app.caller_umask = umask(077);

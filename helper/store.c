@@ -3,6 +3,7 @@
  * that comes back: names, attributes and keys pass the rules of `add`
  * here, once, whatever the backend (store_backend.h). */
 #include "config.h"
+#include "debug.h"
 #include "store.h"
 #include "broker.h"
 #include "key.h"
@@ -60,6 +61,8 @@ static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct
 	int rc;
 
 	st->kind = k;
+	ds_debug("store %s: %s", store_kind_name(k),
+		 st->why[0] ? st->why : "store = auto: trying the Secret Service first");
 	if (k == STORE_FILE) {
 		rc = store_file_path(st->path, sizeof(st->path), err);
 		if (rc)
@@ -92,8 +95,9 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 		rc = policy_check_store(&c->policy, c->store, err);
 		if (rc)
 			return rc;
-		snprintf(st->why, sizeof(st->why), "store = %s is configured",
-			 store_kind_name(c->store));
+		snprintf(st->why, sizeof(st->why), "store = %s is set in %s",
+			 store_kind_name(c->store),
+			 c->store_from ? c->store_from : "the configuration");
 		return open_kind(st, c->store, may_prompt, err);
 	}
 	if (!store_allowed(c, STORE_SECRET_SERVICE)) {
@@ -105,6 +109,7 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 		snprintf(st->why, sizeof(st->why), "store = auto and a Secret Service answers");
 		return DS_OK;
 	}
+	ds_debug("Secret Service: %s", ss_err.msg);
 	/* open fails only when no provider answers (a locked keyring opens
 	 * and fails later, so its keys are never split across two stores) */
 	if (!store_allowed(c, STORE_FILE)) {

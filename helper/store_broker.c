@@ -4,6 +4,7 @@
  * the answer split into records for store.c, which checks them. The
  * keys are the administrator's: get, put and del are refused. */
 #include "config.h"
+#include "debug.h"
 #include "broker.h"
 #include "store_backend.h"
 
@@ -143,6 +144,18 @@ static int exchange(const char *sock, const char *req, char **answer, size_t *al
 	return DS_OK;
 }
 
+/* exchange, with its --debug line: the socket, the action and the time */
+static int traced_exchange(const char *sock, const char *action, const char *req, char **answer,
+			   size_t *alen, struct ds_err *err)
+{
+	long long t0 = now_ms();
+	int rc = exchange(sock, req, answer, alen, err);
+
+	ds_debug("broker %s: action=%s: %s in %lld ms", sock, action, rc ? "failed" : "answered",
+		 now_ms() - t0);
+	return rc;
+}
+
 /* One answer, split into lines in place. */
 struct answer {
 	const char *status, *code, *message;
@@ -257,7 +270,7 @@ static int broker_list(void *state, const char *only, int with_secret, store_rec
 	int rc;
 
 	(void)with_secret; /* the broker never sends a long-lived key */
-	rc = exchange(state, "action=list\n\n", &buf, &len, err);
+	rc = traced_exchange(state, "list", "action=list\n\n", &buf, &len, err);
 	if (rc)
 		return rc;
 	rc = answer_parse(buf, len, &a, err);
@@ -315,7 +328,7 @@ static int broker_mint(void *state, const char *name, unsigned long lifetime, st
 	int rc;
 
 	snprintf(req, sizeof(req), "action=get\nprofile=%s\nlifetime=%lu\n\n", name, lifetime);
-	rc = exchange(state, req, &buf, &len, err);
+	rc = traced_exchange(state, "get", req, &buf, &len, err);
 	if (rc)
 		return rc;
 	rc = answer_parse(buf, len, &a, err);

@@ -3,6 +3,7 @@
  * long-lived key as a Bearer token. Verification always on, no redirects,
  * 64 KiB cap counted as bytes arrive, bounded retries. */
 #include "config.h"
+#include "debug.h"
 #include "net.h"
 #include "files.h"
 
@@ -151,6 +152,18 @@ static void attempt_run(const struct token_request *tr, const char *url, struct 
 		at->status = 0;
 	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry) == CURLE_OK && retry > 0)
 		at->retry_after = retry > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : (long)retry;
+	if (ds_debug_enabled()) {
+		curl_off_t us = 0;
+
+		if (curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &us) != CURLE_OK)
+			us = 0;
+		if (at->cc == CURLE_OK)
+			ds_debug("POST %s: HTTP %ld in %lld ms", url, at->status,
+				 (long long)(us / 1000));
+		else
+			ds_debug("POST %s: %s after %lld ms", url, curl_easy_strerror(at->cc),
+				 (long long)(us / 1000));
+	}
 	headers_free(hdrs);
 	curl_easy_cleanup(h);
 }

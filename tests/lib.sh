@@ -42,6 +42,8 @@ fresh_user() {
 		DASHSCOPE_CREDENTIAL_ENDPOINT DASHSCOPE_CREDENTIAL_CA_FILE \
 		https_proxy HTTPS_PROXY http_proxy HTTP_PROXY all_proxy ALL_PROXY
 	export DASHSCOPE_CREDENTIAL_STORE=file
+	# env takes its default syntax from $SHELL: tests that eval it in sh
+	export SHELL=/bin/sh
 	export DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$HOME/system.conf"
 	: > "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
 	KEYFILE="$HOME/.local/share/dashscope-credential/keys"
@@ -197,4 +199,13 @@ start_server() {
 use_server() {
 	export DASHSCOPE_CREDENTIAL_ENDPOINT="https://127.0.0.1:${1:-$PORT_MAIN}"
 	export DASHSCOPE_CREDENTIAL_CA_FILE="$CA"
+}
+
+# readme_block NAME: the fenced block that follows "<!-- recipe: NAME" in
+# README.md, as written.
+readme_block() {
+	awk -v name="$1" '
+		index($0, "<!-- recipe: " name " ") == 1 || $0 == "<!-- recipe: " name " -->" { want = 1; next }
+		want && /^```/ { if (inside) exit; inside = 1; next }
+		inside { print }' "$abs_top_srcdir/README.md"
 }

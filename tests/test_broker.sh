@@ -251,6 +251,22 @@ test_doctor_checks_the_broker_store() {
 	expect_rc 0 && grep -q 'store broker in use' "$OUT" && grep -q 'profile team: cn-beijing' "$OUT" &&
 		no_long_lived_key
 }
+test_status_shows_the_broker_store_and_that_it_answers() {
+	as_run "$BOB" status --json
+	expect_rc 0 && python3 - "$OUT" "$SOCK" <<'PY' && no_long_lived_key
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["store"]["kind"] == "broker", j["store"]
+assert j["broker"] == {"socket": sys.argv[2], "answers": True}, j["broker"]
+assert [p["profile"] for p in j["profiles"]] == ["team"], j["profiles"]
+assert j["profile"]["name"] == "team" and j["profile"]["source"] == "only", j["profile"]
+PY
+}
+test_debug_traces_the_broker_call_without_a_key() {
+	as_run "$ALICE" --debug token -p org
+	expect_rc 0 && grep -q "debug: .*broker $SOCK: action=get: answered in [0-9]* ms" "$ERR" &&
+		! grep -q 'st-ok-' "$ERR" && no_long_lived_key
+}
 test_users_cannot_read_the_key_file() {
 	local u
 	for u in "$ALICE" "$BOB" "$CAROL"; do

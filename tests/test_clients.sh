@@ -30,6 +30,10 @@ use_server
 export NODE_EXTRA_CA_CERTS="$CA"
 # no update checks, telemetry or other calls to hosts this machine cannot reach
 export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1
+# the README's recipes run dashscope-credential as typed: the built one
+mkdir -p "$TMPROOT/path"
+ln -s "$DS" "$TMPROOT/path/dashscope-credential"
+PATH="$TMPROOT/path:$PATH"
 mkdir -p "$HOME/.config/dashscope-credential"
 printf '[profile e2e]\nmodel = qwen-plus\n' >"$HOME/.config/dashscope-credential/config"
 snapshot_home
@@ -92,6 +96,38 @@ test_claude_code_through_exec_ignores_a_stale_api_key() {
 	expect_rc 0 && grep -q E2E-OK "$OUT" &&
 		! model_keys /apps/anthropic/v1/messages | grep -q sk-ant-stale &&
 		expect_minted_keys_at /apps/anthropic/v1/messages
+}
+
+# The README's recipes (tests/lib.sh readme_block), on a fresh client
+# configuration: `setup claude-code`, and Qwen Code under exec with only a
+# prompt added so that it runs without a terminal.
+test_claude_code_after_setup_sends_a_minted_key() {
+	new_key || return 1
+	rm -rf "$HOME/.claude"
+	sh -ec "$(readme_block claude-code) -p e2e" >"$OUT" 2>"$ERR" || { diag "setup: $(cat "$ERR")"; return 1; }
+	"$BIN/claude" -p "Say ping" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /apps/anthropic/v1/messages
+}
+# What the README says of ANTHROPIC_AUTH_TOKEN and ANTHROPIC_API_KEY: each
+# replaces the helper's key in its own header.
+test_claude_code_sends_set_variables_in_place_of_the_helpers_key() {
+	new_key || return 1
+	"$DS" setup claude-code -p e2e >/dev/null 2>&1 || return 1
+	ANTHROPIC_AUTH_TOKEN=sk-stale-auth-token-1 ANTHROPIC_API_KEY=sk-stale-api-key-2 \
+		"$BIN/claude" -p "Say ping" </dev/null >"$OUT" 2>"$ERR"
+	model_keys /apps/anthropic/v1/messages >"$TMPROOT/sent"
+	grep -qx sk-stale-auth-token-1 "$TMPROOT/sent" && grep -qx sk-stale-api-key-2 "$TMPROOT/sent" ||
+		{ diag "sent: $(tr '\n' ' ' <"$TMPROOT/sent")"; return 1; }
+}
+test_qwen_code_readme_recipe_works_on_a_fresh_configuration() {
+	new_key || return 1
+	rm -rf "$HOME/.qwen" "$HOME/.config/dashscope-credential/config"
+	PATH="$BIN:$PATH" sh -ec "$(readme_block qwen-code) -p 'Say ping'" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/chat/completions
 }
 
 test_openai_sdk_through_exec_sends_a_minted_key() {
@@ -158,6 +194,16 @@ run_codex() {
 	grep -qx E2E-OK "$OUT" || diag "codex did not answer E2E-OK"
 }
 
+# setup codex prints a section that works pasted as it is
+test_codex_with_the_setup_codex_section_sends_minted_keys() {
+	new_key || return 1
+	export CODEX_HOME="$HOME/.codex-setup"
+	mkdir -p "$CODEX_HOME"
+	"$DS" setup codex -p e2e >"$CODEX_HOME/config.toml" 2>"$ERR" || { diag "setup codex: $(cat "$ERR")"; return 1; }
+	run_codex
+	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/responses
+}
 test_codex_with_the_readme_recipe_sends_minted_keys() {
 	new_key || return 1
 	codex_config || return 1
@@ -257,6 +303,41 @@ test_openai_sdk_through_proxy_outlives_three_keys() {
 	expect_minted_keys_at /compatible-mode/v1/chat/completions &&
 		expect_proxy_key_stayed_local "$(proxy_key_of "$OUT")"
 }
+# The README's proxy recipe as written, on a fresh configuration with one
+# profile (the recipe names it work), only a prompt added.
+test_qwen_code_readme_proxy_recipe_sends_minted_keys() {
+	new_key || return 1
+	"$DS" remove e2e >/dev/null 2>&1
+	add_key work "$KEY" --region singapore || return 1
+	rm -rf "$HOME/.qwen" "$HOME/.config/dashscope-credential/config"
+	PATH="$BIN:$PATH" sh -ec "$(readme_block qwen-code-proxy) 'Say ping'" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/chat/completions
+}
+# setup qwen-code and the standalone proxy on its fixed port, Qwen Code
+# started with no key variable at all: settings.json alone must do.
+test_qwen_code_after_setup_talks_through_the_standalone_proxy() {
+	local pp
+	new_key || return 1
+	rm -rf "$HOME/.qwen"
+	"$DS" setup qwen-code -p e2e >/dev/null 2>"$ERR" || { diag "setup: $(cat "$ERR")"; return 1; }
+	"$DS" proxy -p e2e >"$TMPROOT/proxy.out" 2>"$TMPROOT/proxy.err" &
+	pp=$!
+	for _ in $(seq 50); do grep -q listening "$TMPROOT/proxy.err" && break; sleep 0.1; done
+	env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u OPENAI_MODEL "$BIN/qwen" -p "Say ping" \
+		</dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	kill "$pp"
+	wait "$pp" 2>/dev/null
+	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/chat/completions
+}
+# the proxy (SPEC 10) listens on a fixed port that a real proxy may hold
+proxy_usable() {
+	"$DS" proxy --help >/dev/null 2>&1 &&
+		python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 8418))' 2>/dev/null
+}
 
 # Codex through the proxy (issue 17): a provider with env_key, pointed at
 # the proxy by -c since the proxy's port is known only at start; Codex
@@ -276,6 +357,10 @@ test_codex_through_the_proxy_holds_no_dashscope_key() {
 }
 
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	if [ "$f" = test_qwen_code_after_setup_talks_through_the_standalone_proxy ] && ! proxy_usable; then
+		skip "$f" "no proxy command in this build, or 127.0.0.1:8418 is taken"
+		continue
+	fi
 	if [ "$f" = test_codex_stays_on_loopback ] &&
 		! strace -f -qq -e trace=connect -o /dev/null true 2>/dev/null; then
 		skip "$f" "strace is not installed or cannot trace here"

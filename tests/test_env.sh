@@ -166,9 +166,10 @@ test_exec_missing_command_exits_127() {
 	run exec -- /nonexistent/command
 	expect_rc 127 && expect_err_one_line && expect_out_empty
 }
-test_exec_without_command_is_usage_error() {
-	run exec --for openai
-	expect_rc 2 && expect_err_has 'Usage'
+# SPEC 13: no command runs $SHELL (here /bin/sh reading the commands below)
+test_exec_without_command_runs_the_shell() {
+	run_in 'printf "%s\n" "${OPENAI_API_KEY%%-*}"; exit 7' exec --for openai
+	expect_rc 7 && expect_out_has st
 }
 test_exec_key_not_in_child_argv() {
 	run exec -- sh -c 'cat /proc/$$/cmdline | tr "\0" " "'

@@ -149,6 +149,33 @@ test_locked_keyring_exits_3_not_empty() {
 	RC=$?
 	expect_rc 3 && expect_err_has 'keyring' && expect_out_empty
 }
+# doctor: keys in the store that is not in use are never found
+test_doctor_warns_about_keys_in_the_unused_file_store() {
+	ss_clear
+	rm -f "$KEYFILE"
+	add_key inss sk-test-ok-ss-doc1 --region sg || return 1
+	DASHSCOPE_CREDENTIAL_STORE=file add_key infile sk-test-ok-file-doc2 --region sg || return 1
+	run doctor
+	rm -f "$KEYFILE"
+	expect_rc 0 && grep -q '^\[warn\] 1 profile in the file store is not used: infile; fix: set .store = file.' "$OUT" &&
+		expect_no_leak sk-test-ok-file-doc2
+}
+test_doctor_warns_about_keys_in_the_unused_secret_service() {
+	ss_clear
+	rm -f "$KEYFILE"
+	add_key inss sk-test-ok-ss-doc1 --region sg || return 1
+	DASHSCOPE_CREDENTIAL_STORE=file add_key infile sk-test-ok-file-doc2 --region sg || return 1
+	DASHSCOPE_CREDENTIAL_STORE=file run doctor
+	rm -f "$KEYFILE"
+	expect_rc 0 && grep -q '^\[warn\] 1 profile in the secret-service store is not used: inss; fix: set .store = secret-service.' "$OUT"
+}
+test_doctor_says_nothing_when_the_other_store_is_empty() {
+	ss_clear
+	rm -f "$KEYFILE"
+	add_key inss sk-test-ok-ss-doc1 --region sg || return 1
+	run doctor
+	expect_rc 0 && ! grep -q 'is not used\|are not used' "$OUT"
+}
 
 # SPEC section 3: a key read from the keyring passes the checks of add
 # before it is used; a planted item never reaches a header or stdout.
