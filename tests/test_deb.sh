@@ -1,0 +1,178 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The Debian packages (SPEC section 14), for real: builds them from a copy
+# of the tree (tools/make-deb.sh), runs lintian (no error, no warning),
+# installs them with apt-get into THIS system, checks what they installed,
+# enables and disables the PAM profile, then purges both and checks that
+# nothing of theirs is left. Because it changes the system it runs only as
+# root and only when asked: CI=true or DS_TEST_DEB=1 (.ci/run sets it; on
+# a developer machine use a throw-away VM or container). It is not part of
+# `make check`: `make check-deb` runs it. DS_DEB_DIR=DIR tests the
+# packages already built in DIR (e.g. by `make deb`) instead of building.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ] || { [ "${CI:-}" != true ] && [ "${DS_TEST_DEB:-}" != 1 ]; }; then
+	echo "# SKIP: installs packages into the system: runs only as root with CI=true or DS_TEST_DEB=1"
+	exit 77
+fi
+for tool in dpkg-buildpackage dh lintian apt-get pam-auth-update; do
+	command -v "$tool" >/dev/null || { echo "# SKIP: $tool is not installed (install-deps.sh)"; exit 77; }
+done
+PKGS="dashscope-credential libpam-dashscope"
+for p in $PKGS; do
+	if dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qv '^not-installed$'; then
+		echo "# SKIP: $p is already installed here; this test installs and purges it"
+		exit 77
+	fi
+done
+
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+DEBS=${DS_DEB_DIR:-$TMPROOT/deb}
+FILES="$TMPROOT/files"
+SESSION=/etc/pam.d/common-session
+installed=no
+
+# Whatever happens, the system is left without the packages.
+finally() {
+	[ "$installed" = yes ] && dpkg --purge $PKGS >/dev/null 2>&1
+	cleanup
+}
+trap finally EXIT
+
+test_packages_build_and_lintian_reports_no_error_or_warning() {
+	if [ -n "${DS_DEB_DIR:-}" ]; then
+		lintian --fail-on error,warning "$DEBS"/*.changes
+	else
+		"$abs_top_srcdir/tools/make-deb.sh" --lintian "$DEBS" >"$TMPROOT/build.log" 2>&1 ||
+			{ tail -n 40 "$TMPROOT/build.log" | sed 's/^/#   /'; return 1; }
+		grep -E '^[EWI]: ' "$TMPROOT/build.log" | sed 's/^/#   /'
+		true
+	fi
+}
+t test_packages_build_and_lintian_reports_no_error_or_warning
+ls "$DEBS"/dashscope-credential_*.deb "$DEBS"/libpam-dashscope_*.deb >/dev/null 2>&1 ||
+	{ echo "# no packages to test"; finish; }
+
+test_apt_get_installs_both_packages() {
+	local debs=("$DEBS"/dashscope-credential_*.deb "$DEBS"/libpam-dashscope_*.deb) more
+	# nothing may be downloaded: install-deps.sh already installed every
+	# library the packages depend on, so apt must install these two only
+	more=$(apt-get install -s "${debs[@]}" 2>&1 | awk '/^Inst / && $2 != "dashscope-credential" && $2 != "libpam-dashscope" {print $2}')
+	[ -z "$more" ] || { diag "apt-get would download: $more"; return 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y "${debs[@]}" >"$TMPROOT/apt.log" 2>&1 ||
+		{ tail -n 20 "$TMPROOT/apt.log" | sed 's/^/#   /'; return 1; }
+}
+t test_apt_get_installs_both_packages
+installed=yes
+[ "$failed" = 0 ] || finish
+for p in $PKGS; do dpkg -L "$p"; done | sort -u >"$FILES"
+
+# the installed program, with nothing of this tree or of the caller
+ds() { env -i HOME="$TMPROOT/home" PATH=/usr/bin:/bin DASHSCOPE_CREDENTIAL_STORE="${STORE:-file}" "$@"; }
+mkdir -p "$TMPROOT/home"
+
+test_installed_program_prints_regions() {
+	ds dashscope-credential regions >"$OUT" 2>"$ERR" || { diag "$(head -c 300 "$ERR")"; return 1; }
+	[ "$(command -v dashscope-credential)" = /usr/bin/dashscope-credential ] || true
+	expect_out_has_word singapore
+}
+expect_out_has_word() { grep -qw -- "$1" "$OUT" || { diag "no '$1' in: $(head -c 300 "$OUT")"; return 1; }; }
+
+test_man_finds_every_page() {
+	local page
+	for page in dashscope-credential dashscope-credential.conf pam_dashscope; do
+		case $(man -w "$page" 2>/dev/null) in
+		/usr/share/man/*) ;;
+		*) diag "man -w $page: $(man -w "$page" 2>&1)"; return 1 ;;
+		esac
+	done
+}
+
+test_pam_module_is_in_the_multiarch_security_dir_and_loads() {
+	local mod=/usr/lib/$MA/security/pam_dashscope.so
+	[ -f "$mod" ] || { diag "no $mod"; return 1; }
+	grep -qx "$mod" "$FILES" || { diag "$mod is not libpam-dashscope's"; return 1; }
+	if [ -x "$abs_top_builddir/tests/pam_dlopen" ]; then
+		"$abs_top_builddir/tests/pam_dlopen" "$mod"
+	fi
+}
+
+test_program_loads_its_secret_service_module() {
+	local so=/usr/lib/$MA/dashscope-credential/dscred-secret-service.so
+	[ -f "$so" ] || so=/usr/lib/dashscope-credential/dscred-secret-service.so
+	[ -f "$so" ] || { diag "the Secret Service module is not installed"; return 1; }
+	if command -v gnome-keyring-daemon >/dev/null && command -v dbus-run-session >/dev/null; then
+		STORE=secret-service ds dbus-run-session -- sh -c '
+			eval "$(printf %s pw | gnome-keyring-daemon --unlock --components=secrets)"
+			export GNOME_KEYRING_CONTROL
+			exec dashscope-credential list' >"$OUT" 2>"$ERR" ||
+			{ diag "list with the Secret Service: $(head -c 300 "$ERR")"; return 1; }
+	else
+		# without a provider it must get as far as looking for one
+		STORE=secret-service ds dashscope-credential list >"$OUT" 2>"$ERR"
+		! grep -q 'cannot be loaded\|another version' "$ERR" || { diag "$(cat "$ERR")"; return 1; }
+	fi
+}
+
+test_pam_profile_is_registered_but_off_by_default() {
+	grep -qx 'Default: no' /usr/share/pam-configs/dashscope || return 1
+	grep -qx dashscope /var/lib/pam/seen || { diag "pam-auth-update has not seen the profile"; return 1; }
+	DEBIAN_FRONTEND=noninteractive pam-auth-update --package || return 1
+	! grep -q pam_dashscope "$SESSION" || { diag "$SESSION has pam_dashscope"; return 1; }
+}
+
+test_pam_profile_can_be_enabled_and_disabled() {
+	DEBIAN_FRONTEND=noninteractive pam-auth-update --enable dashscope || return 1
+	grep -qE '^session[[:space:]]+optional[[:space:]]+pam_dashscope\.so' "$SESSION" ||
+		{ diag "--enable did not add the line to $SESSION"; return 1; }
+	# interactive sessions only: cron and friends do not wait for the helper
+	! grep -q pam_dashscope /etc/pam.d/common-session-noninteractive || return 1
+	DEBIAN_FRONTEND=noninteractive pam-auth-update --disable dashscope || return 1
+	! grep -q pam_dashscope "$SESSION"
+}
+
+for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	case $f in test_packages_build* | test_apt_get_installs*) continue ;; esac
+	t "$f"
+done
+
+# Purge with the profile enabled: prerm must take it out of the stack.
+DEBIAN_FRONTEND=noninteractive pam-auth-update --enable dashscope >/dev/null 2>&1
+test_purge_removes_both_packages() {
+	grep -q pam_dashscope "$SESSION" || { diag "could not enable the profile before purging"; return 1; }
+	dpkg --purge $PKGS >"$TMPROOT/purge.log" 2>&1 || { sed 's/^/#   /' "$TMPROOT/purge.log"; return 1; }
+	local p
+	for p in $PKGS; do
+		! dpkg-query -W "$p" >/dev/null 2>&1 || { diag "dpkg still knows $p: $(dpkg-query -W -f='${Status}' "$p")"; return 1; }
+	done
+}
+t test_purge_removes_both_packages
+installed=no
+
+test_purge_leaves_nothing_behind() {
+	local path bad=0
+	while read -r path; do
+		[ -e "$path" ] || [ -L "$path" ] || continue
+		[ "$path" = /. ] && continue
+		# a directory that stays must belong to another package, maybe
+		# under its other name on a merged-/usr system (/lib = /usr/lib)
+		if [ -d "$path" ] && { dpkg-query -S "$path" || dpkg-query -S "${path#/usr}"; } >/dev/null 2>&1; then
+			continue
+		fi
+		diag "left behind: $path"
+		bad=1
+	done <"$FILES"
+	for path in /etc/dashscope-credential /var/lib/dashscope-credential /run/dashscope-credential \
+		/usr/share/pam-configs/dashscope; do
+		[ ! -e "$path" ] || { diag "left behind: $path"; bad=1; }
+	done
+	! grep -q pam_dashscope /etc/pam.d/common-* || { diag "the PAM stack still has pam_dashscope"; bad=1; }
+	! grep -qx dashscope /var/lib/pam/seen || { diag "/var/lib/pam/seen still lists dashscope"; bad=1; }
+	! ls /etc/systemd/system/*/dashscope-credential* /etc/systemd/user/*/dashscope-credential* \
+		/var/lib/systemd/deb-systemd-helper-enabled/dashscope-credential* \
+		/var/lib/systemd/deb-systemd-user-helper-enabled/dashscope-credential* 2>/dev/null ||
+		{ diag "a unit is still enabled"; bad=1; }
+	return $bad
+}
+t test_purge_leaves_nothing_behind
+finish
