@@ -32,9 +32,13 @@ FILES="$TMPROOT/files"
 SESSION=/etc/pam.d/common-session
 installed=no
 
-# Whatever happens, the system is left without the packages.
+# Whatever happens, the system is left without the packages and with a PAM
+# stack without pam_dashscope (even when a broken prerm did not remove it).
 finally() {
 	[ "$installed" = yes ] && dpkg --purge $PKGS >/dev/null 2>&1
+	if grep -q pam_dashscope /etc/pam.d/common-* || grep -qx dashscope /var/lib/pam/seen; then
+		DEBIAN_FRONTEND=noninteractive pam-auth-update --package --remove dashscope
+	fi
 	cleanup
 }
 trap finally EXIT
