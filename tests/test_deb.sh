@@ -107,7 +107,7 @@ test_pam_module_is_in_the_multiarch_security_dir_and_loads() {
 	[ -f "$mod" ] || { diag "no $mod"; return 1; }
 	grep -qx "$mod" "$FILES" || { diag "$mod is not libpam-dashscope's"; return 1; }
 	if [ -x "$abs_top_builddir/tests/pam_dlopen" ]; then
-		"$abs_top_builddir/tests/pam_dlopen" "$mod"
+		"$abs_top_builddir/tests/pam_dlopen" "$mod" >"$OUT" 2>&1 || { sed 's/^/#   /' "$OUT"; return 1; }
 	fi
 }
 
