@@ -167,8 +167,19 @@ test_completions_are_where_each_shell_looks() {
 	has '^/usr/share/bash-completion/completions/dashscope-credential$' || { diag "no bash completion"; bad=1; }
 	has '^/usr/share/zsh/vendor-completions/_dashscope-credential$' || { diag "no zsh completion"; bad=1; }
 	has '^/usr/share/fish/vendor_completions\.d/dashscope-credential\.fish$' || { diag "no fish completion"; bad=1; }
-	bash -c '. /usr/share/bash-completion/bash_completion && _completion_loader dashscope-credential &&
-		complete -p dashscope-credential' >/dev/null 2>&1 || { diag "bash does not load the completion"; bad=1; }
+	# the shells find them by themselves: bash-completion's loader, fish's
+	# vendor directory
+	bash -c '. /usr/share/bash-completion/bash_completion
+		_completion_loader dashscope-credential
+		f=$(complete -p dashscope-credential | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
+		COMP_LINE="dashscope-credential regi" COMP_POINT=25 COMP_WORDS=(dashscope-credential regi) COMP_CWORD=1
+		"$f" dashscope-credential regi dashscope-credential
+		printf "%s\n" "${COMPREPLY[@]}"' 2>/dev/null | grep -qx regions ||
+		{ diag "bash does not complete 'regi' to 'regions'"; bad=1; }
+	if command -v fish >/dev/null; then
+		HOME=$TMPROOT/home fish -c 'complete -C "dashscope-credential regi"' 2>/dev/null | grep -q '^regions' ||
+			{ diag "fish does not complete 'regi' to 'regions'"; bad=1; }
+	fi
 	return $bad
 }
 
