@@ -31,9 +31,9 @@ DEBS=${DS_DEB_DIR:-$TMPROOT/deb}
 FILES="$TMPROOT/files"
 SESSION=/etc/pam.d/common-session
 installed=no
-# the package's service user stays after a purge, as Debian's system users
-# do; the test removes it again if it made it (a re-run starts as clean)
-user_before=$(getent passwd dashscope-credential || true)
+# The package's service user stays after a purge, as Debian's system users
+# do, and so the test leaves it too: other tests (test_broker.sh) may be
+# using an account of that name.
 
 # Whatever happens, the system is left without the packages and with a PAM
 # stack without pam_dashscope (even when a broken prerm did not remove it).
@@ -41,9 +41,6 @@ finally() {
 	[ "$installed" = yes ] && dpkg --purge $PKGS >/dev/null 2>&1
 	if grep -q pam_dashscope /etc/pam.d/common-* || grep -qx dashscope /var/lib/pam/seen; then
 		DEBIAN_FRONTEND=noninteractive pam-auth-update --package --remove dashscope
-	fi
-	if [ -z "$user_before" ] && getent passwd dashscope-credential >/dev/null; then
-		userdel dashscope-credential
 	fi
 	cleanup
 }
