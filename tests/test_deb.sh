@@ -85,6 +85,17 @@ test_installed_program_prints_regions() {
 }
 expect_out_has_word() { grep -qw -- "$1" "$OUT" || { diag "no '$1' in: $(head -c 300 "$OUT")"; return 1; }; }
 
+test_installed_program_mints_against_the_loopback_server() {
+	[ -n "$SERVER_PID" ] || { diag "could not start the test server"; return 1; }
+	local key="sk-test-ok-$RANDOM$RANDOM" e
+	e=(DASHSCOPE_CREDENTIAL_ENDPOINT="https://127.0.0.1:$PORT_MAIN" DASHSCOPE_CREDENTIAL_CA_FILE="$CA")
+	printf '%s\n' "$key" | ds "${e[@]}" dashscope-credential add p --region singapore >/dev/null 2>"$ERR" ||
+		{ diag "add: $(head -c 300 "$ERR")"; return 1; }
+	ds "${e[@]}" dashscope-credential token -p p >"$OUT" 2>"$ERR" || { diag "token: $(head -c 300 "$ERR")"; return 1; }
+	grep -q '^st-' "$OUT" || { diag "not a temporary key: $(head -c 100 "$OUT")"; return 1; }
+	expect_no_leak "$key"
+}
+
 test_man_finds_every_page() {
 	local f page sec n=0
 	grep -qx /usr/share/man/man1/dashscope-credential.1.gz "$FILES" || { diag "no dashscope-credential(1)"; return 1; }
@@ -181,6 +192,8 @@ test_completions_are_where_each_shell_looks() {
 }
 
 t test_installed_program_prints_regions
+start_server >/dev/null 2>&1 # here, so the exit trap stops it
+t test_installed_program_mints_against_the_loopback_server
 t test_man_finds_every_page
 t test_program_loads_its_secret_service_module
 t test_pam_module_is_in_the_multiarch_security_dir_and_loads
