@@ -124,11 +124,19 @@ test_program_loads_its_secret_service_module() {
 	[ -f "$so" ] || so=/usr/lib/dashscope-credential/dscred-secret-service.so
 	[ -f "$so" ] || { diag "the Secret Service module is not installed"; return 1; }
 	if command -v gnome-keyring-daemon >/dev/null && command -v dbus-run-session >/dev/null; then
+		# the daemon may own its bus name only after --unlock returns:
+		# wait for it, or `list` would start a second, locked one
 		STORE=secret-service ds dbus-run-session -- sh -c '
 			eval "$(printf %s pw | gnome-keyring-daemon --unlock --components=secrets)"
 			export GNOME_KEYRING_CONTROL
+			for i in $(seq 50); do
+				dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+					org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null |
+					grep -q "boolean true" && break
+				sleep 0.1
+			done
 			exec dashscope-credential list' >"$OUT" 2>"$ERR" ||
-			{ diag "list with the Secret Service: $(head -c 300 "$ERR")"; return 1; }
+			{ diag "list with the Secret Service: $(grep -v '^dbus-daemon' "$ERR" | head -c 300)"; return 1; }
 	else
 		# without a provider it must get as far as looking for one
 		STORE=secret-service ds dashscope-credential list >"$OUT" 2>"$ERR"
@@ -160,6 +168,11 @@ has() { grep -qE "$1" "$FILES"; }
 test_broker_units_ship_disabled_with_their_service_user() {
 	has '/systemd/system/dashscope-credential-broker\.service$' || { diag "no broker service unit"; return 1; }
 	! ls /etc/systemd/system/*.wants/dashscope-credential* 2>/dev/null || { diag "a broker unit is enabled"; return 1; }
+	# offline: syntax, and that ExecStart names the installed binary
+	if command -v systemd-analyze >/dev/null; then
+		systemd-analyze verify $(grep -E '/systemd/system/dashscope-credential-broker\.(socket|service)$' "$FILES") \
+			>"$OUT" 2>&1 || { diag "systemd-analyze verify: $(head -c 400 "$OUT")"; return 1; }
+	fi
 	local pw
 	pw=$(getent passwd dashscope-credential) || { diag "no user dashscope-credential"; return 1; }
 	case $pw in *:/usr/sbin/nologin | *:/sbin/nologin | *:/bin/false) ;; *) diag "login shell: $pw"; return 1 ;; esac
@@ -168,6 +181,10 @@ test_broker_units_ship_disabled_with_their_service_user() {
 test_proxy_user_units_ship_not_enabled_for_everyone() {
 	has '/systemd/user/dashscope-credential-proxy\.service$' || { diag "no proxy service unit"; return 1; }
 	! ls /etc/systemd/user/*.wants/dashscope-credential* 2>/dev/null || { diag "a proxy unit is enabled globally"; return 1; }
+	if command -v systemd-analyze >/dev/null; then
+		systemd-analyze --user verify $(grep -E '/systemd/user/dashscope-credential-proxy\.(socket|service)$' "$FILES") \
+			>"$OUT" 2>&1 || { diag "systemd-analyze verify: $(head -c 400 "$OUT")"; return 1; }
+	fi
 }
 
 test_completions_are_where_each_shell_looks() {
