@@ -182,7 +182,8 @@ test_proxy_user_units_ship_not_enabled_for_everyone() {
 	has '/systemd/user/dashscope-credential-proxy\.service$' || { diag "no proxy service unit"; return 1; }
 	! ls /etc/systemd/user/*.wants/dashscope-credential* 2>/dev/null || { diag "a proxy unit is enabled globally"; return 1; }
 	if command -v systemd-analyze >/dev/null; then
-		systemd-analyze --user verify $(grep -E '/systemd/user/dashscope-credential-proxy\.(socket|service)$' "$FILES") \
+		mkdir -p -m 700 "$TMPROOT/run"
+		XDG_RUNTIME_DIR=$TMPROOT/run systemd-analyze --user verify $(grep -E '/systemd/user/dashscope-credential-proxy\.(socket|service)$' "$FILES") \
 			>"$OUT" 2>&1 || { diag "systemd-analyze verify: $(head -c 400 "$OUT")"; return 1; }
 	fi
 }
