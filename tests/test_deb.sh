@@ -6,11 +6,20 @@
 # enables and disables the PAM profile, then purges both and checks that
 # nothing of theirs is left. Because it changes the system it runs only as
 # root and only when asked: CI=true or DS_TEST_DEB=1 (.ci/run sets it; on
-# a developer machine use a throw-away VM or container). It is not part of
-# `make check`: `make check-deb` runs it. DS_DEB_DIR=DIR tests the
+# a developer machine use a throw-away VM or container). `make check` runs
+# it under those conditions, `make check-deb` always. DS_DEB_DIR=DIR tests the
 # packages already built in DIR (e.g. by `make deb`) instead of building.
 . "$(dirname "$0")/lib.sh"
 
+# The package build runs the unit suites with make: it must not inherit
+# this make's variables (TEST_LOGS would make it run every test, this one
+# included), and a package build never runs this test again.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+if [ -n "${DS_TEST_DEB_ACTIVE:-}" ]; then
+	echo "# SKIP: already inside a package build of this test"
+	exit 77
+fi
+export DS_TEST_DEB_ACTIVE=1
 if [ "$(id -u)" != 0 ] || { [ "${CI:-}" != true ] && [ "${DS_TEST_DEB:-}" != 1 ]; }; then
 	echo "# SKIP: installs packages into the system: runs only as root with CI=true or DS_TEST_DEB=1"
 	exit 77

@@ -29,7 +29,10 @@ if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
 	(cd "$src" && tar --exclude=./deb -cf - .) | tar -xf - -C "$work/dashscope-credential"
 fi
-(cd "$work/dashscope-credential" && dpkg-buildpackage -us -uc -b)
+# a clean make environment: a caller's make (make check) must not pass
+# its variables into the package's own build and test run
+(cd "$work/dashscope-credential" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
+	dpkg-buildpackage -us -uc -b)
 rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo
 mv "$work"/*.deb "$work"/*.changes "$work"/*.buildinfo "$out"/
 echo "make-deb: packages in $out:"
