@@ -21,8 +21,14 @@ if [ -n "${DS_TEST_WRAPPER:-}" ]; then
 	export DS_VALGRIND_LOGS
 	mkdir "$TMPROOT/bin" "$DS_VALGRIND_LOGS"
 	DS="$TMPROOT/bin/dashscope-credential"
-	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$DS_TEST_WRAPPER" "$DS_REAL" >"$DS"
-	chmod 700 "$DS"
+	# the log directory is written into the wrapper: tests that run the
+	# helper as another user in a clean environment still log there
+	printf '#!/bin/sh\nDS_VALGRIND_LOGS=%s; export DS_VALGRIND_LOGS\nexec %s "%s" "$@"\n' \
+		"$DS_VALGRIND_LOGS" "$DS_TEST_WRAPPER" "$DS_REAL" >"$DS"
+	# tests that run the helper as other users (the broker's) need to run
+	# the wrapper and let valgrind write its log
+	chmod 755 "$DS"
+	chmod 1777 "$DS_VALGRIND_LOGS"
 fi
 SERVER_PID=""
 
