@@ -119,6 +119,9 @@ void help_command(const char *name, const char *usage, FILE *out);
  * non-terminal standard input. */
 int tty_read_key(const char *prompt, struct secret **out, struct ds_err *err);
 
+/* A profile as list --json and status --json show it (new reference). */
+json_t *app_profile_json(const struct app *app, const struct profile *p);
+
 /* Prints v (taken) as JSON with flags, and a newline. */
 int app_print_json(json_t *v, size_t flags, struct ds_err *err);
 

@@ -254,13 +254,10 @@ static int list_json(const struct app *app, const struct profile_list *l, struct
 	for (size_t i = 0; i < l->n; i++) {
 		const struct profile *p = &l->items[i];
 
-		json_array_append_new(arr,
-				      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "profile",
-						p->name, "region", p->place.region->id, "workspace",
-						p->place.workspace, "plan",
-						plan_name(p->place.plan), "store",
-						store_kind_name(app->store.kind), "key",
-						p->key_tail, "default", !strcmp(def, p->name)));
+		json_t *o = app_profile_json(app, p);
+
+		json_object_set_new(o, "default", json_boolean(!strcmp(def, p->name)));
+		json_array_append_new(arr, o);
 	}
 	return app_print_json(arr, JSON_INDENT(2), err);
 }

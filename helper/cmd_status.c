@@ -280,13 +280,7 @@ static json_t *status_json(const struct app *app, const struct status *s)
 	for (size_t i = 0; s->listed && i < s->l.n; i++) {
 		const struct profile *p = &s->l.items[i];
 
-		json_array_append_new(profiles,
-				      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "profile",
-						p->name, "region", p->place.region->id, "workspace",
-						p->place.workspace, "plan",
-						plan_name(p->place.plan), "store",
-						store_kind_name(app->store.kind), "key",
-						p->key_tail));
+		json_array_append_new(profiles, app_profile_json(app, p));
 	}
 	json_object_set_new(root, "profiles", profiles);
 	o = json_pack("{s:o, s:o, s:o, s:b, s:b}", "allowed_regions",

@@ -406,3 +406,11 @@ int app_print_json(json_t *v, size_t flags, struct ds_err *err)
 	token_json_free(s);
 	return DS_OK;
 }
+
+json_t *app_profile_json(const struct app *app, const struct profile *p)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "profile", p->name, "region",
+			 p->place.region->id, "workspace", p->place.workspace, "plan",
+			 plan_name(p->place.plan), "store", store_kind_name(app->store.kind), "key",
+			 p->key_tail);
+}
