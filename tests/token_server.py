@@ -182,16 +182,7 @@ class Handler(BaseHTTPRequestHandler):
                       ("message_delta", {"type": "message_delta", "usage": {"output_tokens": 1},
                                          "delta": {"stop_reason": "end_turn", "stop_sequence": None}}),
                       ("message_stop", {"type": "message_stop"})]
-        out = b""
-        for name, data in events:
-            if name:
-                out += b"event: " + name.encode() + b"\n"
-            out += b"data: " + (data if isinstance(data, str) else json.dumps(data)).encode() + b"\n\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        return self.send_sse(events)
 
     def model_endpoint(self, path, body, key):
         """The model API: only minted, unexpired keys (Bearer or x-api-key)
