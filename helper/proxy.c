@@ -254,8 +254,16 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 	if (head == 0)
 		return answer_error(c, rq, 502, "ProxyUpstreamError",
 				    u->reason[0] ? u->reason : "The upstream answered nothing.");
-	if (u->content_length >= 0 && strcmp(rq->method, "HEAD"))
+	/* A HEAD or a 304 answer keeps the upstream's length and sends no
+	 * body (MHD sends none for either). Its size must still be known:
+	 * MHD 0.9.75 ends a body-less answer of unknown size with a last
+	 * chunk, bytes a client reads as the start of its next answer on the
+	 * connection. Without an upstream length it says Content-Length: 0.
+	 * (A 204 gets no length header at all: MHD leaves it out.) */
+	if (u->content_length >= 0)
 		size = (uint64_t)u->content_length;
+	else if (!strcmp(rq->method, "HEAD") || u->status == 304)
+		size = 0;
 	r = MHD_create_response_from_callback(size, READ_BLOCK, on_read, rq, NULL);
 	if (!r)
 		return MHD_NO;

@@ -435,6 +435,309 @@ ok = e["OPENAI_API_KEY"].startswith("sk-local-") and e["OPENAI_BASE_URL"].endswi
 sys.exit(0 if ok else 1)' "$PENV" || { diag "$(cat "$PENV")"; return 1; }
 }
 
+# ---- upstream answers other than 200, 401 and SSE ----
+
+# upstream_requests ID: how many requests with id=ID reached the chat endpoint
+upstream_requests() {
+	python3 -c 'import json,sys
+n = 0
+for e in map(json.loads, open(sys.argv[1])):
+    q = dict(p.split("=", 1) for p in e.get("query", "").split("&") if "=" in p)
+    n += e.get("path") == sys.argv[2] and q.get("id") == sys.argv[3]
+print(n)' "$SERVER_LOG" "$CHAT" "$1"
+}
+# logged ID FIELD: FIELD of the server's log entry whose "sum"/"sent" is ID
+logged() {
+	python3 -c 'import json,sys
+print([e[sys.argv[3]] for e in map(json.loads, open(sys.argv[1])) if e.get(sys.argv[2].split(":")[0]) == sys.argv[2].split(":")[1]][-1])' \
+		"$SERVER_LOG" "$1" "$2" 2>/dev/null
+}
+# one_connection METHOD PATH [HEADER:VALUE] -- METHOD PATH ...: the requests
+# in order on one keep-alive connection, read the way RFC 9112 section 6.3
+# frames a response (no body after HEAD, 1xx, 204 or 304, whatever the
+# headers say), as strict clients (Node's) read them: a byte no response
+# accounts for becomes the start of the next response. (curl and Python's
+# http.client forgive such bytes.) Prints one JSON object a response, then
+# {"extra": bytes left over}; exits 1 when a response cannot be read.
+one_connection() {
+	python3 - "$PORT" "$OPENAI_API_KEY" "$@" <<'EOF'
+import json, socket, sys
+port, key, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+reqs, cur = [], []
+for a in args + ["--"]:
+    if a == "--":
+        reqs.append(cur)
+        cur = []
+    else:
+        cur.append(a)
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+buf = b""
+def more():
+    global buf
+    d = s.recv(65536)
+    if not d:
+        raise EOFError("the connection closed")
+    buf += d
+def take(n):
+    global buf
+    while len(buf) < n:
+        more()
+    out, buf = buf[:n], buf[n:]
+    return out
+def line():
+    while b"\r\n" not in buf:
+        more()
+    return take(buf.index(b"\r\n") + 2)[:-2]
+for method, path, *hdrs in reqs:
+    body = b"{}" if method == "POST" else b""
+    h = ["Host: 127.0.0.1:%d" % port, "Authorization: Bearer " + key] + hdrs
+    if body:
+        h.append("Content-Length: %d" % len(body))
+    s.sendall(("%s %s HTTP/1.1\r\n%s\r\n\r\n" % (method, path, "\r\n".join(h))).encode() + body)
+    try:
+        status = line().decode("latin-1")
+        if not status.startswith("HTTP/1.1 "):
+            raise ValueError("not a status line: %r" % status)
+        code = int(status.split()[1])
+        headers = {}
+        while True:
+            l = line().decode("latin-1")
+            if not l:
+                break
+            k, _, v = l.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        data = b""
+        closes = headers.get("connection", "").lower() == "close"
+        if method == "HEAD" or code < 200 or code in (204, 304):
+            pass
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                n = int(line().split(b";")[0], 16)
+                if not n:
+                    while line():
+                        pass
+                    break
+                data += take(n)
+                take(2)
+        elif "content-length" in headers:
+            data = take(int(headers["content-length"]))
+        else:
+            closes = True
+            try:
+                while True:
+                    more()
+            except EOFError:
+                data, buf = buf, b""
+    except (ValueError, EOFError, OSError) as e:
+        print(json.dumps({"error": repr(e)}))
+        sys.exit(1)
+    print(json.dumps({"status": code, "headers": headers, "body": data.decode("latin-1"), "closes": closes}))
+s.settimeout(0.5)
+try:
+    while True:
+        more()
+except (socket.timeout, EOFError):
+    pass
+print(json.dumps({"extra": buf.decode("latin-1")}))
+EOF
+}
+# expect_responses FILE PYTHON-EXPR: the expression holds for r (the list
+# of responses one_connection printed) and extra
+expect_responses() {
+	python3 -c 'import json,sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+r = [l for l in lines if "status" in l]
+extra = [l["extra"] for l in lines if "extra" in l]
+extra = extra[0] if extra else None
+sys.exit(0 if eval("(" + sys.argv[2] + ")") else 1)' "$1" "$2" && return 0
+	diag "responses: $(head -c 900 "$1")"
+	return 1
+}
+
+test_proxy_passes_204_and_keeps_the_connection() {
+	start_proxy || return 1
+	local w
+	# two requests in one curl run: the second reuses the connection
+	w=$(curl -sS -o "$TMPROOT/b204" -w '%{http_code} %{size_download} %{num_connects} ' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=nocontent&id=nc1" --next \
+		-o "$TMPROOT/b200" -w '%{http_code} %{num_connects}' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT")
+	one_connection GET "$CHAT?mode=nocontent&id=nc2" -- POST $CHAT >"$TMPROOT/pair"
+	stop_proxy
+	[ "$w" = "204 0 1 200 0" ] || { diag "curl: $w"; return 1; }
+	[ ! -s "$TMPROOT/b204" ] && grep -q E2E-OK "$TMPROOT/b200" || { diag "bodies: $(head -c 300 "$TMPROOT/b204")"; return 1; }
+	expect_responses "$TMPROOT/pair" 'r[0]["status"] == 204 and r[0]["body"] == "" and not r[0]["closes"]
+and "content-length" not in r[0]["headers"] and "transfer-encoding" not in r[0]["headers"]
+and r[0]["headers"].get("x-request-id") == "req-nc2"
+and r[1]["status"] == 200 and "E2E-OK" in r[1]["body"] and extra == ""'
+}
+
+test_proxy_passes_304_with_its_etag_and_no_body() {
+	start_proxy || return 1
+	one_connection GET "$CHAT?mode=etag&id=et1" 'If-None-Match:"v1"' -- GET "$CHAT?mode=etag&id=et2" \
+		-- POST $CHAT >"$TMPROOT/pair"
+	stop_proxy
+	# the 304 carries no body, no chunk and no length other than the
+	# representation's; the connection goes on with the next answers
+	expect_responses "$TMPROOT/pair" 'r[0]["status"] == 304 and r[0]["headers"].get("etag") == "\"v1\""
+and r[0]["body"] == "" and "transfer-encoding" not in r[0]["headers"]
+and r[0]["headers"].get("content-length", "0") == "0" and not r[0]["closes"]
+and r[1]["status"] == 200 and r[1]["body"] == "{\"v\": 1}" and r[1]["headers"].get("etag") == "\"v1\""
+and r[2]["status"] == 200 and "E2E-OK" in r[2]["body"] and extra == ""'
+}
+
+test_proxy_answers_head_with_the_upstream_length_and_no_body() {
+	start_proxy || return 1
+	local w
+	w=$(curl -sS -I -o "$TMPROOT/h" -w '%{http_code} %{size_download}' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=sum&id=hd1&mb=1")
+	one_connection HEAD "$CHAT?mode=sum&id=hd2&mb=1" -- POST $CHAT >"$TMPROOT/pair"
+	stop_proxy
+	[ "$w" = "200 0" ] || { diag "curl: $w"; return 1; }
+	grep -qix 'content-length: 1048576.' "$TMPROOT/h" || { diag "head: $(tr '\r\n' ' |' <"$TMPROOT/h")"; return 1; }
+	[ "$(upstream_requests hd1)" = 1 ] && grep -q '"method": "HEAD", "path": "'"$CHAT"'", "query": "mode=sum&id=hd1' "$SERVER_LOG" ||
+		{ diag "upstream did not get one HEAD"; return 1; }
+	expect_responses "$TMPROOT/pair" 'r[0]["status"] == 200 and r[0]["headers"].get("content-length") == "1048576"
+and r[0]["body"] == "" and "transfer-encoding" not in r[0]["headers"] and not r[0]["closes"]
+and r[1]["status"] == 200 and "E2E-OK" in r[1]["body"] and extra == ""'
+}
+
+test_proxy_passes_only_the_final_answer_after_interim_ones() {
+	start_proxy || return 1
+	local rc
+	curl -sS -D "$TMPROOT/h" -o "$TMPROOT/b" -H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=interim&id=in1"
+	rc=$?
+	stop_proxy
+	[ "$rc" = 0 ] || { diag "curl exit $rc"; return 1; }
+	[ "$(grep -c '^HTTP/' "$TMPROOT/h")" = 1 ] && head -1 "$TMPROOT/h" | grep -q '^HTTP/1.1 200 ' ||
+		{ diag "status lines: $(grep '^HTTP/' "$TMPROOT/h" | tr '\r\n' ' |')"; return 1; }
+	grep -qi '^x-final: 1' "$TMPROOT/h" || { diag "the final answer's header is missing"; return 1; }
+	! grep -qiE '^(link|x-interim):' "$TMPROOT/h" || { diag "an interim answer's header came through"; return 1; }
+	[ "$(cat "$TMPROOT/b")" = '{"final": true}' ] || { diag "body: $(head -c 200 "$TMPROOT/b")"; return 1; }
+}
+
+test_proxy_reports_an_upstream_cut_short_as_a_failed_transfer() {
+	start_proxy || return 1
+	local a b c ra rb
+	# Content-Length 100000, 1000 bytes sent, then the connection closes;
+	# then a chunked body without its last chunk
+	a=$(curl -sS -o "$TMPROOT/cut1" -w '%{http_code} %{size_download}' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=cut&id=cut1" 2>/dev/null)
+	ra=$?
+	b=$(curl -sS -o "$TMPROOT/cut2" -w '%{http_code} %{size_download}' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=cut&id=cut2&chunked=1" 2>/dev/null)
+	rb=$?
+	c=$(post $CHAT)
+	stop_proxy
+	# curl exit 18: the transfer ended before the answer did
+	[ "$ra $a" = "18 200 1000" ] || { diag "length cut: curl exit $ra, $a"; return 1; }
+	[ "$rb $b" = "18 200 1000" ] || { diag "chunked cut: curl exit $rb, $b"; return 1; }
+	[ "$c" = 200 ] || { diag "the next request got $c"; return 1; }
+	grep -q "GET $CHAT 200 in=0 out=1000 " "$PLOG" || { diag "log: $(head -c 600 "$PLOG")"; return 1; }
+}
+
+test_proxy_passes_a_body_that_ends_at_close() {
+	start_proxy || return 1
+	local w rc
+	w=$(curl -sS -o "$TMPROOT/eof" -w '%{http_code} %{size_download}' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=eof&id=eof1")
+	rc=$?
+	# the upstream's close ends its body, not the client's connection
+	one_connection GET "$CHAT?mode=eof&id=eof2" -- POST $CHAT >"$TMPROOT/pair"
+	stop_proxy
+	[ "$rc $w" = "0 200 1000" ] || { diag "curl exit $rc, $w"; return 1; }
+	[ "$(tr -d x <"$TMPROOT/eof" | wc -c)" = 0 ] || { diag "the body changed"; return 1; }
+	expect_responses "$TMPROOT/pair" 'r[0]["status"] == 200 and r[0]["body"] == "x" * 1000 and not r[0]["closes"]
+and r[1]["status"] == 200 and "E2E-OK" in r[1]["body"] and extra == ""'
+}
+
+test_proxy_passes_a_redirect_back_without_following_it() {
+	start_proxy || return 1
+	local code
+	code=$(curl -sS -D "$TMPROOT/h" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
+		-d '{}' "$BASE$CHAT?mode=status&code=307&id=r307")
+	stop_proxy
+	[ "$code" = 307 ] && grep -qix 'location: https://elsewhere.invalid/x.' "$TMPROOT/h" ||
+		{ diag "got $code: $(tr '\r\n' ' |' <"$TMPROOT/h")"; return 1; }
+	[ "$(upstream_requests r307)" = 1 ] || { diag "$(upstream_requests r307) upstream requests"; return 1; }
+}
+
+test_proxy_passes_500_and_429_as_they_are_without_a_replay() {
+	start_proxy || return 1
+	post $CHAT >/dev/null # the first key
+	local m0 m1 a b
+	m0=$(minted | wc -l)
+	a=$(curl -sS -D "$TMPROOT/h500" -o "$TMPROOT/b500" -w '%{http_code}' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT?mode=status&code=500&id=e500")
+	b=$(curl -sS -D "$TMPROOT/h429" -o "$TMPROOT/b429" -w '%{http_code}' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT?mode=status&code=429&id=e429")
+	m1=$(minted | wc -l)
+	stop_proxy
+	[ "$a $b" = "500 429" ] || { diag "got $a $b"; return 1; }
+	[ "$(cat "$TMPROOT/b500")" = '{"code": "Edge500", "message": "edge answer 500", "request_id": "req-Edge500-500"}' ] &&
+		[ "$(cat "$TMPROOT/b429")" = '{"code": "Edge429", "message": "edge answer 429", "request_id": "req-Edge429-429"}' ] ||
+		{ diag "bodies: $(cat "$TMPROOT/b500") $(cat "$TMPROOT/b429")"; return 1; }
+	grep -qix 'retry-after: 7.' "$TMPROOT/h429" && grep -qix 'content-type: application/json.' "$TMPROOT/h500" ||
+		{ diag "headers: $(tr '\r\n' ' |' <"$TMPROOT/h429")"; return 1; }
+	[ "$(upstream_requests e500) $(upstream_requests e429)" = "1 1" ] ||
+		{ diag "upstream requests: $(upstream_requests e500) $(upstream_requests e429)"; return 1; }
+	[ "$m1" = "$m0" ] || { diag "$((m1 - m0)) keys minted"; return 1; }
+}
+
+test_proxy_passes_a_401_to_the_replay_and_stops() {
+	start_proxy || return 1
+	post $CHAT >/dev/null # the first key
+	local m0 m1 code
+	m0=$(minted | wc -l)
+	code=$(curl -sS -o "$TMPROOT/b" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
+		-d '{"model":"qwen-plus","n":401}' "$BASE$CHAT?mode=status&code=401&id=no401")
+	m1=$(minted | wc -l)
+	stop_proxy
+	[ "$code" = 401 ] || { diag "got $code"; return 1; }
+	grep -q '"code": "Edge401"' "$TMPROOT/b" || { diag "body: $(head -c 300 "$TMPROOT/b")"; return 1; }
+	[ "$(upstream_requests no401)" = 2 ] || { diag "$(upstream_requests no401) upstream requests"; return 1; }
+	[ "$((m1 - m0))" = 1 ] || { diag "$((m1 - m0)) keys minted"; return 1; }
+	# the replay carried the new key and the same body
+	python3 -c 'import json,sys
+e = [e for e in map(json.loads, open(sys.argv[1])) if "id=no401" in e.get("query", "")]
+sys.exit(0 if len({x["key"] for x in e}) == 2 and [x["body_len"] for x in e] == [29, 29] else 1)' "$SERVER_LOG" ||
+		{ diag "the replay used the same key or another body"; return 1; }
+}
+
+test_proxy_passes_end_to_end_response_headers_only() {
+	start_proxy || return 1
+	local rc
+	curl -sS -D "$TMPROOT/h" -o "$TMPROOT/b" -H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=headers&id=rh1"
+	rc=$?
+	stop_proxy
+	[ "$rc" = 0 ] && [ "$(cat "$TMPROOT/b")" = '{"headers": true}' ] || { diag "curl exit $rc: $(head -c 200 "$TMPROOT/b")"; return 1; }
+	local h
+	h=$(tr -d '\r' <"$TMPROOT/h")
+	grep -qx 'Set-Cookie: edge=1; Path=/' <<<"$h" && grep -qx 'Set-Cookie: edge2=2' <<<"$h" &&
+		grep -qix 'x-request-id: req-rh1' <<<"$h" &&
+		grep -qix 'content-type: application/json' <<<"$h" ||
+		{ diag "an end-to-end header is missing: $(tr '\n' '|' <<<"$h")"; return 1; }
+	! grep -qiE '^(keep-alive|trailer|upgrade|proxy-authenticate|access-control-[a-z-]*):' <<<"$h" &&
+		! grep -qi '^connection:.*x-hop' <<<"$h" ||
+		{ diag "a hop-by-hop or CORS header came through: $(tr '\n' '|' <<<"$h")"; return 1; }
+	[ "$(grep -ci '^transfer-encoding:' <<<"$h")" -le 1 ] || { diag "two Transfer-Encoding headers"; return 1; }
+}
+
+test_proxy_passes_five_mib_bodies_intact_both_ways() {
+	start_proxy --quiet || return 1
+	local got sent up w
+	got=$(curl -sS -H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=sum&id=big5&mb=5" | sha256sum | cut -d' ' -f1)
+	head -c $((5 * 1024 * 1024)) /dev/urandom >"$TMPROOT/up"
+	up=$(sha256sum <"$TMPROOT/up" | cut -d' ' -f1)
+	w=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
+		-H 'Content-Type: application/octet-stream' --data-binary @"$TMPROOT/up" "$BASE$CHAT?mode=sum&id=up5")
+	stop_proxy
+	sent=$(logged sent:big5 sha256)
+	[ -n "$sent" ] && [ "$got" = "$sent" ] || { diag "sent $sent, the client got $got"; return 1; }
+	[ "$w" = 200 ] || { diag "the upload got $w"; return 1; }
+	[ "$(logged sum:up5 body_sha256)" = "$up" ] || { diag "upstream got $(logged sum:up5 body_sha256), sent $up"; return 1; }
+}
+
 # ---- proxy -- CMD ----
 
 test_proxy_cmd_gets_the_variables() {

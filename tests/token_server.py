@@ -10,6 +10,7 @@ come from tests/make-certs.sh.
 Usage: token_server.py DIR   (DIR holds the certificates; ports.json and
 requests.log are written there). Stops on SIGTERM, when its parent exits, or after 15 minutes.
 """
+import hashlib
 import json
 import os
 import socket
@@ -36,6 +37,7 @@ def log(entry):
             f.write(json.dumps(entry) + "\n")
 
 
+EDGE_MODES = ("status", "nocontent", "etag", "interim", "cut", "eof", "headers", "sum")
 MODEL_PATHS = ("/compatible-mode/v1/chat/completions", "/apps/anthropic/v1/messages",
                "/compatible-mode/v1/responses", "/compatible-mode/v1/models")
 
@@ -83,7 +85,7 @@ class Handler(BaseHTTPRequestHandler):
         """The chat endpoints as the proxy tests need them (requests with a
         mode in the query): only valid keys, and mode=slowsse (n chunks, ms apart),
         mode=bigsse (mb megabytes as fast as possible), mode=401once (the
-        first request with that id gets 401)."""
+        first request with that id gets 401), and the answers of edge_reply."""
         mode = params.get("mode", "")
         rid = params.get("id", "")
         if mode == "401once":
@@ -96,7 +98,84 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
         if mode in ("slowsse", "bigsse"):
             return self.stream(mode, rid, params)
+        if mode in EDGE_MODES:
+            return self.edge_reply(mode, rid, params, body)
         return self.model_reply(path, body)
+
+    def edge_reply(self, mode, rid, params, body):
+        """Answers other than 200, SSE and 401, for the proxy's edge cases:
+        status (code=N with a JSON error; 307 with a Location), nocontent (204), etag (304 to a
+        matching If-None-Match), interim (100 and 103 before the 200), cut
+        (the body stops short of its Content-Length, or of its last chunk
+        with chunked=1, and the connection closes), eof (no length, no
+        chunks: the body ends at close), headers (end-to-end and hop-by-hop
+        response headers), sum (logs the sha256 of the request body; mb=N
+        answers N MiB of bytes and logs their sha256). HEAD gets the head
+        of the same answer."""
+        if mode == "status":
+            code = int(params.get("code", "500"))
+            extra = {429: {"Retry-After": "7"}, 307: {"Location": "https://elsewhere.invalid/x"}}
+            return self.error(code, "Edge%d" % code, "edge answer %d" % code, extra.get(code))
+        if mode == "nocontent":
+            self.send_response(204)
+            self.send_header("x-request-id", "req-" + rid)
+            return self.end_headers()
+        if mode == "etag":
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.send_header("ETag", '"v1"')
+                return self.end_headers()
+            return self.send_json(200, {"v": 1}, {"ETag": '"v1"'})
+        if mode == "interim":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </hint.css>; rel=preload\r\n"
+                             b"X-Interim: 1\r\n\r\n")
+            return self.send_json(200, {"final": True}, {"X-Final": "1"})
+        if mode in ("cut", "eof"):
+            data = b"x" * 1000
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            if mode == "eof":
+                self.send_header("Connection", "close")
+            elif params.get("chunked"):
+                self.send_header("Transfer-Encoding", "chunked")
+                data = b"%x\r\n%s\r\n" % (len(data), data)
+            else:
+                self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True
+            return
+        if mode == "headers":
+            self.send_response(200)
+            for k, v in (("Content-Type", "application/json"), ("Set-Cookie", "edge=1; Path=/"),
+                         ("Set-Cookie", "edge2=2"),
+                         ("x-request-id", "req-" + rid), ("Connection", "keep-alive, X-Hop"),
+                         ("X-Hop", "1"), ("Keep-Alive", "timeout=5"), ("Trailer", "X-Trail"),
+                         ("Upgrade", "h2c"), ("Proxy-Authenticate", "Basic"),
+                         ("Access-Control-Allow-Origin", "*"),
+                         ("Access-Control-Allow-Headers", "authorization"),
+                         ("Transfer-Encoding", "chunked")):
+                self.send_header(k, v)
+            self.end_headers()
+            data = b'{"headers": true}'
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+            return
+        # sum
+        log({"sum": rid, "body_sha256": hashlib.sha256(body).hexdigest()})
+        data = b""
+        if int(params.get("mb", "0")):
+            # deterministic bytes of every value, not a run of one
+            seed = hashlib.sha256(rid.encode()).digest()
+            data = b"".join(hashlib.sha256(seed + n.to_bytes(4, "big")).digest()
+                            for n in range(int(params["mb"]) * 32768))
+        log({"sent": rid, "sha256": hashlib.sha256(data).hexdigest()})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def stream(self, mode, rid, params):
         n = int(params.get("n", "5"))
@@ -135,7 +214,8 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def error(self, status, code, message, extra=None):
         self.send_json(status, {"code": code, "message": message,
@@ -262,6 +342,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_sse(events)
 
     def do_GET(self):
+        self.do_POST()
+
+    def do_HEAD(self):
         self.do_POST()
 
     def do_POST(self):
