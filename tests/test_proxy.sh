@@ -662,6 +662,19 @@ test_proxy_passes_a_redirect_back_without_following_it() {
 	[ "$(upstream_requests r307)" = 1 ] || { diag "$(upstream_requests r307) upstream requests"; return 1; }
 }
 
+test_proxy_answers_502_when_upstream_hangs_up_without_an_answer() {
+	start_proxy || return 1
+	local a b
+	a=$(post "$CHAT?mode=hangup&id=hang1")
+	cp "$TMPROOT/body" "$TMPROOT/body.hang"
+	b=$(post $CHAT)
+	stop_proxy
+	[ "$a $b" = "502 200" ] || { diag "got $a $b"; return 1; }
+	grep -q '"code":"ProxyUpstreamError","message":"The upstream request failed: ' "$TMPROOT/body.hang" ||
+		{ diag "body: $(head -c 300 "$TMPROOT/body.hang")"; return 1; }
+	! grep -q 'st-ok-' "$TMPROOT/body.hang" || { diag "a key is in the answer"; return 1; }
+}
+
 test_proxy_passes_500_and_429_as_they_are_without_a_replay() {
 	start_proxy || return 1
 	post $CHAT >/dev/null # the first key

@@ -37,7 +37,7 @@ def log(entry):
             f.write(json.dumps(entry) + "\n")
 
 
-EDGE_MODES = ("status", "nocontent", "etag", "interim", "cut", "eof", "headers", "sum")
+EDGE_MODES = ("status", "nocontent", "etag", "interim", "cut", "eof", "headers", "sum", "hangup")
 MODEL_PATHS = ("/compatible-mode/v1/chat/completions", "/apps/anthropic/v1/messages",
                "/compatible-mode/v1/responses", "/compatible-mode/v1/models")
 
@@ -110,12 +110,15 @@ class Handler(BaseHTTPRequestHandler):
         with chunked=1, and the connection closes), eof (no length, no
         chunks: the body ends at close), headers (end-to-end and hop-by-hop
         response headers), sum (logs the sha256 of the request body; mb=N
-        answers N MiB of bytes and logs their sha256). HEAD gets the head
-        of the same answer."""
+        answers N MiB of bytes and logs their sha256), hangup (the connection
+        closes with no answer). HEAD gets the head of the same answer."""
         if mode == "status":
             code = int(params.get("code", "500"))
             extra = {429: {"Retry-After": "7"}, 307: {"Location": "https://elsewhere.invalid/x"}}
             return self.error(code, "Edge%d" % code, "edge answer %d" % code, extra.get(code))
+        if mode == "hangup":
+            self.close_connection = True
+            return self.connection.shutdown(socket.SHUT_RDWR)
         if mode == "nocontent":
             self.send_response(204)
             self.send_header("x-request-id", "req-" + rid)
