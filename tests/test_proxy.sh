@@ -736,6 +736,16 @@ test_proxy_passes_end_to_end_response_headers_only() {
 	[ "$(grep -ci '^transfer-encoding:' <<<"$h")" -le 1 ] || { diag "two Transfer-Encoding headers"; return 1; }
 }
 
+# X-Hop is named by the upstream's Connection header: hop-by-hop
+# (RFC 9110 section 7.6.1), as the request side already treats it
+test_proxy_drops_response_headers_the_upstream_connection_header_names() {
+	start_proxy || return 1
+	curl -sS -D "$TMPROOT/h" -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=headers&id=rh2"
+	stop_proxy
+	grep -qix 'x-request-id: req-rh2.' "$TMPROOT/h" || { diag "no answer: $(tr '\r\n' ' |' <"$TMPROOT/h")"; return 1; }
+	! grep -qi '^x-hop:' "$TMPROOT/h" || { diag "X-Hop came through"; return 1; }
+}
+
 test_proxy_passes_five_mib_bodies_intact_both_ways() {
 	start_proxy --quiet || return 1
 	local got sent up w
