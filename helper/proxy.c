@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The proxy's server side on libmicrohttpd, one thread per connection:
  * who may call (proxy key, Host), what is forwarded (paths, size), the
- * hand-over to an upstream transfer, and one log line per request. */
+ * upstream transfer (run by the same thread), and one log line per
+ * request. */
 #include "config.h"
 #include "proxy.h"
 
@@ -22,7 +23,7 @@ struct proxy {
 };
 
 /* One request, from its first line to its completion. Owned by the
- * connection thread; the upstream part is shared as proxy.h says. */
+ * connection thread, the upstream transfer included. */
 struct preq {
 	struct proxy *px;
 	char *uri; /* raw, as the client sent it */
@@ -169,24 +170,6 @@ struct hdr_ctx {
 	int oom;
 };
 
-static int named_in(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = list; p && *p;) {
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		const char *e = p;
-
-		while (*e && *e != ',' && *e != ' ' && *e != '\t')
-			e++;
-		if ((size_t)(e - p) == n && !strncasecmp(p, name, n))
-			return 1;
-		p = e;
-	}
-	return 0;
-}
-
 static int header_dropped(const char *name, const char *connection)
 {
 	static const char *const drop[] = {
@@ -197,7 +180,7 @@ static int header_dropped(const char *name, const char *connection)
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
 		if (!strcasecmp(name, drop[i]))
 			return 1;
-	return !strncasecmp(name, "proxy-", 6) || named_in(connection, name);
+	return !strncasecmp(name, "proxy-", 6) || header_listed(connection, name, strlen(name));
 }
 
 static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char *name,
@@ -248,7 +231,7 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 	enum MHD_Result ret;
 	int head;
 
-	head = upstream_wait_head(u, rq->client_fd);
+	head = upstream_begin(u, rq->client_fd);
 	if (head < 0)
 		return MHD_NO; /* the client went away */
 	if (head == 0)
@@ -306,7 +289,7 @@ static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
 	u->body = rq->body;
 	u->body_len = rq->body_len;
 	u->anthropic = !strncmp(rq->uri, "/apps/anthropic/", 16);
-	return upstream_start(u);
+	return 0;
 }
 
 /* ---- the access handler ---- */
@@ -410,7 +393,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return answer_error(c, rq, 413, "RequestTooLarge",
 				    "The request body is larger than proxy_max_body.");
 	if (upstream_prepare(rq, c))
-		return answer_error(c, rq, 500, "ProxyError", "Out of memory or threads.");
+		return answer_error(c, rq, 500, "ProxyError", "Out of memory.");
 	return answer_upstream(c, rq);
 }
 

@@ -17,7 +17,7 @@
 #define PROXY_DEFAULT_PORT 8418
 #define PROXY_MAX_BODY (32UL * 1024 * 1024)
 #define PROXY_IDLE_TIMEOUT 300 /* seconds without a byte either way */
-#define PROXY_BUF_SIZE (64 * 1024) /* per stream, upstream to client */
+#define PROXY_BUF_MAX (4 * 1024 * 1024) /* body held for a client, at most */
 #define PROXY_KEY_PREFIX "sk-local-"
 #define PROXY_MODULE "dscred-proxy.so"
 #define PROXY_MODULE_SYMBOL "dscred_proxy"
@@ -65,11 +65,13 @@ struct proxy_conf {
 	struct upstream_pool *pool; /* upstream connections, reused across requests */
 };
 
-/* One request's trip upstream, run in its own thread. The connection
- * thread waits for the response head, then drains the body through a
- * bounded buffer; both sides block with timeouts and watch `aborted`. */
+/* One request's trip upstream, driven by the connection thread itself:
+ * a pooled multi handle (which keeps its upstream connection between
+ * requests) runs the transfer while the thread waits for the response
+ * head, and again each time the client wants more body. No second thread
+ * and no hand-over: a request costs no thread start and no wake-up. */
 struct upstream {
-	/* set before upstream_start, read-only after */
+	/* set before upstream_begin, read-only after */
 	const struct proxy_conf *pc;
 	char *url;
 	char method[16];
@@ -78,49 +80,58 @@ struct upstream {
 	size_t body_len;
 	int anthropic;
 
-	/* shared: under m */
-	pthread_mutex_t m;
-	pthread_cond_t cv;
-	int head_ready, done, failed, aborted;
+	/* the transfer */
+	struct upstream_conn *conn; /* from the pool; NULL when none */
+	struct curl_slist *sent; /* this attempt's request headers, key included */
+	char errbuf[CURL_ERROR_SIZE];
+	int round; /* 0, then 1 for the replay after a 401 */
+	unsigned long gen; /* generation of the key in use */
+	int attached; /* the easy handle is in the multi handle */
+	int reusable_lost; /* a handle could not be cleaned: do not pool it */
+	int head_ready, done, failed, aborted, draining;
+	CURLcode result;
 	long status;
 	struct curl_slist *resp_headers; /* the final response's end-to-end headers */
 	long long content_length; /* -1: unknown */
 	char request_id[80];
 	char reason[512]; /* failed before a head: why (a 502 body) */
-	char ring[PROXY_BUF_SIZE];
-	size_t head, len;
+	char *buf; /* body received and not yet read: buf[off, len) */
+	size_t off, len, cap;
+	struct timespec client_checked; /* last look at the client's socket */
 
-	/* the upstream thread's own */
-	pthread_t thread;
-	int started;
+	/* the response head being parsed */
 	long cur_status;
 	struct curl_slist *cur_headers;
+	char *cur_connection; /* its Connection headers' values, comma-joined */
 	long long cur_length;
 	char cur_id[80];
-	int replay_allowed, held_401;
+	int held_401;
 	curl_off_t seen_down, seen_up; /* progress counters last seen */
 	time_t last_byte; /* CLOCK_MONOTONIC seconds */
 	int idle;
 };
 
-/* Starts the transfer thread. */
-int upstream_start(struct upstream *u);
+/* Whether a Connection header's value (a list of names) holds the name
+ * of n bytes. */
+int header_listed(const char *list, const char *name, size_t n);
 
-/* Waits until the response head is known (1), the transfer failed before
- * one (0, u->reason says why) or client_fd's peer went away (-1). */
-int upstream_wait_head(struct upstream *u, int client_fd);
+/* Starts the transfer and runs it until the response head is known (1),
+ * the transfer failed before one (0, u->reason says why) or client_fd's
+ * peer went away (-1). */
+int upstream_begin(struct upstream *u, int client_fd);
 
 /* Copies up to max body bytes: >0, 0 at the end, -1 on failure or when
- * client_fd's peer went away. Blocks until one of those. */
+ * client_fd's peer went away. Runs the transfer until one of those. */
 long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd);
 
-/* Aborts (if still running; graceful: after up to a second for it to end
- * by itself, as it does once the client has had every byte), joins and
- * frees everything. */
+/* Ends the transfer (graceful: after up to a second for it to finish by
+ * itself, as it does once the client has had every byte, so that its
+ * connection can be reused), returns the handles and frees everything. */
 void upstream_finish(struct upstream *u, int graceful);
 
-/* Idle easy handles, each keeping its upstream connection alive, and a
- * share object for DNS and TLS sessions. */
+/* Idle transfer handles (a multi handle, whose cache keeps the upstream
+ * connection open, and its easy handle), and a share object for DNS and
+ * TLS sessions. */
 struct upstream_pool *upstream_pool_new(void);
 void upstream_pool_free(struct upstream_pool *pool);
 

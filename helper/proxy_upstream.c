@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* One request's trip upstream: a thread runs a blocking libcurl transfer
- * with a temporary key in its headers, hands the final response head to
- * the connection thread and pushes the body through a bounded ring
- * buffer. A 401 before any byte reached the client drops the key and the
- * request is replayed once with a new one. */
+/* One request's trip upstream, run by the connection thread itself:
+ * libcurl's multi interface drives a transfer with a temporary key in its
+ * headers until the response head is known, then again each time the
+ * client wants more of the body (so a slow client holds back only its own
+ * upstream). A 401 before any byte reached the client drops the key and
+ * the request is replayed once with a new one. */
 #include "config.h"
 #include "proxy.h"
 
@@ -15,15 +16,23 @@
 #include <strings.h>
 #include <time.h>
 
-#define WAIT_SLICE_MS 200 /* how often a blocked side looks at the abort flag */
+#define SLICE_MS 200 /* how often a waiting thread looks at the client's socket */
 
 /* ---- the pool: idle handles keep their connections ---- */
 
 #define POOL_MAX 256
 
+/* A multi handle keeps the connections of its transfers in its own cache:
+ * pooled with its easy handle, it carries one warm upstream connection
+ * from one request to the next. */
+struct upstream_conn {
+	CURLM *multi;
+	CURL *easy;
+};
+
 struct upstream_pool {
 	pthread_mutex_t lock; /* guards idle[] and n */
-	CURL *idle[POOL_MAX];
+	struct upstream_conn *idle[POOL_MAX];
 	size_t n;
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
@@ -73,12 +82,23 @@ struct upstream_pool *upstream_pool_new(void)
 	return p;
 }
 
+static void conn_free(struct upstream_conn *c)
+{
+	if (!c)
+		return;
+	if (c->multi)
+		curl_multi_cleanup(c->multi); /* closes its connections */
+	if (c->easy)
+		curl_easy_cleanup(c->easy);
+	free(c);
+}
+
 void upstream_pool_free(struct upstream_pool *p)
 {
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n; i++)
-		curl_easy_cleanup(p->idle[i]);
+		conn_free(p->idle[i]);
 	if (p->share)
 		curl_share_cleanup(p->share);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -87,38 +107,40 @@ void upstream_pool_free(struct upstream_pool *p)
 	free(p);
 }
 
-/* An idle handle (its connection still open) or a new one. */
-static CURL *pool_take(struct upstream_pool *p)
+/* An idle pair (its connection still open) or a new one. */
+static struct upstream_conn *pool_take(struct upstream_pool *p)
 {
-	CURL *h = NULL;
+	struct upstream_conn *c = NULL;
 
 	pthread_mutex_lock(&p->lock);
 	if (p->n)
-		h = p->idle[--p->n];
+		c = p->idle[--p->n];
 	pthread_mutex_unlock(&p->lock);
-	if (h) {
-		curl_easy_reset(h); /* options go; the connection stays */
-		return h;
+	if (c)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (c && (!(c->multi = curl_multi_init()) || !(c->easy = curl_easy_init()))) {
+		conn_free(c);
+		c = NULL;
 	}
-	return curl_easy_init();
+	return c;
 }
 
 /* Only a transfer that ended cleanly leaves a reusable connection. */
-static void pool_give(struct upstream_pool *p, CURL *h, int reusable)
+static void pool_give(struct upstream_pool *p, struct upstream_conn *c, int reusable)
 {
 	if (reusable) {
 		pthread_mutex_lock(&p->lock);
 		if (p->n < POOL_MAX) {
-			p->idle[p->n++] = h;
-			h = NULL;
+			p->idle[p->n++] = c;
+			c = NULL;
 		}
 		pthread_mutex_unlock(&p->lock);
 	}
-	if (h)
-		curl_easy_cleanup(h);
+	conn_free(c);
 }
 
-/* ---- waiting ---- */
+/* ---- the client's side ---- */
 
 /* 1 when the client hung up (its half of the connection is closed). */
 static int client_gone(int fd)
@@ -130,89 +152,30 @@ static int client_gone(int fd)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
-/* Waits on cv for at most one slice; called with m held. */
-static void wait_slice(struct upstream *u)
+/* Whether a slice has passed since the client's socket was last looked
+ * at (a coarse clock: no system call). */
+static int client_check_due(struct upstream *u)
 {
-	struct timespec ts;
+	struct timespec now;
+	long long ms;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&u->cv, &u->m, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	ms = (long long)(now.tv_sec - u->client_checked.tv_sec) * 1000 +
+	     (now.tv_nsec - u->client_checked.tv_nsec) / 1000000;
+	if (ms < SLICE_MS)
+		return 0;
+	u->client_checked = now;
+	return 1;
 }
 
-static void set_aborted(struct upstream *u)
+static void fail(struct upstream *u, const char *what, const char *why)
 {
-	u->aborted = 1;
-	pthread_cond_broadcast(&u->cv);
+	if (!u->reason[0])
+		snprintf(u->reason, sizeof(u->reason), "%s%s", what, why);
+	u->failed = 1;
 }
 
-int upstream_wait_head(struct upstream *u, int client_fd)
-{
-	int rc;
-
-	pthread_mutex_lock(&u->m);
-	for (;;) {
-		if (u->head_ready) {
-			rc = 1;
-			break;
-		}
-		if (u->failed || u->done) {
-			rc = 0;
-			break;
-		}
-		/* a poll of no time, under the lock: no wake-up can slip by */
-		if (client_gone(client_fd)) {
-			set_aborted(u);
-			rc = -1;
-			break;
-		}
-		wait_slice(u);
-	}
-	pthread_mutex_unlock(&u->m);
-	return rc;
-}
-
-long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd)
-{
-	long n = -1;
-
-	pthread_mutex_lock(&u->m);
-	for (;;) {
-		if (u->len) {
-			size_t take = u->len < max ? u->len : max;
-			size_t first = PROXY_BUF_SIZE - u->head;
-
-			if (first > take)
-				first = take;
-			memcpy(buf, u->ring + u->head, first);
-			memcpy(buf + first, u->ring, take - first);
-			u->head = (u->head + take) % PROXY_BUF_SIZE;
-			u->len -= take;
-			pthread_cond_broadcast(&u->cv);
-			n = (long)take;
-			break;
-		}
-		if (u->aborted || u->failed)
-			break;
-		if (u->done) {
-			n = 0;
-			break;
-		}
-		if (client_gone(client_fd)) {
-			set_aborted(u);
-			break;
-		}
-		wait_slice(u);
-	}
-	pthread_mutex_unlock(&u->m);
-	return n;
-}
-
-/* ---- libcurl callbacks (upstream thread) ---- */
+/* ---- libcurl callbacks ---- */
 
 static int is_hop_by_hop(const char *name, size_t n)
 {
@@ -232,6 +195,44 @@ static int is_hop_by_hop(const char *name, size_t n)
 			return 1;
 	/* no CORS header ever reaches a browser from us */
 	return n >= 15 && !strncasecmp(name, "access-control-", 15);
+}
+
+int header_listed(const char *list, const char *name, size_t n)
+{
+	for (const char *p = list; p && *p;) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		const char *e = p;
+
+		while (*e && *e != ',' && *e != ' ' && *e != '\t')
+			e++;
+		if ((size_t)(e - p) == n && !strncasecmp(p, name, n))
+			return 1;
+		p = e;
+	}
+	return 0;
+}
+
+/* Drops from the head the headers its Connection headers name (they are
+ * hop-by-hop too, RFC 9110 7.6.1); the names may come after the headers. */
+static int drop_connection_named(struct upstream *u)
+{
+	struct curl_slist *kept = NULL, *l;
+
+	if (!u->cur_connection)
+		return 0;
+	for (struct curl_slist *h = u->cur_headers; h; h = h->next) {
+		if (header_listed(u->cur_connection, h->data, strcspn(h->data, ":")))
+			continue;
+		if (!(l = curl_slist_append(kept, h->data))) {
+			curl_slist_free_all(kept);
+			return -1;
+		}
+		kept = l;
+	}
+	curl_slist_free_all(u->cur_headers);
+	u->cur_headers = kept;
+	return 0;
 }
 
 static void id_take(char *dst, size_t n, const char *v, size_t vlen)
@@ -260,6 +261,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 
 		curl_slist_free_all(u->cur_headers);
 		u->cur_headers = NULL;
+		free(u->cur_connection);
+		u->cur_connection = NULL;
 		u->cur_length = -1;
 		u->cur_id[0] = 0;
 		u->cur_status = sp ? strtol(sp + 1, NULL, 10) : 0;
@@ -268,19 +271,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 	if (len == 0) {
 		if (u->cur_status < 200)
 			return n; /* end of a 1xx head */
-		if (u->cur_status == 401 && u->replay_allowed) {
+		if (u->cur_status == 401 && u->round == 0) {
 			u->held_401 = 1; /* not shown: the request is replayed */
 			return n;
 		}
-		pthread_mutex_lock(&u->m);
+		if (drop_connection_named(u))
+			return 0;
 		u->status = u->cur_status;
 		u->resp_headers = u->cur_headers;
 		u->cur_headers = NULL;
 		u->content_length = u->cur_length;
 		memcpy(u->request_id, u->cur_id, sizeof(u->request_id));
 		u->head_ready = 1;
-		pthread_cond_broadcast(&u->cv);
-		pthread_mutex_unlock(&u->m);
 		return n;
 	}
 	colon = memchr(data, ':', len);
@@ -296,6 +298,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 	}
 	if (nlen == 14 && !strncasecmp(data, "content-length", 14))
 		u->cur_length = strtoll(v, NULL, 10);
+	if (nlen == 10 && !strncasecmp(data, "connection", 10)) {
+		char *joined;
+
+		if (asprintf(&joined, "%s,%.*s", u->cur_connection ? u->cur_connection : "",
+			     (int)vlen, v) < 0)
+			return 0;
+		free(u->cur_connection);
+		u->cur_connection = joined;
+	}
 	if (nlen == 17 && !strncasecmp(data, "transfer-encoding", 17))
 		u->cur_length = -2; /* chunked or otherwise framed: length unknown */
 	if ((nlen == 12 && !strncasecmp(data, "x-request-id", 12)) ||
@@ -318,33 +329,29 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
 	struct upstream *u = ctx;
-	size_t n = size * nmemb, off = 0;
+	size_t n = size * nmemb;
 
-	if (u->held_401)
-		return n; /* the body of a 401 we replay is dropped */
-	pthread_mutex_lock(&u->m);
-	while (off < n && !u->aborted) {
-		size_t space = PROXY_BUF_SIZE - u->len;
+	if (u->held_401 || u->draining)
+		return n; /* the body of a 401 we replay, or one nobody reads */
+	/* the thread runs the transfer only while the client has nothing
+	 * left to read, so this holds what one run of it brings */
+	if (n > PROXY_BUF_MAX - u->len)
+		return 0;
+	if (u->len + n > u->cap) {
+		size_t cap = u->cap ? u->cap : 16384;
+		char *b;
 
-		if (!space) {
-			/* a slow client holds back only its own upstream */
-			wait_slice(u);
-			continue;
-		}
-		size_t take = n - off < space ? n - off : space;
-		size_t tail = (u->head + u->len) % PROXY_BUF_SIZE;
-		size_t first = PROXY_BUF_SIZE - tail;
-
-		if (first > take)
-			first = take;
-		memcpy(u->ring + tail, data + off, first);
-		memcpy(u->ring, data + off + first, take - first);
-		u->len += take;
-		off += take;
-		pthread_cond_broadcast(&u->cv);
+		while (cap < u->len + n)
+			cap *= 2;
+		b = realloc(u->buf, cap);
+		if (!b)
+			return 0;
+		u->buf = b;
+		u->cap = cap;
 	}
-	pthread_mutex_unlock(&u->m);
-	return off == n ? n : 0;
+	memcpy(u->buf + u->len, data, n);
+	u->len += n;
+	return n;
 }
 
 static time_t mono_now(void)
@@ -355,14 +362,13 @@ static time_t mono_now(void)
 	return ts.tv_sec;
 }
 
-/* libcurl calls this at least once a second: the abort flag and the idle
- * limit are looked at here (a byte counted either way resets the latter;
+/* libcurl calls this each time the transfer runs: the idle limit is
+ * looked at here (a byte counted either way resets the latter;
  * libcurl's LOW_SPEED averages and so misses a stream gone quiet). */
 static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct upstream *u = ctx;
 	time_t now = mono_now();
-	int stop;
 
 	(void)dt;
 	(void)ut;
@@ -373,10 +379,7 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	}
 	if (now - u->last_byte >= (time_t)u->pc->idle_timeout)
 		u->idle = 1;
-	pthread_mutex_lock(&u->m);
-	stop = u->aborted || u->idle;
-	pthread_mutex_unlock(&u->m);
-	return stop;
+	return u->idle;
 }
 
 /* ---- one attempt ---- */
@@ -436,28 +439,30 @@ static int has_header(const struct curl_slist *list, const char *name)
 	return 0;
 }
 
-static CURLcode attempt(struct upstream *u, const struct secret *key, char *errbuf)
+/* Sets the pair's easy handle up for this attempt and adds it to its
+ * multi handle; the key goes only into u->sent. */
+static int attempt_setup(struct upstream *u, const struct secret *key)
 {
 	const struct proxy_conf *pc = u->pc;
 	int http = !strncasecmp(u->url, "http://", 7);
-	struct curl_slist *hdrs = request_headers(u, key), *l;
-	CURLcode cc = CURLE_OUT_OF_MEMORY;
-	CURL *h = pool_take(pc->pool);
+	CURL *h = u->conn->easy;
+	struct curl_slist *l;
 
-	if (!h || !hdrs)
-		goto out;
+	u->sent = request_headers(u, key);
+	if (!u->sent)
+		return -1;
 	/* curl adds these for a POST unless told not to */
 	if (!has_header(u->headers, "Content-Type")) {
-		if (!(l = curl_slist_append(hdrs, "Content-Type:")))
-			goto out;
-		hdrs = l;
+		if (!(l = curl_slist_append(u->sent, "Content-Type:")))
+			return -1;
+		u->sent = l;
 	}
 	if (!has_header(u->headers, "Accept")) {
-		if (!(l = curl_slist_append(hdrs, "Accept:")))
-			goto out;
-		hdrs = l;
+		if (!(l = curl_slist_append(u->sent, "Accept:")))
+			return -1;
+		u->sent = l;
 	}
-	cc = CURLE_BAD_FUNCTION_ARGUMENT;
+	curl_easy_reset(h); /* options go; the multi handle keeps the connection */
 	SET(h, CURLOPT_URL, u->url);
 	SET(h, CURLOPT_PROTOCOLS_STR, http ? "http" : "https");
 	SET(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -473,8 +478,8 @@ static CURLcode attempt(struct upstream *u, const struct secret *key, char *errb
 	SET(h, CURLOPT_SHARE, pc->pool->share);
 	/* no total timeout on a stream; an idle one is closed (on_progress) */
 	SET(h, CURLOPT_CONNECTTIMEOUT, (long)pc->connect_timeout);
-	SET(h, CURLOPT_HTTPHEADER, hdrs);
-	SET(h, CURLOPT_ERRORBUFFER, errbuf);
+	SET(h, CURLOPT_HTTPHEADER, u->sent);
+	SET(h, CURLOPT_ERRORBUFFER, u->errbuf);
 	SET(h, CURLOPT_HEADERFUNCTION, on_header);
 	SET(h, CURLOPT_HEADERDATA, u);
 	SET(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -492,102 +497,196 @@ static CURLcode attempt(struct upstream *u, const struct secret *key, char *errb
 		if (strcmp(u->method, "POST"))
 			SET(h, CURLOPT_CUSTOMREQUEST, u->method);
 	}
-	cc = curl_easy_perform(h);
-	/* the handle must not point at this request's headers once pooled */
-	if (curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
-		cc = CURLE_FAILED_INIT;
+	if (curl_multi_add_handle(u->conn->multi, h) != CURLM_OK)
+		return -1;
+	u->attached = 1;
+	return 0;
 out:
-	if (h)
-		pool_give(pc->pool, h, cc == CURLE_OK);
-	wipe_list(hdrs);
-	return cc;
+	return -1;
 }
 
-static void fail(struct upstream *u, const char *what, const char *why)
+/* Detaches the easy handle; mid-transfer, that closes its connection. The
+ * handle must then not point at this request's memory. */
+static void attempt_detach(struct upstream *u)
 {
-	pthread_mutex_lock(&u->m);
-	if (!u->reason[0])
-		snprintf(u->reason, sizeof(u->reason), "%s%s", what, why);
-	u->failed = 1;
-	pthread_cond_broadcast(&u->cv);
-	pthread_mutex_unlock(&u->m);
+	if (u->attached) {
+		if (curl_multi_remove_handle(u->conn->multi, u->conn->easy) != CURLM_OK)
+			u->reusable_lost = 1;
+		u->attached = 0;
+	}
+	if (curl_easy_setopt(u->conn->easy, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
+		u->reusable_lost = 1;
+	if (curl_easy_setopt(u->conn->easy, CURLOPT_ERRORBUFFER, NULL) != CURLE_OK)
+		u->reusable_lost = 1;
+	wipe_list(u->sent);
+	u->sent = NULL;
 }
 
-static void *upstream_run(void *arg)
+/* Takes a key (minting one when needed; after a 401, one newer than the
+ * refused one) and starts an attempt with it. */
+static int attempt_start(struct upstream *u)
 {
-	struct upstream *u = arg;
-	char errbuf[CURL_ERROR_SIZE];
-	unsigned long gen = 0;
-	CURLcode cc = CURLE_OK;
+	struct ds_err err = { 0, "" };
+	struct secret *key;
+	int rc;
 
-	for (int round = 0; round < 2; round++) {
-		struct ds_err err = { 0, "" };
-		struct secret *key;
+	if (keycache_get(u->pc->keys, u->round ? u->gen : 0, &key, &u->gen, &err)) {
+		fail(u, "Minting a temporary key failed: ", err.msg);
+		return -1;
+	}
+	u->errbuf[0] = 0;
+	u->held_401 = 0;
+	u->seen_down = u->seen_up = 0;
+	u->last_byte = mono_now();
+	rc = attempt_setup(u, key);
+	secret_free(key);
+	if (rc) {
+		attempt_detach(u);
+		fail(u, "The upstream request could not be set up: ", "out of memory.");
+	}
+	return rc;
+}
 
-		if (keycache_get(u->pc->keys, round ? gen : 0, &key, &gen, &err)) {
-			fail(u, "Minting a temporary key failed: ", err.msg);
-			return NULL;
-		}
-		errbuf[0] = 0;
-		u->held_401 = 0;
-		u->seen_down = u->seen_up = 0;
-		u->last_byte = mono_now();
-		u->replay_allowed = round == 0;
-		cc = attempt(u, key, errbuf);
-		secret_free(key);
-		pthread_mutex_lock(&u->m);
-		int stop = !u->held_401 || u->aborted;
-		pthread_mutex_unlock(&u->m);
-		if (stop)
-			break;
+/* The attempt's transfer ended with cc: replay it once after a held 401,
+ * else record how it ended. */
+static void attempt_end(struct upstream *u, CURLcode cc)
+{
+	attempt_detach(u);
+	if (u->held_401 && u->round == 0 && cc == CURLE_OK) {
+		u->round = 1;
+		(void)attempt_start(u); /* a failure is recorded in u */
+		return;
 	}
 	curl_slist_free_all(u->cur_headers);
 	u->cur_headers = NULL;
-	if (cc != CURLE_OK) {
-		fail(u,
-		     "The upstream request failed: ", errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		return NULL;
-	}
-	pthread_mutex_lock(&u->m);
-	u->done = 1;
-	pthread_cond_broadcast(&u->cv);
-	pthread_mutex_unlock(&u->m);
-	return NULL;
+	u->result = cc;
+	if (cc == CURLE_ABORTED_BY_CALLBACK && u->idle)
+		fail(u, "The upstream request failed: ", "the upstream sent nothing for too long.");
+	else if (cc != CURLE_OK)
+		fail(u, "The upstream request failed: ",
+		     u->errbuf[0] ? u->errbuf : curl_easy_strerror(cc));
+	else if (!u->head_ready)
+		fail(u, "The upstream answered nothing.", "");
+	else
+		u->done = 1;
 }
 
-int upstream_start(struct upstream *u)
+static int head_known(const struct upstream *u)
+{
+	return u->head_ready;
+}
+
+static int body_buffered(const struct upstream *u)
+{
+	return u->off < u->len;
+}
+
+static int never(const struct upstream *u)
+{
+	(void)u;
+	return 0;
+}
+
+static int ended(const struct upstream *u)
+{
+	return u->done || u->failed || u->aborted || !u->attached;
+}
+
+static long long ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs the transfer until ready(u) holds or it ended (0), the client went
+ * away (-1), or for at most limit_ms (0; negative: no limit). */
+static int drive(struct upstream *u, int client_fd, int (*ready)(const struct upstream *),
+		 long limit_ms)
+{
+	CURLM *m = u->conn->multi;
+	long long until = limit_ms >= 0 ? ms_now() + limit_ms : 0;
+
+	for (;;) {
+		int running, n = 0, left;
+		CURLMsg *msg;
+
+		if (ready(u) || ended(u))
+			return 0;
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			attempt_end(u, CURLE_FAILED_INIT);
+			return 0;
+		}
+		while ((msg = curl_multi_info_read(m, &left)))
+			if (msg->msg == CURLMSG_DONE && u->attached)
+				attempt_end(u, msg->data.result);
+		if (ready(u) || ended(u) || (limit_ms >= 0 && ms_now() >= until))
+			return 0;
+		if (curl_multi_poll(m, NULL, 0, SLICE_MS, &n) != CURLM_OK) {
+			attempt_end(u, CURLE_FAILED_INIT);
+			return 0;
+		}
+		if ((n == 0 || client_check_due(u)) && client_gone(client_fd)) {
+			u->aborted = 1;
+			return -1;
+		}
+	}
+}
+
+int upstream_begin(struct upstream *u, int client_fd)
 {
 	u->content_length = -1;
-	if (pthread_mutex_init(&u->m, NULL) != 0)
-		return -1;
-	if (pthread_cond_init(&u->cv, NULL) != 0) {
-		pthread_mutex_destroy(&u->m);
-		return -1;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &u->client_checked);
+	u->conn = pool_take(u->pc->pool);
+	if (!u->conn) {
+		fail(u, "The upstream request could not be set up: ", "out of memory.");
+		return 0;
 	}
-	if (pthread_create(&u->thread, NULL, upstream_run, u) != 0) {
-		pthread_cond_destroy(&u->cv);
-		pthread_mutex_destroy(&u->m);
+	if (attempt_start(u))
+		return 0;
+	if (drive(u, client_fd, head_known, -1) < 0)
 		return -1;
+	return u->head_ready;
+}
+
+long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd)
+{
+	if (!body_buffered(u) && !ended(u)) {
+		u->off = u->len = 0;
+		if (drive(u, client_fd, body_buffered, -1) < 0)
+			return -1;
 	}
-	u->started = 1;
-	return 0;
+	if (body_buffered(u)) {
+		size_t take = u->len - u->off < max ? u->len - u->off : max;
+		memcpy(buf, u->buf + u->off, take);
+		u->off += take;
+		return (long)take;
+	}
+	return u->done ? 0 : -1;
 }
 
 void upstream_finish(struct upstream *u, int graceful)
 {
-	if (u->started) {
-		pthread_mutex_lock(&u->m);
-		/* the client has it all: let libcurl finish reading the end of
-		 * the response, so the connection can be reused, for a while */
-		for (int i = 0; graceful && i < 5 && !u->done && !u->failed && !u->aborted; i++)
-			wait_slice(u);
-		set_aborted(u);
-		pthread_mutex_unlock(&u->m);
-		pthread_join(u->thread, NULL);
-		pthread_cond_destroy(&u->cv);
-		pthread_mutex_destroy(&u->m);
-		u->started = 0;
+	if (u->conn) {
+		/* the client has it all: let libcurl read the end of the
+		 * response, so the connection can be reused, for a while */
+		if (graceful && !ended(u)) {
+			u->draining = 1;
+			(void)drive(u, -1, never, 1000);
+		}
+		attempt_detach(u);
+		pool_give(u->pc->pool, u->conn, u->done && !u->reusable_lost);
+		u->conn = NULL;
 	}
+	if (u->buf) {
+		explicit_bzero(u->buf, u->len);
+		free(u->buf);
+	}
+	u->buf = NULL;
+	u->off = u->len = u->cap = 0;
+	free(u->cur_connection);
+	u->cur_connection = NULL;
 	curl_slist_free_all(u->resp_headers);
 	curl_slist_free_all(u->cur_headers);
 	curl_slist_free_all(u->headers);
