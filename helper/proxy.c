@@ -247,7 +247,14 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 		size = (uint64_t)u->content_length;
 	else if (!strcmp(rq->method, "HEAD") || u->status == 304)
 		size = 0;
-	r = MHD_create_response_from_callback(size, READ_BLOCK, on_read, rq, NULL);
+	if (upstream_whole(u)) {
+		/* the answer came whole with its head (a small non-streamed
+		 * one): MHD sends head and body in one write */
+		r = MHD_create_response_from_buffer(u->len, u->buf, MHD_RESPMEM_MUST_COPY);
+		rq->bytes_out = u->len;
+	} else {
+		r = MHD_create_response_from_callback(size, READ_BLOCK, on_read, rq, NULL);
+	}
 	if (!r)
 		return MHD_NO;
 	for (struct curl_slist *l = u->resp_headers; l; l = l->next) {

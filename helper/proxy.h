@@ -120,6 +120,10 @@ int header_listed(const char *list, const char *name, size_t n);
  * peer went away (-1). */
 int upstream_begin(struct upstream *u, int client_fd);
 
+/* Whether the whole answer is in u->buf (the transfer ended cleanly
+ * with a body that is the one to send), so no reading is needed. */
+int upstream_whole(const struct upstream *u);
+
 /* Copies up to max body bytes: >0, 0 at the end, -1 on failure or when
  * client_fd's peer went away. Runs the transfer until one of those. */
 long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd);

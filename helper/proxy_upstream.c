@@ -650,6 +650,15 @@ int upstream_begin(struct upstream *u, int client_fd)
 	return u->head_ready;
 }
 
+int upstream_whole(const struct upstream *u)
+{
+	if (!u->done || u->off || strcmp(u->method, "HEAD") == 0)
+		return 0;
+	if (u->status == 204 || u->status == 304 || u->status < 200)
+		return 0;
+	return u->content_length < 0 || (unsigned long long)u->content_length == u->len;
+}
+
 long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd)
 {
 	if (!body_buffered(u) && !ended(u)) {
