@@ -32,6 +32,7 @@ struct app {
 	/* the caller's, for the program exec runs (ours are hardened) */
 	mode_t caller_umask;
 	struct rlimit caller_core;
+	struct rlimit caller_nofile; /* restored for a command the proxy runs */
 	struct conf conf;
 	struct store store;
 	int store_ready;

@@ -32,7 +32,8 @@ int child_signals_block(sigset_t *saved)
 }
 
 int child_start(char **argv, const sigset_t *saved, mode_t caller_umask,
-		const struct rlimit *caller_core, pid_t *pid, struct ds_err *err)
+		const struct rlimit *caller_core, const struct rlimit *caller_nofile, pid_t *pid,
+		struct ds_err *err)
 {
 	fflush(NULL);
 	*pid = fork();
@@ -44,6 +45,7 @@ int child_start(char **argv, const sigset_t *saved, mode_t caller_umask,
 
 		umask(caller_umask);
 		setrlimit(RLIMIT_CORE, caller_core);
+		setrlimit(RLIMIT_NOFILE, caller_nofile);
 		signal(SIGPIPE, SIG_DFL);
 		sigprocmask(SIG_SETMASK, saved, NULL);
 		execvp(argv[0], argv);

@@ -18,7 +18,8 @@ int child_signals_block(sigset_t *saved);
  * mask, default dispositions, and the caller's umask and core limit (not
  * the helper's hardening). */
 int child_start(char **argv, const sigset_t *saved, mode_t caller_umask,
-		const struct rlimit *caller_core, pid_t *pid, struct ds_err *err);
+		const struct rlimit *caller_core, const struct rlimit *caller_nofile, pid_t *pid,
+		struct ds_err *err);
 
 /* Waits up to timeout_ms (-1: no limit), forwarding SIGINT/SIGTERM/SIGHUP
  * to pid. Returns 1 with *status set when it ended, 0 on timeout. With pid

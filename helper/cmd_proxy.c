@@ -5,6 +5,7 @@
 #include "config.h"
 #include "app.h"
 #include "child.h"
+#include "debug.h"
 #include "listen_fds.h"
 #include "module.h"
 #include "proxy.h"
@@ -239,6 +240,26 @@ static int run_first_key(struct run *r, struct ds_err *err)
 	return rc;
 }
 
+/* A stream holds a client socket, an upstream one and the wake-up pair of
+ * its curl multi handle: the soft limit on descriptors (often 1024) goes
+ * up to the hard one (at most 65536), as systemd advises for servers; a command the
+ * proxy runs gets the caller's limit back (child_start). */
+static void nofile_raise(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		ds_debug("proxy: the descriptor limit could not be raised to %llu",
+			 (unsigned long long)want);
+}
+
 static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kind kind,
 		     struct ds_err *err)
 {
@@ -251,6 +272,7 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 	r->ops = module_load(PROXY_MODULE, PROXY_MODULE_SYMBOL, PROXY_ABI, DS_EFAIL, "proxy", err);
 	if (!r->ops)
 		return err->code;
+	nofile_raise();
 	rc = r->ops->start(&r->pc, r->fd, &r->px, err);
 	r->fd = -1; /* the server owns it now, or has closed it */
 	if (rc)
@@ -260,7 +282,7 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 				   r->proxy_key->data, 0, 1, err);
 		if (!rc)
 			rc = child_start(app->o.rest, &r->saved, app->caller_umask,
-					 &app->caller_core, &pid, err);
+					 &app->caller_core, &app->caller_nofile, &pid, err);
 		if (rc)
 			return rc;
 		child_wait(pid, -1, &status);

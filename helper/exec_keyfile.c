@@ -123,8 +123,8 @@ int exec_key_file(struct app *app, struct credential *c, struct ds_err *err)
 	if (!rc && child_signals_block(&saved) != 0)
 		rc = ds_err_set(err, DS_EFAIL, "Cannot set up signal handling.");
 	if (!rc)
-		rc = child_start(app->o.rest, &saved, app->caller_umask, &app->caller_core, &pid,
-				 err);
+		rc = child_start(app->o.rest, &saved, app->caller_umask, &app->caller_core,
+				 &app->caller_nofile, &pid, err);
 	if (rc) {
 		keyfile_remove(&kf);
 		return rc;

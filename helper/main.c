@@ -353,6 +353,8 @@ int main(int argc, char **argv)
 		return DS_EFAIL;
 	memset(&app, 0, sizeof(app));
 	secret_harden_process(&app.caller_core);
+	if (getrlimit(RLIMIT_NOFILE, &app.caller_nofile) != 0)
+		app.caller_nofile.rlim_cur = app.caller_nofile.rlim_max = RLIM_INFINITY;
 	/* a closed pipe is a write error with a message, not a silent death
 	 * (exec restores the default for its child) */
 	signal(SIGPIPE, SIG_IGN);

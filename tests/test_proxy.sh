@@ -791,6 +791,21 @@ test_proxy_and_key_file_give_cmd_the_callers_umask_and_core_limit() {
 	expect_rc 0 && expect_out_has 0022 && expect_out_has $core
 }
 
+# A stream holds several descriptors (the client's socket, the upstream's,
+# the wake-up pair of its curl multi handle): the proxy raises its soft
+# limit to the hard one, and CMD gets the caller's limit back.
+test_proxy_raises_its_descriptor_limit_and_gives_cmd_the_callers() {
+	local hard
+	hard=$(ulimit -Hn)
+	[ "$hard" != unlimited ] && [ "$hard" -gt 512 ] || { diag "hard limit $hard"; return 77; }
+	(ulimit -Sn 512; "$DS" proxy --quiet -- bash -c 'ulimit -Sn; awk "/^Max open files/ {print \"proxy\", \$4}" /proc/$PPID/limits') >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && expect_out_has 512 || return 1
+	[ -n "${DS_VALGRIND_LOGS:-}" ] && return 0 # valgrind keeps descriptors of its own above the limit
+	local want=$((hard < 65536 ? hard : 65536))
+	expect_out_has "proxy $want"
+}
+
 test_proxy_cmd_exit_status_is_passed() {
 	run proxy --quiet -- bash -c 'exit 7'
 	expect_rc 7
