@@ -798,10 +798,12 @@ test_proxy_raises_its_descriptor_limit_and_gives_cmd_the_callers() {
 	local hard
 	hard=$(ulimit -Hn)
 	[ "$hard" != unlimited ] && [ "$hard" -gt 512 ] || { diag "hard limit $hard"; return 77; }
+	# valgrind keeps descriptors of its own above the limit and emulates
+	# setrlimit for them: the limits seen under it are not the program's
+	[ -z "${DS_VALGRIND_LOGS:-}" ] || { diag "not measurable under valgrind"; return 77; }
 	(ulimit -Sn 512; "$DS" proxy --quiet -- bash -c 'ulimit -Sn; awk "/^Max open files/ {print \"proxy\", \$4}" /proc/$PPID/limits') >"$OUT" 2>"$ERR"
 	RC=$?
 	expect_rc 0 && expect_out_has 512 || return 1
-	[ -n "${DS_VALGRIND_LOGS:-}" ] && return 0 # valgrind keeps descriptors of its own above the limit
 	local want=$((hard < 65536 ? hard : 65536))
 	expect_out_has "proxy $want"
 }
