@@ -936,6 +936,542 @@ test_exec_key_file_uses_xdg_runtime_dir() {
 	sed -n 2p "$OUT" | grep -q '^st-ok-' && [ -z "$(ls -A "$rt")" ]
 }
 
+# ---- an attacker's or an unlucky user's requests ----
+
+# wait_logged PATTERN [TENTHS]: until the server's log has PATTERN
+wait_logged() {
+	local i
+	for i in $(seq "${2:-$((50 * SLOW))}"); do
+		grep -q -- "$1" "$SERVER_LOG" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# logged_t FIELD ID: the time of the server's first log entry whose FIELD is ID
+logged_t() {
+	python3 -c 'import json,sys
+print([e["t"] for e in map(json.loads, open(sys.argv[1])) if e.get(sys.argv[2]) == sys.argv[3]][0])' \
+		"$SERVER_LOG" "$1" "$2" 2>/dev/null
+}
+# within SECONDS T0 T1: T1 - T0 < SECONDS (times SLOW)
+within() {
+	python3 -c 'import sys; s, a, b, k = map(float, sys.argv[1:]); sys.exit(0 if b - a < s * k else 1)' "$1" "$2" "$3" "$SLOW"
+}
+proxy_fds() { ls "/proc/$PROXY_PID/fd" | wc -l; }
+proxy_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$PROXY_PID/status"; }
+proxy_threads() { awk '/^Threads:/ {print $2}' "/proc/$PROXY_PID/status"; }
+# settles: waits until the proxy's descriptor count stops changing
+fds_settled() {
+	local a b=-1 i
+	for i in $(seq 30); do
+		a=$(proxy_fds)
+		[ "$a" = "$b" ] && break
+		b=$a
+		sleep 0.3
+	done
+	echo "$a"
+}
+
+# A client that leaves while its key is being minted must cost no upstream
+# request: a completion sent for nobody is still billed.
+test_proxy_a_client_gone_during_the_mint_sends_nothing_upstream() {
+	add_key slow "sk-test-slowmint-1500-px$RANDOM" --region singapore || return 1
+	# 10-second keys: renewed 5 s after their mint
+	mkdir -p "$HOME/.config/dashscope-credential"
+	printf '[defaults]\nlifetime = 10\n' >"$HOME/.config/dashscope-credential/config"
+	start_proxy -p slow --quiet || return 1
+	local code
+	# the first key, and a warm upstream connection
+	code=$(post "$CHAT?mode=sum&id=mintwarm")
+	sleep 4
+	# this request waits for the next mint; its client leaves meanwhile
+	curl -sS -o /dev/null --max-time 0.7 -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=sum&id=mintgone" 2>/dev/null
+	wait_logged '"minted": "st-slowmint-2-' || { stop_proxy; diag "no second mint"; return 1; }
+	sleep $((1 * SLOW))
+	code="$code $(post "$CHAT?mode=sum&id=mintafter")"
+	stop_proxy
+	[ "$code" = "200 200" ] || { diag "the other requests got $code"; return 1; }
+	[ "$(upstream_requests mintgone)" = 0 ] ||
+		{ diag "the request of a client gone during the mint went upstream"; return 1; }
+}
+
+test_proxy_a_client_gone_while_waiting_for_the_head_aborts_upstream() {
+	start_proxy --quiet || return 1
+	local gone aborted code
+	curl -sS -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=slowhead&id=headgone&ms=20000" 2>/dev/null &
+	local client=$!
+	wait_logged '"waiting": "headgone"' || { stop_proxy; diag "never reached upstream"; return 1; }
+	kill -KILL "$client"
+	wait "$client" 2>/dev/null
+	gone=$(now)
+	wait_logged '"aborted": "headgone"' $((30 * SLOW))
+	aborted=$(logged_t aborted headgone)
+	code=$(post "$CHAT?mode=sum&id=afterhead")
+	stop_proxy
+	[ -n "$aborted" ] || { diag "upstream still waits for nobody"; return 1; }
+	within 1 "$gone" "$aborted" || { diag "aborted $(python3 -c "print($aborted - $gone)") s after the client left"; return 1; }
+	[ "$code" = 200 ] || { diag "the next request got $code"; return 1; }
+}
+
+# The body is read whole before anything goes upstream: a client that
+# leaves half-way sends nothing upstream and leaves the proxy serving.
+test_proxy_a_client_gone_during_the_upload_sends_nothing_upstream() {
+	start_proxy --quiet || return 1
+	local code
+	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT?mode=sum&id=upgone" <<'PY' || { stop_proxy; diag "client failed"; return 1; }
+import socket, sys, time
+port, key, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+           "Content-Length: 1000000\r\n\r\n" % (path, port, key)).encode() + b"x" * 300000)
+time.sleep(0.3)
+s.close()
+PY
+	sleep 1
+	code=$(post "$CHAT?mode=sum&id=afterup")
+	stop_proxy
+	[ "$code" = 200 ] || { diag "the next request got $code"; return 1; }
+	[ "$(upstream_requests upgone)" = 0 ] || { diag "half a body went upstream"; return 1; }
+	grep -q '"sum": "afterup"' "$SERVER_LOG" || { diag "the next request did not reach upstream"; return 1; }
+}
+
+# Transfers cut at every phase; the requests after them (new connections,
+# pooled handles) get their own answers, with their own bodies, a valid key
+# (the server refuses others) and nothing of the requests before.
+test_proxy_requests_after_aborted_ones_get_only_their_own_answers() {
+	start_proxy --quiet || return 1
+	local i code bad=""
+	for i in 1 2 3; do
+		# mid-stream
+		curl -sS -N -o /dev/null --max-time 0.5 -H "Authorization: Bearer $OPENAI_API_KEY" -d '{"a":1}' \
+			"$BASE$CHAT?mode=slowsse&id=cut$i&n=50&ms=100" 2>/dev/null
+		# waiting for the head
+		curl -sS -o /dev/null --max-time 0.5 -H "Authorization: Bearer $OPENAI_API_KEY" -d '{"a":2}' \
+			"$BASE$CHAT?mode=slowhead&id=hcut$i&ms=3000" 2>/dev/null
+		# a big answer cut short by the client
+		curl -sS -o /dev/null --max-time 1 --limit-rate 100k -H "Authorization: Bearer $OPENAI_API_KEY" \
+			"$BASE$CHAT?mode=sum&id=bcut$i&mb=8" 2>/dev/null
+		# then whole requests, each body its own
+		for j in 1 2; do
+			printf 'body-%s-%s' "$i" "$j" >"$TMPROOT/up"
+			code=$(curl -sS -o "$TMPROOT/got" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
+				--data-binary @"$TMPROOT/up" "$BASE$CHAT?mode=sum&id=after$i$j")
+			[ "$code" = 200 ] && [ ! -s "$TMPROOT/got" ] || bad="$bad after$i$j:$code:$(head -c 80 "$TMPROOT/got")"
+			[ "$(logged "sum:after$i$j" body_sha256)" = "$(sha256sum <"$TMPROOT/up" | cut -d' ' -f1)" ] ||
+				bad="$bad body-of-after$i$j"
+		done
+		code=$(post $CHAT)
+		[ "$code" = 200 ] && grep -q E2E-OK "$TMPROOT/body" || bad="$bad chat$i:$code"
+	done
+	stop_proxy
+	[ -z "$bad" ] || { diag "wrong answers:$bad"; return 1; }
+	for i in 1 2 3; do
+		for j in 1 2; do
+			[ "$(upstream_requests "after$i$j")" = 1 ] || { diag "after$i$j reached upstream $(upstream_requests "after$i$j") times"; return 1; }
+		done
+	done
+}
+
+# An upstream that sends more than its Content-Length (bytes that read as a
+# second answer), or a body after a HEAD: those bytes must not become the
+# answer to the next request that reuses the upstream connection.
+test_proxy_stray_upstream_bytes_never_answer_the_next_request() {
+	start_proxy --quiet || return 1
+	local a b c d
+	a=$(post "$CHAT?mode=excess&id=xs1")
+	b=$(post "$CHAT?mode=sum&id=xs2")
+	cp "$TMPROOT/body" "$TMPROOT/b.xs2"
+	c=$(curl -sS -I -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" "$BASE$CHAT?mode=headbody&id=hb1")
+	d=$(post "$CHAT?mode=sum&id=hb2")
+	cp "$TMPROOT/body" "$TMPROOT/b.hb2"
+	stop_proxy
+	[ "$a $c" = "200 200" ] || { diag "the misbehaving answers gave $a $c"; return 1; }
+	[ "$b" = 200 ] && [ ! -s "$TMPROOT/b.xs2" ] || { diag "after excess bytes: $b $(head -c 100 "$TMPROOT/b.xs2")"; return 1; }
+	[ "$d" = 200 ] && [ ! -s "$TMPROOT/b.hb2" ] || { diag "after a HEAD with a body: $d $(head -c 100 "$TMPROOT/b.hb2")"; return 1; }
+	[ "$(upstream_requests xs2) $(upstream_requests hb2)" = "1 1" ] || { diag "the next requests did not reach upstream"; return 1; }
+	# as POSTs with their bodies (nothing of the HEAD before stays)
+	local sum
+	sum=$(printf '{"model":"qwen-plus"}' | sha256sum | cut -d' ' -f1)
+	[ "$(logged sum:xs2 body_sha256) $(logged sum:hb2 body_sha256)" = "$sum $sum" ] ||
+		{ diag "upstream got other requests: $(grep -E 'id=(xs2|hb2)' "$SERVER_LOG" | head -c 400)"; return 1; }
+}
+
+test_proxy_answers_pipelined_requests_in_order() {
+	start_proxy --quiet || return 1
+	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT" >"$TMPROOT/pipe" <<'PY'
+import json, socket, sys
+port, key, chat = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def req(path, body):
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (path, port, key, len(body), body)).encode()
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+# a stream, a plain answer and a small one, written at once
+s.sendall(req(chat + "?mode=slowsse&id=p1&n=3&ms=200", "{}") + req(chat, '{"model":"m2"}') +
+          req(chat + "?mode=sum&id=p3", "third"))
+f = s.makefile("rb")
+out = []
+for _ in range(3):
+    status = f.readline().split()[1].decode()
+    h = {}
+    while True:
+        l = f.readline().strip()
+        if not l:
+            break
+        k, _, v = l.decode().partition(":")
+        h[k.lower()] = v.strip()
+    body = b""
+    if h.get("transfer-encoding") == "chunked":
+        while True:
+            n = int(f.readline().split(b";")[0], 16)
+            if not n:
+                f.readline()
+                break
+            body += f.read(n)
+            f.readline()
+    else:
+        body = f.read(int(h.get("content-length", "0")))
+    out.append({"status": status, "body": body.decode()})
+print(json.dumps(out))
+PY
+	local rc=$?
+	stop_proxy
+	[ "$rc" = 0 ] || { diag "the client could not read three answers: $(head -c 300 "$TMPROOT/pipe")"; return 1; }
+	python3 -c 'import json,sys
+r = json.load(open(sys.argv[1]))
+ok = [x["status"] for x in r] == ["200"] * 3 and r[0]["body"].count("data: ") == 3 and "\"p1\"" in r[0]["body"]
+ok = ok and "E2E-OK" in r[1]["body"] and "\"m2\"" in r[1]["body"] and r[2]["body"] == ""
+sys.exit(0 if ok else 1)' "$TMPROOT/pipe" || { diag "answers: $(head -c 600 "$TMPROOT/pipe")"; return 1; }
+	[ "$(logged sum:p3 body_sha256)" = "$(printf third | sha256sum | cut -d' ' -f1)" ] || { diag "the third body changed"; return 1; }
+}
+
+test_proxy_serves_connection_close_and_http_1_0_clients() {
+	start_proxy --quiet || return 1
+	local a b c
+	a=$(curl -sS -D "$TMPROOT/ha" -o "$TMPROOT/ba" -w '%{http_code}' -H 'Connection: close' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT")
+	b=$(curl -sS -0 -o "$TMPROOT/bb" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT")
+	c=$(curl -sS -0 -N -o "$TMPROOT/bc" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=slowsse&id=old1&n=3&ms=100")
+	stop_proxy
+	[ "$a $b $c" = "200 200 200" ] || { diag "got $a $b $c"; return 1; }
+	grep -qi '^connection: close' "$TMPROOT/ha" || { diag "no Connection: close: $(tr '\r\n' ' |' <"$TMPROOT/ha")"; return 1; }
+	grep -q E2E-OK "$TMPROOT/ba" && grep -q E2E-OK "$TMPROOT/bb" || { diag "bodies: $(head -c 200 "$TMPROOT/bb")"; return 1; }
+	[ "$(grep -c '^data: ' "$TMPROOT/bc")" = 3 ] && ! grep -qE '^[0-9a-f]+.$' "$TMPROOT/bc" ||
+		{ diag "HTTP/1.0 stream: $(head -c 300 "$TMPROOT/bc")"; return 1; }
+	! grep -qi '"Connection", "close"' <(grep "$CHAT" "$HEADERS_LOG") || { diag "Connection: close went upstream"; return 1; }
+}
+
+# A client that asks for 100-continue gets it and its large body goes up
+# whole; one the proxy refuses gets the refusal without sending its body.
+test_proxy_honours_expect_100_continue() {
+	start_proxy --quiet || return 1
+	local w up
+	head -c $((3 * 1024 * 1024)) /dev/urandom >"$TMPROOT/up"
+	up=$(sha256sum <"$TMPROOT/up" | cut -d' ' -f1)
+	w=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --expect100-timeout 20 -H 'Expect: 100-continue' \
+		-H "Authorization: Bearer $OPENAI_API_KEY" --data-binary @"$TMPROOT/up" "$BASE$CHAT?mode=sum&id=ex100")
+	python3 - "$PORT" "$CHAT" >"$TMPROOT/refused" <<'PY'
+import socket, sys, time
+port, chat = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer sk-local-wrong\r\n"
+           "Expect: 100-continue\r\nContent-Length: 3000000\r\n\r\n" % (chat, port)).encode())
+print(s.recv(200).split(b"\r\n")[0].decode())
+PY
+	stop_proxy
+	[ "${w%% *}" = 200 ] || { diag "got $w"; return 1; }
+	within 5 0 "${w#* }" || { diag "took ${w#* } s (no 100 Continue?)"; return 1; }
+	[ "$(logged sum:ex100 body_sha256)" = "$up" ] || { diag "the body changed on its way"; return 1; }
+	grep -q '^HTTP/1.1 401 ' "$TMPROOT/refused" || { diag "refused: $(cat "$TMPROOT/refused")"; return 1; }
+}
+
+# Descriptors: no growth over 1000 sequential requests on new connections
+# nor over 100 requests whose clients leave mid-stream.
+test_proxy_keeps_no_descriptor_after_sequential_and_aborted_requests() {
+	start_proxy --quiet || return 1
+	local idle after_seq after_abort
+	post $CHAT >/dev/null
+	idle=$(fds_settled)
+	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT" <<'PY' || { stop_proxy; diag "a request failed"; return 1; }
+import http.client, socket, sys
+port, key, chat = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+for i in range(1000):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", chat, body="{}", headers={"Authorization": "Bearer " + key})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    if r.status != 200:
+        sys.exit("request %d: %d" % (i, r.status))
+PY
+	after_seq=$(fds_settled)
+	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT" <<'PY' || { stop_proxy; diag "a stream failed"; return 1; }
+import socket, sys
+port, key, chat = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+for i in range(100):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(("POST %s?mode=slowsse&id=ab%d&n=100&ms=30 HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+               "Authorization: Bearer %s\r\nContent-Length: 2\r\n\r\n{}" % (chat, i, port, key)).encode())
+    got = b""
+    while b"data: " not in got:
+        d = s.recv(4096)
+        if not d:
+            sys.exit("stream %d closed" % i)
+        got += d
+    s.close()
+PY
+	sleep $((2 * SLOW))
+	after_abort=$(fds_settled)
+	stop_proxy
+	# a request that overlaps the end of the one before takes a second
+	# pooled pair (3 descriptors): a few may stay, not one a request
+	[ "$after_seq" -le $((idle + 12)) ] && [ "$after_abort" -le $((idle + 12)) ] ||
+		{ diag "descriptors: $idle idle, $after_seq after 1000 requests, $after_abort after 100 aborted"; return 1; }
+}
+
+# 200 idle keep-alive connections and 64 streams at once: all served, and
+# once they are gone the proxy is back to a few threads and, after
+# proxy_idle_timeout, to its idle descriptors (the upstream connections
+# the streams opened are not kept for good).
+test_proxy_serves_200_idle_connections_and_64_streams_then_lets_go() {
+	local idle_timeout=$((6 * SLOW))
+	mkdir -p "$HOME/.config/dashscope-credential"
+	printf '[defaults]\nproxy_idle_timeout = %s\n' "$idle_timeout" >"$HOME/.config/dashscope-credential/config"
+	start_proxy --quiet || return 1
+	local idle_fds idle_thr peak_fds fds thr
+	post $CHAT >/dev/null
+	idle_fds=$(fds_settled)
+	idle_thr=$(proxy_threads)
+	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT" "$PROXY_PID" >"$TMPROOT/many" <<'PY'
+import os, socket, sys, threading
+port, key, chat, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+def req(path):
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+            "Content-Length: 2\r\n\r\n{}" % (path, port, key)).encode()
+def answer(s):
+    f = s.makefile("rb")
+    status = f.readline()
+    h = {}
+    while True:
+        l = f.readline().strip()
+        if not l:
+            break
+        k, _, v = l.decode().partition(":")
+        h[k.lower()] = v.strip()
+    if "content-length" in h:
+        return status, f.read(int(h["content-length"]))
+    body = b""
+    while True:
+        n = int(f.readline().split(b";")[0], 16)
+        if not n:
+            f.readline()
+            return status, body
+        body += f.read(n)
+        f.readline()
+idle = []
+for i in range(200):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(req(chat))
+    st, _ = answer(s)
+    assert b" 200 " in st, st
+    idle.append(s)
+res = {}
+def stream(i):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(req(chat + "?mode=slowsse&id=m%d&n=6&ms=250" % i))
+    st, body = answer(s)
+    res[i] = (b" 200 " in st) and body.count(b"data: ") == 6
+    s.close()
+ts = [threading.Thread(target=stream, args=(i,)) for i in range(64)]
+for t in ts:
+    t.start()
+import time
+time.sleep(0.8)
+print("peak", len(os.listdir("/proc/%s/fd" % pid)))
+for t in ts:
+    t.join()
+# the idle ones still work
+for s in idle[:10]:
+    s.sendall(req(chat))
+    st, _ = answer(s)
+    assert b" 200 " in st, st
+for s in idle:
+    s.close()
+print("streams", sum(res.values()))
+PY
+	local rc=$?
+	sleep $((2 * SLOW))
+	thr=$(proxy_threads)
+	sleep "$idle_timeout"
+	post $CHAT >/dev/null
+	fds=$(fds_settled)
+	stop_proxy
+	[ "$rc" = 0 ] && grep -qx 'streams 64' "$TMPROOT/many" || { diag "clients: $(tail -c 300 "$TMPROOT/many")"; return 1; }
+	peak_fds=$(sed -n 's/^peak //p' "$TMPROOT/many")
+	diag "descriptors idle $idle_fds, peak $peak_fds, after $fds; threads idle $idle_thr, after $thr"
+	[ "$thr" -le $((idle_thr + 2)) ] || { diag "threads stay"; return 1; }
+	[ "$fds" -le $((idle_fds + 3)) ] || { diag "descriptors stay"; return 1; }
+}
+
+test_proxy_answers_502_to_an_upstream_head_that_never_ends() {
+	start_proxy --quiet || return 1
+	local w code rss
+	w=$(curl -sS -o "$TMPROOT/b" -w '%{http_code} %{time_total}' --max-time 20 -H "Authorization: Bearer $OPENAI_API_KEY" \
+		"$BASE$CHAT?mode=endlesshead&id=eh1")
+	rss=$(proxy_rss_kib)
+	code=$(post $CHAT)
+	stop_proxy
+	[ "${w%% *}" = 502 ] || { diag "got $w: $(head -c 200 "$TMPROOT/b")"; return 1; }
+	[ -n "${DS_SANITIZERS:-}${DS_TEST_WRAPPER:-}" ] || [ "$rss" -lt 65536 ] || { diag "proxy RSS $rss KiB"; return 1; }
+	[ "$code" = 200 ] || { diag "the next request got $code"; return 1; }
+}
+
+# An endless body read as fast as the client can: memory stays bounded,
+# also for a client that reads it slowly.
+test_proxy_memory_stays_bounded_under_an_endless_body() {
+	start_proxy --quiet || return 1
+	local rss0 rss1 rss2 got
+	post $CHAT >/dev/null
+	rss0=$(proxy_rss_kib)
+	got=$(curl -sS -N -o /dev/null -w '%{size_download}' --max-time $((4 * SLOW)) -H "Authorization: Bearer $OPENAI_API_KEY" \
+		"$BASE$CHAT?mode=endless&id=end1" 2>/dev/null)
+	rss1=$(proxy_rss_kib)
+	local pids=""
+	for i in 1 2 3 4 5 6 7 8; do
+		curl -sS -N -o /dev/null --limit-rate 200k --max-time $((4 * SLOW)) -H "Authorization: Bearer $OPENAI_API_KEY" \
+			"$BASE$CHAT?mode=endless&id=endslow$i" 2>/dev/null &
+		pids="$pids $!"
+	done
+	sleep $((3 * SLOW))
+	rss2=$(proxy_rss_kib)
+	# shellcheck disable=SC2086
+	wait $pids
+	stop_proxy
+	diag "RSS $rss0 KiB idle, $rss1 after ${got} bytes, $rss2 with 8 slow readers"
+	[ "${got:-0}" -gt 10000000 ] || { diag "only $got bytes came through"; return 1; }
+	# ASan's quarantine and valgrind's own memory are in the RSS there
+	[ -z "${DS_SANITIZERS:-}${DS_TEST_WRAPPER:-}" ] || { diag "RSS not measurable here"; return 77; }
+	[ "$((rss1 - rss0))" -lt 16384 ] || { diag "one fast reader grew the proxy by $((rss1 - rss0)) KiB"; return 1; }
+	# SPEC 10: a bounded buffer of 64 KiB a stream (plus libcurl's and
+	# MHD's own, some hundreds of KiB) -- not megabytes
+	[ "$((rss2 - rss0))" -lt $((5 * 1024)) ] || { diag "8 slow readers grew the proxy by $((rss2 - rss0)) KiB"; return 1; }
+}
+
+test_proxy_a_trickled_body_is_not_idle() {
+	mkdir -p "$HOME/.config/dashscope-credential"
+	printf '[defaults]\nproxy_idle_timeout = 2\n' >"$HOME/.config/dashscope-credential/config"
+	start_proxy --quiet || return 1
+	local w rc
+	w=$(curl -sS -o "$TMPROOT/b" -w '%{http_code} %{size_download}' --max-time 30 -H "Authorization: Bearer $OPENAI_API_KEY" \
+		"$BASE$CHAT?mode=trickle&id=tr1&n=6&ms=1000")
+	rc=$?
+	stop_proxy
+	[ "$rc $w" = "0 200 6" ] && [ "$(cat "$TMPROOT/b")" = tttttt ] || { diag "curl exit $rc, $w"; return 1; }
+}
+
+# Response headers larger than the proxy can hold: the client gets an
+# answer (502), not a connection closed without one.
+test_proxy_answers_502_to_oversized_upstream_headers() {
+	start_proxy || return 1
+	local w rc code
+	w=$(curl -sS -o "$TMPROOT/b" -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $OPENAI_API_KEY" \
+		"$BASE$CHAT?mode=bighead&id=bh1&kb=200" 2>"$TMPROOT/e")
+	rc=$?
+	code=$(post $CHAT)
+	stop_proxy
+	[ "$code" = 200 ] || { diag "the next request got $code"; return 1; }
+	[ "$rc $w" = "0 502" ] || { diag "curl exit $rc, status $w: $(head -c 200 "$TMPROOT/e")"; return 1; }
+	grep -q "GET $CHAT 502 " "$PLOG" || { diag "log: $(grep bh1 "$PLOG"; head -c 300 "$PLOG")"; return 1; }
+}
+
+# An upstream that refuses with 401 before reading the body: the replay
+# carries the whole body again.
+test_proxy_replays_the_whole_body_after_an_early_401() {
+	start_proxy --quiet || return 1
+	local w up
+	head -c $((2 * 1024 * 1024)) /dev/urandom >"$TMPROOT/up"
+	up=$(sha256sum <"$TMPROOT/up" | cut -d' ' -f1)
+	w=$(curl -sS -o "$TMPROOT/b" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
+		--data-binary @"$TMPROOT/up" "$BASE$CHAT?mode=early&id=early1")
+	stop_proxy
+	[ "$w" = 200 ] || { diag "got $w: $(head -c 200 "$TMPROOT/b")"; return 1; }
+	grep -q '"early": "early1"' "$SERVER_LOG" || { diag "no early 401"; return 1; }
+	[ "$(logged sum:early1 body_sha256)" = "$up" ] || { diag "the replay's body changed"; return 1; }
+}
+
+test_proxy_answers_502_when_the_mint_after_a_401_fails() {
+	local k="sk-test-onceok-px$RANDOM$RANDOM"
+	add_key once "$k" --region singapore || return 1
+	start_proxy -p once || return 1
+	local a b
+	a=$(post "$CHAT?mode=401once&id=of1")
+	cp "$TMPROOT/body" "$TMPROOT/b1"
+	b=$(post "$CHAT?mode=sum&id=of2")
+	stop_proxy
+	[ "$a" = 502 ] || { diag "got $a: $(head -c 300 "$TMPROOT/b1")"; return 1; }
+	grep -q '"code":"ProxyUpstreamError","message":"Minting a temporary key failed' "$TMPROOT/b1" ||
+		{ diag "body: $(head -c 300 "$TMPROOT/b1")"; return 1; }
+	! grep -qE "$k|st-onceok" "$TMPROOT/b1" "$PLOG" || { diag "a key was shown"; return 1; }
+	[ "$b" = 502 ] || { diag "the next request got $b (the key was dropped: it must mint, and fail)"; return 1; }
+	[ "$(upstream_requests of1) $(upstream_requests of2)" = "1 0" ] || { diag "upstream requests $(upstream_requests of1) $(upstream_requests of2)"; return 1; }
+	grep -q "POST $CHAT 502 " "$PLOG" || { diag "log: $(head -c 300 "$PLOG")"; return 1; }
+}
+
+# A client that leaves while the key for the replay is minted: the replay
+# must not go upstream for nobody.
+test_proxy_a_client_gone_before_the_401_replay_sends_no_replay() {
+	add_key slow "sk-test-slowmint-1500-px$RANDOM" --region singapore || return 1
+	start_proxy -p slow --quiet || return 1
+	post "$CHAT?mode=sum&id=warm" >/dev/null # the first key
+	curl -sS -o /dev/null --max-time 0.8 -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=401once&id=rgone" 2>/dev/null
+	wait_logged '"minted": "st-slowmint-2-' || { stop_proxy; diag "no second mint"; return 1; }
+	sleep $((1 * SLOW))
+	stop_proxy
+	[ "$(upstream_requests rgone)" = 1 ] || { diag "the request went upstream $(upstream_requests rgone) times"; return 1; }
+}
+
+# SIGTERM or SIGINT with streams open: the standalone proxy ends them and
+# exits 0 within a few seconds.
+proxy_stops_promptly_on() {
+	local sig=$1 i t0 t1 rc pids=""
+	start_proxy --quiet || return 1
+	for i in 1 2 3 4 5 6; do
+		curl -sS -N -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+			"$BASE$CHAT?mode=slowsse&id=$sig$i&n=600&ms=100" 2>/dev/null &
+		pids="$pids $!"
+	done
+	curl -sS -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=slowhead&id=${sig}h&ms=30000" 2>/dev/null &
+	pids="$pids $!"
+	wait_logged "\"sse\": \"${sig}6\", \"n\": 2" && wait_logged "\"waiting\": \"${sig}h\"" ||
+		{ stop_proxy; diag "the streams did not start"; return 1; }
+	t0=$(now)
+	kill "-$sig" "$PROXY_PID"
+	for i in $(seq $((100 * SLOW))); do
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	t1=$(now)
+	if kill -0 "$PROXY_PID" 2>/dev/null; then
+		kill -KILL "$PROXY_PID"
+		# shellcheck disable=SC2086
+		kill $pids 2>/dev/null
+		diag "still running after $((10 * SLOW)) s"
+		return 1
+	fi
+	wait "$PROXY_PID"
+	rc=$?
+	# shellcheck disable=SC2086
+	wait $pids
+	[ "$rc" = 0 ] || { diag "exit status $rc: $(head -c 300 "$PLOG")"; return 1; }
+	within 3 "$t0" "$t1" || { diag "took $(python3 -c "print($t1 - $t0)") s"; return 1; }
+}
+test_proxy_standalone_stops_promptly_on_sigterm_with_streams_open() { proxy_stops_promptly_on TERM; }
+test_proxy_standalone_stops_promptly_on_sigint_with_streams_open() { proxy_stops_promptly_on INT; }
+
 for t_name in ${ONLY:-$(declare -F | awk '{print $3}' | grep -E '^test_')}; do
 	t "$t_name"
 done

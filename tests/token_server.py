@@ -13,6 +13,7 @@ requests.log are written there). Stops on SIGTERM, when its parent exits, or aft
 import hashlib
 import json
 import os
+import select
 import socket
 import ssl
 import sys
@@ -37,7 +38,8 @@ def log(entry):
             f.write(json.dumps(entry) + "\n")
 
 
-EDGE_MODES = ("status", "nocontent", "etag", "interim", "cut", "eof", "headers", "sum", "hangup")
+EDGE_MODES = ("status", "nocontent", "etag", "interim", "cut", "eof", "headers", "sum", "hangup",
+              "slowhead", "trickle", "endless", "endlesshead", "bighead", "excess", "headbody")
 MODEL_PATHS = ("/compatible-mode/v1/chat/completions", "/apps/anthropic/v1/messages",
                "/compatible-mode/v1/responses", "/compatible-mode/v1/models")
 
@@ -88,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
         first request with that id gets 401), and the answers of edge_reply."""
         mode = params.get("mode", "")
         rid = params.get("id", "")
-        if mode == "401once":
+        if mode in ("401once", "early"):
             with lock:
                 first = rid not in once
                 once.add(rid)
@@ -96,8 +98,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
         if not key_valid(self):
             return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if mode == "early":
+            mode = "sum"
         if mode in ("slowsse", "bigsse"):
             return self.stream(mode, rid, params)
+        if mode in ("slowhead", "trickle", "endless", "endlesshead", "bighead", "excess", "headbody"):
+            return self.misbehave(mode, rid, params)
         if mode in EDGE_MODES:
             return self.edge_reply(mode, rid, params, body)
         return self.model_reply(path, body)
@@ -179,6 +185,115 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def early_answer(self):
+        """mode=early: the first request with an id gets a 401 before its
+        body is read (as servers refuse a request by its head), then the
+        connection closes; the next is read and answered as mode=sum."""
+        rid = dict(p.split("=", 1) for p in self.path.partition("?")[2].split("&") if "=" in p).get("id", "")
+        with lock:
+            first = rid not in once
+            once.add(rid)
+        if not first:
+            return False
+        log({"early": rid, "t": time.time()})
+        self.close_connection = True
+        self.error(401, "InvalidApiKey", "Invalid API-key provided.", {"Connection": "close"})
+        return True
+
+    def wait_for_close(self, seconds):
+        """Waits up to SECONDS for the peer to close the connection; logs
+        {"aborted": id} and returns True when it did."""
+        end = time.time() + seconds
+        while time.time() < end:
+            r, _, _ = select.select([self.connection], [], [], 0.05)
+            if not r:
+                continue
+            self.connection.settimeout(0.05)
+            try:
+                if not self.connection.recv(1):
+                    return True
+            except socket.timeout:
+                pass
+            except (OSError, ValueError):
+                return True
+            finally:
+                self.connection.settimeout(None)
+        return False
+
+    def misbehave(self, mode, rid, params):
+        """Upstreams that break the rules or test patience: slowhead (no
+        answer for ms milliseconds, then a small one; a close meanwhile is
+        logged as aborted), trickle (n body bytes, one every ms), endless
+        (a chunked body that never ends), endlesshead (a head that never
+        ends), bighead (kb KiB of response headers), excess (more body
+        than the Content-Length, bytes that read as a second answer),
+        headbody (an answer to HEAD that carries a body)."""
+        ms = int(params.get("ms", "1000")) / 1000.0
+        try:
+            if mode == "slowhead":
+                log({"waiting": rid, "t": time.time()})
+                if self.wait_for_close(ms):
+                    log({"aborted": rid, "t": time.time()})
+                    self.close_connection = True
+                    return
+                return self.send_json(200, {"slow": rid})
+            if mode == "trickle":
+                n = int(params.get("n", "5"))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(n))
+                self.end_headers()
+                self.wfile.flush()
+                for i in range(n):
+                    time.sleep(ms)
+                    self.wfile.write(b"t")
+                    self.wfile.flush()
+                    log({"trickle": rid, "n": i, "t": time.time()})
+                return
+            if mode == "endless":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                blob = b"data: " + b"e" * 16384 + b"\n\n"
+                sent = 0
+                while True:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(blob), blob))
+                    sent += len(blob)
+                    if sent % (len(blob) * 64) == 0:
+                        log({"endless": rid, "bytes": sent, "t": time.time()})
+            if mode == "endlesshead":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n")
+                n = 0
+                while True:
+                    self.wfile.write(b"X-Pad-%d: %s\r\n" % (n, b"p" * 1000))
+                    n += 1
+                    if n % 100 == 0:
+                        log({"endlesshead": rid, "n": n, "t": time.time()})
+            if mode == "bighead":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                for i in range(int(params.get("kb", "200"))):
+                    self.send_header("X-Pad-%d" % i, "p" * 1000)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+                return
+            if mode == "excess":
+                stale = b'{"stale": "%s"}' % rid.encode()
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: 2\r\n\r\n{}" +
+                                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: %d\r\n\r\n%s" % (len(stale), stale))
+                return
+            # headbody
+            stale = b'{"stale": "%s"}' % rid.encode()
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(stale), stale))
+        except OSError:
+            log({"aborted": rid, "t": time.time()})
+            self.close_connection = True
 
     def stream(self, mode, rid, params):
         n = int(params.get("n", "5"))
@@ -354,6 +469,8 @@ class Handler(BaseHTTPRequestHandler):
         log_headers(self)
         auth = self.headers.get("Authorization", "")
         length = int(self.headers.get("Content-Length", "0") or 0)
+        if "mode=early" in self.path and self.early_answer():
+            return
         body = self.rfile.read(length) if length else b""
         key = auth[7:] if auth.startswith("Bearer ") else ""
         path, _, query = self.path.partition("?")
@@ -383,6 +500,20 @@ class Handler(BaseHTTPRequestHandler):
             # the first key minted for this long-lived key dies at once on the
             # model endpoints (401): a client must run its key command again
             remember_minted(good["token"], good["expires_at"] if n > 1 else 0)
+            log({"minted": good["token"]})
+            return self.send_json(200, good)
+        if scenario == "slowmint":
+            # a token endpoint that takes its time (ms in the key's 4th part)
+            log({"minting": key[-6:], "t": time.time()})
+            time.sleep(int(parts[3]) / 1000.0 if len(parts) > 3 and parts[3].isdigit() else 2)
+            remember_minted(good["token"], good["expires_at"])
+            log({"minted": good["token"], "t": time.time()})
+            return self.send_json(200, good)
+        if scenario == "onceok":
+            # the first mint succeeds, every later one is refused
+            if n > 1:
+                return self.error(403, "AccessDenied", "Access denied.")
+            remember_minted(good["token"], good["expires_at"])
             log({"minted": good["token"]})
             return self.send_json(200, good)
         if scenario in ("ok", "sp"):
