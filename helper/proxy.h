@@ -86,6 +86,7 @@ struct upstream {
 	char errbuf[CURL_ERROR_SIZE];
 	int round; /* 0, then 1 for the replay after a 401 */
 	unsigned long gen; /* generation of the key in use */
+	int client_fd; /* the client's socket, looked at after a mint */
 	int attached; /* the easy handle is in the multi handle */
 	int reusable_lost; /* a handle could not be cleaned: do not pool it */
 	int head_ready, done, failed, aborted, draining;
@@ -117,7 +118,7 @@ int header_listed(const char *list, const char *name, size_t n);
 
 /* Starts the transfer and runs it until the response head is known (1),
  * the transfer failed before one (0, u->reason says why) or client_fd's
- * peer went away (-1). */
+ * peer went away (-1, also when it left while a key was minted). */
 int upstream_begin(struct upstream *u, int client_fd);
 
 /* Whether the whole answer is in u->buf (the transfer ended cleanly

@@ -534,6 +534,13 @@ static int attempt_start(struct upstream *u)
 		fail(u, "Minting a temporary key failed: ", err.msg);
 		return -1;
 	}
+	/* a mint takes a while: a client gone meanwhile costs no upstream
+	 * request (a completion nobody reads is still billed) */
+	if (client_gone(u->client_fd)) {
+		secret_free(key);
+		u->aborted = 1;
+		return -1;
+	}
 	u->errbuf[0] = 0;
 	u->held_401 = 0;
 	u->seen_down = u->seen_up = 0;
@@ -636,6 +643,7 @@ static int drive(struct upstream *u, int client_fd, int (*ready)(const struct up
 
 int upstream_begin(struct upstream *u, int client_fd)
 {
+	u->client_fd = client_fd;
 	u->content_length = -1;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &u->client_checked);
 	u->conn = pool_take(u->pc->pool);
@@ -643,11 +651,9 @@ int upstream_begin(struct upstream *u, int client_fd)
 		fail(u, "The upstream request could not be set up: ", "out of memory.");
 		return 0;
 	}
-	if (attempt_start(u))
-		return 0;
-	if (drive(u, client_fd, head_known, -1) < 0)
+	if (attempt_start(u) == 0 && drive(u, client_fd, head_known, -1) < 0)
 		return -1;
-	return u->head_ready;
+	return u->aborted ? -1 : u->head_ready;
 }
 
 int upstream_whole(const struct upstream *u)
