@@ -18,6 +18,7 @@
 #define PROXY_MAX_BODY (32UL * 1024 * 1024)
 #define PROXY_IDLE_TIMEOUT 300 /* seconds without a byte either way */
 #define PROXY_BUF_MAX (4 * 1024 * 1024) /* body held for a client, at most */
+#define PROXY_HEAD_MAX (32 * 1024) /* an upstream response head, at most */
 #define PROXY_KEY_PREFIX "sk-local-"
 #define PROXY_MODULE "dscred-proxy.so"
 #define PROXY_MODULE_SYMBOL "dscred_proxy"
@@ -105,6 +106,7 @@ struct upstream {
 	struct curl_slist *cur_headers;
 	char *cur_connection; /* its Connection headers' values, comma-joined */
 	long long cur_length;
+	size_t cur_head_bytes; /* its size so far */
 	char cur_id[80];
 	int held_401;
 	curl_off_t seen_down, seen_up; /* progress counters last seen */

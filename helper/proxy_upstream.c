@@ -263,10 +263,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 		u->cur_headers = NULL;
 		free(u->cur_connection);
 		u->cur_connection = NULL;
+		u->cur_head_bytes = n;
 		u->cur_length = -1;
 		u->cur_id[0] = 0;
 		u->cur_status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		return n;
+	}
+	/* the client gets a 502, not a head its server cannot hold */
+	u->cur_head_bytes += n;
+	if (u->cur_head_bytes > PROXY_HEAD_MAX && !u->head_ready) {
+		fail(u, "The upstream request failed: ",
+		     "the upstream's response head is over 32 KiB.");
+		return 0;
 	}
 	if (len == 0) {
 		if (u->cur_status < 200)
