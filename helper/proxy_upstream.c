@@ -28,6 +28,7 @@
 struct upstream_conn {
 	CURLM *multi;
 	CURL *easy;
+	time_t idle_since; /* CLOCK_MONOTONIC seconds, while pooled */
 };
 
 struct upstream_pool {
@@ -107,15 +108,50 @@ void upstream_pool_free(struct upstream_pool *p)
 	free(p);
 }
 
-/* An idle pair (its connection still open) or a new one. */
-static struct upstream_conn *pool_take(struct upstream_pool *p)
+static time_t mono_now(void)
 {
-	struct upstream_conn *c = NULL;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Moves the pairs idle for idle_timeout or longer (the oldest are at the
+ * bottom) into stale[], for the caller to free outside the lock: the
+ * descriptors a burst of requests opened do not stay open for good. */
+static size_t pool_expire(struct upstream_pool *p, unsigned long idle_timeout,
+			  struct upstream_conn **stale)
+{
+	time_t now = mono_now();
+	size_t k = 0;
+
+	while (k < p->n && now - p->idle[k]->idle_since >= (time_t)idle_timeout)
+		stale[k] = p->idle[k], k++;
+	if (k) {
+		memmove(p->idle, p->idle + k, (p->n - k) * sizeof(p->idle[0]));
+		p->n -= k;
+	}
+	return k;
+}
+
+static void conn_free_all(struct upstream_conn **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		conn_free(list[i]);
+}
+
+/* An idle pair (its connection still open) or a new one. */
+static struct upstream_conn *pool_take(struct upstream_pool *p, unsigned long idle_timeout)
+{
+	struct upstream_conn *c = NULL, *stale[POOL_MAX];
+	size_t k;
 
 	pthread_mutex_lock(&p->lock);
+	k = pool_expire(p, idle_timeout, stale);
 	if (p->n)
 		c = p->idle[--p->n];
 	pthread_mutex_unlock(&p->lock);
+	conn_free_all(stale, k);
 	if (c)
 		return c;
 	c = calloc(1, sizeof(*c));
@@ -127,16 +163,23 @@ static struct upstream_conn *pool_take(struct upstream_pool *p)
 }
 
 /* Only a transfer that ended cleanly leaves a reusable connection. */
-static void pool_give(struct upstream_pool *p, struct upstream_conn *c, int reusable)
+static void pool_give(struct upstream_pool *p, struct upstream_conn *c, int reusable,
+		      unsigned long idle_timeout)
 {
+	struct upstream_conn *stale[POOL_MAX];
+	size_t k = 0;
+
 	if (reusable) {
+		c->idle_since = mono_now();
 		pthread_mutex_lock(&p->lock);
+		k = pool_expire(p, idle_timeout, stale);
 		if (p->n < POOL_MAX) {
 			p->idle[p->n++] = c;
 			c = NULL;
 		}
 		pthread_mutex_unlock(&p->lock);
 	}
+	conn_free_all(stale, k);
 	conn_free(c);
 }
 
@@ -360,14 +403,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	memcpy(u->buf + u->len, data, n);
 	u->len += n;
 	return n;
-}
-
-static time_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
 }
 
 /* libcurl calls this each time the transfer runs: the idle limit is
@@ -654,7 +689,7 @@ int upstream_begin(struct upstream *u, int client_fd)
 	u->client_fd = client_fd;
 	u->content_length = -1;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &u->client_checked);
-	u->conn = pool_take(u->pc->pool);
+	u->conn = pool_take(u->pc->pool, u->pc->idle_timeout);
 	if (!u->conn) {
 		fail(u, "The upstream request could not be set up: ", "out of memory.");
 		return 0;
@@ -699,7 +734,7 @@ void upstream_finish(struct upstream *u, int graceful)
 			(void)drive(u, -1, never, 1000);
 		}
 		attempt_detach(u);
-		pool_give(u->pc->pool, u->conn, u->done && !u->reusable_lost);
+		pool_give(u->pc->pool, u->conn, u->done && !u->reusable_lost, u->pc->idle_timeout);
 		u->conn = NULL;
 	}
 	if (u->buf) {
