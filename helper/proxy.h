@@ -17,6 +17,7 @@
 #define PROXY_DEFAULT_PORT 8418
 #define PROXY_MAX_BODY (32UL * 1024 * 1024)
 #define PROXY_IDLE_TIMEOUT 300 /* seconds without a byte either way */
+#define PROXY_STREAM_BUF (64 * 1024) /* body read ahead of a client, about */
 #define PROXY_BUF_MAX (4 * 1024 * 1024) /* body held for a client, at most */
 #define PROXY_HEAD_MAX (32 * 1024) /* an upstream response head, at most */
 #define PROXY_KEY_PREFIX "sk-local-"
@@ -91,6 +92,7 @@ struct upstream {
 	int attached; /* the easy handle is in the multi handle */
 	int reusable_lost; /* a handle could not be cleaned: do not pool it */
 	int head_ready, done, failed, aborted, draining;
+	int paused; /* on_body paused the transfer: PROXY_STREAM_BUF is full */
 	CURLcode result;
 	long status;
 	struct curl_slist *resp_headers; /* the final response's end-to-end headers */

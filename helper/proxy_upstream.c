@@ -384,8 +384,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 
 	if (u->held_401 || u->draining)
 		return n; /* the body of a 401 we replay, or one nobody reads */
-	/* the thread runs the transfer only while the client has nothing
-	 * left to read, so this holds what one run of it brings */
+	/* The thread runs the transfer only while the client has nothing
+	 * left to read, but one run of it reads as long as the socket has
+	 * bytes (a megabyte and more): past PROXY_STREAM_BUF libcurl keeps
+	 * this piece and reads no more until upstream_read resumes it. */
+	if (u->len && n > PROXY_STREAM_BUF - u->len && n <= PROXY_BUF_MAX) {
+		u->paused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
 	if (n > PROXY_BUF_MAX - u->len)
 		return 0;
 	if (u->len + n > u->cap) {
@@ -708,11 +714,25 @@ int upstream_whole(const struct upstream *u)
 	return u->content_length < 0 || (unsigned long long)u->content_length == u->len;
 }
 
+/* Lets libcurl go on after on_body paused it; it may hand over the piece
+ * it kept at once. */
+static int resume(struct upstream *u)
+{
+	if (!u->paused)
+		return 0;
+	u->paused = 0;
+	if (curl_easy_pause(u->conn->easy, CURLPAUSE_CONT) != CURLE_OK) {
+		fail(u, "The upstream request failed: ", "it could not be resumed.");
+		return -1;
+	}
+	return 0;
+}
+
 long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd)
 {
 	if (!body_buffered(u) && !ended(u)) {
 		u->off = u->len = 0;
-		if (drive(u, client_fd, body_buffered, -1) < 0)
+		if (resume(u) || drive(u, client_fd, body_buffered, -1) < 0)
 			return -1;
 	}
 	if (body_buffered(u)) {
@@ -731,7 +751,8 @@ void upstream_finish(struct upstream *u, int graceful)
 		 * response, so the connection can be reused, for a while */
 		if (graceful && !ended(u)) {
 			u->draining = 1;
-			(void)drive(u, -1, never, 1000);
+			if (!resume(u))
+				(void)drive(u, -1, never, 1000);
 		}
 		attempt_detach(u);
 		pool_give(u->pc->pool, u->conn, u->done && !u->reusable_lost, u->pc->idle_timeout);
