@@ -1472,6 +1472,28 @@ proxy_stops_promptly_on() {
 test_proxy_standalone_stops_promptly_on_sigterm_with_streams_open() { proxy_stops_promptly_on TERM; }
 test_proxy_standalone_stops_promptly_on_sigint_with_streams_open() { proxy_stops_promptly_on INT; }
 
+# A chunked body read slowly (the transfer pauses and resumes many times,
+# its last chunk often in the same read as the piece libcurl keeps) or
+# fast arrives whole and unchanged.
+test_proxy_passes_a_chunked_body_intact_to_slow_and_fast_readers() {
+	start_proxy --quiet || return 1
+	local want slow fast rs rf
+	want=$(python3 -c 'import hashlib, json, sys
+b = (b"data: " + b"x" * 65536 + b"\n\n") * 64
+for i in range(3):
+    b += b"data: " + json.dumps({"n": i, "id": sys.argv[1]}).encode() + b"\n\n"
+print(hashlib.sha256(b).hexdigest())' ch1)
+	slow=$(curl -sS -N --limit-rate 3M -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=bigsse&id=ch1&mb=4&n=3&ms=0" | sha256sum | cut -d' ' -f1)
+	rs=${PIPESTATUS[0]}
+	fast=$(curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+		"$BASE$CHAT?mode=bigsse&id=ch1&mb=4&n=3&ms=0" | sha256sum | cut -d' ' -f1)
+	rf=${PIPESTATUS[0]}
+	stop_proxy
+	[ "$rs $slow" = "0 $want" ] || { diag "slow reader: curl exit $rs, body $slow, want $want"; return 1; }
+	[ "$rf $fast" = "0 $want" ] || { diag "fast reader: curl exit $rf, body $fast"; return 1; }
+}
+
 for t_name in ${ONLY:-$(declare -F | awk '{print $3}' | grep -E '^test_')}; do
 	t "$t_name"
 done
