@@ -1146,6 +1146,64 @@ sys.exit(0 if ok else 1)' "$TMPROOT/pipe" || { diag "answers: $(head -c 600 "$TM
 	[ "$(logged sum:p3 body_sha256)" = "$(printf third | sha256sum | cut -d' ' -f1)" ] || { diag "the third body changed"; return 1; }
 }
 
+# A refused request's body (wrong key, 413, 404) is skipped, not read as
+# the next request on the connection: each pipelined request gets its
+# own answer, and only the allowed one goes upstream.
+test_proxy_a_refused_request_body_is_not_read_as_the_next_request() {
+	mkdir -p "$HOME/.config/dashscope-credential"
+	printf '[defaults]\nproxy_max_body = 1000\n' >"$HOME/.config/dashscope-credential/config"
+	: >>"$SERVER_LOG"
+	start_proxy --quiet || return 1
+	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT" >"$TMPROOT/pipe" <<'PY'
+import json, socket, sys
+port, key, chat = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+def req(path, k, body):
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+            "Content-Length: %d\r\n\r\n" % (path, port, k, len(body))).encode() + body
+# bodies that read as requests of their own, were they taken for one;
+# each refusal on a connection of its own, a good request after it
+inner = req(chat + "?mode=sum&id=smuggled", key, b"{}")
+for first, want in ((req(chat + "?mode=sum&id=r1", "sk-local-wrong", inner), "401"),
+                    (req("/v2/x", key, inner), "404"),
+                    (req(chat + "?mode=sum&id=r3", key, inner + b"x" * 1000), "413")):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(first + req(chat + "?mode=sum&id=r4", key, b"{}"))
+    f = s.makefile("rb")
+    out = []
+    try:
+        for _ in range(2):
+            line = f.readline()
+            if not line:
+                break
+            status = line.split()[1].decode()
+            h = {}
+            while True:
+                l = f.readline().strip()
+                if not l:
+                    break
+                k, _, v = l.decode().partition(":")
+                h[k.lower()] = v.strip()
+            f.read(int(h.get("content-length", "0")))
+            out.append(status)
+            if h.get("connection", "").lower() == "close":
+                break
+    except OSError as e:
+        out.append(repr(e))
+    s.close()
+    print(want, " ".join(out))
+PY
+	stop_proxy
+	diag "answers: $(tr '\n' '|' <"$TMPROOT/pipe")"
+	[ "$(upstream_requests smuggled)" = 0 ] || { diag "a refused request's body went upstream as a request"; return 1; }
+	[ "$(upstream_requests r1) $(upstream_requests r3)" = "0 0" ] || { diag "a refused request went upstream"; return 1; }
+	# each answer is its request's, in order, until the proxy closes
+	python3 -c 'import sys
+for l in open(sys.argv[1]):
+    want, *got = l.split()
+    if not got or got != [want, "200"][:len(got)]:
+        sys.exit(1)' "$TMPROOT/pipe" || return 1
+}
+
 test_proxy_serves_connection_close_and_http_1_0_clients() {
 	start_proxy --quiet || return 1
 	local a b c
