@@ -1552,6 +1552,27 @@ print(hashlib.sha256(b).hexdigest())' ch1)
 	[ "$rf $fast" = "0 $want" ] || { diag "fast reader: curl exit $rf, body $fast"; return 1; }
 }
 
+test_proxy_standalone_stops_promptly_on_sigterm_during_a_mint() {
+	add_key slow "sk-test-slowmint-8000-px$RANDOM" --region singapore || return 1
+	start_proxy -p slow --quiet || return 1
+	local t0 t1 i rc
+	curl -sS -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT" 2>/dev/null &
+	local client=$!
+	wait_logged '"minting": ' || { stop_proxy; diag "no mint"; return 1; }
+	t0=$(now)
+	kill -TERM "$PROXY_PID"
+	for i in $(seq $((150 * SLOW))); do
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	t1=$(now)
+	wait "$PROXY_PID"
+	rc=$?
+	wait "$client"
+	[ "$rc" = 0 ] || { diag "exit status $rc"; return 1; }
+	within 3 "$t0" "$t1" || { diag "took $(python3 -c "print($t1 - $t0)") s"; return 1; }
+}
+
 for t_name in ${ONLY:-$(declare -F | awk '{print $3}' | grep -E '^test_')}; do
 	t "$t_name"
 done
