@@ -13,12 +13,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct listen_addr {
@@ -301,6 +303,60 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 	return DS_OK;
 }
 
+#define STOP_GRACE_MS 2000
+
+struct stopper {
+	const struct proxy_ops *ops;
+	struct proxy *px;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int done;
+};
+
+static void *stop_run(void *arg)
+{
+	struct stopper *st = arg;
+
+	st->ops->stop(st->px);
+	pthread_mutex_lock(&st->m);
+	st->done = 1;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->m);
+	return NULL;
+}
+
+/* Stops the server, giving the requests in flight STOP_GRACE_MS to end.
+ * A request waiting on a mint can take the whole `timeout` and its
+ * retries: past the grace the process leaves without it (_exit, since the
+ * server's threads still use what an orderly return would free). */
+static void stop_bounded(struct run *r, int rc, const struct ds_err *err)
+{
+	struct stopper st = { r->ops, r->px, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+			      0 };
+	struct timespec until;
+	pthread_t t;
+	int done;
+
+	r->px = NULL;
+	if (err->msg[0] || pthread_create(&t, NULL, stop_run, &st) != 0) {
+		st.ops->stop(st.px); /* an error to print first, or no thread */
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STOP_GRACE_MS / 1000;
+	pthread_mutex_lock(&st.m);
+	while (!st.done && pthread_cond_timedwait(&st.cv, &st.m, &until) == 0)
+		;
+	done = st.done;
+	pthread_mutex_unlock(&st.m);
+	if (!done) {
+		if (fflush(stdout) != 0 && rc == DS_OK)
+			rc = DS_EFAIL;
+		_exit(rc);
+	}
+	pthread_join(t, NULL);
+}
+
 int cmd_proxy(struct app *app, struct ds_err *err)
 {
 	int has_cmd = app->o.nrest > 0;
@@ -322,7 +378,7 @@ int cmd_proxy(struct app *app, struct ds_err *err)
 	if (!rc)
 		rc = run_serve(app, &r, has_cmd, kind, err);
 	if (r.px)
-		r.ops->stop(r.px);
+		stop_bounded(&r, rc, err);
 	if (r.fd >= 0)
 		close(r.fd);
 	if (r.kc_ready)
