@@ -388,7 +388,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	 * left to read, but one run of it reads as long as the socket has
 	 * bytes (a megabyte and more): past PROXY_STREAM_BUF libcurl keeps
 	 * this piece and reads no more until upstream_read resumes it. */
-	if (u->len && n > PROXY_STREAM_BUF - u->len && n <= PROXY_BUF_MAX) {
+	if (u->len && u->len + n > PROXY_STREAM_BUF && n <= PROXY_BUF_MAX) {
 		u->paused = 1;
 		return CURL_WRITEFUNC_PAUSE;
 	}
