@@ -453,16 +453,17 @@ print([e[sys.argv[3]] for e in map(json.loads, open(sys.argv[1])) if e.get(sys.a
 		"$SERVER_LOG" "$1" "$2" 2>/dev/null
 }
 # one_connection METHOD PATH [HEADER:VALUE] -- METHOD PATH ...: the requests
-# in order on one keep-alive connection, read the way RFC 9112 section 6.3
-# frames a response (no body after HEAD, 1xx, 204 or 304, whatever the
-# headers say), as strict clients (Node's) read them: a byte no response
-# accounts for becomes the start of the next response. (curl and Python's
-# http.client forgive such bytes.) Prints one JSON object a response, then
+# in order on one keep-alive connection, each response framed as RFC 9112
+# section 6.3 says, the way strict clients (Node's) read them
+# (tests/raw_http.py): a byte no response accounts for becomes the start of
+# the next response. Prints one JSON object a response, then
 # {"extra": bytes left over}; exits 1 when a response cannot be read.
 one_connection() {
-	python3 - "$PORT" "$OPENAI_API_KEY" "$@" <<'EOF'
-import json, socket, sys
-port, key, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+	python3 - "$TESTS_SRC" "$PORT" "$OPENAI_API_KEY" "$@" <<'EOF'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import raw_http
+port, key, args = int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 reqs, cur = [], []
 for a in args + ["--"]:
     if a == "--":
@@ -470,75 +471,19 @@ for a in args + ["--"]:
         cur = []
     else:
         cur.append(a)
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-buf = b""
-def more():
-    global buf
-    d = s.recv(65536)
-    if not d:
-        raise EOFError("the connection closed")
-    buf += d
-def take(n):
-    global buf
-    while len(buf) < n:
-        more()
-    out, buf = buf[:n], buf[n:]
-    return out
-def line():
-    while b"\r\n" not in buf:
-        more()
-    return take(buf.index(b"\r\n") + 2)[:-2]
+c = raw_http.Conn(port)
 for method, path, *hdrs in reqs:
-    body = b"{}" if method == "POST" else b""
-    h = ["Host: 127.0.0.1:%d" % port, "Authorization: Bearer " + key] + hdrs
-    if body:
-        h.append("Content-Length: %d" % len(body))
-    s.sendall(("%s %s HTTP/1.1\r\n%s\r\n\r\n" % (method, path, "\r\n".join(h))).encode() + body)
+    c.send(raw_http.request(port, key, method, path, b"{}" if method == "POST" else b"", hdrs))
     try:
-        status = line().decode("latin-1")
-        if not status.startswith("HTTP/1.1 "):
-            raise ValueError("not a status line: %r" % status)
-        code = int(status.split()[1])
-        headers = {}
-        while True:
-            l = line().decode("latin-1")
-            if not l:
-                break
-            k, _, v = l.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        data = b""
-        closes = headers.get("connection", "").lower() == "close"
-        if method == "HEAD" or code < 200 or code in (204, 304):
-            pass
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
-            while True:
-                n = int(line().split(b";")[0], 16)
-                if not n:
-                    while line():
-                        pass
-                    break
-                data += take(n)
-                take(2)
-        elif "content-length" in headers:
-            data = take(int(headers["content-length"]))
-        else:
-            closes = True
-            try:
-                while True:
-                    more()
-            except EOFError:
-                data, buf = buf, b""
+        r = c.response(method)
+        if r is None:
+            raise EOFError("the connection closed")
     except (ValueError, EOFError, OSError) as e:
         print(json.dumps({"error": repr(e)}))
         sys.exit(1)
+    code, headers, data, closes = r
     print(json.dumps({"status": code, "headers": headers, "body": data.decode("latin-1"), "closes": closes}))
-s.settimeout(0.5)
-try:
-    while True:
-        more()
-except (socket.timeout, EOFError):
-    pass
-print(json.dumps({"extra": buf.decode("latin-1")}))
+print(json.dumps({"extra": c.rest().decode("latin-1")}))
 EOF
 }
 # expect_responses FILE PYTHON-EXPR: the expression holds for r (the list
@@ -1100,39 +1045,21 @@ test_proxy_stray_upstream_bytes_never_answer_the_next_request() {
 
 test_proxy_answers_pipelined_requests_in_order() {
 	start_proxy --quiet || return 1
-	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT" >"$TMPROOT/pipe" <<'PY'
-import json, socket, sys
-port, key, chat = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+	python3 - "$TESTS_SRC" "$PORT" "$OPENAI_API_KEY" "$CHAT" >"$TMPROOT/pipe" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import raw_http
+port, key, chat = int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def req(path, body):
-    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (path, port, key, len(body), body)).encode()
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return raw_http.request(port, key, "POST", path, body.encode(), ["Content-Type: application/json"])
+c = raw_http.Conn(port)
 # a stream, a plain answer and a small one, written at once
-s.sendall(req(chat + "?mode=slowsse&id=p1&n=3&ms=200", "{}") + req(chat, '{"model":"m2"}') +
-          req(chat + "?mode=sum&id=p3", "third"))
-f = s.makefile("rb")
+c.send(req(chat + "?mode=slowsse&id=p1&n=3&ms=200", "{}") + req(chat, '{"model":"m2"}') +
+       req(chat + "?mode=sum&id=p3", "third"))
 out = []
 for _ in range(3):
-    status = f.readline().split()[1].decode()
-    h = {}
-    while True:
-        l = f.readline().strip()
-        if not l:
-            break
-        k, _, v = l.decode().partition(":")
-        h[k.lower()] = v.strip()
-    body = b""
-    if h.get("transfer-encoding") == "chunked":
-        while True:
-            n = int(f.readline().split(b";")[0], 16)
-            if not n:
-                f.readline()
-                break
-            body += f.read(n)
-            f.readline()
-    else:
-        body = f.read(int(h.get("content-length", "0")))
-    out.append({"status": status, "body": body.decode()})
+    status, _, body, _ = c.response()
+    out.append({"status": str(status), "body": body.decode()})
 print(json.dumps(out))
 PY
 	local rc=$?
@@ -1154,42 +1081,33 @@ test_proxy_a_refused_request_body_is_not_read_as_the_next_request() {
 	printf '[defaults]\nproxy_max_body = 1000\n' >"$HOME/.config/dashscope-credential/config"
 	: >>"$SERVER_LOG"
 	start_proxy --quiet || return 1
-	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT" >"$TMPROOT/pipe" <<'PY'
-import json, socket, sys
-port, key, chat = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+	python3 - "$TESTS_SRC" "$PORT" "$OPENAI_API_KEY" "$CHAT" >"$TMPROOT/pipe" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import raw_http
+port, key, chat = int(sys.argv[2]), sys.argv[3], sys.argv[4]
 def req(path, k, body):
-    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
-            "Content-Length: %d\r\n\r\n" % (path, port, k, len(body))).encode() + body
+    return raw_http.request(port, k, "POST", path, body)
 # bodies that read as requests of their own, were they taken for one;
 # each refusal on a connection of its own, a good request after it
 inner = req(chat + "?mode=sum&id=smuggled", key, b"{}")
 for first, want in ((req(chat + "?mode=sum&id=r1", "sk-local-wrong", inner), "401"),
                     (req("/v2/x", key, inner), "404"),
                     (req(chat + "?mode=sum&id=r3", key, inner + b"x" * 1000), "413")):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(first + req(chat + "?mode=sum&id=r4", key, b"{}"))
-    f = s.makefile("rb")
+    c = raw_http.Conn(port)
+    c.send(first + req(chat + "?mode=sum&id=r4", key, b"{}"))
     out = []
     try:
         for _ in range(2):
-            line = f.readline()
-            if not line:
+            r = c.response()
+            if r is None:
                 break
-            status = line.split()[1].decode()
-            h = {}
-            while True:
-                l = f.readline().strip()
-                if not l:
-                    break
-                k, _, v = l.decode().partition(":")
-                h[k.lower()] = v.strip()
-            f.read(int(h.get("content-length", "0")))
-            out.append(status)
-            if h.get("connection", "").lower() == "close":
+            out.append(str(r[0]))
+            if r[3]:
                 break
-    except OSError as e:
+    except (OSError, EOFError, ValueError) as e:
         out.append(repr(e))
-    s.close()
+    c.close()
     print(want, " ".join(out))
 PY
 	stop_proxy
@@ -1302,46 +1220,31 @@ test_proxy_serves_200_idle_connections_and_64_streams_then_lets_go() {
 	post $CHAT >/dev/null
 	idle_fds=$(fds_settled)
 	idle_thr=$(proxy_threads)
-	python3 - "$PORT" "$OPENAI_API_KEY" "$CHAT" "$PROXY_PID" >"$TMPROOT/many" <<'PY'
-import os, socket, sys, threading
-port, key, chat, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+	python3 - "$TESTS_SRC" "$PORT" "$OPENAI_API_KEY" "$CHAT" "$PROXY_PID" >"$TMPROOT/many" <<'PY'
+import os, sys, threading
+sys.path.insert(0, sys.argv[1])
+import raw_http
+port, key, chat, pid = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 def req(path):
-    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
-            "Content-Length: 2\r\n\r\n{}" % (path, port, key)).encode()
-def answer(s):
-    f = s.makefile("rb")
-    status = f.readline()
-    h = {}
-    while True:
-        l = f.readline().strip()
-        if not l:
-            break
-        k, _, v = l.decode().partition(":")
-        h[k.lower()] = v.strip()
-    if "content-length" in h:
-        return status, f.read(int(h["content-length"]))
-    body = b""
-    while True:
-        n = int(f.readline().split(b";")[0], 16)
-        if not n:
-            f.readline()
-            return status, body
-        body += f.read(n)
-        f.readline()
+    return raw_http.request(port, key, "POST", path, b"{}")
+def answer(c):
+    r = c.response()
+    assert r is not None, "the connection closed"
+    return r[0], r[2]
 idle = []
 for i in range(200):
-    s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    s.sendall(req(chat))
-    st, _ = answer(s)
-    assert b" 200 " in st, st
-    idle.append(s)
+    c = raw_http.Conn(port, timeout=20)
+    c.send(req(chat))
+    st, _ = answer(c)
+    assert st == 200, st
+    idle.append(c)
 res = {}
 def stream(i):
-    s = socket.create_connection(("127.0.0.1", port), timeout=20)
-    s.sendall(req(chat + "?mode=slowsse&id=m%d&n=6&ms=250" % i))
-    st, body = answer(s)
-    res[i] = (b" 200 " in st) and body.count(b"data: ") == 6
-    s.close()
+    c = raw_http.Conn(port, timeout=20)
+    c.send(req(chat + "?mode=slowsse&id=m%d&n=6&ms=250" % i))
+    st, body = answer(c)
+    res[i] = st == 200 and body.count(b"data: ") == 6
+    c.close()
 ts = [threading.Thread(target=stream, args=(i,)) for i in range(64)]
 for t in ts:
     t.start()
@@ -1351,12 +1254,12 @@ print("peak", len(os.listdir("/proc/%s/fd" % pid)))
 for t in ts:
     t.join()
 # the idle ones still work
-for s in idle[:10]:
-    s.sendall(req(chat))
-    st, _ = answer(s)
-    assert b" 200 " in st, st
-for s in idle:
-    s.close()
+for c in idle[:10]:
+    c.send(req(chat))
+    st, _ = answer(c)
+    assert st == 200, st
+for c in idle:
+    c.close()
 print("streams", sum(res.values()))
 PY
 	local rc=$?
