@@ -3,8 +3,8 @@
  * store and hands out temporary keys. This file parses the command line,
  * dispatches to a command, and prints the one error sentence. */
 #include "config.h"
-#include "app.h"
-#include "debug.h"
+#include "core/app.h"
+#include "base/debug.h"
 
 #include <errno.h>
 #include <fcntl.h>

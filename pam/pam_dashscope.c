@@ -5,9 +5,9 @@
  * It never handles a key, takes nothing from the caller's environment, and
  * links neither libsecret nor libcurl. */
 #include "config.h"
-#include "conf.h"
-#include "pam_parse.h"
-#include "util.h"
+#include "conf/conf.h"
+#include "pam/pam_parse.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,10 +2,10 @@
 /* Parsing for pam_dashscope: options, [pam] rules and the helper's
  * NAME=VALUE lines. Everything the helper prints is untrusted here. */
 #include "config.h"
-#include "envvars.h"
-#include "pam_parse.h"
-#include "region.h"
-#include "util.h"
+#include "conf/envvars.h"
+#include "pam/pam_parse.h"
+#include "conf/region.h"
+#include "base/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #include "config.h"
 #include "check_main.h"
 #include <string.h>
-#include "conf.h"
+#include "conf/conf.h"
 
 static const char *const devs_groups[] = { "users", "devs" };
 static const struct broker_caller alice = { "alice", NULL, 0 };

@@ -4,7 +4,7 @@
 #include "config.h"
 #include "check_main.h"
 #include <string.h>
-#include "conf.h"
+#include "conf/conf.h"
 
 static int load(struct conf *c, const char *text, int is_system, struct ds_err *err)
 {

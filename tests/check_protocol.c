@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "protocol.h"
+#include "core/protocol.h"
 
 static int parse(const char *buf, size_t len, struct request *req)
 {

@@ -5,7 +5,7 @@
 #include "check_main.h"
 #include <stdio.h>
 #include <string.h>
-#include "region.h"
+#include "conf/region.h"
 
 static void expect_place(const char *region, const char *ws, enum plan plan, const char *host,
 			 int ok)

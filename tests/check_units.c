@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "key.h"
-#include "profile.h"
-#include "shell_quote.h"
-#include "token.h"
+#include "core/key.h"
+#include "core/profile.h"
+#include "base/shell_quote.h"
+#include "core/token.h"
 
 static int check_key(const char *k, enum plan *plan, int given, enum key_kind *kind)
 {

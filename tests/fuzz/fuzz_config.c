@@ -4,7 +4,7 @@
  * or as a user file. */
 #include "config.h"
 #include "fuzz.h"
-#include "conf.h"
+#include "conf/conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,7 +3,7 @@
  * key file must give one clear error, never a crash or a partial load. */
 #include "config.h"
 #include "fuzz.h"
-#include "store.h"
+#include "core/store.h"
 
 #include <string.h>
 

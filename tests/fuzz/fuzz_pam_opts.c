@@ -4,9 +4,9 @@
  * input, as a string, is also parsed as one rule. */
 #include "config.h"
 #include "fuzz.h"
-#include "pam_parse.h"
-#include "region.h"
-#include "util.h"
+#include "pam/pam_parse.h"
+#include "conf/region.h"
+#include "base/util.h"
 
 #include <string.h>
 

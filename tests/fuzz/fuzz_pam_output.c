@@ -2,10 +2,10 @@
 /* Fuzzes how pam_dashscope reads its helper's output: only allow-listed
  * NAME=VALUE lines with clean values may reach the session, never a key. */
 #include "config.h"
-#include "envvars.h"
+#include "conf/envvars.h"
 #include "fuzz.h"
-#include "pam_parse.h"
-#include "util.h"
+#include "pam/pam_parse.h"
+#include "base/util.h"
 
 #include <string.h>
 #include <strings.h>

@@ -3,7 +3,7 @@
  * SPEC section 4) with whole stdin images: framing, caps, URL splitting and the output writer. */
 #include "config.h"
 #include "fuzz.h"
-#include "protocol.h"
+#include "core/protocol.h"
 
 #include <string.h>
 

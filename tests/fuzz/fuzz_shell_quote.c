@@ -5,7 +5,7 @@
  * the shell. */
 #include "config.h"
 #include "fuzz.h"
-#include "shell_quote.h"
+#include "base/shell_quote.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * and an error answer's fields must reach the terminal clean. */
 #include "config.h"
 #include "fuzz.h"
-#include "token.h"
+#include "core/token.h"
 
 #include <string.h>
 

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/* doctor: every check on one line, [ok], [warn] or [FAIL], each problem
+ * with its fix (SPEC sections 5 and 13); --json gives the same checks. */
+#include "config.h"
+#include "core/app.h"
+#include "pam/pam_parse.h"
+#include "core/policy.h"
+#include "base/files.h"
+#include "cmd/tools.h"
+
+#include <grp.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum level { LEVEL_OK, LEVEL_WARN, LEVEL_FAIL };
+
+struct doctor {
+	int json;
+	json_t *checks; /* --json */
+	int problems, warnings;
+};
+
+static void say(struct doctor *d, enum level lv, const char *fix, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void say(struct doctor *d, enum level lv, const char *fix, const char *fmt, ...)
+{
+	static const char *const tags[] = { "[ok]  ", "[warn]", "[FAIL]" };
+	static const char *const words[] = { "ok", "warn", "fail" };
+	char msg[PATH_MAX + 1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ds_sanitize(msg);
+	if (d->json)
+		json_array_append_new(d->checks, json_pack("{s:s, s:s, s:s?}", "status", words[lv],
+							   "message", msg, "fix", fix));
+	else if (fix)
+		printf("%s %s; fix: %s\n", tags[lv], msg, fix);
+	else
+		printf("%s %s\n", tags[lv], msg);
+	if (lv == LEVEL_FAIL)
+		d->problems++;
+	else if (lv == LEVEL_WARN)
+		d->warnings++;
+}
+
+static void doctor_file_modes(struct doctor *d, const char *path)
+{
+	struct stat sb;
+	char fix[PATH_MAX + 64];
+
+	if (lstat(path, &sb) != 0) {
+		say(d, LEVEL_OK, NULL, "key file %s does not exist yet", path);
+		return;
+	}
+	snprintf(fix, sizeof(fix), "chmod 600 %s (and consider the keys in it leaked)", path);
+	if (S_ISREG(sb.st_mode) && sb.st_uid == geteuid() && !(sb.st_mode & 077))
+		say(d, LEVEL_OK, NULL, "key file %s is a regular file of yours with mode 0600",
+		    path);
+	else
+		say(d, LEVEL_FAIL, fix, "key file %s is not a regular file of yours with mode 0600",
+		    path);
+}
+
+static void doctor_profile(struct app *app, struct doctor *d, const struct profile *p)
+{
+	const struct policy *pol = &app->conf.policy;
+	struct endpoints ep;
+	struct ds_err e;
+	int refused = 0;
+
+	if (place_endpoints(&p->place, app->conf.endpoint, &ep, &e)) {
+		say(d, LEVEL_FAIL, "add the key again with the right --region and --workspace",
+		    "profile %s: %s", p->name, e.msg);
+		return;
+	}
+	unsigned long lifetime = DS_LIFETIME_DEFAULT;
+	struct ds_err pe;
+
+	/* the policy's own gate and words (policy.c), rule included */
+	if (policy_check_region(pol, p->place.region, &pe) != DS_OK ||
+	    (p->place.plan == PLAN_CODING &&
+	     policy_check_lifetime(pol, p->name, p->place.plan, &lifetime, NULL, &pe) != DS_OK)) {
+		size_t len = strlen(pe.msg);
+
+		/* the gate's sentence names the rule and the fix */
+		if (len && pe.msg[len - 1] == '.')
+			pe.msg[len - 1] = '\0';
+		refused = 1;
+		say(d, LEVEL_FAIL, NULL, "profile %s (%s) is refused: %s", p->name,
+		    p->place.region->id, pe.msg);
+	} else
+		say(d, LEVEL_OK, NULL, "profile %s: %s/%s %s, key %s, base_url %s", p->name,
+		    p->place.region->id, p->place.workspace[0] ? p->place.workspace : "-",
+		    plan_name(p->place.plan), p->key_tail, ep.base_url);
+	if (app->o.online && p->place.plan == PLAN_PAYG && !refused) {
+		struct want w;
+		struct credential c;
+		int found, rc;
+
+		memset(&w, 0, sizeof(w));
+		w.cr.profile = p->name;
+		w.lifetime_given = 1;
+		w.lifetime = 1;
+		rc = credential_obtain(app, &w, &c, &found, &e);
+		if (rc == DS_OK && found)
+			credential_free(&c);
+		if (rc == DS_OK)
+			say(d, LEVEL_OK, NULL, "profile %s: minting a temporary key works",
+			    p->name);
+		else
+			say(d, LEVEL_FAIL, "check the key's region and workspace, or add it again",
+			    "profile %s: %s", p->name, e.msg);
+	}
+}
+
+/* The default profile must exist, or every command without -p fails. */
+static void doctor_default(struct app *app, struct doctor *d, const struct profile_list *l)
+{
+	const char *def = app->conf.default_profile;
+	const char *from = app->conf.default_from;
+	char fix[PATH_MAX + 300];
+
+	if (!def[0])
+		return;
+	if (profile_list_find(l, def)) {
+		say(d, LEVEL_OK, NULL, "the default profile %s is stored", def);
+		return;
+	}
+	if (from && !strcmp(from, "DASHSCOPE_CREDENTIAL_PROFILE"))
+		snprintf(fix, sizeof(fix),
+			 "unset DASHSCOPE_CREDENTIAL_PROFILE, or 'dashscope-credential add %s --region REGION'",
+			 def);
+	else
+		snprintf(fix, sizeof(fix),
+			 "'dashscope-credential add %s --region REGION', or 'add OTHER --default', or remove 'profile = %s' from %s",
+			 def, def,
+			 from && !strcmp(from, "system config") ? app->conf.system_path
+								: app->conf.user_path);
+	say(d, LEVEL_FAIL, fix, "the default profile %s (from %s) is not stored", def,
+	    from ? from : "the configuration");
+}
+
+static void doctor_lifetime(struct app *app, struct doctor *d)
+{
+	unsigned long cap = app->conf.policy.max_lifetime;
+
+	if (cap && app->conf.lifetime > cap)
+		say(d, LEVEL_WARN, "lower 'lifetime' in your configuration",
+		    "lifetime = %lu is lowered to %lu seconds by the system policy (max_lifetime)",
+		    app->conf.lifetime, cap);
+	for (const struct profile_conf *p = app->conf.profiles; p; p = p->next)
+		if (cap && p->lifetime > cap)
+			say(d, LEVEL_WARN, "lower 'lifetime' in that [profile] section",
+			    "[profile %s] lifetime = %lu is lowered to %lu seconds by the system policy (max_lifetime)",
+			    p->name, p->lifetime, cap);
+}
+
+struct rule_report {
+	char what[300];
+};
+
+static void rule_report(void *ctx, const char *what, const char *item)
+{
+	struct rule_report *r = ctx;
+
+	if (!r->what[0])
+		snprintf(r->what, sizeof(r->what), "%s %s", what, item);
+}
+
+/* A rule's who: a user name, "@group" or "*". 0 when it names nobody. */
+static int who_exists(const char *who)
+{
+	if (!strcmp(who, "*"))
+		return 1;
+	return who[0] == '@' ? getgrnam(who + 1) != NULL : getpwnam(who) != NULL;
+}
+
+static void doctor_pam_rules(struct app *app, struct doctor *d)
+{
+	int n = 0, bad = 0;
+
+	for (const struct pam_rule *r = app->conf.pam_rules; r; r = r->next) {
+		struct rule_report rep = { "" };
+		struct pam_place place;
+		char *buf = strdup(r->settings);
+
+		n++;
+		if (!buf) {
+			say(d, LEVEL_FAIL, NULL, "out of memory");
+			return;
+		}
+		if (pam_rule_parse(buf, &place, rule_report, &rep) != 0) {
+			bad++;
+			say(d, LEVEL_FAIL, "correct it; see pam_dashscope(8)",
+			    "%s:%u: the [pam] rule for %s does not parse: %s", r->file, r->line,
+			    r->who, rep.what);
+		} else if (!who_exists(r->who)) {
+			say(d, LEVEL_WARN, "correct the name, or remove the rule",
+			    "%s:%u: the [pam] rule names %s %s, which does not exist", r->file,
+			    r->line, r->who[0] == '@' ? "group" : "user",
+			    r->who[0] == '@' ? r->who + 1 : r->who);
+		}
+		free(buf);
+	}
+	if (n && !bad)
+		say(d, LEVEL_OK, NULL, "%d [pam] rule%s in %s parse", n, n == 1 ? "" : "s",
+		    app->conf.system_path);
+}
+
+/* [broker] rules that do not parse stop the configuration from loading
+ * (reported above); here, rules for users and groups that do not exist. */
+static void doctor_broker_rules(struct app *app, struct doctor *d)
+{
+	int n = 0, bad = 0;
+
+	for (const struct broker_rule *r = app->conf.broker.rules; r; r = r->next) {
+		n++;
+		if (who_exists(r->who))
+			continue;
+		bad++;
+		say(d, LEVEL_WARN, "correct the name, or remove the rule",
+		    "%s:%u: the [broker] rule names %s %s, which does not exist", r->file, r->line,
+		    r->who[0] == '@' ? "group" : "user", r->who[0] == '@' ? r->who + 1 : r->who);
+	}
+	if (n && !bad)
+		say(d, LEVEL_OK, NULL,
+		    "%d [broker] rule%s in %s parse and name existing users and groups", n,
+		    n == 1 ? "" : "s", app->conf.system_path);
+}
+
+/* Keys in the store that is not in use are keys the helper never finds. */
+static void doctor_other_store(struct app *app, struct doctor *d)
+{
+	struct conf other = app->conf;
+	struct store st;
+	struct profile_list l;
+	struct ds_err e;
+
+	/* the broker's keys are the administrator's: nothing of the user's
+	 * to find elsewhere */
+	if (app->store.kind == STORE_BROKER)
+		return;
+	other.store = app->store.kind == STORE_FILE ? STORE_SECRET_SERVICE : STORE_FILE;
+	other.policy.allowed_stores = 0;
+	if (store_open(&other, &st, 0, &e) != DS_OK)
+		return;
+	if (store_list(&st, NULL, &l, 0, &e) == DS_OK) {
+		char names[300] = "", fix[200];
+
+		for (size_t i = 0; i < l.n; i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", l.items[i].name);
+		snprintf(fix, sizeof(fix),
+			 "set 'store = %s' to use them, or add them again to the %s store and remove them there",
+			 store_kind_name(other.store), store_kind_name(app->store.kind));
+		if (l.n)
+			say(d, LEVEL_WARN, fix, "%zu profile%s in the %s store %s not used: %s",
+			    l.n, l.n == 1 ? "" : "s", store_kind_name(other.store),
+			    l.n == 1 ? "is" : "are", names);
+		profile_list_free(&l);
+	}
+	store_close(&st);
+}
+
+static void doctor_environment(struct doctor *d)
+{
+	const struct winner *win[8];
+	size_t n = tools_winners(win, sizeof(win) / sizeof(win[0]));
+
+	for (size_t i = 0; i < n; i++) {
+		const char *v = getenv(win[i]->name);
+		long long at = tools_helper_set_expiry(v), left = at - (long long)time(NULL);
+		char fix[120];
+
+		snprintf(fix, sizeof(fix), "unset %s", win[i]->name);
+		/* a key `env` set on purpose is fine until it dies */
+		if (at && left > 0)
+			say(d, LEVEL_OK, NULL,
+			    "%s holds a temporary key from 'env' or 'exec', valid for %lld s more",
+			    win[i]->name, left);
+		else if (at)
+			say(d, LEVEL_WARN,
+			    "unset it, or run tools under 'dashscope-credential exec'",
+			    "%s holds a temporary key from 'env' or 'exec' that expired %lld s ago",
+			    win[i]->name, -left);
+		else
+			say(d, LEVEL_WARN, fix, "%s holds %s: %s", win[i]->name, tools_key_kind(v),
+			    win[i]->why);
+	}
+	if (!n)
+		say(d, LEVEL_OK, NULL, "no variable in the environment wins over the helper");
+}
+
+/* The command of an apiKeyHelper is ours when its program is named
+ * dashscope-credential. */
+static int helper_is_ours(const char *cmd)
+{
+	size_t len = strcspn(cmd, " \t");
+	const char *base = cmd;
+
+	for (size_t i = 0; i < len; i++)
+		if (cmd[i] == '/')
+			base = cmd + i + 1;
+	return (size_t)(cmd + len - base) == strlen(PACKAGE_NAME) &&
+	       !strncmp(base, PACKAGE_NAME, strlen(PACKAGE_NAME)) && strstr(cmd, " token");
+}
+
+static void doctor_claude(struct doctor *d)
+{
+	static const char *const keys[] = { "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN" };
+	char path[PATH_MAX], *buf = NULL;
+	struct ds_err e;
+	json_error_t je;
+	json_t *root, *env;
+	const char *helper;
+	size_t len;
+	int ours, bad = 0;
+
+	if (tools_claude_settings(path, sizeof(path), &e) ||
+	    file_read(path, 0, 4 * 1024 * 1024, "settings file", DS_EFAIL, &buf, &len, NULL, &e)) {
+		say(d, LEVEL_WARN, NULL, "Claude Code's settings: %s", e.msg);
+		return;
+	}
+	if (!buf)
+		return;
+	root = json_loadb(buf, len, 0, &je);
+	explicit_bzero(buf, len);
+	free(buf);
+	if (!json_is_object(root)) {
+		say(d, LEVEL_WARN, "correct the file; Claude Code ignores it as it is",
+		    "%s is not a JSON object (line %d: %s)", path, je.line, je.text);
+		json_decref(root);
+		return;
+	}
+	helper = json_string_value(json_object_get(root, "apiKeyHelper"));
+	ours = helper && helper_is_ours(helper);
+	env = json_object_get(root, "env");
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = json_string_value(json_object_get(env, keys[i]));
+		char fix[120];
+
+		if (!v || !*v)
+			continue;
+		bad++;
+		snprintf(fix, sizeof(fix), "remove env.%s from that file", keys[i]);
+		say(d, ours ? LEVEL_FAIL : LEVEL_WARN, fix,
+		    "%s sets env.%s (%s), which Claude Code sends in place of apiKeyHelper's key",
+		    path, keys[i], tools_key_kind(v));
+	}
+	if (!helper)
+		say(d, LEVEL_WARN, "'dashscope-credential setup claude-code'",
+		    "%s has no apiKeyHelper: Claude Code does not use the helper", path);
+	else if (!ours)
+		say(d, LEVEL_WARN, "'dashscope-credential setup claude-code'",
+		    "%s: apiKeyHelper runs another program, not dashscope-credential token", path);
+	else if (!bad)
+		say(d, LEVEL_OK, NULL, "%s: apiKeyHelper runs dashscope-credential token", path);
+	json_decref(root);
+}
+
+static void doctor_store(struct app *app, struct doctor *d)
+{
+	struct profile_list l;
+	struct ds_err e;
+
+	if (app_store(app, &e) != DS_OK) {
+		say(d, LEVEL_FAIL, NULL, "store: %s", e.msg);
+		return;
+	}
+	say(d, LEVEL_OK, NULL, "store %s in use: %s", store_kind_name(app->store.kind),
+	    app->store.why);
+	if (app->store.kind == STORE_FILE)
+		doctor_file_modes(d, app->store.path);
+	if (store_list(&app->store, NULL, &l, 1, &e) != DS_OK) {
+		say(d, LEVEL_FAIL, NULL, "listing profiles: %s", e.msg);
+		return;
+	}
+	if (l.n == 0)
+		say(d, LEVEL_FAIL, "'dashscope-credential add --region REGION'",
+		    "no profile is stored");
+	for (size_t i = 0; i < l.n; i++)
+		doctor_profile(app, d, &l.items[i]);
+	doctor_default(app, d, &l);
+	profile_list_free(&l);
+	doctor_other_store(app, d);
+}
+
+int cmd_doctor(struct app *app, struct ds_err *err)
+{
+	struct doctor d = { app->o.json, NULL, 0, 0 };
+	struct ds_err e = { 0, "" };
+	int rc = DS_OK;
+
+	if (d.json)
+		d.checks = json_array();
+	/* doctor loads the configuration itself: a file that does not parse
+	 * is its first finding, not a reason to stop */
+	if (conf_load(&app->conf, &e) != DS_OK) {
+		say(&d, LEVEL_FAIL, "correct that line", "configuration: %s", e.msg);
+	} else {
+		say(&d, LEVEL_OK, NULL, "configuration parses (system %s, user %s)",
+		    app->conf.system_path, app->conf.user_path);
+		if (app->conf.user_policy_ignored)
+			say(&d, LEVEL_WARN, "move those sections to the system file",
+			    "the user file %s has [policy] or [pam], which only the system file may set",
+			    app->conf.user_path);
+		doctor_pam_rules(app, &d);
+		doctor_broker_rules(app, &d);
+		doctor_lifetime(app, &d);
+		doctor_store(app, &d);
+	}
+	doctor_environment(&d);
+	doctor_claude(&d);
+	if (d.json) {
+		json_t *root = json_pack("{s:o, s:i, s:i}", "checks", d.checks, "problems",
+					 d.problems, "warnings", d.warnings);
+		char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+		json_decref(root);
+		if (s)
+			puts(s);
+		else
+			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+		token_json_free(s);
+	}
+	if (!rc && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = ds_err_set(err, DS_EFAIL, "Cannot write to standard output.");
+	if (!rc && d.problems)
+		rc = ds_err_set(err, DS_EFAIL, "doctor found %d problem%s.", d.problems,
+				d.problems == 1 ? "" : "s");
+	return rc;
+}

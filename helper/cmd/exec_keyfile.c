@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* exec --key-file (SPEC section 11): CMD reads its key from a file that
+ * the helper, running beside it, replaces before the key has less than the
+ * renewal margin left. The DashScope SDKs re-read that file on every call
+ * when DASHSCOPE_API_KEY is unset. */
+#include "config.h"
+#include "core/app.h"
+#include "base/child.h"
+#include "base/file_write.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RETRY_MAX_MS 30000L
+
+struct keyfile {
+	char dir[PATH_MAX - 16];
+	char path[PATH_MAX];
+};
+
+/* A private 0700 directory under $XDG_RUNTIME_DIR, else under /tmp. */
+static int keyfile_dir(struct keyfile *kf, struct ds_err *err)
+{
+	const char *run = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (!run || *run != '/' || stat(run, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077))
+		run = "/tmp";
+	if (snprintf(kf->dir, sizeof(kf->dir), "%s/dashscope-credential.XXXXXX", run) >=
+		    (int)sizeof(kf->dir) ||
+	    !mkdtemp(kf->dir))
+		return ds_err_set(err, DS_EFAIL, "Cannot create a private directory under %s: %s.",
+				  run, strerror(errno));
+	snprintf(kf->path, sizeof(kf->path), "%s/api_key", kf->dir);
+	return DS_OK;
+}
+
+static int keyfile_write(const struct keyfile *kf, const struct secret *key, struct ds_err *err)
+{
+	char *line = malloc(key->len + 2);
+	int rc;
+
+	if (!line)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	memcpy(line, key->data, key->len);
+	line[key->len] = '\n';
+	rc = file_write_atomic(kf->path, 0600, line, key->len + 1, err);
+	explicit_bzero(line, key->len + 2);
+	free(line);
+	return rc;
+}
+
+static void keyfile_remove(const struct keyfile *kf)
+{
+	unlink(kf->path);
+	rmdir(kf->dir);
+}
+
+/* Milliseconds until the key expiring at expires_at enters its margin. */
+static long ms_until_renewal(long long expires_at, unsigned long lifetime)
+{
+	struct timespec now;
+	double left;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	left = (double)expires_at - token_renewal_margin(lifetime) -
+	       ((double)now.tv_sec + (double)now.tv_nsec / 1e9);
+	return left > 0 ? (long)(left * 1000) : 0;
+}
+
+/* Mints the next key and replaces the file; the old file stays until the
+ * new one is complete (rename). */
+static int keyfile_renew(struct app *app, const struct keyfile *kf, struct credential *c,
+			 struct ds_err *err)
+{
+	struct credential next = { 0 };
+	struct want w;
+	int found = 0, rc;
+
+	rc = want_from_options(app, &w, err);
+	if (!rc) {
+		w.cr.profile = c->profile.name;
+		rc = credential_obtain(app, &w, &next, &found, err);
+	}
+	if (!rc && !found)
+		rc = app_no_profile(&w, err);
+	if (!rc)
+		rc = keyfile_write(kf, next.key, err);
+	if (found && !rc) {
+		secret_free(c->key);
+		c->key = next.key;
+		next.key = NULL;
+		c->expires_at = next.expires_at;
+		c->lifetime = next.lifetime;
+	}
+	if (found)
+		credential_free(&next);
+	return rc;
+}
+
+int exec_key_file(struct app *app, struct credential *c, struct ds_err *err)
+{
+	struct keyfile kf = { "", "" };
+	long retry = 1000, wait_ms;
+	int rc, status = 0;
+	sigset_t saved;
+	pid_t pid;
+
+	rc = keyfile_dir(&kf, err);
+	if (rc)
+		return rc;
+	rc = keyfile_write(&kf, c->key, err);
+	if (!rc && (unsetenv("DASHSCOPE_API_KEY") != 0 ||
+		    setenv("DASHSCOPE_API_KEY_FILE_PATH", kf.path, 1) != 0))
+		rc = ds_err_set(err, DS_EFAIL, "Cannot set DASHSCOPE_API_KEY_FILE_PATH.");
+	if (!rc && child_signals_block(&saved) != 0)
+		rc = ds_err_set(err, DS_EFAIL, "Cannot set up signal handling.");
+	if (!rc)
+		rc = child_start(app->o.rest, &saved, app->caller_umask, &app->caller_core,
+				 &app->caller_nofile, &pid, err);
+	if (rc) {
+		keyfile_remove(&kf);
+		return rc;
+	}
+	wait_ms = c->long_lived ? -1 : ms_until_renewal(c->expires_at, c->lifetime);
+	while (!child_wait(pid, wait_ms, &status)) {
+		struct ds_err e2 = { 0, "" };
+
+		if (keyfile_renew(app, &kf, c, &e2) == DS_OK) {
+			retry = 1000;
+			wait_ms = ms_until_renewal(c->expires_at, c->lifetime);
+			continue;
+		}
+		/* the file keeps the last good key; try again, less often */
+		fprintf(stderr, "dashscope-credential: renewing the key file failed: %s\n", e2.msg);
+		wait_ms = retry;
+		retry = retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
+	}
+	keyfile_remove(&kf);
+	return status;
+}

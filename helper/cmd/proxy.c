@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/* `dashscope-credential proxy`: where it listens (loopback only, or a
+ * socket systemd passed), which key callers present, and what runs beside
+ * it (CMD, or nothing until SIGINT/SIGTERM). SPEC section 10. */
+#include "config.h"
+#include "core/app.h"
+#include "base/child.h"
+#include "base/debug.h"
+#include "base/listen_fds.h"
+#include "base/module.h"
+#include "proxy/proxy.h"
+#include "base/shell_quote.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct listen_addr {
+	int family;
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6;
+	char host[64]; /* as URLs and Host headers write it */
+	unsigned port;
+};
+
+static int addr_parse(const char *s, struct listen_addr *a, struct ds_err *err)
+{
+	const char *colon = strrchr(s, ':');
+	char name[64];
+	unsigned long port;
+	size_t n;
+
+	memset(a, 0, sizeof(*a));
+	if (!colon || ds_parse_ulong(colon + 1, 65535, &port) != 0)
+		return ds_err_set(err, DS_EINPUT,
+				  "--listen takes 127.0.0.1:PORT, [::1]:PORT or localhost:PORT.");
+	n = (size_t)(colon - s);
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, s, n);
+	name[n] = 0;
+	a->port = (unsigned)port;
+	if (!strcmp(name, "[::1]")) {
+		a->family = AF_INET6;
+		a->v6.sin6_family = AF_INET6;
+		a->v6.sin6_addr = in6addr_loopback;
+		a->v6.sin6_port = htons((uint16_t)port);
+		ds_strcpy(a->host, sizeof(a->host), "[::1]");
+		return DS_OK;
+	}
+	a->family = AF_INET;
+	a->v4.sin_family = AF_INET;
+	a->v4.sin_port = htons((uint16_t)port);
+	if (!strcasecmp(name, "localhost")) {
+		a->v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ds_strcpy(a->host, sizeof(a->host), "127.0.0.1");
+		return DS_OK;
+	}
+	/* inet_pton: strict dotted quad, so 127.0.0.999 is no address */
+	if (inet_pton(AF_INET, name, &a->v4.sin_addr) != 1 ||
+	    (ntohl(a->v4.sin_addr.s_addr) >> 24) != 127)
+		return ds_err_set(err, DS_EINPUT,
+				  "The proxy listens on loopback only (127.0.0.1, [::1] or localhost); '%.60s' is not.",
+				  ds_has_control(name) ? "?" : name);
+	ds_strcpy(a->host, sizeof(a->host), name);
+	return DS_OK;
+}
+
+static int listen_open(struct listen_addr *a, int *fd_out, struct ds_err *err)
+{
+	int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int bad;
+
+	if (fd < 0)
+		return ds_err_set(err, DS_EFAIL, "Cannot create a socket: %s.", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->family == AF_INET6)
+		bad = bind(fd, (struct sockaddr *)&a->v6, sizeof(a->v6));
+	else
+		bad = bind(fd, (struct sockaddr *)&a->v4, sizeof(a->v4));
+	if (bad || listen(fd, 128) != 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EADDRINUSE)
+			return ds_err_set(err, DS_EFAIL,
+					  "Port %u on %s is already in use; stop what uses it or choose another with --listen.",
+					  a->port, a->host);
+		return ds_err_set(err, DS_EFAIL, "Cannot listen on %s:%u: %s.", a->host, a->port,
+				  strerror(e));
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		a->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	*fd_out = fd;
+	return DS_OK;
+}
+
+/* A socket systemd passed must be a loopback TCP listener. */
+static int activation_check(int fd, struct listen_addr *a, struct ds_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	memset(a, 0, sizeof(*a));
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		goto refuse;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		if ((ntohl(in->sin_addr.s_addr) >> 24) != 127)
+			goto refuse;
+		inet_ntop(AF_INET, &in->sin_addr, a->host, sizeof(a->host));
+		a->port = ntohs(in->sin_port);
+		return DS_OK;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		if (!IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			goto refuse;
+		ds_strcpy(a->host, sizeof(a->host), "[::1]");
+		a->port = ntohs(in6->sin6_port);
+		return DS_OK;
+	}
+refuse:
+	return ds_err_set(err, DS_EINPUT,
+			  "The socket systemd passed is not a loopback TCP socket; set ListenStream=127.0.0.1:PORT.");
+}
+
+static int check_options(const struct app *app, int has_cmd, enum shell_kind *kind,
+			 struct ds_err *err)
+{
+	const struct opts *o = &app->o;
+
+	*kind = SHELL_SH;
+	if (has_cmd && (o->print_env || o->new_key))
+		return ds_err_set(err, DS_EINPUT,
+				  "--print-env and --new-key are for the standalone proxy, not with a command.");
+	if (o->shell && !o->print_env)
+		return ds_err_set(err, DS_EINPUT, "--shell goes with --print-env.");
+	if (o->shell && (shell_parse(o->shell, kind) || *kind == SHELL_PAM))
+		return ds_err_set(err, DS_EINPUT, "--shell takes sh, fish, csh, dotenv or json.");
+	return DS_OK;
+}
+
+/* The upstream origin: the profile's host or the configured endpoint. */
+static int origin_of(const struct app *app, const struct profile *p, struct proxy_conf *pc,
+		     struct ds_err *err)
+{
+	struct endpoints ep;
+	size_t n;
+	int rc = place_endpoints(&p->place, app->conf.endpoint, &ep, err);
+
+	if (rc)
+		return rc;
+	n = strlen(ep.anthropic_base_url) - strlen("/apps/anthropic");
+	memcpy(pc->origin, ep.anthropic_base_url, n);
+	pc->origin[n] = 0;
+	return DS_OK;
+}
+
+struct run {
+	struct listen_addr addr;
+	int fd;
+	struct keycache kc;
+	int kc_ready;
+	struct secret *proxy_key;
+	struct proxy_conf pc;
+	const struct proxy_ops *ops;
+	struct proxy *px;
+	sigset_t saved;
+};
+
+static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err *err)
+{
+	const struct opts *o = &app->o;
+	int rc, nfds = has_cmd ? 0 : listen_fds();
+
+	if (nfds > 1)
+		return ds_err_set(err, DS_EINPUT, "systemd passed %d sockets; the proxy takes one.",
+				  nfds);
+	if (nfds == 1) {
+		r->fd = 3;
+		rc = activation_check(r->fd, &r->addr, err);
+	} else {
+		char def[32];
+
+		snprintf(def, sizeof(def), "127.0.0.1:%u",
+			 has_cmd ? 0u : (unsigned)PROXY_DEFAULT_PORT);
+		rc = addr_parse(o->listen ? o->listen : def, &r->addr, err);
+		if (!rc)
+			rc = listen_open(&r->addr, &r->fd, err);
+	}
+	if (rc)
+		return rc;
+	rc = keycache_init(&r->kc, app, err);
+	if (rc)
+		return rc;
+	r->kc_ready = 1;
+	rc = has_cmd ? proxy_key_new(&r->proxy_key, err)
+		     : proxy_key_load(o->new_key, &r->proxy_key, err);
+	if (!rc)
+		rc = origin_of(app, &r->kc.profile, &r->pc, err);
+	if (rc)
+		return rc;
+	r->pc.ca_file = app->conf.ca_file;
+	r->pc.connect_timeout = app->conf.timeout;
+	r->pc.idle_timeout =
+		app->conf.proxy_idle_timeout ? app->conf.proxy_idle_timeout : PROXY_IDLE_TIMEOUT;
+	r->pc.max_body = app->conf.proxy_max_body ? app->conf.proxy_max_body : PROXY_MAX_BODY;
+	r->pc.coding = r->kc.profile.place.plan == PLAN_CODING;
+	r->pc.quiet = o->quiet;
+	ds_strcpy(r->pc.listen_host, sizeof(r->pc.listen_host), r->addr.host);
+	r->pc.port = r->addr.port;
+	r->pc.proxy_key = r->proxy_key;
+	r->pc.keys = &r->kc;
+	return DS_OK;
+}
+
+/* The first key is minted before CMD starts: a failure is CMD's failure. */
+static int run_first_key(struct run *r, struct ds_err *err)
+{
+	struct secret *k = NULL;
+	unsigned long gen;
+	int rc = keycache_get(&r->kc, 0, &k, &gen, err);
+
+	secret_free(k);
+	return rc;
+}
+
+/* A stream holds a client socket, an upstream one and the wake-up pair of
+ * its curl multi handle: the soft limit on descriptors (often 1024) goes
+ * up to the hard one (at most 65536), as systemd advises for servers; a command the
+ * proxy runs gets the caller's limit back (child_start). */
+static void nofile_raise(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		ds_debug("proxy: the descriptor limit could not be raised to %llu",
+			 (unsigned long long)want);
+}
+
+static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kind kind,
+		     struct ds_err *err)
+{
+	const struct profile_conf *pcf = conf_profile(&app->conf, r->kc.profile.name);
+	char origin[96];
+	int rc, status = 0;
+	pid_t pid;
+
+	snprintf(origin, sizeof(origin), "http://%s:%u", r->addr.host, r->addr.port);
+	r->ops = module_load(PROXY_MODULE, PROXY_MODULE_SYMBOL, PROXY_ABI, DS_EFAIL, "proxy", err);
+	if (!r->ops)
+		return err->code;
+	nofile_raise();
+	rc = r->ops->start(&r->pc, r->fd, &r->px, err);
+	r->fd = -1; /* the server owns it now, or has closed it */
+	if (rc)
+		return rc;
+	if (has_cmd) {
+		rc = env_for_proxy(app->o.for_list, &r->kc.profile, pcf ? pcf->model : NULL, origin,
+				   r->proxy_key->data, 0, 1, err);
+		if (!rc)
+			rc = child_start(app->o.rest, &r->saved, app->caller_umask,
+					 &app->caller_core, &app->caller_nofile, &pid, err);
+		if (rc)
+			return rc;
+		child_wait(pid, -1, &status);
+		return status;
+	}
+	if (app->o.print_env) {
+		rc = env_for_proxy(app->o.for_list, &r->kc.profile, pcf ? pcf->model : NULL, origin,
+				   r->proxy_key->data, (int)kind, 0, err);
+		if (rc)
+			return rc;
+	}
+	if (!app->o.quiet)
+		fprintf(stderr, "dashscope-credential: proxy for profile %s listening on %s\n",
+			r->kc.profile.name, origin);
+	child_wait(0, -1, &status);
+	return DS_OK;
+}
+
+#define STOP_GRACE_MS 2000
+
+struct stopper {
+	const struct proxy_ops *ops;
+	struct proxy *px;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int done;
+};
+
+static void *stop_run(void *arg)
+{
+	struct stopper *st = arg;
+
+	st->ops->stop(st->px);
+	pthread_mutex_lock(&st->m);
+	st->done = 1;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->m);
+	return NULL;
+}
+
+/* Stops the server, giving the requests in flight STOP_GRACE_MS to end.
+ * A request waiting on a mint can take the whole `timeout` and its
+ * retries: past the grace the process leaves without it (_exit, since the
+ * server's threads still use what an orderly return would free). */
+static void stop_bounded(struct run *r, int rc, const struct ds_err *err)
+{
+	struct stopper st = { r->ops, r->px, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+			      0 };
+	struct timespec until;
+	pthread_t t;
+	int done;
+
+	r->px = NULL;
+	if (err->msg[0] || pthread_create(&t, NULL, stop_run, &st) != 0) {
+		st.ops->stop(st.px); /* an error to print first, or no thread */
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STOP_GRACE_MS / 1000;
+	pthread_mutex_lock(&st.m);
+	while (!st.done && pthread_cond_timedwait(&st.cv, &st.m, &until) == 0)
+		;
+	done = st.done;
+	pthread_mutex_unlock(&st.m);
+	if (!done) {
+		if (fflush(stdout) != 0 && rc == DS_OK)
+			rc = DS_EFAIL;
+		_exit(rc);
+	}
+	pthread_join(t, NULL);
+}
+
+int cmd_proxy(struct app *app, struct ds_err *err)
+{
+	int has_cmd = app->o.nrest > 0;
+	struct run r;
+	enum shell_kind kind;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.fd = -1;
+	rc = check_options(app, has_cmd, &kind, err);
+	if (rc)
+		return rc;
+	/* before any thread: the signals are taken by the wait loop */
+	if (child_signals_block(&r.saved) != 0)
+		return ds_err_set(err, DS_EFAIL, "Cannot set up signal handling.");
+	rc = run_setup(app, &r, has_cmd, err);
+	if (!rc && has_cmd)
+		rc = run_first_key(&r, err);
+	if (!rc)
+		rc = run_serve(app, &r, has_cmd, kind, err);
+	if (r.px)
+		stop_bounded(&r, rc, err);
+	if (r.fd >= 0)
+		close(r.fd);
+	if (r.kc_ready)
+		keycache_free(&r.kc);
+	secret_free(r.proxy_key);
+	return rc;
+}

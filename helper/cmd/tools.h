@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* What the helper knows about its surroundings, for status, doctor and
+ * setup: the variables that win over it inside tools, where the broker
+ * and the standalone proxy listen, and where tools keep their settings. */
+#ifndef DS_TOOLS_H
+#define DS_TOOLS_H
+
+#include <stddef.h>
+#include "conf/conf.h"
+#include "proxy/proxy.h"
+
+/* The standalone proxy's address (SPEC section 10; the port is the
+ * proxy's own, proxy.h). */
+#define TOOLS_PROXY_HOST "127.0.0.1"
+#define TOOLS_PROXY_PORT ((unsigned)PROXY_DEFAULT_PORT)
+
+/* A variable that, when it holds a key, is used by tools instead of the
+ * helper. */
+struct winner {
+	const char *name;
+	const char *why; /* what it wins over, and the fix */
+};
+
+/* The winners set in this environment, in table order; returns how many
+ * were written to out (at most n). */
+size_t tools_winners(const struct winner **out, size_t n);
+
+/* Describes a key variable's value without showing it. */
+const char *tools_key_kind(const char *value);
+
+/* When value is a temporary key that `env` or `exec` put there (it left
+ * DASHSCOPE_CREDENTIAL_EXPIRES_AT beside it): its expiry, Unix seconds.
+ * 0 otherwise. */
+long long tools_helper_set_expiry(const char *value);
+
+/* 1 when something accepts a connection there (nothing is sent). */
+int tools_unix_answers(const char *path);
+int tools_tcp_answers(const char *host, unsigned port);
+
+/* Why the profile of a request without criteria would be chosen:
+ * "option", "DASHSCOPE_CREDENTIAL_PROFILE", "user config", "system
+ * config"; NULL when there is no default. */
+const char *tools_default_source(const struct conf *c, const char *option);
+
+/* ~/.claude/settings.json ($CLAUDE_CONFIG_DIR/settings.json when set);
+ * ~/.qwen/settings.json. HOME follows the rules of files.h (absolute,
+ * ours); a path that does not fit is an error. */
+int tools_claude_settings(char *out, size_t n, struct ds_err *err);
+int tools_qwen_settings(char *out, size_t n, struct ds_err *err);
+
+#endif

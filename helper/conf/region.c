@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/* The one region table (SPEC section 2) and everything derived from it:
+ * hosts, base URLs, token endpoint, and the reverse host -> place map. */
+#include "config.h"
+#include "conf/region.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <strings.h>
+
+#define WS_SUFFIX ".maas.aliyuncs.com"
+
+static const struct region regions[] = {
+	{ "cn-beijing",
+	  { "beijing", "cn", "china", NULL },
+	  "dashscope.aliyuncs.com",
+	  "coding.dashscope.aliyuncs.com" },
+	{ "ap-southeast-1",
+	  { "singapore", "sg", "intl", "international", NULL },
+	  "dashscope-intl.aliyuncs.com",
+	  "coding-intl.dashscope.aliyuncs.com" },
+	{ "us-east-1", { "virginia", "us", NULL }, "dashscope-us.aliyuncs.com", NULL },
+	{ "cn-hongkong", { "hongkong", "hk", NULL }, "cn-hongkong.dashscope.aliyuncs.com", NULL },
+	{ "eu-central-1", { "frankfurt", "de", "eu", NULL }, NULL, NULL },
+	{ "ap-northeast-1", { "tokyo", "jp", NULL }, NULL, NULL },
+};
+
+size_t region_count(void)
+{
+	return sizeof(regions) / sizeof(regions[0]);
+}
+
+const struct region *region_at(size_t i)
+{
+	return i < region_count() ? &regions[i] : NULL;
+}
+
+const struct region *region_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < region_count(); i++) {
+		if (strcasecmp(name, regions[i].id) == 0)
+			return &regions[i];
+		for (size_t a = 0; regions[i].aliases[a]; a++)
+			if (strcasecmp(name, regions[i].aliases[a]) == 0)
+				return &regions[i];
+	}
+	return NULL;
+}
+
+int plan_parse(const char *s, enum plan *out)
+{
+	if (strcasecmp(s, "payg") == 0)
+		*out = PLAN_PAYG;
+	else if (strcasecmp(s, "coding") == 0)
+		*out = PLAN_CODING;
+	else
+		return -1;
+	return 0;
+}
+
+const char *plan_name(enum plan p)
+{
+	return p == PLAN_CODING ? "coding" : "payg";
+}
+
+static int is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int workspace_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > 63 || s[0] == '-' || s[len - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_alnum(s[i]) && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+int profile_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > 64)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+int key_like_name(const char *name)
+{
+	return strncasecmp(name, "sk-", 3) == 0 || strncasecmp(name, "st-", 3) == 0;
+}
+
+int place_host(const struct place *pl, char *host, size_t n, struct ds_err *err)
+{
+	const struct region *r = pl->region;
+	int len;
+
+	if (pl->plan == PLAN_CODING) {
+		if (!r->coding_host)
+			return ds_err_set(err, DS_EINPUT,
+					  "Region %s has no Coding Plan endpoint; Coding Plan keys belong to cn-beijing or ap-southeast-1.",
+					  r->id);
+		len = snprintf(host, n, "%s", r->coding_host);
+	} else if (pl->workspace[0]) {
+		len = snprintf(host, n, "%s.%s" WS_SUFFIX, pl->workspace, r->id);
+	} else if (r->shared_host) {
+		len = snprintf(host, n, "%s", r->shared_host);
+	} else {
+		return ds_err_set(err, DS_EINPUT,
+				  "Region %s needs a workspace id; give one with --workspace.",
+				  r->id);
+	}
+	if (len < 0 || (size_t)len >= n)
+		return ds_err_set(err, DS_EINPUT, "The host name for region %s is too long.",
+				  r->id);
+	return DS_OK;
+}
+
+static int url_join(char *out, size_t n, const char *origin, const char *path)
+{
+	int len = snprintf(out, n, "%s%s", origin, path);
+
+	return (len < 0 || (size_t)len >= n) ? -1 : 0;
+}
+
+int place_endpoints(const struct place *pl, const char *endpoint, struct endpoints *out,
+		    struct ds_err *err)
+{
+	char origin[DS_URL_MAX];
+	int rc, bad = 0;
+
+	memset(out, 0, sizeof(*out));
+	rc = place_host(pl, out->host, sizeof(out->host), err);
+	if (rc)
+		return rc;
+	if (endpoint && *endpoint) {
+		bad |= ds_strcpy(origin, sizeof(origin), endpoint);
+		/* schemes compare case-insensitively: HTTPS:// is https:// */
+		for (char *c = origin; *c && *c != ':'; c++)
+			*c = (char)tolower((unsigned char)*c);
+	} else
+		bad |= snprintf(origin, sizeof(origin), "https://%s", out->host) >=
+		       (int)sizeof(origin);
+	if (pl->plan == PLAN_CODING) {
+		bad |= url_join(out->base_url, sizeof(out->base_url), origin, "/v1");
+	} else {
+		bad |= url_join(out->base_url, sizeof(out->base_url), origin,
+				"/compatible-mode/v1");
+		bad |= url_join(out->native_base_url, sizeof(out->native_base_url), origin,
+				"/api/v1");
+		bad |= url_join(out->token_url, sizeof(out->token_url), origin, "/api/v1/tokens");
+	}
+	bad |= url_join(out->anthropic_base_url, sizeof(out->anthropic_base_url), origin,
+			"/apps/anthropic");
+	if (bad)
+		return ds_err_set(err, DS_EINPUT, "The endpoint URL is too long.");
+	return DS_OK;
+}
+
+int host_split(const char *host, char *name, size_t n, unsigned *port)
+{
+	const char *colon = strrchr(host, ':');
+	size_t len = colon ? (size_t)(colon - host) : strlen(host);
+	unsigned long p = 0;
+
+	if (colon && ds_parse_ulong(colon + 1, 65535, &p) != 0)
+		return -1;
+	if (colon && p == 0)
+		return -1;
+	if (len == 0 || len >= n)
+		return -1;
+	memcpy(name, host, len);
+	name[len] = '\0';
+	ds_ascii_lower(name);
+	*port = p == 443 ? 0 : (unsigned)p;
+	return 0;
+}
+
+static int place_from_ws_host(const char *name, struct place *out)
+{
+	size_t len = strlen(name), slen = strlen(WS_SUFFIX);
+	const char *dot;
+	char region_id[32];
+	size_t rlen;
+
+	if (len <= slen || strcmp(name + len - slen, WS_SUFFIX) != 0)
+		return 0;
+	dot = strchr(name, '.');
+	if (!dot || (size_t)(dot - name) >= sizeof(out->workspace))
+		return 0;
+	rlen = (size_t)(name + len - slen - (dot + 1));
+	if (rlen == 0 || rlen >= sizeof(region_id))
+		return 0;
+	memcpy(region_id, dot + 1, rlen);
+	region_id[rlen] = '\0';
+	for (size_t i = 0; i < region_count(); i++) {
+		if (strcmp(regions[i].id, region_id) != 0)
+			continue;
+		memcpy(out->workspace, name, (size_t)(dot - name));
+		out->workspace[dot - name] = '\0';
+		if (!workspace_valid(out->workspace))
+			return 0;
+		out->region = &regions[i];
+		out->plan = PLAN_PAYG;
+		return 1;
+	}
+	return 0;
+}
+
+int place_from_host(const char *host, struct place *out)
+{
+	char name[DS_HOST_MAX];
+	unsigned port;
+
+	memset(out, 0, sizeof(*out));
+	if (host_split(host, name, sizeof(name), &port) != 0 || port != 0)
+		return 0;
+	for (size_t i = 0; i < region_count(); i++) {
+		if (regions[i].shared_host && strcmp(name, regions[i].shared_host) == 0) {
+			out->region = &regions[i];
+			out->plan = PLAN_PAYG;
+			return 1;
+		}
+		if (regions[i].coding_host && strcmp(name, regions[i].coding_host) == 0) {
+			out->region = &regions[i];
+			out->plan = PLAN_CODING;
+			return 1;
+		}
+	}
+	return place_from_ws_host(name, out);
+}
+
+/* A loopback address by what it is, not how it looks: inet_pton takes
+ * strict dotted quads only, so 127.0.0.999 or 127.0.0.08 (which a
+ * resolver would look up as names) are no address at all. */
+static int host_is_loopback(const char *name)
+{
+	struct in_addr a;
+
+	if (strcmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0)
+		return 1;
+	return inet_pton(AF_INET, name, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
+int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err *err)
+{
+	const char *rest;
+	char name[DS_HOST_MAX];
+	unsigned port;
+	int is_http;
+
+	if (strncasecmp(endpoint, "https://", 8) == 0) {
+		rest = endpoint + 8;
+		is_http = 0;
+	} else if (strncasecmp(endpoint, "http://", 7) == 0) {
+		rest = endpoint + 7;
+		is_http = 1;
+	} else {
+		return ds_err_set(err, DS_EINPUT,
+				  "The endpoint must start with https:// (http:// only for a loopback address).");
+	}
+	if (strlen(endpoint) > 200 || ds_has_control(endpoint) ||
+	    strpbrk(rest, "/?#@ \\") != NULL) {
+		return ds_err_set(err, DS_EINPUT,
+				  "The endpoint must be scheme://host[:port] with no path, user or query.");
+	}
+	/* "[::1]:8443" keeps its brackets in the name part */
+	if (rest[0] == '[') {
+		const char *close = strchr(rest, ']');
+		size_t len;
+
+		if (!close || (close[1] && close[1] != ':'))
+			return ds_err_set(err, DS_EINPUT,
+					  "The endpoint has a malformed IPv6 address.");
+		len = (size_t)(close - rest) + 1;
+		if (len >= sizeof(name))
+			return ds_err_set(err, DS_EINPUT, "The endpoint host is too long.");
+		memcpy(name, rest, len);
+		name[len] = '\0';
+		port = 0;
+		if (close[1]) {
+			unsigned long p;
+
+			if (ds_parse_ulong(close + 2, 65535, &p) || p == 0)
+				return ds_err_set(err, DS_EINPUT,
+						  "The endpoint port is not a number in 1..65535.");
+			port = (unsigned)p;
+		}
+	} else if (host_split(rest, name, sizeof(name), &port) != 0) {
+		return ds_err_set(err, DS_EINPUT, "The endpoint host or port is malformed.");
+	}
+	if (is_http && !host_is_loopback(name))
+		return ds_err_set(err, DS_EINPUT,
+				  "The endpoint %s uses http:// but is not a loopback address; use https://.",
+				  endpoint);
+	if (hostport) {
+		int len = port ? snprintf(hostport, n, "%s:%u", name, port)
+			       : snprintf(hostport, n, "%s", name);
+
+		if (len < 0 || (size_t)len >= n)
+			return ds_err_set(err, DS_EINPUT, "The endpoint host is too long.");
+	}
+	return DS_OK;
+}
+
+void region_workspace_pattern(const struct region *r, char *out, size_t n)
+{
+	snprintf(out, n, "{ws}.%s" WS_SUFFIX, r->id);
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* The system policy's one gate: a check per rule, each with one wording. */
+#ifndef DS_POLICY_H
+#define DS_POLICY_H
+
+#include "conf/conf.h"
+#include "conf/region.h"
+#include "base/util.h"
+
+/* allowed_regions: DS_EPOLICY when r is not allowed. */
+int policy_check_region(const struct policy *p, const struct region *r, struct ds_err *err);
+
+/* allowed_stores: DS_EPOLICY when store k is not allowed. */
+int policy_check_store(const struct policy *p, enum store_kind k, struct ds_err *err);
+
+/* allow_long_lived, require_temporary and max_lifetime for a key of the
+ * profile named (plan given) with *lifetime (0: the long-lived key); a
+ * lifetime over max_lifetime is lowered, and *lowered (when not NULL)
+ * says so. */
+int policy_check_lifetime(const struct policy *p, const char *profile, enum plan plan,
+			  unsigned long *lifetime, int *lowered, struct ds_err *err);
+
+#endif

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/* Chooses a key store, dispatches to its backend, and checks every record
+ * that comes back: names, attributes and keys pass the rules of `add`
+ * here, once, whatever the backend (store_backend.h). */
+#include "config.h"
+#include "base/debug.h"
+#include "core/store.h"
+#include "broker/broker.h"
+#include "core/key.h"
+#include "base/module.h"
+#include "core/policy.h"
+#include "core/token.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct store_ops *secret_ops;
+
+/* The Secret Service store is a module: the file store never loads GLib
+ * and libsecret (module.h). */
+static int secret_module_load(struct ds_err *err)
+{
+	if (!secret_ops)
+		secret_ops = module_load(SECRET_MODULE, SECRET_MODULE_SYMBOL, STORE_BACKEND_ABI,
+					 DS_ESTORE, "Secret Service", err);
+	if (!secret_ops) {
+		/* the store's own advice comes with it */
+		size_t l = err ? strlen(err->msg) : 0;
+
+		if (err && l > 1 && err->msg[l - 1] == '.')
+			snprintf(err->msg + l - 1, sizeof(err->msg) - l + 1,
+				 ", or set 'store = file'.");
+		return DS_ESTORE;
+	}
+	return DS_OK;
+}
+
+/* A backend's message may quote a library's text: no control characters
+ * reach the terminal, whatever it said. */
+static int backend_status(int rc, struct ds_err *err)
+{
+	if (rc != DS_OK && err) {
+		ds_sanitize(err->msg);
+		err->code = rc;
+	}
+	return rc;
+}
+
+static int store_allowed(const struct conf *c, enum store_kind k)
+{
+	return policy_check_store(&c->policy, k, NULL) == DS_OK;
+}
+
+static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct ds_err *err)
+{
+	struct store_params params = { NULL, NULL, may_prompt };
+	int rc;
+
+	st->kind = k;
+	ds_debug("store %s: %s", store_kind_name(k),
+		 st->why[0] ? st->why : "store = auto: trying the Secret Service first");
+	if (k == STORE_FILE) {
+		rc = store_file_path(st->path, sizeof(st->path), err);
+		if (rc)
+			return rc;
+		params.path = st->path;
+		st->ops = &store_file_ops;
+	} else if (k == STORE_BROKER) {
+		broker_socket_path(st->path, sizeof(st->path));
+		params.socket = st->path;
+		st->ops = &store_broker_ops;
+	} else {
+		rc = secret_module_load(err);
+		if (rc)
+			return rc;
+		st->ops = secret_ops;
+	}
+	rc = st->ops->open(&params, &st->state, err);
+	if (rc)
+		st->ops = NULL;
+	return backend_status(rc, err);
+}
+
+int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err)
+{
+	struct ds_err ss_err;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (c->store != STORE_AUTO) {
+		rc = policy_check_store(&c->policy, c->store, err);
+		if (rc)
+			return rc;
+		snprintf(st->why, sizeof(st->why), "store = %s is set in %s",
+			 store_kind_name(c->store),
+			 c->store_from ? c->store_from : "the configuration");
+		return open_kind(st, c->store, may_prompt, err);
+	}
+	if (!store_allowed(c, STORE_SECRET_SERVICE)) {
+		snprintf(st->why, sizeof(st->why), "policy allows only the file store");
+		return open_kind(st, STORE_FILE, may_prompt, err);
+	}
+	rc = open_kind(st, STORE_SECRET_SERVICE, may_prompt, &ss_err);
+	if (rc == DS_OK) {
+		snprintf(st->why, sizeof(st->why), "store = auto and a Secret Service answers");
+		return DS_OK;
+	}
+	ds_debug("Secret Service: %s", ss_err.msg);
+	/* open fails only when no provider answers (a locked keyring opens
+	 * and fails later, so its keys are never split across two stores) */
+	if (!store_allowed(c, STORE_FILE)) {
+		if (err)
+			*err = ss_err;
+		return rc;
+	}
+	snprintf(st->why, sizeof(st->why), "store = auto and no Secret Service answers");
+	return open_kind(st, STORE_FILE, may_prompt, err);
+}
+
+int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err)
+{
+	struct store_params params = { NULL, NULL, 0 };
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->kind = STORE_FILE;
+	if (ds_strcpy(st->path, sizeof(st->path), path))
+		return ds_err_set(err, DS_EINPUT, "The key file path %.80s... is too long.", path);
+	snprintf(st->why, sizeof(st->why), "%s", why);
+	params.path = st->path;
+	st->ops = &store_file_ops;
+	rc = st->ops->open(&params, &st->state, err);
+	if (rc)
+		st->ops = NULL;
+	return backend_status(rc, err);
+}
+
+void store_close(struct store *st)
+{
+	if (st->ops)
+		st->ops->close(st->state);
+	st->ops = NULL;
+	st->state = NULL;
+}
+
+int store_key_valid(const char *key, size_t len, const enum plan *plan)
+{
+	enum plan pl = plan ? *plan : PLAN_PAYG;
+	enum key_kind kind;
+
+	return key && strlen(key) == len &&
+	       key_check(key, len, &pl, plan != NULL, &kind, NULL) == DS_OK &&
+	       kind == KEY_LONG_LIVED;
+}
+
+/* A record's name and attributes as a profile; -1 when any fails the
+ * rules of user input (a record planted by another program, or named with
+ * a key by a version that allowed it, is skipped: never listed). */
+static int record_profile(const struct store_record *rec, struct profile *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (!rec->name || !rec->region || !rec->plan || !profile_name_valid(rec->name) ||
+	    key_like_name(rec->name))
+		return -1;
+	p->place.region = region_find(rec->region);
+	if (!p->place.region || plan_parse(rec->plan, &p->place.plan))
+		return -1;
+	if (rec->workspace && *rec->workspace) {
+		if (!workspace_valid(rec->workspace))
+			return -1;
+		ds_strcpy(p->place.workspace, sizeof(p->place.workspace), rec->workspace);
+	}
+	ds_strcpy(p->name, sizeof(p->name), rec->name);
+	return 0;
+}
+
+struct list_ctx {
+	struct profile_list *out;
+	const char *only;
+	int oom;
+};
+
+static int list_one(void *vctx, const struct store_record *rec)
+{
+	struct list_ctx *ctx = vctx;
+	struct profile p;
+
+	if (record_profile(rec, &p) != 0 || profile_list_find(ctx->out, p.name))
+		return 0;
+	if (ctx->only && strcmp(p.name, ctx->only))
+		return 0;
+	if (rec->secret && store_key_valid(rec->secret, rec->secret_len, &p.place.plan))
+		key_tail(rec->secret, rec->secret_len, p.key_tail, sizeof(p.key_tail));
+	else if (rec->secret)
+		snprintf(p.key_tail, sizeof(p.key_tail), "(invalid key)");
+	ctx->oom = profile_list_add(ctx->out, &p) != 0;
+	return ctx->oom ? DS_EFAIL : 0;
+}
+
+int store_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
+	       struct ds_err *err)
+{
+	struct list_ctx ctx;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	ctx.out = out;
+	ctx.only = only;
+	ctx.oom = 0;
+	rc = st->ops->list(st->state, only, with_tails, list_one, &ctx, err);
+	if (ctx.oom)
+		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	if (rc) {
+		profile_list_free(out);
+		return backend_status(rc, err);
+	}
+	profile_list_sort(out);
+	return DS_OK;
+}
+
+struct get_ctx {
+	const struct profile *want;
+	struct secret *key;
+	int bad, oom;
+};
+
+static int same_place(const struct place *a, const struct place *b)
+{
+	return a->region == b->region && a->plan == b->plan && !strcmp(a->workspace, b->workspace);
+}
+
+static int get_one(void *vctx, const struct store_record *rec)
+{
+	struct get_ctx *ctx = vctx;
+	struct profile p;
+
+	if (!rec->name || strcmp(rec->name, ctx->want->name))
+		return 0;
+	/* the key must belong to the entry the profile was listed from: a
+	 * second entry of the name (another region) is not that profile */
+	if (record_profile(rec, &p) != 0 || !same_place(&p.place, &ctx->want->place) ||
+	    !rec->secret || !store_key_valid(rec->secret, rec->secret_len, &p.place.plan)) {
+		ctx->bad = 1;
+		return 0;
+	}
+	secret_free(ctx->key);
+	ctx->key = secret_new(rec->secret, rec->secret_len);
+	ctx->oom = !ctx->key;
+	return ctx->oom ? DS_EFAIL : 0;
+}
+
+int store_get_key(struct store *st, const struct profile *p, struct secret **key,
+		  struct ds_err *err)
+{
+	struct get_ctx ctx = { p, NULL, 0, 0 };
+	const char *name = p->name;
+	int rc;
+
+	*key = NULL;
+	rc = st->ops->get(st->state, name, get_one, &ctx, err);
+	if (ctx.oom)
+		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	else if (rc == DS_OK && !ctx.key && ctx.bad)
+		rc = ds_err_set(err, DS_ESTORE,
+				"The key stored for profile %s is not a valid Model Studio key, or belongs to a second entry of that name for another region (a corrupted, planted or stale entry); it was not used. Store it again with 'dashscope-credential add %s'.",
+				name, name);
+	if (rc) {
+		secret_free(ctx.key);
+		return backend_status(rc, err);
+	}
+	*key = ctx.key;
+	return DS_OK;
+}
+
+int store_put(struct store *st, const struct profile *p, const struct secret *key,
+	      struct ds_err *err)
+{
+	struct store_record rec = { p->name,
+				    p->place.region->id,
+				    p->place.workspace,
+				    plan_name(p->place.plan),
+				    key->data,
+				    key->len,
+				    0 };
+
+	if (!store_key_valid(key->data, key->len, &p->place.plan))
+		return ds_err_set(err, DS_EINPUT, "The key is not a valid Model Studio key.");
+	return backend_status(st->ops->put(st->state, &rec, err), err);
+}
+
+int store_delete(struct store *st, const char *name, int *found, struct ds_err *err)
+{
+	*found = 0;
+	return backend_status(st->ops->del(st->state, name, found, err), err);
+}
+
+int store_mints(const struct store *st)
+{
+	return st->ops && st->ops->mint;
+}
+
+struct mint_ctx {
+	const char *name;
+	unsigned long lifetime;
+	time_t asked;
+	struct secret *key;
+	long long expires_at;
+	int bad, oom;
+};
+
+/* A minted key passes the checks of a token endpoint's answer (SPEC
+ * section 7) before anything prints or sends it. */
+static int mint_one(void *vctx, const struct store_record *rec)
+{
+	struct mint_ctx *ctx = vctx;
+
+	if (!rec->name || strcmp(rec->name, ctx->name) || !rec->secret || !rec->secret_len ||
+	    strlen(rec->secret) != rec->secret_len ||
+	    !token_chars_safe(rec->secret, rec->secret_len) || rec->expires_at <= ctx->asked ||
+	    rec->expires_at >
+		    (long long)ctx->asked + (long long)ctx->lifetime + TOKEN_EXPIRY_SLACK) {
+		ctx->bad = 1;
+		return 0;
+	}
+	secret_free(ctx->key);
+	ctx->key = secret_new(rec->secret, rec->secret_len);
+	ctx->expires_at = rec->expires_at;
+	ctx->oom = !ctx->key;
+	return ctx->oom ? DS_EFAIL : 0;
+}
+
+int store_mint(struct store *st, const char *name, unsigned long lifetime, struct secret **key,
+	       long long *expires_at, struct ds_err *err)
+{
+	struct mint_ctx ctx = { name, lifetime, time(NULL), NULL, 0, 0, 0 };
+	int rc;
+
+	*key = NULL;
+	rc = st->ops->mint(st->state, name, lifetime, mint_one, &ctx, err);
+	if (ctx.oom)
+		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	else if (rc == DS_OK && !ctx.key)
+		rc = ds_err_set(err, DS_ENET,
+				"The %s store sent a malformed temporary key for profile %s; nothing was used.",
+				st->ops->name, name);
+	if (rc) {
+		secret_free(ctx.key);
+		return backend_status(rc, err);
+	}
+	*key = ctx.key;
+	*expires_at = ctx.expires_at;
+	return DS_OK;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* The key stores of SPEC section 3 behind one interface: a profile is a
+ * long-lived key plus its place (region, workspace, plan). This is the one
+ * place where what a backend returns is checked (store_backend.h). */
+#ifndef DS_STORE_H
+#define DS_STORE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include "conf/conf.h"
+#include "core/profile.h"
+#include "conf/region.h"
+#include "base/secret.h"
+#include "store/store_backend.h"
+#include "base/util.h"
+
+struct store {
+	enum store_kind kind; /* never STORE_AUTO once opened */
+	char why[160]; /* how it was chosen, for doctor */
+	char path[PATH_MAX]; /* the file store's file */
+	const struct store_ops *ops;
+	void *state; /* the backend's, behind ops */
+};
+
+/* Resolves the configured store (auto probes the session bus), applies the
+ * policy's allowed_stores, and connects. may_prompt 0 never shows an
+ * unlock prompt (at login, a locked keyring must not hold things up). */
+int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err);
+void store_close(struct store *st);
+
+/* Opens the file store on the key file at path, whatever is configured
+ * (the broker's system key file). */
+int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err);
+
+/* Every stored profile, sorted by name; only the one named when only is
+ * not NULL. Records whose name or attributes fail the checks are left out.
+ * with_tails also reads each key to fill key_tail. */
+int store_list(struct store *st, const char *only, struct profile_list *out, int with_tails,
+	       struct ds_err *err);
+
+/* The key of profile p (as store_list gave it); *key is NULL (and DS_OK
+ * returned) when absent. A stored key that fails the checks of `add`, or
+ * that only an entry of the same name for another place holds (a planted
+ * or stale duplicate), is DS_ESTORE naming the profile: it never reaches a
+ * header or stdout, and a key is never sent to another entry's place. */
+int store_get_key(struct store *st, const struct profile *p, struct secret **key,
+		  struct ds_err *err);
+
+/* Stores or replaces a profile (same name replaces). */
+int store_put(struct store *st, const struct profile *p, const struct secret *key,
+	      struct ds_err *err);
+
+/* Deletes a profile; *found tells whether it existed. */
+int store_delete(struct store *st, const char *name, int *found, struct ds_err *err);
+
+/* 1 when the store mints temporary keys itself (the broker): its
+ * long-lived keys cannot be read. */
+int store_mints(const struct store *st);
+
+/* A temporary key for the profile named from a store that mints, checked
+ * as a token endpoint's answer is (SPEC section 7). */
+int store_mint(struct store *st, const char *name, unsigned long lifetime, struct secret **key,
+	       long long *expires_at, struct ds_err *err);
+
+/* Validates a long-lived key as `add` does (SPEC section 3); plan, when
+ * not NULL, must agree with it. */
+int store_key_valid(const char *key, size_t len, const enum plan *plan);
+
+/* The file store's path from the environment: DS_ESTORE when HOME is
+ * unusable or the path is too long. */
+int store_file_path(char *out, size_t n, struct ds_err *err);
+
+/* Parses a key file image without touching the disk (fuzzer): the status
+ * a read would give and how many records it holds. */
+int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *err);
+
+/* The file backend, linked in; the Secret Service one is a module. */
+extern const struct store_ops store_file_ops;
+/* The broker's client (store_broker.c): it mints, and holds no key. */
+extern const struct store_ops store_broker_ops;
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* The proxy's one cached temporary key: judged against the wall clock on
+ * every request (a laptop that slept must not reuse a dead key), renewed
+ * single-flight through credential_obtain, the path `token` takes. */
+#include "config.h"
+#include "core/policy.h"
+#include "proxy/proxy.h"
+
+#include <string.h>
+#include <time.h>
+
+int keycache_init(struct keycache *kc, struct app *app, struct ds_err *err)
+{
+	const struct policy *pol = &app->conf.policy;
+	unsigned long lifetime;
+	int found = 0, rc;
+
+	memset(kc, 0, sizeof(*kc));
+	kc->app = app;
+	rc = want_from_options(app, &kc->want, err);
+	if (!rc)
+		rc = app_select(app, &kc->want, &kc->profile, &found, err);
+	if (!rc && !found)
+		rc = app_no_profile(&kc->want, err);
+	if (rc)
+		return rc;
+	/* the gate credential_obtain passes, checked before anything listens
+	 * (a Coding Plan profile under require_temporary, say, exits 6) */
+	lifetime = 1;
+	rc = policy_check_region(pol, kc->profile.place.region, err);
+	if (!rc)
+		rc = policy_check_lifetime(pol, kc->profile.name, kc->profile.place.plan, &lifetime,
+					   NULL, err);
+	if (rc)
+		return rc;
+	/* every later mint is for this profile, whatever else matches then */
+	kc->want.cr.profile = kc->profile.name;
+	if (pthread_mutex_init(&kc->lock, NULL) != 0)
+		return ds_err_set(err, DS_EFAIL, "Cannot create a lock.");
+	return DS_OK;
+}
+
+void keycache_free(struct keycache *kc)
+{
+	secret_free(kc->key);
+	kc->key = NULL;
+	pthread_mutex_destroy(&kc->lock);
+}
+
+static double now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Called with the lock held. */
+static int keycache_fresh(const struct keycache *kc)
+{
+	if (!kc->key)
+		return 0;
+	if (kc->long_lived)
+		return 1;
+	return (double)kc->expires_at - now_real() > token_renewal_margin(kc->lifetime);
+}
+
+/* Called with the lock held. */
+static int keycache_mint(struct keycache *kc, struct ds_err *err)
+{
+	struct credential c;
+	int found = 0, rc;
+
+	rc = credential_obtain(kc->app, &kc->want, &c, &found, err);
+	if (!rc && !found)
+		rc = app_no_profile(&kc->want, err);
+	if (rc) {
+		if (found)
+			credential_free(&c);
+		return rc;
+	}
+	secret_free(kc->key);
+	kc->key = c.key;
+	c.key = NULL;
+	kc->expires_at = c.expires_at;
+	kc->lifetime = c.lifetime;
+	kc->long_lived = c.long_lived;
+	kc->generation++;
+	credential_free(&c);
+	return DS_OK;
+}
+
+int keycache_get(struct keycache *kc, unsigned long refused, struct secret **out,
+		 unsigned long *gen, struct ds_err *err)
+{
+	int rc = DS_OK;
+
+	*out = NULL;
+	pthread_mutex_lock(&kc->lock);
+	if (refused && refused == kc->generation && kc->key) {
+		secret_free(kc->key);
+		kc->key = NULL;
+	}
+	if (!keycache_fresh(kc))
+		rc = keycache_mint(kc, err);
+	if (!rc) {
+		*out = secret_new(kc->key->data, kc->key->len);
+		*gen = kc->generation;
+		if (!*out)
+			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	pthread_mutex_unlock(&kc->lock);
+	return rc;
+}

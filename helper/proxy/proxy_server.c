@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/* The proxy's server side on libmicrohttpd, one thread per connection:
+ * who may call (proxy key, Host), what is forwarded (paths, size), the
+ * upstream transfer (run by the same thread), and one log line per
+ * request. */
+#include "config.h"
+#include "proxy/proxy.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_BLOCK (16 * 1024)
+
+struct proxy {
+	struct proxy_conf pc; /* a copy, with the pool */
+	struct MHD_Daemon *daemon;
+};
+
+/* One request, from its first line to its completion. Owned by the
+ * connection thread, the upstream transfer included. */
+struct preq {
+	struct proxy *px;
+	char *uri; /* raw, as the client sent it */
+	struct timespec t0;
+	char method[16];
+	int started;
+	int refuse; /* status to answer once the body is read (413) */
+	char *body;
+	size_t body_len, body_cap;
+	int client_fd;
+	unsigned status;
+	unsigned long long bytes_out;
+	struct upstream up;
+};
+
+/* ---- answers made here ---- */
+
+static enum MHD_Result answer_error(struct MHD_Connection *c, struct preq *rq, unsigned status,
+				    const char *code, const char *message)
+{
+	json_t *o =
+		json_pack("{s:s, s:s, s:s}", "code", code, "message", message, "request_id", "");
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	json_decref(o);
+	if (!s)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_COPY);
+	token_json_free(s);
+	if (!r)
+		return MHD_NO;
+	if (MHD_add_response_header(r, "Content-Type", "application/json") != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	if (status == 405 &&
+	    MHD_add_response_header(r, "Allow", "GET, POST, PUT, PATCH, DELETE, HEAD") != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	rq->status = status;
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ---- who may call, and what ---- */
+
+static int host_allowed(const struct proxy_conf *pc, const char *host)
+{
+	char want[80];
+	static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
+
+	if (!host)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(want, sizeof(want), "%s:%u", names[i], pc->port);
+		if (!strcasecmp(host, want))
+			return 1;
+	}
+	snprintf(want, sizeof(want), "%s:%u", pc->listen_host, pc->port);
+	return !strcasecmp(host, want);
+}
+
+static int key_matches(const struct proxy_conf *pc, const char *v)
+{
+	return v && secret_equal(pc->proxy_key, v, strlen(v));
+}
+
+static int caller_allowed(const struct proxy_conf *pc, struct MHD_Connection *c)
+{
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	const char *xkey = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key");
+	int ok = 0;
+
+	if (auth && !strncasecmp(auth, "Bearer ", 7))
+		ok |= key_matches(pc, auth + 7);
+	ok |= key_matches(pc, xkey);
+	return ok;
+}
+
+/* 400 for what no upstream path may hold: control bytes, dot segments,
+ * encoded separators or dots. */
+static int path_malformed(const char *uri, size_t plen)
+{
+	if (plen == 0 || uri[0] != '/')
+		return 1;
+	for (size_t i = 0; uri[i]; i++)
+		if ((unsigned char)uri[i] < 0x21 || uri[i] == 0x7f || (i < plen && uri[i] == '\\'))
+			return 1;
+	for (size_t i = 0; i < plen; i++) {
+		char hex[3];
+
+		if (uri[i] != '%')
+			continue;
+		if (i + 2 >= plen)
+			return 1; /* a cut escape */
+		hex[0] = uri[i + 1];
+		hex[1] = uri[i + 2];
+		hex[2] = 0;
+		if (!strcasecmp(hex, "2f") || !strcasecmp(hex, "5c") || !strcasecmp(hex, "2e") ||
+		    !strcmp(hex, "00"))
+			return 1;
+	}
+	for (size_t i = 0; i < plen; i++) {
+		size_t j;
+
+		if (uri[i] != '/')
+			continue;
+		for (j = i + 1; j < plen && uri[j] != '/'; j++)
+			;
+		if ((j - i - 1 == 1 && uri[i + 1] == '.') ||
+		    (j - i - 1 == 2 && uri[i + 1] == '.' && uri[i + 2] == '.'))
+			return 1;
+	}
+	return 0;
+}
+
+static int prefix(const char *uri, size_t plen, const char *p)
+{
+	size_t n = strlen(p);
+
+	return plen >= n && !strncmp(uri, p, n);
+}
+
+static int path_forwarded(const struct proxy_conf *pc, const char *uri, size_t plen)
+{
+	if (prefix(uri, plen, "/apps/anthropic/"))
+		return 1;
+	if (pc->coding)
+		return prefix(uri, plen, "/v1/");
+	if (prefix(uri, plen, "/api/v1/tokens") && (plen == 14 || uri[14] == '/'))
+		return 0; /* never a door to the token endpoint */
+	return prefix(uri, plen, "/compatible-mode/") || prefix(uri, plen, "/api/v1/");
+}
+
+/* ---- the client's headers, for upstream ---- */
+
+struct hdr_ctx {
+	struct curl_slist *list;
+	const char *connection; /* the Connection header: names more hop-by-hop headers */
+	int oom;
+};
+
+static int header_dropped(const char *name, const char *connection)
+{
+	static const char *const drop[] = {
+		"host",	   "authorization",	"x-api-key", "connection",     "keep-alive", "te",
+		"trailer", "transfer-encoding", "upgrade",   "content-length", "expect"
+	};
+
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		if (!strcasecmp(name, drop[i]))
+			return 1;
+	return !strncasecmp(name, "proxy-", 6) || header_listed(connection, name, strlen(name));
+}
+
+static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char *name,
+				 const char *value)
+{
+	struct hdr_ctx *h = cls;
+	struct curl_slist *l;
+	char *line;
+
+	(void)kind;
+	if (header_dropped(name, h->connection))
+		return MHD_YES;
+	if (asprintf(&line, "%s: %s", name, value ? value : "") < 0) {
+		h->oom = 1;
+		return MHD_NO;
+	}
+	l = curl_slist_append(h->list, line);
+	free(line);
+	if (!l) {
+		h->oom = 1;
+		return MHD_NO;
+	}
+	h->list = l;
+	return MHD_YES;
+}
+
+/* ---- the response ---- */
+
+static ssize_t on_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct preq *rq = cls;
+	long n;
+
+	(void)pos;
+	n = upstream_read(&rq->up, buf, max, rq->client_fd);
+	if (n > 0) {
+		rq->bytes_out += (unsigned long long)n;
+		return n;
+	}
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq)
+{
+	struct upstream *u = &rq->up;
+	uint64_t size = MHD_SIZE_UNKNOWN;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int head;
+
+	head = upstream_begin(u, rq->client_fd);
+	if (head < 0)
+		return MHD_NO; /* the client went away */
+	if (head == 0)
+		return answer_error(c, rq, 502, "ProxyUpstreamError",
+				    u->reason[0] ? u->reason : "The upstream answered nothing.");
+	/* A HEAD or a 304 answer keeps the upstream's length and sends no
+	 * body (MHD sends none for either). Its size must still be known:
+	 * MHD 0.9.75 ends a body-less answer of unknown size with a last
+	 * chunk, bytes a client reads as the start of its next answer on the
+	 * connection. Without an upstream length it says Content-Length: 0.
+	 * (A 204 gets no length header at all: MHD leaves it out.) */
+	if (u->content_length >= 0)
+		size = (uint64_t)u->content_length;
+	else if (!strcmp(rq->method, "HEAD") || u->status == 304)
+		size = 0;
+	if (upstream_whole(u)) {
+		/* the answer came whole with its head (a small non-streamed
+		 * one): MHD sends head and body in one write */
+		r = MHD_create_response_from_buffer(u->len, u->buf, MHD_RESPMEM_MUST_COPY);
+		rq->bytes_out = u->len;
+	} else {
+		r = MHD_create_response_from_callback(size, READ_BLOCK, on_read, rq, NULL);
+	}
+	if (!r)
+		return MHD_NO;
+	for (struct curl_slist *l = u->resp_headers; l; l = l->next) {
+		char *colon = strchr(l->data, ':');
+		const char *v;
+
+		if (!colon)
+			continue;
+		*colon = 0;
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		/* MHD refuses a few names it manages itself; those are dropped */
+		(void)MHD_add_response_header(r, l->data, v);
+		*colon = ':';
+	}
+	rq->status = (unsigned)u->status;
+	ret = MHD_queue_response(c, (unsigned)u->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
+{
+	const struct proxy_conf *pc = &rq->px->pc;
+	struct hdr_ctx h = { NULL, NULL, 0 };
+	struct upstream *u = &rq->up;
+
+	h.connection = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection");
+	MHD_get_connection_values(c, MHD_HEADER_KIND, on_header, &h);
+	u->headers = h.list;
+	if (h.oom)
+		return -1;
+	if (asprintf(&u->url, "%s%s", pc->origin, rq->uri) < 0) {
+		u->url = NULL;
+		return -1;
+	}
+	u->pc = pc;
+	ds_strcpy(u->method, sizeof(u->method), rq->method);
+	u->body = rq->body;
+	u->body_len = rq->body_len;
+	u->anthropic = !strncmp(rq->uri, "/apps/anthropic/", 16);
+	return 0;
+}
+
+/* ---- the access handler ---- */
+
+static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection *c,
+			      const struct preq *rq, const char **code, const char **msg)
+{
+	const char *q = strchr(rq->uri, '?');
+	size_t plen = q ? (size_t)(q - rq->uri) : strlen(rq->uri);
+	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+
+	if (!strcmp(rq->method, "OPTIONS") || !strcmp(rq->method, "CONNECT") ||
+	    !strcmp(rq->method, "TRACE")) {
+		*code = "MethodNotAllowed",
+		*msg = "This proxy answers no preflight or tunnel requests.";
+		return 405;
+	}
+	if (!host_allowed(pc, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"))) {
+		*code = "MisdirectedRequest";
+		*msg = "The Host header does not name this proxy's address.";
+		return 421;
+	}
+	if (path_malformed(rq->uri, plen)) {
+		*code = "BadRequest";
+		*msg = "The path has a dot segment, an encoded separator or a control character.";
+		return 400;
+	}
+	if (!caller_allowed(pc, c)) {
+		*code = "InvalidApiKey";
+		*msg = "The proxy key is missing or wrong; use the key dashscope-credential proxy gave you.";
+		return 401;
+	}
+	if (!path_forwarded(pc, rq->uri, plen)) {
+		*code = "NotFound";
+		*msg = "This proxy forwards only the Model Studio API paths.";
+		return 404;
+	}
+	if (clen && strtoull(clen, NULL, 10) > pc->max_body) {
+		*code = "RequestTooLarge";
+		*msg = "The request body is larger than proxy_max_body.";
+		return 413;
+	}
+	return 0;
+}
+
+static int body_append(struct preq *rq, const char *data, size_t n, size_t max)
+{
+	if (n > max - rq->body_len)
+		return -1;
+	if (rq->body_len + n > rq->body_cap) {
+		size_t cap = rq->body_cap ? rq->body_cap : 16384;
+		char *b;
+
+		while (cap < rq->body_len + n)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		b = realloc(rq->body, cap);
+		if (!b)
+			return -1;
+		rq->body = b;
+		rq->body_cap = cap;
+	}
+	memcpy(rq->body + rq->body_len, data, n);
+	rq->body_len += n;
+	return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **ctx)
+{
+	struct proxy *px = cls;
+	struct preq *rq = *ctx;
+	const char *code, *msg;
+
+	(void)url;
+	(void)version;
+	if (!rq)
+		return MHD_NO;
+	if (!rq->started) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		rq->started = 1;
+		rq->client_fd = ci ? ci->connect_fd : -1;
+		ds_strcpy(rq->method, sizeof(rq->method), method);
+		unsigned status = check_request(&px->pc, c, rq, &code, &msg);
+
+		if (status)
+			return answer_error(c, rq, status, code, msg);
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!rq->refuse && body_append(rq, upload, *upload_size, px->pc.max_body))
+			rq->refuse = 413;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->refuse)
+		return answer_error(c, rq, 413, "RequestTooLarge",
+				    "The request body is larger than proxy_max_body.");
+	if (upstream_prepare(rq, c))
+		return answer_error(c, rq, 500, "ProxyError", "Out of memory.");
+	return answer_upstream(c, rq);
+}
+
+/* ---- request bookkeeping and the log ---- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct preq *rq = calloc(1, sizeof(*rq));
+
+	(void)c;
+	if (!rq)
+		return NULL;
+	rq->px = cls;
+	rq->uri = strdup(uri);
+	rq->client_fd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+	if (!rq->uri) {
+		free(rq);
+		return NULL;
+	}
+	return rq;
+}
+
+/* The URL stays as the client sent it: encoded separators must be seen
+ * (and refused), and the query goes upstream byte for byte. */
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+static void log_line(const struct preq *rq)
+{
+	struct timespec t1;
+	time_t now = time(NULL);
+	struct tm tm;
+	char when[32], path[200];
+	size_t plen = strcspn(rq->uri, "?");
+	double secs;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - rq->t0.tv_sec) + (double)(t1.tv_nsec - rq->t0.tv_nsec) / 1e9;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (plen >= sizeof(path))
+		plen = sizeof(path) - 1;
+	for (size_t i = 0; i < plen; i++) /* the path is the client's: no control bytes */
+		path[i] = (unsigned char)rq->uri[i] < 0x21 || rq->uri[i] == 0x7f ? '?' : rq->uri[i];
+	path[plen] = 0;
+	fprintf(stderr, "%s %s %s %u in=%zu out=%llu %.3fs%s%s\n", when,
+		rq->method[0] ? rq->method : "-", path, rq->status, rq->body_len, rq->bytes_out,
+		secs, rq->up.request_id[0] ? " request_id=" : "", rq->up.request_id);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
+			 enum MHD_RequestTerminationCode why)
+{
+	struct proxy *px = cls;
+	struct preq *rq = *ctx;
+
+	(void)c;
+	if (!rq)
+		return;
+	upstream_finish(&rq->up, why == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	if (!px->pc.quiet && rq->started)
+		log_line(rq);
+	if (rq->body) {
+		explicit_bzero(rq->body, rq->body_len);
+		free(rq->body);
+	}
+	free(rq->uri);
+	free(rq);
+	*ctx = NULL;
+}
+
+static void proxy_stop(struct proxy *px)
+{
+	if (!px)
+		return;
+	if (px->daemon)
+		MHD_stop_daemon(px->daemon);
+	upstream_pool_free(px->pc.pool);
+	curl_global_cleanup();
+	free(px);
+}
+
+static int proxy_start(const struct proxy_conf *pc, int listen_fd, struct proxy **out,
+		       struct ds_err *err)
+{
+	struct proxy *px = calloc(1, sizeof(*px));
+
+	*out = NULL;
+	if (!px) {
+		close(listen_fd);
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	px->pc = *pc;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(px);
+		close(listen_fd);
+		return ds_err_set(err, DS_EFAIL, "libcurl could not be initialised.");
+	}
+	px->pc.pool = upstream_pool_new();
+	if (px->pc.pool)
+		px->daemon =
+			MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
+						 MHD_USE_POLL_INTERNAL_THREAD,
+					 0, NULL, NULL, on_request, px, MHD_OPTION_LISTEN_SOCKET,
+					 listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, px,
+					 MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, px,
+					 MHD_OPTION_NOTIFY_COMPLETED, on_completed, px,
+					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)pc->idle_timeout,
+					 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
+					 MHD_OPTION_END);
+	if (!px->daemon) {
+		close(listen_fd);
+		proxy_stop(px);
+		return ds_err_set(err, DS_EFAIL, "The proxy's HTTP server could not start.");
+	}
+	*out = px;
+	return DS_OK;
+}
+
+const struct proxy_ops dscred_proxy = { PROXY_ABI, proxy_start, proxy_stop };

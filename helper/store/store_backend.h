@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* The boundary between store.c and the key store backends (file, Secret
+ * Service, broker): plain records of a name, attributes and secret bytes.
+ * A backend keeps its state behind an opaque pointer and knows nothing of
+ * profiles, regions or key rules; store.c alone turns records into
+ * profiles and checks every name, attribute and key that comes back. Only
+ * C types and struct ds_err (filled directly, no function of ours) cross,
+ * so a backend built as a module needs none of our code. */
+#ifndef DS_STORE_BACKEND_H
+#define DS_STORE_BACKEND_H
+
+#include <stddef.h>
+#include "base/util.h"
+
+#define STORE_BACKEND_ABI "dscred-store/2"
+
+/* One stored profile as a backend sees it. Strings are NUL-terminated and
+ * unchecked; they belong to the backend and live only during the callback
+ * that receives them. secret is NULL unless it was asked for. */
+struct store_record {
+	const char *name, *region, *workspace, *plan;
+	const char *secret;
+	size_t secret_len;
+	long long expires_at; /* mint only: Unix seconds */
+};
+
+/* Receives records; a non-zero return stops the walk and is returned. */
+typedef int (*store_record_fn)(void *ctx, const struct store_record *rec);
+
+struct store_params {
+	const char *path; /* the file store's key file */
+	const char *socket; /* the broker's socket */
+	int may_prompt; /* may show the desktop's unlock prompt */
+};
+
+struct store_ops {
+	const char *abi; /* STORE_BACKEND_ABI */
+	const char *name;
+	int (*open)(const struct store_params *p, void **state, struct ds_err *err);
+	void (*close)(void *state);
+	/* every record, or those named only; with_secret adds the keys */
+	int (*list)(void *state, const char *only, int with_secret, store_record_fn each, void *ctx,
+		    struct ds_err *err);
+	/* the record named, with its secret; each is not called when absent */
+	int (*get)(void *state, const char *name, store_record_fn each, void *ctx,
+		   struct ds_err *err);
+	int (*put)(void *state, const struct store_record *rec, struct ds_err *err);
+	int (*del)(void *state, const char *name, int *found, struct ds_err *err);
+	/* For stores whose keys the user cannot read (the broker): a
+	 * temporary key for the profile named, as a record whose secret is
+	 * that key. NULL for stores that hand out long-lived keys. */
+	int (*mint)(void *state, const char *name, unsigned long lifetime, store_record_fn each,
+		    void *ctx, struct ds_err *err);
+};
+
+/* The Secret Service module's one export. */
+#define SECRET_MODULE "dscred-secret-service.so"
+#define SECRET_MODULE_SYMBOL "dscred_secret_store"
+
+#endif

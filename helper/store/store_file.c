@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/* The file store: one 0600 file in a 0700 directory, checked on every read,
+ * rewritten atomically under an flock so that concurrent writers lose
+ * nothing. Protected by file permissions only. It keeps records (a name,
+ * three attributes and a key) and leaves their meaning to store.c. */
+#include "config.h"
+#include "core/store.h"
+#include "base/files.h"
+#include "base/file_write.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FILE_HEADER \
+	"# dashscope-credential keys v1: profile, region, workspace, plan, key (TAB-separated)\n"
+#define FILE_MAX (16u << 20)
+#define NFIELDS 5 /* name, region, workspace, plan, key */
+
+struct file_rec {
+	char *f[NFIELDS]; /* point into the image */
+};
+
+struct file_db {
+	char *image; /* the file's bytes, wiped on free */
+	size_t len;
+	struct file_rec *recs;
+	size_t n;
+};
+
+struct file_state {
+	char path[PATH_MAX];
+};
+
+int store_file_path(char *out, size_t n, struct ds_err *err)
+{
+	const char *over = getenv("DASHSCOPE_CREDENTIAL_KEYFILE");
+
+	if (over && *over)
+		return path_format(out, n, err, "%s", over);
+	return path_xdg("XDG_DATA_HOME", ".local/share", "dashscope-credential/keys", out, n, err);
+}
+
+static void db_free(struct file_db *db)
+{
+	if (db->image) {
+		explicit_bzero(db->image, db->len);
+		free(db->image);
+	}
+	free(db->recs);
+	memset(db, 0, sizeof(*db));
+}
+
+/* The directory must end up ours and not writable by others, or another
+ * user could swap the file. */
+static int dir_prepare(const char *path, int create, struct ds_err *err)
+{
+	char dir[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	file_dir_of(path, dir, sizeof(dir));
+	if (create && stat(dir, &sb) != 0 && (rc = file_mkdirs(dir, err)) != DS_OK)
+		return rc;
+	if (stat(dir, &sb) != 0) {
+		if (!create && errno == ENOENT)
+			return DS_OK;
+		return ds_err_set(err, DS_ESTORE, "Cannot use the key directory %s: %s.", dir,
+				  strerror(errno));
+	}
+	if (sb.st_uid != geteuid() || (sb.st_mode & 022))
+		return ds_err_set(err, DS_ESTORE,
+				  "Refusing the key directory %s: it must be owned by you and not writable by others (chmod 700 %s).",
+				  dir, dir);
+	return DS_OK;
+}
+
+/* A line is exactly five TAB-separated fields; their meaning is checked by
+ * store.c, which skips records it cannot use. */
+static int parse_record(char *line, struct file_rec *rec)
+{
+	for (int i = 0; i < NFIELDS; i++) {
+		char *tab = i < NFIELDS - 1 ? strchr(line, '\t') : NULL;
+
+		rec->f[i] = line;
+		if (i < NFIELDS - 1) {
+			if (!tab)
+				return -1;
+			*tab = '\0';
+			line = tab + 1;
+		}
+	}
+	return strchr(rec->f[NFIELDS - 1], '\t') ? -1 : 0;
+}
+
+static int parse_db(struct file_db *db, const char *path, struct ds_err *err)
+{
+	unsigned lineno = 0;
+	char *p = db->image, *end = db->image + db->len;
+
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct file_rec rec, *recs;
+
+		lineno++;
+		if (!nl)
+			return ds_err_set(err, DS_ESTORE,
+					  "%s:%u is truncated; restore it from a backup or remove the line.",
+					  path, lineno);
+		*nl = '\0';
+		if (*p == '#' || *p == '\0') {
+			p = nl + 1;
+			continue;
+		}
+		if (memchr(p, '\0', (size_t)(nl - p)) || parse_record(p, &rec) != 0)
+			return ds_err_set(err, DS_ESTORE,
+					  "%s:%u is malformed; fix or remove that line.", path,
+					  lineno);
+		recs = realloc(db->recs, (db->n + 1) * sizeof(*recs));
+		if (!recs)
+			return ds_err_set(err, DS_EFAIL, "Out of memory.");
+		db->recs = recs;
+		db->recs[db->n++] = rec;
+		p = nl + 1;
+	}
+	return DS_OK;
+}
+
+int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *err)
+{
+	struct file_db db = { NULL, len, NULL, 0 };
+	int rc;
+
+	*nrecs = 0;
+	db.image = malloc(len + 1);
+	if (!db.image)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	memcpy(db.image, buf, len);
+	rc = parse_db(&db, "keys", err);
+	*nrecs = rc == DS_OK ? db.n : 0;
+	db_free(&db);
+	return rc;
+}
+
+/* Opens and checks the file on every read: a regular file, ours, with no
+ * group or other bits, reached without following a symlink. */
+static int db_load(const char *path, struct file_db *db, struct ds_err *err)
+{
+	struct stat sb;
+	int rc;
+
+	memset(db, 0, sizeof(*db));
+	rc = file_read(path, FILE_NOFOLLOW, FILE_MAX, "key file", DS_ESTORE, &db->image, &db->len,
+		       &sb, err);
+	if (rc || !db->image)
+		return rc;
+	if (sb.st_uid != geteuid())
+		rc = ds_err_set(err, DS_ESTORE,
+				"Refusing the key file %s: it is owned by another user.", path);
+	else if (sb.st_mode & 077)
+		rc = ds_err_set(err, DS_ESTORE,
+				"Refusing the key file %s: group or others can access it; run chmod 600 %s (and consider the keys in it leaked).",
+				path, path);
+	else
+		rc = parse_db(db, path, err);
+	if (rc)
+		db_free(db);
+	return rc;
+}
+
+static struct store_record rec_view(const struct file_rec *r, int with_secret)
+{
+	struct store_record v = { r->f[0], r->f[1], r->f[2], r->f[3], NULL, 0, 0 };
+
+	if (with_secret) {
+		v.secret = r->f[4];
+		v.secret_len = strlen(r->f[4]);
+	}
+	return v;
+}
+
+static int file_open(const struct store_params *p, void **state, struct ds_err *err)
+{
+	struct file_state *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	if (path_format(fs->path, sizeof(fs->path), err, "%s", p->path)) {
+		free(fs);
+		return DS_EINPUT;
+	}
+	*state = fs;
+	return DS_OK;
+}
+
+static void file_close(void *state)
+{
+	free(state);
+}
+
+static int file_list(void *state, const char *only, int with_secret, store_record_fn each,
+		     void *ctx, struct ds_err *err)
+{
+	struct file_state *fs = state;
+	struct file_db db;
+	int rc;
+
+	rc = dir_prepare(fs->path, 0, err);
+	if (!rc)
+		rc = db_load(fs->path, &db, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && i < db.n; i++) {
+		struct store_record v = rec_view(&db.recs[i], with_secret);
+
+		if (!only || !strcmp(v.name, only))
+			rc = each(ctx, &v);
+	}
+	db_free(&db);
+	return rc;
+}
+
+static int file_get(void *state, const char *name, store_record_fn each, void *ctx,
+		    struct ds_err *err)
+{
+	return file_list(state, name, 1, each, ctx, err);
+}
+
+static int lock_take(const char *path, int *fd, struct ds_err *err)
+{
+	char lock[PATH_MAX];
+
+	if (path_format(lock, sizeof(lock), err, "%s.lock", path))
+		return DS_EINPUT;
+	*fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return ds_err_set(err, DS_ESTORE, "Cannot lock the key file %s: %s.", path,
+				  strerror(errno));
+	while (flock(*fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			close(*fd);
+			return ds_err_set(err, DS_ESTORE, "Cannot lock the key file %s.", path);
+		}
+	}
+	return DS_OK;
+}
+
+static size_t render_fields(char *out, const char *const f[NFIELDS])
+{
+	size_t off = 0;
+
+	for (int k = 0; k < NFIELDS; k++) {
+		size_t l = strlen(f[k]);
+
+		memcpy(out + off, f[k], l);
+		off += l;
+		out[off++] = k < NFIELDS - 1 ? '\t' : '\n';
+	}
+	return off;
+}
+
+/* The file image of db with rec in place of the record of the same name
+ * (or added at the end), or without the record named drop. */
+static char *db_render(const struct file_db *db, const struct store_record *rec, const char *drop,
+		       size_t *outlen)
+{
+	size_t cap = strlen(FILE_HEADER) + db->len + 1, off;
+	const char *mine[NFIELDS];
+	char *out;
+	int written = 0;
+
+	if (rec) {
+		mine[0] = rec->name, mine[1] = rec->region, mine[2] = rec->workspace;
+		mine[3] = rec->plan, mine[4] = rec->secret;
+		cap += strlen(rec->name) + strlen(rec->region) + strlen(rec->workspace) +
+		       strlen(rec->plan) + rec->secret_len + NFIELDS;
+	}
+	out = malloc(cap);
+	if (!out)
+		return NULL;
+	off = (size_t)snprintf(out, cap, "%s", FILE_HEADER);
+	for (size_t i = 0; i < db->n; i++) {
+		const char *const *f = (const char *const *)db->recs[i].f;
+
+		if (drop && !strcmp(f[0], drop))
+			continue;
+		if (rec && !strcmp(f[0], rec->name)) {
+			if (written)
+				continue;
+			f = mine;
+			written = 1;
+		}
+		off += render_fields(out + off, f);
+	}
+	if (rec && !written)
+		off += render_fields(out + off, mine);
+	*outlen = off;
+	return out;
+}
+
+/* Load, change, save, all under the lock. */
+static int db_update(struct file_state *fs, const struct store_record *rec, const char *drop,
+		     int *found, struct ds_err *err)
+{
+	struct file_db db;
+	char *image;
+	size_t len = 0;
+	int lock, rc;
+
+	rc = dir_prepare(fs->path, 1, err);
+	if (!rc)
+		rc = lock_take(fs->path, &lock, err);
+	if (rc)
+		return rc;
+	rc = db_load(fs->path, &db, err);
+	if (rc)
+		goto out;
+	if (drop) {
+		for (size_t i = 0; i < db.n; i++)
+			*found |= !strcmp(db.recs[i].f[0], drop);
+		if (!*found)
+			goto out;
+	}
+	image = db_render(&db, rec, drop, &len);
+	if (!image) {
+		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+		goto out;
+	}
+	rc = file_write_atomic(fs->path, 0600, image, len, err);
+	explicit_bzero(image, len);
+	free(image);
+out:
+	db_free(&db);
+	close(lock);
+	return rc;
+}
+
+static int file_put(void *state, const struct store_record *rec, struct ds_err *err)
+{
+	return db_update(state, rec, NULL, NULL, err);
+}
+
+static int file_del(void *state, const char *name, int *found, struct ds_err *err)
+{
+	return db_update(state, NULL, name, found, err);
+}
+
+const struct store_ops store_file_ops = {
+	STORE_BACKEND_ABI, "file",   file_open, file_close, file_list,
+	file_get,	   file_put, file_del,	NULL,
+};
