@@ -8,6 +8,7 @@
 #include "core/app.h"
 #include "broker/broker.h"
 #include "base/listen_fds.h"
+#include "base/clock.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -151,14 +152,6 @@ static void audit(const struct broker *b, const struct caller *c, const char *ac
 
 /* ---- reading the request, within the deadline ---- */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Feeds one line: action= is the broker's own; the rest goes to the
  * protocol reader, with its limits (SPEC section 4). */
 static int feed(struct request *req, char *action, const char *line, size_t len, int *end,
@@ -182,7 +175,7 @@ static int feed(struct request *req, char *action, const char *line, size_t len,
  * BROKER_READ_TIMEOUT seconds after the connection was accepted. */
 static int read_request(int fd, struct request *req, char *action, struct ds_err *err)
 {
-	long long deadline = now_ms() + BROKER_READ_TIMEOUT * 1000;
+	long long deadline = clock_now_ms() + BROKER_READ_TIMEOUT * 1000;
 	char *line = malloc(PROTO_LINE_MAX + 2), chunk[4096];
 	size_t len = 0;
 	int rc = DS_OK, end = 0;
@@ -191,7 +184,7 @@ static int read_request(int fd, struct request *req, char *action, struct ds_err
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	while (!end && rc == DS_OK) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_now_ms();
 		ssize_t got;
 		int pr;
 
@@ -369,14 +362,14 @@ static void answer_key(int fd, const struct profile *p, const struct secret *key
  * destroy the answer before the caller reads it. */
 static void drain(int fd)
 {
-	long long deadline = now_ms() + 1000;
+	long long deadline = clock_now_ms() + 1000;
 	size_t total = 0;
 	char buf[4096];
 
 	shutdown(fd, SHUT_WR);
 	while (total < (1u << 20)) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_now_ms();
 		ssize_t got;
 
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)

@@ -4,6 +4,7 @@
  * the answer split into records for store.c, which checks them. The
  * keys are the administrator's: get, put and del are refused. */
 #include "config.h"
+#include "base/clock.h"
 #include "base/debug.h"
 #include "broker/broker.h"
 #include "store/store_backend.h"
@@ -26,14 +27,6 @@ void broker_socket_path(char *out, size_t n)
 	snprintf(out, n, "%s", over && *over ? over : BROKER_SOCKET_DEFAULT);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int unreachable(const char *sock, const char *why, struct ds_err *err)
 {
 	return ds_err_set(err, DS_ESTORE,
@@ -41,30 +34,12 @@ static int unreachable(const char *sock, const char *why, struct ds_err *err)
 			  sock, why);
 }
 
-/* Waits for fd to become ready for events until deadline (ms). */
-static int wait_fd(int fd, short events, long long deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { fd, events, 0 };
-		long long left = deadline - now_ms();
-		int r;
-
-		if (left <= 0)
-			return -1;
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
 /* Sends req and reads the whole answer (the broker closes after it). */
 static int exchange(const char *sock, const char *req, char **answer, size_t *alen,
 		    struct ds_err *err)
 {
 	/* the broker's mint may take three attempts plus backoff */
-	long long deadline = now_ms() + BROKER_CLIENT_TIMEOUT * 1000;
+	long long deadline = clock_now_ms() + BROKER_CLIENT_TIMEOUT * 1000;
 	struct sockaddr_un sa;
 	size_t len = strlen(req), off = 0, cap = BROKER_ANSWER_MAX;
 	char *buf;
@@ -86,7 +61,7 @@ static int exchange(const char *sock, const char *req, char **answer, size_t *al
 	while (off < len) {
 		ssize_t w;
 
-		if (wait_fd(fd, POLLOUT, deadline)) {
+		if (clock_wait_fd(fd, POLLOUT, deadline)) {
 			close(fd);
 			return unreachable(sock, "timed out", err);
 		}
@@ -113,7 +88,7 @@ static int exchange(const char *sock, const char *req, char **answer, size_t *al
 	for (;;) {
 		ssize_t got;
 
-		if (wait_fd(fd, POLLIN, deadline)) {
+		if (clock_wait_fd(fd, POLLIN, deadline)) {
 			rc = unreachable(sock, "no answer in time", err);
 			break;
 		}
@@ -148,11 +123,11 @@ static int exchange(const char *sock, const char *req, char **answer, size_t *al
 static int traced_exchange(const char *sock, const char *action, const char *req, char **answer,
 			   size_t *alen, struct ds_err *err)
 {
-	long long t0 = now_ms();
+	long long t0 = clock_now_ms();
 	int rc = exchange(sock, req, answer, alen, err);
 
 	ds_debug("broker %s: action=%s: %s in %lld ms", sock, action, rc ? "failed" : "answered",
-		 now_ms() - t0);
+		 clock_now_ms() - t0);
 	return rc;
 }
 
