@@ -10,7 +10,7 @@ packages="autoconf automake libtool pkg-config make gcc
   gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux
   dash zsh fish tcsh mandoc groff-base valgrind clang-format cppcheck
   bash-completion curl hyperfine time strace openssh-server openssh-client nginx-light wrk
-  dpkg-dev debhelper lintian man-db"
+  dpkg-dev debhelper lintian man-db devscripts"
 run() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 run apt-get update
 # npm (for tests/e2e/install-clients.sh, which fetches Node 22 and the

@@ -3,7 +3,7 @@
  * store and hands out temporary keys. This file parses the command line,
  * dispatches to a command, and prints the one error sentence. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd.h"
 #include "base/debug.h"
 
 #include <errno.h>
@@ -38,44 +38,48 @@ enum {
 	OPT_DEBUG,
 };
 
-/* Which command-specific options each command takes; global options are
- * accepted everywhere. */
+/* Which command-specific options each command takes (global options are
+ * accepted everywhere) and how many arguments: a command sees no more
+ * than max_args, and says itself what is missing below its minimum. */
 struct command {
 	const char *name;
 	int (*fn)(struct app *, struct ds_err *);
 	unsigned opts; /* bit (OPT_x - OPT_JSON) */
 	int needs_conf;
+	int max_args; /* ANY_ARGS: a command line of its own follows */
 	const char *usage;
 };
+
+#define ANY_ARGS (-1)
 
 #define O(x) (1u << ((x)-OPT_JSON))
 
 static const struct command commands[] = {
-	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT) | O(OPT_SYSTEM), 1,
+	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT) | O(OPT_SYSTEM), 1, 1,
 	  "add [PROFILE] --region REGION [--workspace ID] [--plan payg|coding] [--verify] [--default] [--system]" },
-	{ "list", cmd_list, O(OPT_JSON) | O(OPT_SYSTEM), 1, "list [--json] [--system]" },
-	{ "remove", cmd_remove, O(OPT_SYSTEM), 1, "remove PROFILE [--system]" },
-	{ "token", cmd_token, 0, 1,
+	{ "list", cmd_list, O(OPT_JSON) | O(OPT_SYSTEM), 1, 0, "list [--json] [--system]" },
+	{ "remove", cmd_remove, O(OPT_SYSTEM), 1, 1, "remove PROFILE [--system]" },
+	{ "token", cmd_token, 0, 1, 0,
 	  "token [-p PROFILE] [-r REGION] [-w ID] [--plan PLAN] [-l SECONDS]" },
-	{ "env", cmd_env, O(OPT_SHELL) | O(OPT_FOR) | O(OPT_NO_KEY), 1,
+	{ "env", cmd_env, O(OPT_SHELL) | O(OPT_FOR) | O(OPT_NO_KEY), 1, 0,
 	  "env [--shell sh|fish|csh|dotenv|json|pam] [--for LIST] [--no-key]" },
-	{ "exec", cmd_exec, O(OPT_FOR) | O(OPT_KEY_FILE), 1,
+	{ "exec", cmd_exec, O(OPT_FOR) | O(OPT_KEY_FILE), 1, ANY_ARGS,
 	  "exec [--for LIST] [--key-file] [-- COMMAND [ARG...]]" },
 	{ "proxy", cmd_proxy,
 	  O(OPT_FOR) | O(OPT_LISTEN) | O(OPT_PRINT_ENV) | O(OPT_SHELL) | O(OPT_NEW_KEY) |
 		  O(OPT_QUIET),
-	  1,
+	  1, ANY_ARGS,
 	  "proxy [--for LIST] [--listen ADDR] [--quiet] [--print-env [--shell S]] [--new-key] [-- COMMAND [ARG...]]" },
-	{ "regions", cmd_regions, O(OPT_JSON), 0, "regions [--json]" },
-	{ "doctor", cmd_doctor, O(OPT_ONLINE) | O(OPT_JSON), 0, "doctor [--online] [--json]" },
-	{ "status", cmd_status, O(OPT_JSON), 0, "status [--json]" },
-	{ "setup", cmd_setup, O(OPT_DRY_RUN), 1,
+	{ "regions", cmd_regions, O(OPT_JSON), 0, 0, "regions [--json]" },
+	{ "doctor", cmd_doctor, O(OPT_ONLINE) | O(OPT_JSON), 0, 0, "doctor [--online] [--json]" },
+	{ "status", cmd_status, O(OPT_JSON), 0, 0, "status [--json]" },
+	{ "setup", cmd_setup, O(OPT_DRY_RUN), 1, 1,
 	  "setup claude-code|qwen-code|codex [-p PROFILE] [--dry-run]" },
-	{ "get", cmd_get, 0, 1, "get < request" },
-	{ "store", cmd_store, 0, 1, "store < request" },
-	{ "erase", cmd_erase, 0, 1, "erase < request" },
-	{ "capability", cmd_capability, 0, 0, "capability" },
-	{ "broker", cmd_broker, O(OPT_LISTEN) | O(OPT_LOG_STDERR) | O(OPT_IDLE), 1,
+	{ "get", cmd_get, 0, 1, 0, "get < request" },
+	{ "store", cmd_store, 0, 1, 0, "store < request" },
+	{ "erase", cmd_erase, 0, 1, 0, "erase < request" },
+	{ "capability", cmd_capability, 0, 0, 0, "capability" },
+	{ "broker", cmd_broker, O(OPT_LISTEN) | O(OPT_LOG_STDERR) | O(OPT_IDLE), 1, 0,
 	  "broker [--listen PATH] [--log-stderr] [--idle-timeout SECONDS]" },
 };
 
@@ -305,10 +309,11 @@ static int run(int argc, char **argv, struct app *app, struct ds_err *err)
 				  cmd->name, cmd->usage);
 	app->o.rest = argv + optind;
 	app->o.nrest = argc - optind;
-	if (cmd->fn != cmd_add && cmd->fn != cmd_remove && cmd->fn != cmd_exec &&
-	    cmd->fn != cmd_proxy && cmd->fn != cmd_setup && app->o.nrest)
+	if (cmd->max_args != ANY_ARGS && app->o.nrest > cmd->max_args)
 		return ds_err_set(err, DS_EINPUT,
-				  "%s takes no arguments; usage: dashscope-credential %s",
+				  cmd->max_args
+					  ? "%s takes one argument; usage: dashscope-credential %s"
+					  : "%s takes no arguments; usage: dashscope-credential %s",
 				  cmd->name, cmd->usage);
 	if (cmd->needs_conf) {
 		rc = conf_load(&app->conf, err);

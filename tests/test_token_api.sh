@@ -50,6 +50,18 @@ test_token_default_lifetime_is_60() {
 	mint ok || return 1
 	grep "\"key\": \"$KEY\"" "$SERVER_LOG" | grep -q '"query": "expire_in_seconds=60"'
 }
+# One read and one parse of the key file per call: the profile is chosen
+# and its key taken from the same read (strace counts the opens).
+test_token_reads_the_key_file_once() {
+	local n
+	command -v strace >/dev/null || { diag "strace is not installed"; return 77; }
+	add_key p "sk-test-ok-$RANDOM$RANDOM" --region singapore || return 1
+	strace -f -e trace=open,openat -o "$TMPROOT/strace" "$DS" token -p p </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 || return 1
+	n=$(grep -c 'dashscope-credential/keys"' "$TMPROOT/strace")
+	[ "$n" = 1 ] || { diag "the key file was opened $n times"; return 1; }
+}
 test_token_lifetime_from_profile_config() {
 	printf '[profile p]\nlifetime = 240\n' >>"$HOME/.config/dashscope-credential/config"
 	mint ok || return 1

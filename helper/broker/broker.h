@@ -21,4 +21,9 @@ void broker_socket_path(char *out, size_t n);
  * $(localstatedir)/lib/dashscope-credential/keys. */
 void system_keyfile_path(char *out, size_t n);
 
+/* `dashscope-credential broker`: the command's entry (cmd/cmd.h names it
+ * for main). */
+struct app;
+int cmd_broker(struct app *app, struct ds_err *err);
+
 #endif

@@ -2,7 +2,7 @@
 /* The protocol actions get, store, erase and capability (SPEC section 4).
  * A request is read and checked whole before any store is opened. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 #include "core/policy.h"
 #include "core/key.h"
 
@@ -78,8 +78,10 @@ int cmd_get(struct app *app, struct ds_err *err)
 	 * a request whose lines select nothing, e.g. only capability[] */
 	if (!rc && req.lines > 0)
 		rc = credential_obtain(app, &w, &c, &found, err);
-	if (!rc && found)
+	if (!rc && found) {
+		cmd_note_lowered(app, &c);
 		rc = emit_get(&req, &c, err);
+	}
 	if (found)
 		credential_free(&c);
 	request_free(&req);

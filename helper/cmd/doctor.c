@@ -2,7 +2,7 @@
 /* doctor: every check on one line, [ok], [warn] or [FAIL], each problem
  * with its fix (SPEC sections 5 and 13); --json gives the same checks. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 #include "pam/pam_parse.h"
 #include "core/policy.h"
 #include "base/files.h"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Tool hooks: token (one key on stdout), env (assignments for a shell, a
- * dotenv file, JSON or the PAM module) and exec (run a program with them). */
+/* env: the variables of SPEC section 5 for a shell, a dotenv file, JSON or
+ * the PAM module; the same variables for exec and for the proxy's CMD. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 #include "core/policy.h"
 #include "conf/envvars.h"
 #include "base/shell_quote.h"
@@ -17,24 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FOR_DASHSCOPE ENVVAR_DASHSCOPE
-#define FOR_OPENAI ENVVAR_OPENAI
-#define FOR_ANTHROPIC ENVVAR_ANTHROPIC
-#define MAX_VARS 16
-
-struct var {
-	const char *name;
-	const char *value;
-	int is_key;
-};
-
-struct varset {
-	struct var v[MAX_VARS];
-	size_t n;
-	char expires[32];
-};
-
-static int parse_for(const char *list, unsigned *mask, struct ds_err *err)
+int env_parse_for(const char *list, unsigned *mask, struct ds_err *err)
 {
 	if (!list)
 		list = "dashscope,openai";
@@ -56,9 +39,9 @@ static void add(struct varset *vs, const char *name, const char *value, int is_k
 
 /* The variables of SPEC section 5, from the table in envvars.c; key is
  * NULL for --no-key. */
-static void build_vars(struct varset *vs, unsigned mask, const struct profile *p,
-		       const struct endpoints *ep, const char *model, const char *key,
-		       long long expires_at)
+void env_build_vars(struct varset *vs, unsigned mask, const struct profile *p,
+		    const struct endpoints *ep, const char *model, const char *key,
+		    long long expires_at)
 {
 	size_t n;
 	const struct envvar *t = envvar_table(&n);
@@ -177,7 +160,7 @@ static int render(enum shell_kind kind, const struct varset *vs, const struct pr
 	return app_emit(buf, len, err);
 }
 
-static const char *model_of(const struct profile_conf *pc)
+const char *env_model_of(const struct profile_conf *pc)
 {
 	return pc ? pc->model : NULL;
 }
@@ -241,44 +224,8 @@ static int env_no_key(struct app *app, enum shell_kind kind, unsigned mask, stru
 		rc = place_endpoints(&p.place, app->conf.endpoint, &ep, err);
 	if (rc)
 		return rc;
-	build_vars(&vs, mask, &p, &ep, model_of(pc), NULL, 0);
+	env_build_vars(&vs, mask, &p, &ep, env_model_of(pc), NULL, 0);
 	return render(kind, &vs, &p, 0, err);
-}
-
-static int obtain(struct app *app, struct credential *c, struct ds_err *err)
-{
-	struct want w;
-	int found = 0, rc;
-
-	rc = want_from_options(app, &w, err);
-	if (!rc)
-		rc = credential_obtain(app, &w, c, &found, err);
-	if (!rc && !found)
-		rc = app_no_profile(&w, err);
-	if (rc && found)
-		credential_free(c);
-	return rc;
-}
-
-int cmd_token(struct app *app, struct ds_err *err)
-{
-	struct credential c;
-	char *buf;
-	int rc;
-
-	rc = obtain(app, &c, err);
-	if (rc)
-		return rc;
-	buf = malloc(c.key->len + 2);
-	if (!buf) {
-		credential_free(&c);
-		return ds_err_set(err, DS_EFAIL, "Out of memory.");
-	}
-	memcpy(buf, c.key->data, c.key->len);
-	buf[c.key->len] = '\n';
-	rc = app_emit(buf, c.key->len + 1, err);
-	credential_free(&c);
-	return rc;
 }
 
 /* The syntax of the user's login shell, as ssh-agent chooses it: a fish
@@ -300,7 +247,7 @@ static enum shell_kind shell_from_env(void)
 }
 
 /* At a terminal, say when the key dies: eval'd keys fail silently later. */
-static void note_expiry(const struct credential *c, const char *what)
+void env_note_expiry(const struct credential *c, const char *what)
 {
 	time_t t = (time_t)c->expires_at;
 	long long left = c->expires_at - (long long)time(NULL);
@@ -326,91 +273,21 @@ int cmd_env(struct app *app, struct ds_err *err)
 	if (app->o.shell && shell_parse(app->o.shell, &kind))
 		return ds_err_set(err, DS_EINPUT,
 				  "--shell takes sh, fish, csh, dotenv, json or pam.");
-	rc = parse_for(app->o.for_list, &mask, err);
+	rc = env_parse_for(app->o.for_list, &mask, err);
 	if (rc)
 		return rc;
 	if (app->o.no_key)
 		return env_no_key(app, kind, mask, err);
-	rc = obtain(app, &c, err);
+	rc = cmd_obtain(app, &c, err);
 	if (rc)
 		return rc;
-	build_vars(&vs, mask, &c.profile, &c.ep, model_of(c.pconf), c.key->data, c.expires_at);
+	env_build_vars(&vs, mask, &c.profile, &c.ep, env_model_of(c.pconf), c.key->data,
+		       c.expires_at);
 	rc = render(kind, &vs, &c.profile, c.expires_at, err);
 	if (!rc)
-		note_expiry(&c, "this key");
+		env_note_expiry(&c, "this key");
 	credential_free(&c);
 	return rc;
-}
-
-/* Every variable of the chosen families goes before ours are set: a stale
- * OPENAI_MODEL or another region's DASHSCOPE_HTTP_BASE_URL must not
- * survive, and a stale ANTHROPIC_API_KEY would win over the fresh key. */
-static void exec_clear_families(unsigned mask)
-{
-	size_t n;
-	const struct envvar *t = envvar_table(&n);
-
-	for (size_t i = 0; i < n; i++)
-		if (t[i].family & (mask | ENVVAR_ALWAYS))
-			unsetenv(t[i].name);
-}
-
-/* The program runs as the caller would have run it: the caller's umask,
- * core limit and SIGPIPE, not the helper's hardening. */
-static void exec_restore_caller(const struct app *app)
-{
-	umask(app->caller_umask);
-	setrlimit(RLIMIT_CORE, &app->caller_core);
-	signal(SIGPIPE, SIG_DFL);
-}
-
-int cmd_exec(struct app *app, struct ds_err *err)
-{
-	struct credential c;
-	struct varset vs;
-	unsigned mask;
-	char *shell_argv[2];
-	int rc;
-
-	/* no command: an interactive shell with the variables, as aws-vault
-	 * exec does */
-	if (app->o.nrest < 1) {
-		const char *sh = getenv("SHELL");
-
-		shell_argv[0] = (char *)(sh && *sh ? sh : "/bin/sh");
-		shell_argv[1] = NULL;
-		app->o.rest = shell_argv;
-	}
-	rc = parse_for(app->o.for_list, &mask, err);
-	if (rc)
-		return rc;
-	rc = obtain(app, &c, err);
-	if (rc)
-		return rc;
-	build_vars(&vs, mask, &c.profile, &c.ep, model_of(c.pconf), c.key->data, c.expires_at);
-	exec_clear_families(mask);
-	for (size_t i = 0; i < vs.n; i++) {
-		if (setenv(vs.v[i].name, vs.v[i].value, 1) != 0) {
-			credential_free(&c);
-			return ds_err_set(err, DS_EFAIL, "Cannot set %s.", vs.v[i].name);
-		}
-	}
-	if (app->o.nrest < 1)
-		note_expiry(&c, "the key in this shell");
-	if (app->o.key_file) {
-		rc = exec_key_file(app, &c, err);
-		credential_free(&c);
-		return rc;
-	}
-	credential_free(&c);
-	store_close(&app->store);
-	fflush(NULL);
-	exec_restore_caller(app);
-	execvp(app->o.rest[0], app->o.rest);
-	rc = errno;
-	ds_err_set(err, rc == ENOENT ? 127 : 126, "Cannot run %.200s: %s.", app->o.rest[0],
-		   strerror(rc));
-	return err->code;
 }
 
 int env_for_proxy(const char *for_list, const struct profile *p, const char *model,
@@ -421,17 +298,35 @@ int env_for_proxy(const char *for_list, const struct profile *p, const char *mod
 	unsigned mask;
 	int rc;
 
-	rc = parse_for(for_list ? for_list : "dashscope,openai,anthropic", &mask, err);
+	rc = env_parse_for(for_list ? for_list : "dashscope,openai,anthropic", &mask, err);
 	if (!rc)
 		rc = place_endpoints(&p->place, origin, &ep, err);
 	if (rc)
 		return rc;
-	build_vars(&vs, mask, p, &ep, model, key, 0);
+	env_build_vars(&vs, mask, p, &ep, model, key, 0);
 	if (!set_env)
 		return render((enum shell_kind)kind, &vs, p, 0, err);
-	exec_clear_families(mask);
-	for (size_t i = 0; i < vs.n; i++)
-		if (setenv(vs.v[i].name, vs.v[i].value, 1) != 0)
-			return ds_err_set(err, DS_EFAIL, "Cannot set %s.", vs.v[i].name);
+	return env_set_vars(&vs, mask, err);
+}
+
+/* Every variable of the chosen families goes before ours are set: a stale
+ * OPENAI_MODEL or another region's DASHSCOPE_HTTP_BASE_URL must not
+ * survive, and a stale ANTHROPIC_API_KEY would win over the fresh key. */
+static void env_clear_families(unsigned mask)
+{
+	size_t n;
+	const struct envvar *t = envvar_table(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (t[i].family & (mask | ENVVAR_ALWAYS))
+			unsetenv(t[i].name);
+}
+
+int env_set_vars(const struct varset *vs, unsigned mask, struct ds_err *err)
+{
+	env_clear_families(mask);
+	for (size_t i = 0; i < vs->n; i++)
+		if (setenv(vs->v[i].name, vs->v[i].value, 1) != 0)
+			return ds_err_set(err, DS_EFAIL, "Cannot set %s.", vs->v[i].name);
 	return DS_OK;
 }

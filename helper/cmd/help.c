@@ -2,7 +2,7 @@
 /* Each command's --help: what it does and every option it takes, in the
  * words of dashscope-credential(1) (tests/test_man.sh keeps them in step). */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Commands for people that manage stored keys: add, list, remove. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 #include "core/policy.h"
 #include "broker/broker.h"
 #include "core/key.h"
@@ -186,8 +186,6 @@ int cmd_add(struct app *app, struct ds_err *err)
 	const char *name = app->o.nrest > 0 ? app->o.rest[0] : app->o.profile;
 	int had = 0, rc;
 
-	if (app->o.nrest > 1)
-		return ds_err_set(err, DS_EINPUT, "add takes one profile name.");
 	if (!name)
 		name = "default";
 	if (!profile_name_valid(name))
@@ -299,12 +297,11 @@ int cmd_list(struct app *app, struct ds_err *err)
 
 int cmd_remove(struct app *app, struct ds_err *err)
 {
-	const char *name = app->o.nrest == 1 ? app->o.rest[0] : NULL;
+	/* main allows at most one argument; -p NAME serves as well */
+	const char *name = app->o.nrest == 1 ? app->o.rest[0] : app->o.profile;
 	int found, rc;
 
-	if (!name && app->o.nrest == 0)
-		name = app->o.profile;
-	if (!name || app->o.nrest > 1)
+	if (!name)
 		return ds_err_set(err, DS_EINPUT, "Usage: dashscope-credential remove PROFILE");
 	if (!profile_name_valid(name))
 		return ds_err_set(err, DS_EINPUT, "'%.70s' is not a valid profile name.",

@@ -3,7 +3,7 @@
  * socket systemd passed), which key callers present, and what runs beside
  * it (CMD, or nothing until SIGINT/SIGTERM). SPEC section 10. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 #include "base/child.h"
 #include "base/debug.h"
 #include "base/listen_fds.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* regions: the region table, for people and as JSON. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * and Qwen Code settings are edited with jansson, keeping every other
  * setting and a backup; Codex gets the config.toml section to paste. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 #include "core/policy.h"
 #include "cmd/tools.h"
 #include "base/files.h"

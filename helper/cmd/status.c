@@ -3,7 +3,7 @@
  * the profile and its source, the store and why, every profile, the
  * policy, the broker and proxy, and variables that would win over it. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 #include "cmd/tools.h"
 #include "broker/broker.h"
 

@@ -2,7 +2,7 @@
 /* Reading a key from a person: the terminal with echo off (restored on
  * every path, including SIGINT and SIGTSTP), or one line of a pipe. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

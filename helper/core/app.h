@@ -4,7 +4,6 @@
 #ifndef DS_APP_H
 #define DS_APP_H
 
-#include <jansson.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -54,6 +53,7 @@ struct credential {
 	struct secret *key; /* temporary, or long-lived where allowed */
 	long long expires_at; /* 0 for a long-lived key */
 	unsigned long lifetime; /* the lifetime asked for (policy applied) */
+	unsigned long lifetime_asked; /* before the policy */
 	int long_lived;
 	int lifetime_lowered; /* max_lifetime lowered what was asked for */
 };
@@ -74,23 +74,13 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 		      struct ds_err *err);
 void credential_free(struct credential *cred);
 
+/* The lifetime w asks for, the one rule (SPEC section 6): the request's
+ * or --lifetime, else the profile's lifetime, else the config's, else
+ * 60 s. Caps (the policy's max_lifetime, the broker's) come after. */
+unsigned long want_lifetime(const struct conf *conf, const struct want *w, const char *profile);
+
 /* The error for "nothing matched", for commands that need a profile. */
 int app_no_profile(const struct want *w, struct ds_err *err);
-
-int cmd_add(struct app *app, struct ds_err *err);
-int cmd_list(struct app *app, struct ds_err *err);
-int cmd_remove(struct app *app, struct ds_err *err);
-int cmd_get(struct app *app, struct ds_err *err);
-int cmd_store(struct app *app, struct ds_err *err);
-int cmd_erase(struct app *app, struct ds_err *err);
-int cmd_capability(struct app *app, struct ds_err *err);
-int cmd_token(struct app *app, struct ds_err *err);
-int cmd_env(struct app *app, struct ds_err *err);
-int cmd_exec(struct app *app, struct ds_err *err);
-int cmd_proxy(struct app *app, struct ds_err *err);
-int cmd_regions(struct app *app, struct ds_err *err);
-int cmd_doctor(struct app *app, struct ds_err *err);
-int cmd_broker(struct app *app, struct ds_err *err);
 
 /* --system: root only; opens the broker's key file and becomes the service
  * user (system_keys.c). */
@@ -99,35 +89,5 @@ int system_keys_open(struct app *app, struct ds_err *err);
 /* DS_EPOLICY when the store in use is the broker, whose keys only the
  * administrator changes (add, remove, store, erase). */
 int app_refuse_broker_write(const struct app *app, struct ds_err *err);
-
-/* Sets (set_env) or prints in kind's syntax the variables of for_list
- * (NULL: all three families) pointing at the proxy at origin, each key
- * variable holding key (SPEC section 10). */
-int env_for_proxy(const char *for_list, const struct profile *p, const char *model,
-		  const char *origin, const char *key, int kind, int set_env, struct ds_err *err);
-
-/* exec --key-file (SPEC section 11): runs CMD beside a rotating key file;
- * c is the first credential. Returns CMD's exit status. */
-int exec_key_file(struct app *app, struct credential *c, struct ds_err *err);
-
-int cmd_status(struct app *app, struct ds_err *err);
-int cmd_setup(struct app *app, struct ds_err *err);
-
-/* Prints a command's --help: its usage line and every option (help.c). */
-void help_command(const char *name, const char *usage, FILE *out);
-
-/* Reads a key from the terminal without echo, or one line from a
- * non-terminal standard input. */
-int tty_read_key(const char *prompt, struct secret **out, struct ds_err *err);
-
-/* A profile as list --json and status --json show it (new reference). */
-json_t *app_profile_json(const struct app *app, const struct profile *p);
-
-/* Prints v (taken) as JSON with flags, and a newline. */
-int app_print_json(json_t *v, size_t flags, struct ds_err *err);
-
-/* Writes buf to stdout in one piece and wipes it; the edge for every
- * output that carries a key, so a failure leaves stdout empty. */
-int app_emit(char *buf, size_t len, struct ds_err *err);
 
 #endif

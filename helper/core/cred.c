@@ -262,15 +262,16 @@ int app_no_profile(const struct want *w, struct ds_err *err)
 			  "No stored profile matches; add a key with 'dashscope-credential add --region REGION'.");
 }
 
-static unsigned long resolve_lifetime(const struct app *app, const struct want *w,
-				      const struct profile_conf *pc)
+unsigned long want_lifetime(const struct conf *conf, const struct want *w, const char *profile)
 {
+	const struct profile_conf *pc = profile ? conf_profile(conf, profile) : NULL;
+
 	if (w->lifetime_given)
 		return w->lifetime;
 	if (pc && pc->lifetime)
 		return pc->lifetime;
-	if (app->conf.lifetime)
-		return app->conf.lifetime;
+	if (conf->lifetime)
+		return conf->lifetime;
 	return DS_LIFETIME_DEFAULT;
 }
 
@@ -280,7 +281,7 @@ static unsigned long resolve_lifetime(const struct app *app, const struct want *
 static int broker_ask_named(struct app *app, const struct want *w, struct ds_err *err)
 {
 	const struct policy *pol = &app->conf.policy;
-	unsigned long lifetime = resolve_lifetime(app, w, conf_profile(&app->conf, w->cr.profile));
+	unsigned long lifetime = want_lifetime(&app->conf, w, w->cr.profile);
 	struct secret *key = NULL;
 	long long expires_at;
 	int rc;
@@ -318,7 +319,7 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 	if (rc)
 		return rc;
 	cred->pconf = conf_profile(&app->conf, cred->profile.name);
-	lifetime = resolve_lifetime(app, w, cred->pconf);
+	lifetime = want_lifetime(&app->conf, w, cred->profile.name);
 	rc = place_endpoints(&cred->profile.place, app->conf.endpoint, &cred->ep, err);
 	if (rc)
 		return rc;
@@ -328,12 +329,7 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 	if (rc)
 		return rc;
 	cred->lifetime = lifetime;
-	/* said, not done silently: a user who asked for 1800 s and gets
-	 * 300 s must know why the key dies early */
-	if (cred->lifetime_lowered)
-		fprintf(stderr,
-			"dashscope-credential: note: the system policy (max_lifetime = %lu) lowers the lifetime from %lu to %lu seconds.\n",
-			pol->max_lifetime, asked, lifetime);
+	cred->lifetime_asked = asked;
 	ds_debug("lifetime %lu s", lifetime);
 	if (store_mints(&app->store)) {
 		/* the keys are the administrator's: temporary keys only */
@@ -374,43 +370,4 @@ void credential_free(struct credential *cred)
 {
 	secret_free(cred->key);
 	cred->key = NULL;
-}
-
-int app_emit(char *buf, size_t len, struct ds_err *err)
-{
-	size_t off = 0;
-	int rc = DS_OK;
-
-	while (off < len) {
-		ssize_t w = write(STDOUT_FILENO, buf + off, len - off);
-
-		if (w <= 0) {
-			rc = ds_err_set(err, DS_EFAIL, "Cannot write to standard output.");
-			break;
-		}
-		off += (size_t)w;
-	}
-	explicit_bzero(buf, len);
-	free(buf);
-	return rc;
-}
-
-int app_print_json(json_t *v, size_t flags, struct ds_err *err)
-{
-	char *s = json_dumps(v, flags);
-
-	json_decref(v);
-	if (!s)
-		return ds_err_set(err, DS_EFAIL, "Out of memory.");
-	puts(s);
-	token_json_free(s);
-	return DS_OK;
-}
-
-json_t *app_profile_json(const struct app *app, const struct profile *p)
-{
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "profile", p->name, "region",
-			 p->place.region->id, "workspace", p->place.workspace, "plan",
-			 plan_name(p->place.plan), "store", store_kind_name(app->store.kind), "key",
-			 p->key_tail);
 }

@@ -11,7 +11,7 @@
 #include "core/profile.h"
 #include "conf/region.h"
 #include "base/secret.h"
-#include "store/store_backend.h"
+#include "store/store_backends.h"
 #include "base/util.h"
 
 struct store {
@@ -65,18 +65,5 @@ int store_mint(struct store *st, const char *name, unsigned long lifetime, struc
 /* Validates a long-lived key as `add` does (SPEC section 3); plan, when
  * not NULL, must agree with it. */
 int store_key_valid(const char *key, size_t len, const enum plan *plan);
-
-/* The file store's path from the environment: DS_ESTORE when HOME is
- * unusable or the path is too long. */
-int store_file_path(char *out, size_t n, struct ds_err *err);
-
-/* Parses a key file image without touching the disk (fuzzer): the status
- * a read would give and how many records it holds. */
-int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *err);
-
-/* The file backend, linked in; the Secret Service one is a module. */
-extern const struct store_ops store_file_ops;
-/* The broker's client (store_broker.c): it mints, and holds no key. */
-extern const struct store_ops store_broker_ops;
 
 #endif

@@ -4,11 +4,13 @@
  * nothing. Protected by file permissions only. It keeps records (a name,
  * three attributes and a key) and leaves their meaning to store.c. */
 #include "config.h"
-#include "core/store.h"
+#include "store/store_backends.h"
 #include "base/files.h"
 #include "base/file_write.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +35,16 @@ struct file_db {
 	size_t n;
 };
 
+/* The records last read, kept while the file stays the same (device,
+ * inode, size, mtime and ctime: a rename, a write or a chmod all change
+ * one), so that `token`'s list and get read and parse the file once. One
+ * lock: the broker's threads share a store. */
 struct file_state {
 	char path[PATH_MAX];
+	pthread_mutex_t lock;
+	struct file_db snap;
+	struct stat snap_sb;
+	int have_snap;
 };
 
 int store_file_path(char *out, size_t n, struct ds_err *err)
@@ -149,7 +159,7 @@ int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *
 
 /* Opens and checks the file on every read: a regular file, ours, with no
  * group or other bits, reached without following a symlink. */
-static int db_load(const char *path, struct file_db *db, struct ds_err *err)
+static int db_load(const char *path, struct file_db *db, struct stat *out_sb, struct ds_err *err)
 {
 	struct stat sb;
 	int rc;
@@ -170,6 +180,39 @@ static int db_load(const char *path, struct file_db *db, struct ds_err *err)
 		rc = parse_db(db, path, err);
 	if (rc)
 		db_free(db);
+	else if (out_sb)
+		*out_sb = sb;
+	return rc;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void snap_drop(struct file_state *fs)
+{
+	db_free(&fs->snap);
+	fs->have_snap = 0;
+}
+
+/* The records of the file as it is now, read again only when it changed.
+ * Called with fs->lock held. */
+static int snap_current(struct file_state *fs, struct ds_err *err)
+{
+	struct stat sb;
+	int rc;
+
+	if (fs->have_snap && lstat(fs->path, &sb) == 0 && same_file(&sb, &fs->snap_sb))
+		return DS_OK;
+	snap_drop(fs);
+	rc = dir_prepare(fs->path, 0, err);
+	if (!rc)
+		rc = db_load(fs->path, &fs->snap, &fs->snap_sb, err);
+	if (!rc && fs->snap.image)
+		fs->have_snap = 1;
 	return rc;
 }
 
@@ -194,41 +237,51 @@ static int file_open(const struct store_params *p, void **state, struct ds_err *
 		free(fs);
 		return DS_EINPUT;
 	}
+	pthread_mutex_init(&fs->lock, NULL);
 	*state = fs;
 	return DS_OK;
 }
 
 static void file_close(void *state)
 {
-	free(state);
+	struct file_state *fs = state;
+
+	snap_drop(fs);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
 }
 
 static int file_list(void *state, const char *only, int with_secret, store_record_fn each,
 		     void *ctx, struct ds_err *err)
 {
 	struct file_state *fs = state;
-	struct file_db db;
 	int rc;
 
-	rc = dir_prepare(fs->path, 0, err);
-	if (!rc)
-		rc = db_load(fs->path, &db, err);
-	if (rc)
-		return rc;
-	for (size_t i = 0; !rc && i < db.n; i++) {
-		struct store_record v = rec_view(&db.recs[i], with_secret);
+	pthread_mutex_lock(&fs->lock);
+	rc = snap_current(fs, err);
+	for (size_t i = 0; !rc && fs->have_snap && i < fs->snap.n; i++) {
+		struct store_record v = rec_view(&fs->snap.recs[i], with_secret);
 
 		if (!only || !strcmp(v.name, only))
 			rc = each(ctx, &v);
 	}
-	db_free(&db);
+	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
 
+/* A get ends a lookup (list, then the chosen profile's key): the records
+ * kept since the list are wiped here, so a long-running proxy or broker
+ * holds no long-lived key between mints. */
 static int file_get(void *state, const char *name, store_record_fn each, void *ctx,
 		    struct ds_err *err)
 {
-	return file_list(state, name, 1, each, ctx, err);
+	struct file_state *fs = state;
+	int rc = file_list(state, name, 1, each, ctx, err);
+
+	pthread_mutex_lock(&fs->lock);
+	snap_drop(fs);
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
 }
 
 static int lock_take(const char *path, int *fd, struct ds_err *err)
@@ -317,7 +370,7 @@ static int db_update(struct file_state *fs, const struct store_record *rec, cons
 		rc = lock_take(fs->path, &lock, err);
 	if (rc)
 		return rc;
-	rc = db_load(fs->path, &db, err);
+	rc = db_load(fs->path, &db, NULL, err);
 	if (rc)
 		goto out;
 	if (drop) {
@@ -337,6 +390,10 @@ static int db_update(struct file_state *fs, const struct store_record *rec, cons
 out:
 	db_free(&db);
 	close(lock);
+	/* what was read before the write is not the file any more */
+	pthread_mutex_lock(&fs->lock);
+	snap_drop(fs);
+	pthread_mutex_unlock(&fs->lock);
 	return rc;
 }
 

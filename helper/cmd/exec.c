@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* exec --key-file (SPEC section 11): CMD reads its key from a file that
- * the helper, running beside it, replaces before the key has less than the
- * renewal margin left. The DashScope SDKs re-read that file on every call
+/* exec: runs CMD (else the user's shell) with the variables of env. With
+ * --key-file (SPEC section 11) CMD reads its key from a file that the
+ * helper, running beside it, replaces before the key has less than the
+ * renewal margin left; the DashScope SDKs re-read that file on every call
  * when DASHSCOPE_API_KEY is unset. */
 #include "config.h"
-#include "core/app.h"
+#include "cmd/cmd_int.h"
 #include "base/child.h"
 #include "base/file_write.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,7 +108,7 @@ static int keyfile_renew(struct app *app, const struct keyfile *kf, struct crede
 	return rc;
 }
 
-int exec_key_file(struct app *app, struct credential *c, struct ds_err *err)
+static int exec_key_file(struct app *app, struct credential *c, struct ds_err *err)
 {
 	struct keyfile kf = { "", "" };
 	long retry = 1000, wait_ms;
@@ -145,4 +148,61 @@ int exec_key_file(struct app *app, struct credential *c, struct ds_err *err)
 	}
 	keyfile_remove(&kf);
 	return status;
+}
+
+/* The program runs as the caller would have run it: the caller's umask,
+ * core limit and SIGPIPE, not the helper's hardening. */
+static void exec_restore_caller(const struct app *app)
+{
+	umask(app->caller_umask);
+	setrlimit(RLIMIT_CORE, &app->caller_core);
+	signal(SIGPIPE, SIG_DFL);
+}
+
+int cmd_exec(struct app *app, struct ds_err *err)
+{
+	struct credential c;
+	struct varset vs;
+	unsigned mask;
+	char *shell_argv[2];
+	int rc;
+
+	/* no command: an interactive shell with the variables, as aws-vault
+	 * exec does */
+	if (app->o.nrest < 1) {
+		const char *sh = getenv("SHELL");
+
+		shell_argv[0] = (char *)(sh && *sh ? sh : "/bin/sh");
+		shell_argv[1] = NULL;
+		app->o.rest = shell_argv;
+	}
+	rc = env_parse_for(app->o.for_list, &mask, err);
+	if (rc)
+		return rc;
+	rc = cmd_obtain(app, &c, err);
+	if (rc)
+		return rc;
+	env_build_vars(&vs, mask, &c.profile, &c.ep, env_model_of(c.pconf), c.key->data,
+		       c.expires_at);
+	rc = env_set_vars(&vs, mask, err);
+	if (rc) {
+		credential_free(&c);
+		return rc;
+	}
+	if (app->o.nrest < 1)
+		env_note_expiry(&c, "the key in this shell");
+	if (app->o.key_file) {
+		rc = exec_key_file(app, &c, err);
+		credential_free(&c);
+		return rc;
+	}
+	credential_free(&c);
+	store_close(&app->store);
+	fflush(NULL);
+	exec_restore_caller(app);
+	execvp(app->o.rest[0], app->o.rest);
+	rc = errno;
+	ds_err_set(err, rc == ENOENT ? 127 : 126, "Cannot run %.200s: %s.", app->o.rest[0],
+		   strerror(rc));
+	return err->code;
 }

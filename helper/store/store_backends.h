@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* The backends linked into the program, for the store dispatcher
+ * (core/store.c): the file store and the broker's client. The Secret
+ * Service backend is a module (store_backend.h names its symbol). */
+#ifndef DS_STORE_BACKENDS_H
+#define DS_STORE_BACKENDS_H
+
+#include <stddef.h>
+#include "base/util.h"
+#include "store/store_backend.h"
+
+/* The file store's path from the environment: DS_ESTORE when HOME is
+ * unusable or the path is too long. */
+int store_file_path(char *out, size_t n, struct ds_err *err);
+
+/* Parses a key file image without touching the disk (fuzzer): the status
+ * a read would give and how many records it holds. */
+int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *err);
+
+/* The file backend. */
+extern const struct store_ops store_file_ops;
+/* The broker's client (store_broker.c): it mints, and holds no key. */
+extern const struct store_ops store_broker_ops;
+
+#endif
