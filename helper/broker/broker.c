@@ -7,6 +7,7 @@
 #include "config.h"
 #include "core/app.h"
 #include "broker/broker.h"
+#include "store/broker_wire.h"
 #include "base/listen_fds.h"
 #include "base/clock.h"
 
@@ -157,15 +158,18 @@ static void audit(const struct broker *b, const struct caller *c, const char *ac
 static int feed(struct request *req, char *action, const char *line, size_t len, int *end,
 		struct ds_err *err)
 {
-	if (len >= 7 && !memcmp(line, "action=", 7)) {
+	static const char name[] = BROKER_FIELD_ACTION "=";
+	const size_t nlen = sizeof(name) - 1;
+
+	if (len >= nlen && !memcmp(line, name, nlen)) {
 		if (action[0])
 			return ds_err_set(err, DS_EINPUT,
 					  "Malformed request: 'action' appears twice; nothing was done.");
-		if (len - 7 >= 16 || memchr(line, '\0', len))
+		if (len - nlen >= BROKER_ACTION_MAX || memchr(line, '\0', len))
 			return ds_err_set(err, DS_EINPUT,
 					  "Malformed request: action must be get or list.");
-		memcpy(action, line + 7, len - 7);
-		action[len - 7] = '\0';
+		memcpy(action, line + nlen, len - nlen);
+		action[len - nlen] = '\0';
 		return DS_OK;
 	}
 	return request_feed_line(req, line, len, end, err);
@@ -316,7 +320,9 @@ static void send_all(int fd, const char *buf, size_t len)
 static void answer_error(int fd, const struct ds_err *e)
 {
 	char buf[800];
-	int n = snprintf(buf, sizeof(buf), "status=error\ncode=%d\nmessage=%s\n",
+	int n = snprintf(buf, sizeof(buf),
+			 BROKER_FIELD_STATUS "=" BROKER_STATUS_ERROR "\n" BROKER_FIELD_CODE
+					     "=%d\n" BROKER_FIELD_MESSAGE "=%s\n",
 			 e->code ? e->code : DS_EFAIL, e->msg);
 
 	send_all(fd, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
@@ -337,19 +343,19 @@ static void answer_key(int fd, const struct profile *p, const struct secret *key
 	if (!out)
 		return;
 	snprintf(num, sizeof(num), "%lld", expires_at);
-	bad |= proto_write(out, "status", "ok");
-	bad |= proto_write(out, "profile", p->name);
-	bad |= proto_write(out, "region", p->place.region->id);
-	bad |= proto_write(out, "workspace", p->place.workspace);
-	bad |= proto_write(out, "plan", plan_name(p->place.plan));
-	bad |= proto_write(out, "protocol", "https");
-	bad |= proto_write(out, "host", ep.host);
-	bad |= proto_write(out, "username", p->name);
-	bad |= proto_write(out, "password", key->data);
-	bad |= proto_write(out, "password_expiry_utc", num);
-	bad |= proto_write(out, "base_url", ep.base_url);
-	bad |= proto_write(out, "anthropic_base_url", ep.anthropic_base_url);
-	bad |= proto_write(out, "native_base_url", ep.native_base_url);
+	bad |= proto_write(out, BROKER_FIELD_STATUS, BROKER_STATUS_OK);
+	bad |= proto_write(out, BROKER_FIELD_PROFILE, p->name);
+	bad |= proto_write(out, BROKER_FIELD_REGION, p->place.region->id);
+	bad |= proto_write(out, BROKER_FIELD_WORKSPACE, p->place.workspace);
+	bad |= proto_write(out, BROKER_FIELD_PLAN, plan_name(p->place.plan));
+	bad |= proto_write(out, BROKER_FIELD_PROTOCOL, "https");
+	bad |= proto_write(out, BROKER_FIELD_HOST, ep.host);
+	bad |= proto_write(out, BROKER_FIELD_USERNAME, p->name);
+	bad |= proto_write(out, BROKER_FIELD_PASSWORD, key->data);
+	bad |= proto_write(out, BROKER_FIELD_EXPIRY, num);
+	bad |= proto_write(out, BROKER_FIELD_BASE_URL, ep.base_url);
+	bad |= proto_write(out, BROKER_FIELD_ANTHROPIC_BASE_URL, ep.anthropic_base_url);
+	bad |= proto_write(out, BROKER_FIELD_NATIVE_BASE_URL, ep.native_base_url);
 	fclose(out);
 	if (!bad)
 		send_all(fd, buf, len);
@@ -641,10 +647,12 @@ static int handle_list(struct broker *b, int fd, const struct caller *c, struct 
 		profile_list_free(&l);
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	}
-	fputs("status=ok\n", out);
+	fputs(BROKER_FIELD_STATUS "=" BROKER_STATUS_OK "\n", out);
 	for (size_t i = 0; i < l.n; i++)
-		fprintf(out, "profile[]=%s,%s,%s,%s\n", l.items[i].name,
-			l.items[i].place.region->id, l.items[i].place.workspace,
+		fprintf(out,
+			BROKER_FIELD_LIST_ITEM "=%s" BROKER_LIST_SEP "%s" BROKER_LIST_SEP
+					       "%s" BROKER_LIST_SEP "%s\n",
+			l.items[i].name, l.items[i].place.region->id, l.items[i].place.workspace,
 			plan_name(l.items[i].place.plan));
 	fclose(out);
 	send_all(fd, buf, len);
@@ -715,7 +723,7 @@ static void *conn_main(void *arg)
 	struct request req;
 	struct outcome o;
 	struct ds_err err = { 0, "" };
-	char action[16] = "";
+	char action[BROKER_ACTION_MAX] = "";
 	int rc;
 
 	memset(&o, 0, sizeof(o));
@@ -728,8 +736,8 @@ static void *conn_main(void *arg)
 	if (!rc && !action[0] && req.lines == 0)
 		rc = ds_err_set(&err, DS_EINPUT, "The request was empty.");
 	if (!rc && !action[0])
-		ds_strcpy(action, sizeof(action), "get");
-	if (!rc && strcmp(action, "get") && strcmp(action, "list"))
+		ds_strcpy(action, sizeof(action), BROKER_ACTION_GET);
+	if (!rc && strcmp(action, BROKER_ACTION_GET) && strcmp(action, BROKER_ACTION_LIST))
 		rc = ds_err_set(&err, DS_EINPUT, "Malformed request: action must be get or list.");
 	if (!rc) {
 		struct broker_caller bc = rules_caller(&c);
@@ -740,8 +748,9 @@ static void *conn_main(void *arg)
 					c.user);
 	}
 	if (!rc)
-		rc = !strcmp(action, "list") ? handle_list(b, cn->fd, &c, &o, &err)
-					     : handle_get(b, cn->fd, &c, &req, &o, &err);
+		rc = !strcmp(action, BROKER_ACTION_LIST)
+			     ? handle_list(b, cn->fd, &c, &o, &err)
+			     : handle_get(b, cn->fd, &c, &req, &o, &err);
 	if (rc) {
 		o.result = rc == DS_EPOLICY ? "denied" : "failed";
 		ds_strcpy(o.reason, sizeof(o.reason), err.msg);
