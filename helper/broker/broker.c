@@ -768,31 +768,21 @@ static void *conn_main(void *arg)
 
 /* ---- the socket ---- */
 
-static int socket_is_unix_listener(int fd)
+/* The socket systemd passed, when it did: *fd is -1 when none was. The
+ * broker's callers are identified by SO_PEERCRED: a Unix socket only. */
+static int socket_activated(int *fd, struct ds_err *err)
 {
+	static const char hint[] = "the broker takes one Unix stream socket (ListenStream=PATH)";
 	struct sockaddr_un sa;
 	socklen_t l = sizeof(sa);
-	int type = 0, acc = 0;
-	socklen_t tl = sizeof(type), al = sizeof(acc);
+	int rc = listen_fds_take(hint, fd, err);
 
-	return getsockname(fd, (struct sockaddr *)&sa, &l) == 0 && sa.sun_family == AF_UNIX &&
-	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
-	       getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc;
-}
-
-/* The socket systemd passed (LISTEN_FDS), -1 when none was passed. */
-static int socket_activated(struct ds_err *err)
-{
-	int n = listen_fds();
-
-	if (n <= 0)
-		return -1;
-	if (n != 1 || !socket_is_unix_listener(3))
-		return -ds_err_set(err, DS_EINPUT,
-				   "The broker needs exactly one Unix stream socket from systemd (ListenStream=PATH).");
-	if (fcntl(3, F_SETFD, FD_CLOEXEC) != 0)
-		return -ds_err_set(err, DS_EFAIL, "Cannot use the socket passed by systemd.");
-	return 3;
+	if (rc != DS_OK || *fd < 0)
+		return rc;
+	if (getsockname(*fd, (struct sockaddr *)&sa, &l) != 0 || sa.sun_family != AF_UNIX)
+		return ds_err_set(err, DS_EINPUT,
+				  "The socket systemd passed is not a Unix socket; %s.", hint);
+	return DS_OK;
 }
 
 /* --listen PATH: a stale socket is replaced; a live one or anything that
@@ -992,7 +982,7 @@ int cmd_broker(struct app *app, struct ds_err *err)
 	struct broker b;
 	struct sigaction sa;
 	unsigned long idle = BROKER_IDLE_DEFAULT;
-	int lfd, own_socket = 0;
+	int lfd, own_socket = 0, rc;
 
 	if (app->o.idle && ds_parse_ulong(app->o.idle, 86400, &idle))
 		return ds_err_set(err, DS_EINPUT,
@@ -1001,9 +991,9 @@ int cmd_broker(struct app *app, struct ds_err *err)
 		return ds_err_set(err, DS_EPOLICY,
 				  "The broker does not run as root; run it as the user " BROKER_USER
 				  " (dashscope-credential-broker.service does).");
-	lfd = socket_activated(err);
-	if (lfd < -1)
-		return -lfd;
+	rc = socket_activated(&lfd, err);
+	if (rc != DS_OK)
+		return rc;
 	if (lfd == -1 && !app->o.listen)
 		return ds_err_set(err, DS_EINPUT,
 				  "No socket: start the broker through dashscope-credential-broker.socket, or give --listen PATH.");

@@ -106,17 +106,15 @@ static int listen_open(struct listen_addr *a, int *fd_out, struct ds_err *err)
 	return DS_OK;
 }
 
-/* A socket systemd passed must be a loopback TCP listener. */
+/* The listener systemd passed (listen_fds_take checked that much) must be
+ * a loopback TCP one. */
 static int activation_check(int fd, struct listen_addr *a, struct ds_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int type = 0;
-	socklen_t tl = sizeof(type);
 
 	memset(a, 0, sizeof(*a));
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
 		goto refuse;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -188,13 +186,15 @@ struct run {
 static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err *err)
 {
 	const struct opts *o = &app->o;
-	int rc, nfds = has_cmd ? 0 : listen_fds();
+	int rc = DS_OK;
 
-	if (nfds > 1)
-		return ds_err_set(err, DS_EINPUT, "systemd passed %d sockets; the proxy takes one.",
-				  nfds);
-	if (nfds == 1) {
-		r->fd = 3;
+	/* a proxy for one command listens on a port of its own */
+	if (!has_cmd)
+		rc = listen_fds_take("the proxy takes one loopback TCP socket (ListenStream=127.0.0.1:PORT)",
+				     &r->fd, err);
+	if (rc)
+		return rc;
+	if (r->fd >= 0) {
 		rc = activation_check(r->fd, &r->addr, err);
 	} else {
 		char def[32];
