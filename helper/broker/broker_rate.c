@@ -19,7 +19,7 @@ struct broker_rate_entry {
 };
 
 /* The counters of uid, made on first use; lock must be held. */
-static struct broker_rate_entry *rate_entry(struct broker *b, uid_t uid)
+static struct broker_rate_entry *rate_find(struct broker *b, uid_t uid)
 {
 	struct broker_rate_entry *r;
 
@@ -42,7 +42,7 @@ int broker_rate_take(struct broker *b, uid_t uid, struct ds_err *err)
 	int rc = DS_OK;
 
 	pthread_mutex_lock(&b->lock);
-	r = rate_entry(b, uid);
+	r = rate_find(b, uid);
 	if (!r) {
 		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
 	} else {
@@ -63,7 +63,7 @@ int broker_rate_take(struct broker *b, uid_t uid, struct ds_err *err)
 
 int broker_rate_conn_open(struct broker *b, uid_t uid, unsigned max)
 {
-	struct broker_rate_entry *r = rate_entry(b, uid);
+	struct broker_rate_entry *r = rate_find(b, uid);
 
 	if (!r || r->active >= max)
 		return DS_ENET;
