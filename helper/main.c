@@ -4,6 +4,7 @@
  * dispatches to a command, and prints the one error sentence. */
 #include "config.h"
 #include "cmd/cmd.h"
+#include "broker/broker.h"
 #include "base/debug.h"
 
 #include <errno.h>

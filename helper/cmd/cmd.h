@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The commands main dispatches to, one file each in cmd/ (the broker's in
- * broker/). Each takes the parsed command line in app and returns a
- * status with its one sentence in err. */
+/* The commands main dispatches to, one file each in cmd/ (the broker's is
+ * broker/broker.c, declared in broker/broker.h). Each takes the parsed
+ * command line in app and returns a status with its one sentence in err. */
 #ifndef DS_CMD_H
 #define DS_CMD_H
 
@@ -21,7 +21,6 @@ int cmd_exec(struct app *app, struct ds_err *err);
 int cmd_proxy(struct app *app, struct ds_err *err);
 int cmd_regions(struct app *app, struct ds_err *err);
 int cmd_doctor(struct app *app, struct ds_err *err);
-int cmd_broker(struct app *app, struct ds_err *err);
 
 int cmd_status(struct app *app, struct ds_err *err);
 int cmd_setup(struct app *app, struct ds_err *err);

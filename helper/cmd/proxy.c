@@ -7,6 +7,7 @@
 #include "base/child.h"
 #include "base/debug.h"
 #include "base/listen_fds.h"
+#include "base/loopback.h"
 #include "base/module.h"
 #include "proxy/proxy.h"
 #include "base/shell_quote.h"
@@ -64,9 +65,7 @@ static int addr_parse(const char *s, struct listen_addr *a, struct ds_err *err)
 		ds_strcpy(a->host, sizeof(a->host), "127.0.0.1");
 		return DS_OK;
 	}
-	/* inet_pton: strict dotted quad, so 127.0.0.999 is no address */
-	if (inet_pton(AF_INET, name, &a->v4.sin_addr) != 1 ||
-	    (ntohl(a->v4.sin_addr.s_addr) >> 24) != 127)
+	if (!loopback_name(name) || inet_pton(AF_INET, name, &a->v4.sin_addr) != 1)
 		return ds_err_set(err, DS_EINPUT,
 				  "The proxy listens on loopback only (127.0.0.1, [::1] or localhost); '%.60s' is not.",
 				  ds_has_control(name) ? "?" : name);
@@ -106,34 +105,28 @@ static int listen_open(struct listen_addr *a, int *fd_out, struct ds_err *err)
 	return DS_OK;
 }
 
-/* A socket systemd passed must be a loopback TCP listener. */
+/* The listener systemd passed (listen_fds_take checked that much) must be
+ * a loopback TCP one. */
 static int activation_check(int fd, struct listen_addr *a, struct ds_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int type = 0;
-	socklen_t tl = sizeof(type);
 
 	memset(a, 0, sizeof(*a));
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		goto refuse;
+	if (!loopback_sockaddr((struct sockaddr *)&ss))
 		goto refuse;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
-		if ((ntohl(in->sin_addr.s_addr) >> 24) != 127)
-			goto refuse;
 		inet_ntop(AF_INET, &in->sin_addr, a->host, sizeof(a->host));
 		a->port = ntohs(in->sin_port);
 		return DS_OK;
 	}
 	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-		if (!IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
-			goto refuse;
 		ds_strcpy(a->host, sizeof(a->host), "[::1]");
-		a->port = ntohs(in6->sin6_port);
+		a->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 		return DS_OK;
 	}
 refuse:
@@ -188,13 +181,15 @@ struct run {
 static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err *err)
 {
 	const struct opts *o = &app->o;
-	int rc, nfds = has_cmd ? 0 : listen_fds();
+	int rc = DS_OK;
 
-	if (nfds > 1)
-		return ds_err_set(err, DS_EINPUT, "systemd passed %d sockets; the proxy takes one.",
-				  nfds);
-	if (nfds == 1) {
-		r->fd = 3;
+	/* a proxy for one command listens on a port of its own */
+	if (!has_cmd)
+		rc = listen_fds_take("the proxy takes one loopback TCP socket (ListenStream=127.0.0.1:PORT)",
+				     &r->fd, err);
+	if (rc)
+		return rc;
+	if (r->fd >= 0) {
 		rc = activation_check(r->fd, &r->addr, err);
 	} else {
 		char def[32];

@@ -5,7 +5,7 @@
 #include "config.h"
 #include "cmd/cmd_int.h"
 #include "cmd/tools.h"
-#include "broker/broker.h"
+#include "store/broker_wire.h"
 
 #include <jansson.h>
 #include <limits.h>

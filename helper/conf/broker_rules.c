@@ -4,7 +4,8 @@
  * may use the union of the profiles its lines name. */
 #include "config.h"
 #include "conf/broker_rules.h"
-#include "conf/conf.h"
+#include "conf/lifetime.h"
+#include "conf/region.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The [broker] section of the system config (SPEC section 12): who may use
  * which profiles through the broker, the lifetime cap and the rate limit.
- * Parsing and matching only: no I/O, so it is unit-tested on its own. */
+ * Parsing and matching only: no I/O, so it is unit-tested on its own. A
+ * leaf of conf/: conf.h holds a struct broker_conf, this file knows
+ * nothing of conf.h. */
 #ifndef DS_BROKER_RULES_H
 #define DS_BROKER_RULES_H
 

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include "conf/broker_rules.h"
+#include "conf/lifetime.h"
 #include "conf/region.h"
 #include "base/util.h"
 
@@ -18,8 +19,6 @@
 #define DS_SYSTEM_CONFIG SYSCONFDIR "/dashscope-credential/config"
 
 #define DS_PROFILE_MAX 65
-#define DS_LIFETIME_DEFAULT 60
-#define DS_LIFETIME_MAX 1800
 
 enum store_kind { STORE_AUTO = 0, STORE_SECRET_SERVICE = 1, STORE_FILE = 2, STORE_BROKER = 3 };
 

@@ -3,6 +3,7 @@
  * hosts, base URLs, token endpoint, and the reverse host -> place map. */
 #include "config.h"
 #include "conf/region.h"
+#include "base/loopback.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -241,18 +242,6 @@ int place_from_host(const char *host, struct place *out)
 	return place_from_ws_host(name, out);
 }
 
-/* A loopback address by what it is, not how it looks: inet_pton takes
- * strict dotted quads only, so 127.0.0.999 or 127.0.0.08 (which a
- * resolver would look up as names) are no address at all. */
-static int host_is_loopback(const char *name)
-{
-	struct in_addr a;
-
-	if (strcmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0)
-		return 1;
-	return inet_pton(AF_INET, name, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
-}
-
 int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err *err)
 {
 	const char *rest;
@@ -300,7 +289,7 @@ int endpoint_check(const char *endpoint, char *hostport, size_t n, struct ds_err
 	} else if (host_split(rest, name, sizeof(name), &port) != 0) {
 		return ds_err_set(err, DS_EINPUT, "The endpoint host or port is malformed.");
 	}
-	if (is_http && !host_is_loopback(name))
+	if (is_http && !loopback_name(name))
 		return ds_err_set(err, DS_EINPUT,
 				  "The endpoint %s uses http:// but is not a loopback address; use https://.",
 				  endpoint);

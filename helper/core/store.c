@@ -5,7 +5,7 @@
 #include "config.h"
 #include "base/debug.h"
 #include "core/store.h"
-#include "broker/broker.h"
+#include "store/broker_wire.h"
 #include "core/key.h"
 #include "base/module.h"
 #include "core/policy.h"

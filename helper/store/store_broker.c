@@ -6,7 +6,7 @@
 #include "config.h"
 #include "base/clock.h"
 #include "base/debug.h"
-#include "broker/broker.h"
+#include "store/broker_wire.h"
 #include "store/store_backend.h"
 
 #include <errno.h>
@@ -22,7 +22,7 @@
 
 void broker_socket_path(char *out, size_t n)
 {
-	const char *over = getenv("DASHSCOPE_CREDENTIAL_BROKER");
+	const char *over = getenv(BROKER_SOCKET_ENV);
 
 	snprintf(out, n, "%s", over && *over ? over : BROKER_SOCKET_DEFAULT);
 }
@@ -157,25 +157,25 @@ static int answer_parse(char *buf, size_t len, struct answer *a, struct ds_err *
 		if (!eq)
 			return ds_err_set(err, DS_ESTORE, "The broker's answer is malformed.");
 		*eq = '\0';
-		if (!strcmp(p, "status"))
+		if (!strcmp(p, BROKER_FIELD_STATUS))
 			slot = &a->status;
-		else if (!strcmp(p, "code"))
+		else if (!strcmp(p, BROKER_FIELD_CODE))
 			slot = &a->code;
-		else if (!strcmp(p, "message"))
+		else if (!strcmp(p, BROKER_FIELD_MESSAGE))
 			slot = &a->message;
-		else if (!strcmp(p, "profile"))
+		else if (!strcmp(p, BROKER_FIELD_PROFILE))
 			slot = &a->name;
-		else if (!strcmp(p, "region"))
+		else if (!strcmp(p, BROKER_FIELD_REGION))
 			slot = &a->region;
-		else if (!strcmp(p, "workspace"))
+		else if (!strcmp(p, BROKER_FIELD_WORKSPACE))
 			slot = &a->workspace;
-		else if (!strcmp(p, "plan"))
+		else if (!strcmp(p, BROKER_FIELD_PLAN))
 			slot = &a->plan;
-		else if (!strcmp(p, "password"))
+		else if (!strcmp(p, BROKER_FIELD_PASSWORD))
 			slot = &a->password;
-		else if (!strcmp(p, "password_expiry_utc"))
+		else if (!strcmp(p, BROKER_FIELD_EXPIRY))
 			slot = &a->expiry;
-		else if (!strcmp(p, "profile[]") &&
+		else if (!strcmp(p, BROKER_FIELD_LIST_ITEM) &&
 			 a->nlines < sizeof(a->lines) / sizeof(a->lines[0]))
 			a->lines[a->nlines++] = eq + 1;
 		if (slot) {
@@ -188,7 +188,7 @@ static int answer_parse(char *buf, size_t len, struct answer *a, struct ds_err *
 	}
 	if (!a->status)
 		return ds_err_set(err, DS_ESTORE, "The broker's answer has no status.");
-	if (!strcmp(a->status, "ok"))
+	if (!strcmp(a->status, BROKER_STATUS_OK))
 		return DS_OK;
 	{
 		unsigned long code = DS_EFAIL;
@@ -223,7 +223,7 @@ static int list_item(char *s, struct store_record *rec)
 	memset(rec, 0, sizeof(*rec));
 	for (int i = 0; i < 4; i++) {
 		f[i] = s;
-		s = i < 3 ? strchr(s, ',') : NULL;
+		s = i < 3 ? strchr(s, BROKER_LIST_SEP[0]) : NULL;
 		if (i < 3 && !s)
 			return -1;
 		if (s)
@@ -245,7 +245,8 @@ static int broker_list(void *state, const char *only, int with_secret, store_rec
 	int rc;
 
 	(void)with_secret; /* the broker never sends a long-lived key */
-	rc = traced_exchange(state, "list", "action=list\n\n", &buf, &len, err);
+	rc = traced_exchange(state, BROKER_ACTION_LIST,
+			     BROKER_FIELD_ACTION "=" BROKER_ACTION_LIST "\n\n", &buf, &len, err);
 	if (rc)
 		return rc;
 	rc = answer_parse(buf, len, &a, err);
@@ -302,8 +303,11 @@ static int broker_mint(void *state, const char *name, unsigned long lifetime, st
 	unsigned long exp = 0;
 	int rc;
 
-	snprintf(req, sizeof(req), "action=get\nprofile=%s\nlifetime=%lu\n\n", name, lifetime);
-	rc = traced_exchange(state, "get", req, &buf, &len, err);
+	snprintf(req, sizeof(req),
+		 BROKER_FIELD_ACTION "=" BROKER_ACTION_GET "\n" BROKER_FIELD_PROFILE
+				     "=%s\n" BROKER_FIELD_LIFETIME "=%lu\n\n",
+		 name, lifetime);
+	rc = traced_exchange(state, BROKER_ACTION_GET, req, &buf, &len, err);
 	if (rc)
 		return rc;
 	rc = answer_parse(buf, len, &a, err);

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* What the files of the broker's service share, and nothing else reads:
+ * the service's state, the caller, what a request did, and the functions
+ * each file offers the others. Private to helper/broker/. */
+#ifndef DS_BROKER_INT_H
+#define DS_BROKER_INT_H
+
+#include <pthread.h>
+#include <sys/types.h>
+#include "core/app.h"
+
+#define BROKER_MAX_GROUPS 256
+
+struct broker_cache_entry; /* broker_cache.c */
+struct broker_rate_entry; /* broker_rate.c */
+
+/* The service. Each connection thread reads app and log_stderr, set
+ * before the first thread starts; everything else sits behind lock. */
+struct broker {
+	struct app *app;
+	int log_stderr;
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t changed; /* a mint finished, or a connection ended */
+	struct broker_cache_entry *cache;
+	struct broker_rate_entry *rates;
+	unsigned active; /* connection threads running */
+	long long last_activity; /* clock_now_ms() of the last accept or end */
+};
+
+/* Who is calling, from the kernel and the passwd/group databases. */
+struct caller {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char user[64];
+	char *groups[BROKER_MAX_GROUPS];
+	size_t ngroups;
+};
+
+/* What one request did, for the audit line. */
+struct outcome {
+	const char *result; /* minted, cached, denied, failed, listed */
+	char profile[DS_PROFILE_MAX];
+	const char *region;
+	unsigned long lifetime;
+	long long expires_at;
+	char reason[sizeof(((struct ds_err *)0)->msg)];
+};
+
+/* broker.c: the service's stop flag and its one wait on `changed`, taken
+ * with lock held, for at most ms milliseconds. */
+int broker_stopping(void);
+void broker_wait_changed(struct broker *b, int ms);
+
+/* broker_socket.c: the socket systemd passed (*fd -1 when none), or one
+ * made at path (--listen). DS_* with err set. */
+int broker_socket_activated(int *fd, struct ds_err *err);
+int broker_socket_listen(const char *path, int *fd, struct ds_err *err);
+
+/* broker_conn.c: one connection's I/O. The request is read within
+ * BROKER_READ_TIMEOUT of the call; action (BROKER_ACTION_MAX bytes) gets
+ * action=, the rest goes to req. Answers are sent whole or not at all
+ * (a caller that went away is not an error of ours). */
+int broker_conn_read(int fd, struct request *req, char *action, struct ds_err *err);
+void broker_conn_answer_error(int fd, const struct ds_err *e);
+void broker_conn_answer_key(int fd, const struct profile *p, const struct secret *key,
+			    long long expires_at, const char *endpoint);
+int broker_conn_answer_list(int fd, const struct profile_list *l, struct ds_err *err);
+/* After an error answer: reads what the caller still sends, so that
+ * closing does not reset the connection and lose the answer. drain waits
+ * up to a second; refuse (for a caller turned away at accept) does not. */
+void broker_conn_drain(int fd);
+void broker_conn_refuse(int fd, const struct ds_err *e);
+
+/* broker_caller.c: the caller of connection fd; free with
+ * broker_caller_free, also after an error. */
+int broker_caller_identify(int fd, struct caller *c, struct ds_err *err);
+void broker_caller_free(struct caller *c);
+struct broker_caller broker_caller_rules(const struct caller *c);
+
+/* broker_rate.c: what the broker counts per uid. take counts a request
+ * against [broker] rate (DS_EPOLICY over it); conn_open and conn_close
+ * count its open connections, with lock held. */
+int broker_rate_take(struct broker *b, uid_t uid, struct ds_err *err);
+int broker_rate_conn_open(struct broker *b, uid_t uid, unsigned max);
+void broker_rate_conn_close(struct broker *b, uid_t uid);
+void broker_rate_free(struct broker *b);
+
+/* broker_cache.c: a fresh key for (uid, profile, lifetime), cached or
+ * minted once for every caller that asks while the mint runs. *key is a
+ * copy for the caller to free; *cached says which. */
+int broker_cache_get(struct broker *b, uid_t uid, const struct profile *p, unsigned long lifetime,
+		     struct secret **key, long long *expires_at, int *cached, struct ds_err *err);
+void broker_cache_free(struct broker *b);
+
+/* broker_request.c: serves the one request of connection fd, answers and
+ * audits it; the caller closes fd. */
+void broker_request_serve(struct broker *b, int fd);
+
+/* broker_audit.c: the audit line of one request, to syslog (authpriv) or
+ * to stderr when it is the journal or --log-stderr. */
+void broker_audit_open(struct broker *b, int log_stderr);
+void broker_audit_log(const struct broker *b, const struct caller *c, const char *action,
+		      const struct outcome *o);
+void broker_audit_close(const struct broker *b);
+
+#endif

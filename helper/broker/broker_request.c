@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/* One request to the broker (SPEC section 12), from the caller's identity
+ * to the audit line: the [broker] rules and [policy], the profile and the
+ * lifetime, then the answer: a temporary key, the list, or an error. */
+#include "config.h"
+#include "broker/broker_int.h"
+#include "store/broker_wire.h"
+
+#include <string.h>
+
+/* The profiles of the system key file that the caller may use. */
+static int allowed_list(struct broker *b, const struct caller *c, struct profile_list *out,
+			struct ds_err *err)
+{
+	struct broker_caller bc = broker_caller_rules(c);
+	size_t kept = 0;
+	int rc = store_list(&b->app->store, NULL, out, 0, err);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < out->n; i++)
+		if (broker_rules_allow(&b->app->conf.broker, &bc, out->items[i].name))
+			out->items[kept++] = out->items[i];
+	out->n = kept;
+	for (size_t i = 0; i < out->n; i++)
+		out->items[i].key_tail[0] = '\0';
+	return DS_OK;
+}
+
+static int allowed_select(struct broker *b, const struct caller *c, const struct want *w,
+			  struct profile *out, struct ds_err *err)
+{
+	struct broker_caller bc = broker_caller_rules(c);
+	const struct conf *conf = &b->app->conf;
+	const char *def = conf->default_profile[0] ? conf->default_profile : NULL;
+	const struct profile *p = NULL;
+	struct profile_list l;
+	int rc;
+
+	/* refused whether or not it exists: a caller learns nothing about
+	 * profiles that are not theirs */
+	if (w->cr.profile && !broker_rules_allow(&conf->broker, &bc, w->cr.profile))
+		return ds_err_set(err, DS_EPOLICY, "denied: profile %s is not one %s may use.",
+				  w->cr.profile, c->user);
+	rc = allowed_list(b, c, &l, err);
+	if (rc)
+		return rc;
+	if (def && !profile_list_find(&l, def))
+		def = NULL;
+	rc = select_profile(&l, &w->cr, def, &p, err);
+	if (rc == DS_OK && !p)
+		rc = ds_err_set(err, DS_EFAIL, "No profile that %s may use matches the request.",
+				c->user);
+	if (rc == DS_OK)
+		*out = *p;
+	profile_list_free(&l);
+	return rc;
+}
+
+static unsigned long lifetime_effective(const struct conf *conf, const struct want *w,
+					const char *profile)
+{
+	const struct profile_conf *pc = conf_profile(conf, profile);
+	unsigned long l = DS_LIFETIME_DEFAULT;
+
+	if (w->lifetime_given)
+		l = w->lifetime;
+	else if (pc && pc->lifetime)
+		l = pc->lifetime;
+	else if (conf->lifetime)
+		l = conf->lifetime;
+	if (conf->broker.max_lifetime && l > conf->broker.max_lifetime)
+		l = conf->broker.max_lifetime;
+	if (conf->policy.max_lifetime && l > conf->policy.max_lifetime)
+		l = conf->policy.max_lifetime;
+	return l;
+}
+
+static int handle_list(struct broker *b, int fd, const struct caller *c, struct outcome *o,
+		       struct ds_err *err)
+{
+	struct profile_list l;
+	int rc = allowed_list(b, c, &l, err);
+
+	if (rc)
+		return rc;
+	rc = broker_conn_answer_list(fd, &l, err);
+	if (rc == DS_OK) {
+		o->result = "listed";
+		snprintf(o->reason, sizeof(o->reason), "%zu profiles", l.n);
+	}
+	profile_list_free(&l);
+	return rc;
+}
+
+static int handle_get(struct broker *b, int fd, const struct caller *c, const struct request *req,
+		      struct outcome *o, struct ds_err *err)
+{
+	const char *lt = request_get(req, ATTR_LIFETIME);
+	struct profile p;
+	struct secret *key = NULL;
+	struct want w;
+	int cached = 0, rc;
+
+	if (lt && !strcmp(lt, "0"))
+		return ds_err_set(err, DS_EPOLICY,
+				  "denied: the broker hands out temporary keys only (lifetime=0).");
+	rc = want_from_request(b->app, req, &w, err);
+	if (!rc && w.cr.profile)
+		ds_strcpy(o->profile, sizeof(o->profile), w.cr.profile);
+	if (!rc)
+		rc = broker_rate_take(b, c->uid, err);
+	if (!rc)
+		rc = allowed_select(b, c, &w, &p, err);
+	if (rc)
+		return rc;
+	ds_strcpy(o->profile, sizeof(o->profile), p.name);
+	o->region = p.place.region->id;
+	if (p.place.plan == PLAN_CODING)
+		return ds_err_set(err, DS_EPOLICY,
+				  "denied: profile %s is a Coding Plan key, which has no temporary keys; the broker never hands out a long-lived key.",
+				  p.name);
+	o->lifetime = lifetime_effective(&b->app->conf, &w, p.name);
+	rc = broker_cache_get(b, c->uid, &p, o->lifetime, &key, &o->expires_at, &cached, err);
+	if (rc)
+		return rc;
+	broker_conn_answer_key(fd, &p, key, o->expires_at, b->app->conf.endpoint);
+	secret_free(key);
+	o->result = cached ? "cached" : "minted";
+	return DS_OK;
+}
+
+/* The action asked for: get when none was named. */
+static int handle_action(const struct request *req, char *action, struct ds_err *err)
+{
+	/* a caller that connects and closes asked for nothing */
+	if (!action[0] && req->lines == 0)
+		return ds_err_set(err, DS_EINPUT, "The request was empty.");
+	if (!action[0])
+		ds_strcpy(action, BROKER_ACTION_MAX, BROKER_ACTION_GET);
+	if (strcmp(action, BROKER_ACTION_GET) && strcmp(action, BROKER_ACTION_LIST))
+		return ds_err_set(err, DS_EINPUT, "Malformed request: action must be get or list.");
+	return DS_OK;
+}
+
+void broker_request_serve(struct broker *b, int fd)
+{
+	struct caller c;
+	struct request req;
+	struct outcome o;
+	struct ds_err err = { 0, "" };
+	char action[BROKER_ACTION_MAX] = "";
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.result = "failed";
+	request_init(&req);
+	rc = broker_caller_identify(fd, &c, &err);
+	if (!rc)
+		rc = broker_conn_read(fd, &req, action, &err);
+	if (!rc)
+		rc = handle_action(&req, action, &err);
+	if (!rc) {
+		struct broker_caller bc = broker_caller_rules(&c);
+
+		if (!broker_rules_name(&b->app->conf.broker, &bc))
+			rc = ds_err_set(&err, DS_EPOLICY,
+					"denied: no [broker] rule names user %s; ask your administrator.",
+					c.user);
+	}
+	if (!rc)
+		rc = !strcmp(action, BROKER_ACTION_LIST) ? handle_list(b, fd, &c, &o, &err)
+							 : handle_get(b, fd, &c, &req, &o, &err);
+	if (rc) {
+		o.result = rc == DS_EPOLICY ? "denied" : "failed";
+		ds_strcpy(o.reason, sizeof(o.reason), err.msg);
+		broker_conn_answer_error(fd, &err);
+		broker_conn_drain(fd);
+	}
+	broker_audit_log(b, &c, action[0] ? action : "?", &o);
+	request_free(&req);
+	broker_caller_free(&c);
+}
