@@ -178,6 +178,14 @@ static int word_byte(unsigned char c)
 	       c == '-' || c == '_' || c == '.';
 }
 
+/* Invariant, for every input: the output holds no key-shaped word ("sk-"
+ * or "st-", any case, then a word byte) unless a letter or digit comes
+ * right before it. It holds because cleaning maps byte to byte: every
+ * byte outside printable ASCII becomes '?', never nothing, so cleaning
+ * cannot join two words ("s\x14k-" stays "s?k-") and keeps whether the
+ * byte before a word is a letter or digit; so a key-shaped word in the
+ * output was one in the input, at a place where the mask below took it.
+ * The mask itself ends at a byte that is not a word byte. */
 void pam_reason_clean(const char *in, size_t len, char *out)
 {
 	const char *nl = memchr(in, '\n', len);
@@ -200,9 +208,7 @@ void pam_reason_clean(const char *in, size_t len, char *out)
 			continue;
 		}
 		i++;
-		if (c < 0x20 || c == 0x7f)
-			continue;
-		out[o++] = c < 0x80 ? (char)c : '?';
+		out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
 	}
 	out[o] = '\0';
 }

@@ -51,8 +51,8 @@ int pam_output_each(const char *buf, size_t len, int (*fn)(void *ctx, const char
 		    int *fn_rc);
 
 /* Makes the helper's one-line reason for a log line from len bytes of
- * its stderr: the first line only, control characters removed, bytes
- * outside printable ASCII as '?', every word that looks like a key
+ * its stderr: the first line only, each byte outside printable ASCII
+ * (control characters too) as '?', every word that looks like a key
  * (sk-..., st-..., any case, not preceded by a letter or digit) replaced
  * by "[key]", at most
  * PAM_DS_REASON_MAX bytes. out must hold PAM_DS_REASON_MAX + 1 bytes. */

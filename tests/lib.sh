@@ -2,9 +2,15 @@
 # Shared harness for the integration tests (sourced by bash scripts).
 # Each test is a function named after the behaviour it checks; `t NAME`
 # runs it and prints "ok - NAME" or "not ok - NAME" with the reason.
-# Every script ends with "N passed, N failed" and exits non-zero on failure.
+# The output is TAP, read by automake's tap-driver.sh: every other line on
+# stdout is a "#" comment, finish() prints the plan ("1..N") and a
+# "# N passed, N failed, N skipped" comment and exits non-zero on failure,
+# and a script that cannot run here at all calls skip_all REASON.
 
 set -u
+# Check programs a script runs (tests/pam_test) write their usual report;
+# the suite's own TAP stream is this script's
+unset CK_TAP_LOG_FILE_NAME
 : "${abs_top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${abs_top_srcdir:=$abs_top_builddir}"
 DS="$abs_top_builddir/dashscope-credential"
@@ -137,13 +143,20 @@ snapshot_home() {
 }
 
 t() {
-	local name=$1
+	local name=$1 out rc
 	if [ -n "$SNAPSHOT" ]; then
 		rm -rf "$HOME"
 		cp -a "$SNAPSHOT" "$HOME"
 	fi
-	( "$name" )
-	case $? in
+	# what the case prints is diagnostics: no line of it may read as a
+	# result, so each goes out as a comment (its own file: a process the
+	# case left behind may still write to it)
+	out="$TMPROOT/t.$((passed + failed + skipped)).out"
+	( "$name" ) >"$out"
+	rc=$?
+	tap_comment <"$out"
+	rm -f "$out"
+	case $rc in
 	0)
 		printf 'ok - %s\n' "$name"
 		passed=$((passed + 1))
@@ -165,16 +178,70 @@ skip() {
 	skipped=$((skipped + 1))
 }
 
+# skip_all REASON: nothing in this script can run here. Call it before
+# the first case; the TAP driver reports the script skipped, with REASON.
+skip_all() {
+	printf '1..0 # SKIP %s\n' "$1"
+	exit 0
+}
+
+# bail_out REASON: the script cannot go on (its setup failed); the TAP
+# driver reports an error with REASON's first line, the rest follows as
+# comments.
+bail_out() {
+	printf '%s\n' "$1" | {
+		IFS= read -r first
+		printf 'Bail out! %s\n' "$first"
+		tap_comment
+	}
+	exit 99
+}
+
+# Copies stdin to stdout as TAP comments (lines that are one already stay).
+tap_comment() {
+	sed '/^#/!s/^/# /'
+}
+
+# check_tap_results FILE: each case of a Check program's TAP file
+# (CK_TAP_LOG_FILE_NAME=FILE) as a result of this script, under its test
+# function's name; a failure's message follows as a comment.
+check_tap_results() {
+	local line name msg
+	[ -f "$1" ] || return 0
+	while IFS= read -r line; do
+		case $line in
+		"ok "* | "not ok "*) ;;
+		*) continue ;;
+		esac
+		# "ok 3 - FILE:TCASE:TEST: MESSAGE"
+		msg=${line#* - }
+		msg=${msg#*:}
+		msg=${msg#*:}
+		name=${msg%%:*}
+		msg=${msg#*: }
+		if [ "${line%% *}" = ok ]; then
+			printf 'ok - %s\n' "$name"
+			passed=$((passed + 1))
+		else
+			printf 'not ok - %s\n' "$name"
+			diag "$msg"
+			failed=$((failed + 1))
+		fi
+	done <"$1"
+}
+
 finish() {
 	if [ -n "${DS_VALGRIND_LOGS:-}" ] && [ -n "$(find "$DS_VALGRIND_LOGS" -type f -size +0 2>/dev/null)" ]; then
 		printf 'not ok - valgrind_reports_nothing\n'
 		find "$DS_VALGRIND_LOGS" -type f -size +0 -exec sed 's/^/#   /' {} + | head -60
 		failed=$((failed + 1))
 	fi
-	printf '%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
+	# the plan at the end (TAP allows it): the number of cases is known
+	# only once they ran; a script that dies before here has no plan, and
+	# the driver reports that as an error
+	printf '1..%d\n' $((passed + failed + skipped))
+	printf '# %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 	[ "$failed" = 0 ] || exit 1
-	# nothing could run here: automake reports the script skipped
-	[ "$passed" = 0 ] && [ "$skipped" -gt 0 ] && exit 77
 	exit 0
 }
 

@@ -8,11 +8,10 @@
 . "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" != 0 ]; then
-	echo "# SKIP: needs root (creates users and runs the broker as its service user)"
-	exit 77
+	skip_all "needs root (creates users and runs the broker as its service user)"
 fi
 for tool in setpriv systemd-socket-activate useradd groupadd python3; do
-	command -v "$tool" >/dev/null || { echo "# SKIP: $tool is missing"; exit 77; }
+	command -v "$tool" >/dev/null || skip_all "$tool is missing"
 done
 
 SVC=dashscope-credential
@@ -33,17 +32,17 @@ trap teardown EXIT
 fresh_user
 if ! getent passwd "$SVC" >/dev/null; then
 	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SVC" ||
-		{ echo "could not create $SVC"; exit 99; }
+		bail_out "could not create $SVC"
 	MADE_SVC=1
 fi
 groupadd "$DEVS" && groupadd "$OPS" &&
 	useradd -M -d /nonexistent -g "$DEVS" "$ALICE" &&
 	useradd -M -d /nonexistent -g "$OPS" "$BOB" &&
-	useradd -M -d /nonexistent "$CAROL" || { echo "could not create the test users"; exit 99; }
+	useradd -M -d /nonexistent "$CAROL" || bail_out "could not create the test users"
 
 # The service user and the test users must reach what they use, no more.
 chmod 711 "$TMPROOT"
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 chmod -R a+rX "$SRV"
 mkdir -p "$TMPROOT/var/lib" "$TMPROOT/etc" "$TMPROOT/run"
 chmod 755 "$TMPROOT/var" "$TMPROOT/var/lib" "$TMPROOT/etc" "$TMPROOT/run"
@@ -71,7 +70,7 @@ chmod 644 "$BCONF"
 sysadd org "$K_ORG" --region singapore && sysadd research "$K_RES" --region singapore &&
 	sysadd team "$K_TEAM" --region cn-beijing && sysadd bad "$K_BAD" --region singapore &&
 	sysadd coding "$K_SP" --region singapore ||
-	{ echo "add --system failed: $(cat "$ERR")"; exit 99; }
+	bail_out "add --system failed: $(cat "$ERR")"
 ALL_KEYS="$K_ORG $K_RES $K_TEAM $K_BAD $K_SP"
 
 RULES="[defaults]

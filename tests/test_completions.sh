@@ -8,8 +8,8 @@
 
 COMPL="$abs_top_srcdir/completions"
 fresh_user
-add_key work sk-test-ok-compl-1 --region sg || exit 99
-add_key cn.backup sk-test-ok-compl-2 --region beijing || exit 99
+add_key work sk-test-ok-compl-1 --region sg || bail_out "could not store a test key"
+add_key cn.backup sk-test-ok-compl-2 --region beijing || bail_out "could not store a test key"
 # the scripts run dashscope-credential as typed: the built one
 mkdir -p "$TMPROOT/path"
 ln -s "$DS" "$TMPROOT/path/dashscope-credential"

@@ -16,22 +16,19 @@
 # included), and a package build never runs this test again.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 if [ -n "${DS_TEST_DEB_ACTIVE:-}" ]; then
-	echo "# SKIP: already inside a package build of this test"
-	exit 77
+	skip_all "already inside a package build of this test"
 fi
 export DS_TEST_DEB_ACTIVE=1
 if [ "$(id -u)" != 0 ] || { [ "${CI:-}" != true ] && [ "${DS_TEST_DEB:-}" != 1 ]; }; then
-	echo "# SKIP: installs packages into the system: runs only as root with CI=true or DS_TEST_DEB=1"
-	exit 77
+	skip_all "installs packages into the system: runs only as root with CI=true or DS_TEST_DEB=1"
 fi
 for tool in dpkg-buildpackage dh lintian apt-get pam-auth-update; do
-	command -v "$tool" >/dev/null || { echo "# SKIP: $tool is not installed (install-deps.sh)"; exit 77; }
+	command -v "$tool" >/dev/null || skip_all "$tool is not installed (install-deps.sh)"
 done
 PKGS="dashscope-credential libpam-dashscope"
 for p in $PKGS; do
 	if dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qv '^not-installed$'; then
-		echo "# SKIP: $p is already installed here; this test installs and purges it"
-		exit 77
+		skip_all "$p is already installed here; this test installs and purges it"
 	fi
 done
 

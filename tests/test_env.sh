@@ -6,10 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 KEY=sk-test-ok-env-1
-add_key work "$KEY" --region sg --default || exit 99
+add_key work "$KEY" --region sg --default || bail_out "could not store a test key"
 CONF="$HOME/.config/dashscope-credential/config"
 snapshot_home
 

@@ -7,13 +7,13 @@
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 export DASHSCOPE_CREDENTIAL_BROKER="$HOME/no-broker.sock"
 unset ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN OPENAI_API_KEY DASHSCOPE_API_KEY CLAUDE_CONFIG_DIR
 KEY=sk-test-ok-friendly-1
-add_key work "$KEY" --region sg || exit 99
-add_key cn sk-test-ok-friendly-2 --region beijing || exit 99
+add_key work "$KEY" --region sg || bail_out "could not store a test key"
+add_key cn sk-test-ok-friendly-2 --region beijing || bail_out "could not store a test key"
 CONF="$HOME/.config/dashscope-credential/config"
 SYS="$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
 snapshot_home
@@ -490,6 +490,6 @@ done
 case $? in
 0) printf 'ok - test_status_standalone_proxy_that_accepts_answers\n'; passed=$((passed + 1)) ;;
 77) skip test_status_standalone_proxy_that_accepts_answers "127.0.0.1:8418 is in use" ;;
-*) cat "$TMPROOT/proxy.log"; printf 'not ok - test_status_standalone_proxy_that_accepts_answers\n'; failed=$((failed + 1)) ;;
+*) tap_comment <"$TMPROOT/proxy.log"; printf 'not ok - test_status_standalone_proxy_that_accepts_answers\n'; failed=$((failed + 1)) ;;
 esac
 finish

@@ -9,10 +9,10 @@
 # build is not optimised (_FORTIFY_SOURCE needs -O).
 . "$(dirname "$0")/lib.sh"
 
-command -v hardening-check >/dev/null || { echo "# SKIP: hardening-check (devscripts) is not installed"; exit 77; }
-grep -q '^#define' "$abs_top_builddir/config.h" || exit 99
+command -v hardening-check >/dev/null || skip_all "hardening-check (devscripts) is not installed"
+[ -f "$abs_top_builddir/config.h" ] || bail_out "no config.h in $abs_top_builddir"
 grep -q -- '-D_FORTIFY_SOURCE' "$abs_top_builddir/Makefile" ||
-	{ echo "# SKIP: configured without _FORTIFY_SOURCE (not optimising, or the caller set it)"; exit 77; }
+	skip_all "configured without _FORTIFY_SOURCE (not optimising, or the caller set it)"
 
 # hardening_ok FILE: hardening-check is content with FILE.
 hardening_ok() {

@@ -8,20 +8,19 @@
 # otherwise.
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" = 0 ] || { echo "# SKIP: needs root (a user, a PAM service file, sshd)"; exit 77; }
+[ "$(id -u)" = 0 ] || skip_all "needs root (a user, a PAM service file, sshd)"
 for tool in "$(command -v sshd || echo /usr/sbin/sshd)" ssh ssh-keygen useradd groupadd runuser python3; do
-	command -v "$tool" >/dev/null || { echo "# SKIP: $tool is not installed (install-deps.sh)"; exit 77; }
+	command -v "$tool" >/dev/null || skip_all "$tool is not installed (install-deps.sh)"
 done
 if [ -n "${DS_SANITIZERS:-}" ]; then
 	# sshd is not built with ASan, so it cannot load an ASan module
-	echo "# SKIP: sshd cannot dlopen a module built with ASan"
-	exit 77
+	skip_all "sshd cannot dlopen a module built with ASan"
 fi
 MOD="$abs_top_builddir/.libs/pam_dashscope.so"
-[ -f "$MOD" ] || { echo "pam_dashscope.so is not built"; exit 99; }
+[ -f "$MOD" ] || bail_out "pam_dashscope.so is not built"
 
 . "$(dirname "$0")/sshd-lib.sh"
-sshd_start || exit 99
+sshd_start || bail_out "could not start sshd"
 
 helper() { printf '#!/bin/sh\n%s\n' "$2" >"$L/bin/$1"; chmod 755 "$L/bin/$1"; }
 helper hang 'exec sleep 100'

@@ -7,12 +7,12 @@
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 WORK_KEY=sk-test-ok-protocolwork1
 CP_KEY=sk-sp-codingplan0001
-add_key work "$WORK_KEY" --region singapore || exit 99
-add_key cp "$CP_KEY" --default || exit 99
+add_key work "$WORK_KEY" --region singapore || bail_out "could not store a test key"
+add_key cp "$CP_KEY" --default || bail_out "could not store a test key"
 SUM=$(store_sum)
 snapshot_home
 

@@ -5,13 +5,13 @@
 # chat endpoints only with a key it minted that has not expired.
 . "$(dirname "$0")/lib.sh"
 
-command -v curl >/dev/null || { echo "# SKIP: curl is not installed"; exit 77; }
+command -v curl >/dev/null || skip_all "curl is not installed"
 fresh_user
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 HEADERS_LOG="$SRV/headers.log"
 LONG_KEY="sk-test-ok-proxy$RANDOM$RANDOM"
-add_key work "$LONG_KEY" --region singapore || { echo "add failed"; exit 99; }
+add_key work "$LONG_KEY" --region singapore || bail_out "add failed"
 snapshot_home
 CHAT=/compatible-mode/v1/chat/completions
 

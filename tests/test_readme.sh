@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 # a new user: no store chosen, nothing that would win over the helper
 unset DASHSCOPE_CREDENTIAL_STORE ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN OPENAI_API_KEY DASHSCOPE_API_KEY \

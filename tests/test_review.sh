@@ -8,12 +8,12 @@
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 KEY_SG=sk-test-ok-review-sg01
 KEY_CN=sk-test-ok-review-cn01
-add_key sg "$KEY_SG" --region singapore || exit 99
-add_key cn "$KEY_CN" --region beijing --default || exit 99
+add_key sg "$KEY_SG" --region singapore || bail_out "could not store a test key"
+add_key cn "$KEY_CN" --region beijing --default || bail_out "could not store a test key"
 SUM=$(store_sum)
 snapshot_home
 

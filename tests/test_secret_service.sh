@@ -7,7 +7,7 @@
 
 if [ -z "${DS_IN_SESSION:-}" ]; then
 	for tool in dbus-run-session gnome-keyring-daemon secret-tool; do
-		command -v "$tool" >/dev/null || { echo "# SKIP: $tool is not installed"; exit 77; }
+		command -v "$tool" >/dev/null || skip_all "$tool is not installed"
 	done
 	fresh_user
 	export DS_IN_SESSION=1 HOME
@@ -23,7 +23,7 @@ export DASHSCOPE_CREDENTIAL_STORE=secret-service
 export DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$HOME/system.conf"
 : >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
 KEYFILE="$HOME/.local/share/dashscope-credential/keys"
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 
 ss_clear() { secret-tool clear xdg:schema io.github.dashscope_credential.Key >/dev/null 2>&1; true; }

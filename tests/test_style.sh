@@ -5,7 +5,7 @@
 # installs both.
 . "$(dirname "$0")/lib.sh"
 
-cd "$abs_top_srcdir" || exit 99
+cd "$abs_top_srcdir" || bail_out "cannot enter $abs_top_srcdir"
 # tests/e2e holds the npm-installed clients (Node's and sharp's headers among them)
 C_FILES=$(find helper pam tests -path tests/e2e -prune -o \( -name '*.c' -o -name '*.h' \) -print | sort)
 
@@ -36,7 +36,7 @@ test_every_curl_setup_result_is_checked() {
 }
 
 for tool in clang-format cppcheck; do
-	command -v "$tool" >/dev/null || { echo "$tool is not installed"; exit 77; }
+	command -v "$tool" >/dev/null || skip_all "$tool is not installed"
 done
 t test_c_files_follow_clang_format
 t test_cppcheck_reports_nothing

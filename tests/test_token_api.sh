@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
-start_server || { echo "could not start the test server"; exit 99; }
+start_server || bail_out "could not start the test server"
 use_server
 mkdir -p "$HOME/.config/dashscope-credential"
 printf '[defaults]\ntimeout = 3\n' >"$HOME/.config/dashscope-credential/config"

@@ -6,7 +6,7 @@
 # when systemd-analyze is missing.
 . "$(dirname "$0")/lib.sh"
 
-command -v systemd-analyze >/dev/null || { echo "# SKIP: systemd-analyze is missing"; exit 77; }
+command -v systemd-analyze >/dev/null || skip_all "systemd-analyze is missing"
 UNITS="$TMPROOT/units"
 mkdir -p "$UNITS"
 cp "$abs_top_srcdir/systemd/dashscope-credential-broker.socket" "$UNITS/"
