@@ -1,43 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* Parsing for pam_dashscope: options, [pam] rules and the helper's
- * NAME=VALUE lines. Everything the helper prints is untrusted here. */
+/* Parsing for pam_dashscope: its options and the helper's NAME=VALUE
+ * lines ([pam] rules are conf/pam_rules.c's). Everything the helper
+ * prints is untrusted here. */
 #include "config.h"
 #include "conf/envvars.h"
+#include "conf/pam_rules.h"
 #include "pam/pam_parse.h"
 #include "conf/region.h"
 #include "base/util.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static const char *opt_value(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-
-	return strncmp(arg, name, n) == 0 && arg[n] == '=' ? arg + n + 1 : NULL;
-}
-
-static int set_place_item(struct pam_place *pl, const char *arg, pam_report_fn report, void *ctx)
-{
-	const char *v;
-
-	if ((v = opt_value(arg, "profile"))) {
-		if (!profile_name_valid(v))
-			return report(ctx, "bad profile name in", arg), 1;
-		pl->profile = v;
-	} else if ((v = opt_value(arg, "region"))) {
-		if (!region_find(v))
-			return report(ctx, "unknown region in", arg), 1;
-		pl->region = v;
-	} else if ((v = opt_value(arg, "workspace"))) {
-		if (!workspace_valid(v))
-			return report(ctx, "bad workspace id in", arg), 1;
-		pl->workspace = v;
-	} else {
-		return -1; /* not a place item */
-	}
-	return 0;
-}
 
 void pam_opts_parse(struct pam_opts *o, int argc, const char **argv, pam_report_fn report,
 		    void *ctx)
@@ -51,7 +24,7 @@ void pam_opts_parse(struct pam_opts *o, int argc, const char **argv, pam_report_
 
 		if (!a)
 			continue;
-		if (set_place_item(&o->place, a, report, ctx) >= 0)
+		if (pam_place_item(&o->place, a, report, ctx) >= 0)
 			continue;
 		if (!strcmp(a, "strict"))
 			o->strict = 1;
@@ -59,25 +32,25 @@ void pam_opts_parse(struct pam_opts *o, int argc, const char **argv, pam_report_
 			o->debug = 1;
 		else if (!strcmp(a, "quiet"))
 			o->quiet = 1;
-		else if ((v = opt_value(a, "for"))) {
+		else if ((v = pam_opt_value(a, "for"))) {
 			unsigned mask;
 
 			if (envvar_families_parse(v, &mask))
 				report(ctx, "bad list in", a);
 			else
 				o->for_list = v;
-		} else if ((v = opt_value(a, "helper"))) {
+		} else if ((v = pam_opt_value(a, "helper"))) {
 			/* an absolute path: no PATH lookup during login */
 			if (v[0] != '/' || ds_has_control(v))
 				report(ctx, "helper must be an absolute path:", a);
 			else
 				o->helper = v;
-		} else if ((v = opt_value(a, "timeout"))) {
+		} else if ((v = pam_opt_value(a, "timeout"))) {
 			if (ds_parse_ulong(v, 60, &n) || n == 0)
 				report(ctx, "timeout must be 1..60 seconds:", a);
 			else
 				o->timeout = (unsigned)n;
-		} else if ((v = opt_value(a, "conf"))) {
+		} else if ((v = pam_opt_value(a, "conf"))) {
 			if (v[0] != '/' || ds_has_control(v))
 				report(ctx, "conf must be an absolute path:", a);
 			else
@@ -86,32 +59,6 @@ void pam_opts_parse(struct pam_opts *o, int argc, const char **argv, pam_report_
 			report(ctx, "unknown option", a);
 		}
 	}
-}
-
-int pam_rule_parse(char *buf, struct pam_place *place, pam_report_fn report, void *ctx)
-{
-	char *save = NULL;
-
-	memset(place, 0, sizeof(*place));
-	for (char *tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
-		int rc = set_place_item(place, tok, report, ctx);
-
-		if (rc < 0)
-			report(ctx, "unknown setting in [pam] rule:", tok);
-		if (rc)
-			return -1;
-	}
-	return 0;
-}
-
-void pam_place_merge(struct pam_place *dst, const struct pam_place *src)
-{
-	if (!dst->profile)
-		dst->profile = src->profile;
-	if (!dst->region)
-		dst->region = src->region;
-	if (!dst->workspace)
-		dst->workspace = src->workspace;
 }
 
 static int value_safe(const char *v, size_t len)

@@ -1,22 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* The PAM module's parsers, kept apart from PAM calls so that tests and
- * fuzzers can drive them: module options, [pam] rules, helper output. */
+ * fuzzers can drive them: module options and the helper's output. */
 #ifndef DS_PAM_PARSE_H
 #define DS_PAM_PARSE_H
 
 #include <stddef.h>
+#include "conf/pam_rules.h"
 
 #define PAM_DS_HELPER_DEFAULT BINDIR "/dashscope-credential"
 #define PAM_DS_TIMEOUT_DEFAULT 5
 #define PAM_DS_OUTPUT_MAX (16 * 1024)
 #define PAM_DS_VALUE_MAX 1024
 #define PAM_DS_REASON_MAX 200 /* bytes of the helper's reason in a log line */
-
-/* Which profile, region and workspace a session gets; NULL: not set.
- * Strings point into argv or into a rule kept by the caller. */
-struct pam_place {
-	const char *profile, *region, *workspace;
-};
 
 struct pam_opts {
 	struct pam_place place;
@@ -27,21 +22,10 @@ struct pam_opts {
 	int strict, debug, quiet;
 };
 
-/* Reports one problem with an option or a rule (for pam_syslog). */
-typedef void (*pam_report_fn)(void *ctx, const char *what, const char *item);
-
 /* Parses module options. Unknown options and bad values are reported
  * and ignored; never fails. */
 void pam_opts_parse(struct pam_opts *o, int argc, const char **argv, pam_report_fn report,
 		    void *ctx);
-
-/* Parses one [pam] rule's settings ("profile=a region=b workspace=c")
- * into place; buf is a writable copy that place points into. Returns 0,
- * or -1 (reported) on a bad setting. */
-int pam_rule_parse(char *buf, struct pam_place *place, pam_report_fn report, void *ctx);
-
-/* Fills the fields of dst that are NULL from src. */
-void pam_place_merge(struct pam_place *dst, const struct pam_place *src);
 
 /* Walks the helper's output (len bytes, at most PAM_DS_OUTPUT_MAX) and
  * calls fn with each "NAME=VALUE" line (NUL-terminated copy) whose name

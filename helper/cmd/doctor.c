@@ -3,7 +3,7 @@
  * with its fix (SPEC sections 5 and 13); --json gives the same checks. */
 #include "config.h"
 #include "cmd/cmd_int.h"
-#include "pam/pam_parse.h"
+#include "conf/pam_rules.h"
 #include "core/policy.h"
 #include "base/files.h"
 #include "cmd/tools.h"
