@@ -166,6 +166,54 @@ test_exec_missing_command_exits_127() {
 	run exec -- /nonexistent/command
 	expect_rc 127 && expect_err_one_line && expect_out_empty
 }
+# exec --key-file runs CMD beside the helper (base/child.c): the PATH
+# search is done before fork, so a command that cannot run is reported by
+# the helper itself, with execvp's exit codes, and no key file is left.
+test_exec_key_file_missing_command_exits_127_with_one_line() {
+	run exec --key-file -- no-such-command-here
+	expect_rc 127 && expect_err_one_line && expect_err_has 'Cannot run no-such-command-here' &&
+		expect_out_empty
+}
+# Between fork and exec the child makes async-signal-safe calls only: an
+# exec that fails (here: the script's interpreter is missing) reaches the
+# helper as an errno, and the helper words it, not the child.
+test_exec_key_file_child_writes_no_message_of_its_own() {
+	local helper writer
+	command -v strace >/dev/null || { diag "strace is not installed"; return 77; }
+	printf '#!/no/such/interpreter\n' >"$TMPROOT/bad-interp"
+	chmod 755 "$TMPROOT/bad-interp"
+	strace -f -qq -e trace=write -o "$TMPROOT/strace" "$DS" exec --key-file -- "$TMPROOT/bad-interp" \
+		</dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 127 && expect_err_one_line || return 1
+	# the helper is the process that wrote the key file
+	helper=$(grep -m1 '"st-' "$TMPROOT/strace" | awk '{print $1}')
+	writer=$(grep -m1 'Cannot run' "$TMPROOT/strace" | awk '{print $1}')
+	[ -n "$helper" ] && [ "$writer" = "$helper" ] ||
+		{ diag "the message was written by pid ${writer:-none}, the helper is ${helper:-unknown}"; return 1; }
+	# and a child did try to run it
+	grep -v "^$helper " "$TMPROOT/strace" | grep -q 'write(' ||
+		{ diag "no child reported its exec failure"; return 1; }
+}
+test_exec_key_file_command_not_executable_exits_126() {
+	printf 'not a program\n' >"$TMPROOT/plain"
+	chmod 644 "$TMPROOT/plain"
+	run exec --key-file -- "$TMPROOT/plain"
+	expect_rc 126 && expect_err_one_line && expect_out_empty
+}
+test_exec_key_file_runs_a_script_without_interpreter_line_with_sh() {
+	printf 'printf "%%s\\n" "ran $1"\n' >"$TMPROOT/bin-script"
+	chmod 755 "$TMPROOT/bin-script"
+	PATH="$TMPROOT:$PATH" run exec --key-file -- bin-script first
+	expect_rc 0 && expect_out_has 'ran first'
+}
+test_exec_key_file_finds_the_command_on_path() {
+	mkdir -p "$TMPROOT/pathdir"
+	printf '#!/bin/sh\nprintf "%%s\\n" "$DASHSCOPE_API_KEY_FILE_PATH"\n' >"$TMPROOT/pathdir/show-path"
+	chmod 755 "$TMPROOT/pathdir/show-path"
+	PATH="$TMPROOT/pathdir:$PATH" run exec --key-file -- show-path
+	expect_rc 0 && grep -q '/' "$OUT"
+}
 # SPEC 13: no command runs $SHELL (here /bin/sh reading the commands below)
 test_exec_without_command_runs_the_shell() {
 	run_in 'printf "%s\n" "${OPENAI_API_KEY%%-*}"; exit 7' exec --for openai

@@ -14,9 +14,12 @@
  * mask CMD must start with. */
 int child_signals_block(sigset_t *saved);
 
-/* Starts argv[0] (PATH searched) with the process's environment, the saved
- * mask, default dispositions, and the caller's umask and core limit (not
- * the helper's hardening). */
+/* Starts argv[0] (PATH searched, before fork) with the process's
+ * environment, the saved mask, default dispositions, and the caller's
+ * umask and core and descriptor limits (not the helper's hardening). A
+ * command that cannot run is an error here, status 127 (not found) or
+ * 126, and no child is left. Call it with no other thread changing the
+ * environment. */
 int child_start(char **argv, const sigset_t *saved, mode_t caller_umask,
 		const struct rlimit *caller_core, const struct rlimit *caller_nofile, pid_t *pid,
 		struct ds_err *err);
