@@ -8,9 +8,6 @@
 
 #include "base/util.h"
 
-#define NET_MODULE "dscred-net.so"
-#define NET_MODULE_SYMBOL "dscred_net"
-
 /* The table a module exports under symbol: its first member is the ABI
  * string it was built with, which must equal abi. Loaded from the build
  * tree when this binary runs uninstalled (make check), else from

@@ -10,6 +10,7 @@
 #include "base/loopback.h"
 #include "base/module.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_keys.h"
 #include "base/shell_quote.h"
 
 #include <arpa/inet.h>
@@ -150,6 +151,8 @@ static int check_options(const struct app *app, int has_cmd, enum shell_kind *ki
 	return DS_OK;
 }
 
+_Static_assert(DS_URL_MAX <= PROXY_ORIGIN_MAX, "an origin is cut from a base URL");
+
 /* The upstream origin: the profile's host or the configured endpoint. */
 static int origin_of(const struct app *app, const struct profile *p, struct proxy_conf *pc,
 		     struct ds_err *err)
@@ -222,8 +225,21 @@ static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err 
 	ds_strcpy(r->pc.listen_host, sizeof(r->pc.listen_host), r->addr.host);
 	r->pc.port = r->addr.port;
 	r->pc.proxy_key = r->proxy_key;
-	r->pc.keys = &r->kc;
 	return DS_OK;
+}
+
+/* What the server asks of the program (proxy.h), from its threads. */
+static int host_key_get(void *ctx, unsigned long refused, struct secret **out, unsigned long *gen,
+			struct ds_err *err)
+{
+	return keycache_get(ctx, refused, out, gen, err);
+}
+
+/* stdio locks the stream: lines from several threads do not mix. */
+static void host_log(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "%s\n", line);
 }
 
 /* The first key is minted before CMD starts: a failure is CMD's failure. */
@@ -261,6 +277,7 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 		     struct ds_err *err)
 {
 	const struct profile_conf *pcf = conf_profile(&app->conf, r->kc.profile.name);
+	const struct proxy_host host = { &r->kc, host_key_get, host_log };
 	char origin[96];
 	int rc, status = 0;
 	pid_t pid;
@@ -270,7 +287,7 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 	if (!r->ops)
 		return err->code;
 	nofile_raise();
-	rc = r->ops->start(&r->pc, r->fd, &r->px, err);
+	rc = r->ops->start(&r->pc, &host, r->fd, &r->px, err);
 	r->fd = -1; /* the server owns it now, or has closed it */
 	if (rc)
 		return rc;

@@ -6,6 +6,7 @@
 #include "cmd/cmd_int.h"
 #include "core/policy.h"
 #include "cmd/tools.h"
+#include "proxy/proxy_keys.h"
 #include "base/files.h"
 #include "base/file_write.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Minting temporary keys: the HTTP call (token_api.c) and the parsing and
- * validation of its answers (token_response.c, no network: fuzzable). */
+/* Minting temporary keys: the calls over the network module (net.c) and
+ * the parsing and validation of its answers (token_response.c, no network:
+ * fuzzable). */
 #ifndef DS_TOKEN_H
 #define DS_TOKEN_H
 

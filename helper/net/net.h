@@ -1,23 +1,63 @@
 /* SPDX-License-Identifier: MIT */
 /* The network module, dscred-net.so: the code that links libcurl, loaded
- * on the first call that talks to the API (module.h), so that commands
- * that never do (env --no-key for the PAM module, list, add, regions) do
- * not load libcurl and the libraries it brings. The module calls back
- * into the program (its symbols are exported), so it must come from the
- * same build: the ABI string carries the version. */
+ * on the first call that talks to the API (base/module.h), so that
+ * commands that never do (env --no-key for the PAM module, list, add,
+ * regions) do not load libcurl and the libraries it brings. It is a
+ * transport only: one POST in plain data, its status and body bytes back;
+ * the program (core/net.c, core/token_response.c) reads and words them.
+ * Nothing of the program's crosses but C types: the module needs none of
+ * its code. The ABI string carries the version. */
 #ifndef DS_NET_H
 #define DS_NET_H
 
-#include "core/token.h"
+#include <stddef.h>
 
-#define NET_ABI PACKAGE_VERSION "/net-1"
+#define NET_ABI PACKAGE_VERSION "/net-2"
+#define NET_BODY_MAX (64 * 1024) /* an answer's body, at most */
+
+/* How one POST ended. */
+enum net_result {
+	NET_OK, /* an answer came: status and body are set */
+	NET_TOO_LARGE, /* the body was over NET_BODY_MAX */
+	NET_TIMEOUT, /* the request's time ran out */
+	NET_TLS, /* the certificate could not be verified; nothing was sent */
+	NET_SCHEME, /* the URL's scheme is not allowed */
+	NET_UNREACHABLE, /* refused or dropped: may be a restart, worth a retry */
+	NET_FAILED, /* anything else */
+};
+
+/* One POST with an empty body and the key as a Bearer token. Verification
+ * is always on, redirects are never followed, plain http:// goes through
+ * no proxy. */
+struct net_post {
+	const char *url; /* with its query */
+	const char *ca; /* the CA file's bytes (PEM), or NULL: the system's */
+	size_t ca_len;
+	const char *key; /* NUL-terminated; wiped from the module's copies */
+	size_t key_len;
+	unsigned long timeout; /* seconds for the whole request, connect included */
+};
+
+/* The answer, filled by the module. */
+struct net_answer {
+	enum net_result result;
+	char reason[256]; /* libcurl's words when result is not NET_OK */
+	long status; /* HTTP status, 0 when none came */
+	long retry_after; /* the Retry-After seconds (capped at 10), 0 when none */
+	long long elapsed_ms;
+	size_t len;
+	char body[NET_BODY_MAX + 1]; /* NUL-terminated */
+};
 
 struct net_ops {
 	const char *abi; /* NET_ABI */
-	int (*global_init)(struct ds_err *err);
+	int (*global_init)(void); /* 0, or -1: libcurl could not be set up */
 	void (*global_cleanup)(void);
-	int (*token_mint)(const struct token_request *tr, struct minted *out, struct ds_err *err);
+	void (*post)(const struct net_post *req, struct net_answer *ans);
 };
+
+#define NET_MODULE "dscred-net.so"
+#define NET_MODULE_SYMBOL "dscred_net"
 
 extern const struct net_ops dscred_net;
 

@@ -7,6 +7,7 @@
 #include "base/file_write.h"
 #include "base/files.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_keys.h"
 
 #include <errno.h>
 #include <fcntl.h>

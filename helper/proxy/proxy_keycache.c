@@ -4,7 +4,7 @@
  * single-flight through credential_obtain, the path `token` takes. */
 #include "config.h"
 #include "core/policy.h"
-#include "proxy/proxy.h"
+#include "proxy/proxy_keys.h"
 
 #include <string.h>
 #include <time.h>

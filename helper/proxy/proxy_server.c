@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The proxy's server side on libmicrohttpd, one thread per connection:
  * who may call (proxy key, Host), what is forwarded (paths, size), the
- * upstream transfer (run by the same thread), and one log line per
- * request. */
+ * upstream transfer (run by the same thread, proxy_upstream.h), and one
+ * log line per request, handed to the program (proxy.h). */
 #include "config.h"
+#include "base/clock.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_upstream.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -18,7 +20,9 @@
 #define READ_BLOCK (16 * 1024)
 
 struct proxy {
-	struct proxy_conf pc; /* a copy, with the pool */
+	struct proxy_conf pc; /* copies of what start was given */
+	struct proxy_host host;
+	struct upstream_env env; /* the two and the pool, for every transfer */
 	struct MHD_Daemon *daemon;
 };
 
@@ -27,7 +31,7 @@ struct proxy {
 struct preq {
 	struct proxy *px;
 	char *uri; /* raw, as the client sent it */
-	struct timespec t0;
+	long long t0; /* clock_now_ms at the first line */
 	char method[16];
 	int started;
 	int refuse; /* status to answer once the body is read (413) */
@@ -46,15 +50,16 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, struct preq *rq, u
 {
 	json_t *o =
 		json_pack("{s:s, s:s, s:s}", "code", code, "message", message, "request_id", "");
-	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	/* a message is at most u->reason's 511 bytes, 6 a byte escaped */
+	char s[4096];
+	size_t n = o ? json_dumpb(o, s, sizeof(s), JSON_COMPACT | JSON_PRESERVE_ORDER) : 0;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
 	json_decref(o);
-	if (!s)
+	if (n == 0 || n > sizeof(s))
 		return MHD_NO;
-	r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_COPY);
-	token_json_free(s);
+	r = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
 	if (MHD_add_response_header(r, "Content-Type", "application/json") != MHD_YES) {
@@ -291,7 +296,7 @@ static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
 		u->url = NULL;
 		return -1;
 	}
-	u->pc = pc;
+	u->env = &rq->px->env;
 	ds_strcpy(u->method, sizeof(u->method), rq->method);
 	u->body = rq->body;
 	u->body_len = rq->body_len;
@@ -416,7 +421,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	rq->px = cls;
 	rq->uri = strdup(uri);
 	rq->client_fd = -1;
-	clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+	rq->t0 = clock_now_ms();
 	if (!rq->uri) {
 		free(rq);
 		return NULL;
@@ -435,15 +440,13 @@ static size_t on_unescape(void *cls, struct MHD_Connection *c, char *s)
 
 static void log_line(const struct preq *rq)
 {
-	struct timespec t1;
+	const struct proxy_host *host = &rq->px->host;
 	time_t now = time(NULL);
 	struct tm tm;
-	char when[32], path[200];
+	char when[32], path[200], line[512];
 	size_t plen = strcspn(rq->uri, "?");
-	double secs;
+	double secs = (double)(clock_now_ms() - rq->t0) / 1e3;
 
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	secs = (double)(t1.tv_sec - rq->t0.tv_sec) + (double)(t1.tv_nsec - rq->t0.tv_nsec) / 1e9;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (plen >= sizeof(path))
@@ -451,9 +454,10 @@ static void log_line(const struct preq *rq)
 	for (size_t i = 0; i < plen; i++) /* the path is the client's: no control bytes */
 		path[i] = (unsigned char)rq->uri[i] < 0x21 || rq->uri[i] == 0x7f ? '?' : rq->uri[i];
 	path[plen] = 0;
-	fprintf(stderr, "%s %s %s %u in=%zu out=%llu %.3fs%s%s\n", when,
-		rq->method[0] ? rq->method : "-", path, rq->status, rq->body_len, rq->bytes_out,
-		secs, rq->up.request_id[0] ? " request_id=" : "", rq->up.request_id);
+	snprintf(line, sizeof(line), "%s %s %s %u in=%zu out=%llu %.3fs%s%s", when,
+		 rq->method[0] ? rq->method : "-", path, rq->status, rq->body_len, rq->bytes_out,
+		 secs, rq->up.request_id[0] ? " request_id=" : "", rq->up.request_id);
+	host->log(host->ctx, line);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
@@ -483,13 +487,13 @@ static void proxy_stop(struct proxy *px)
 		return;
 	if (px->daemon)
 		MHD_stop_daemon(px->daemon);
-	upstream_pool_free(px->pc.pool);
+	upstream_pool_free(px->env.pool);
 	curl_global_cleanup();
 	free(px);
 }
 
-static int proxy_start(const struct proxy_conf *pc, int listen_fd, struct proxy **out,
-		       struct ds_err *err)
+static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *host, int listen_fd,
+		       struct proxy **out, struct ds_err *err)
 {
 	struct proxy *px = calloc(1, sizeof(*px));
 
@@ -499,13 +503,16 @@ static int proxy_start(const struct proxy_conf *pc, int listen_fd, struct proxy 
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	}
 	px->pc = *pc;
+	px->host = *host;
+	px->env.pc = &px->pc;
+	px->env.host = &px->host;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		free(px);
 		close(listen_fd);
 		return ds_err_set(err, DS_EFAIL, "libcurl could not be initialised.");
 	}
-	px->pc.pool = upstream_pool_new();
-	if (px->pc.pool)
+	px->env.pool = upstream_pool_new();
+	if (px->env.pool)
 		px->daemon =
 			MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
 						 MHD_USE_POLL_INTERNAL_THREAD,

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* One request's trip upstream, run by the connection thread itself:
- * libcurl's multi interface drives a transfer with a temporary key in its
- * headers until the response head is known, then again each time the
- * client wants more of the body (so a slow client holds back only its own
- * upstream). A 401 before any byte reached the client drops the key and
- * the request is replayed once with a new one. */
+/* One request's trip upstream, run by the connection thread itself
+ * (proxy_upstream.h): libcurl's multi interface drives a transfer with a
+ * temporary key in its headers until the response head is known, then
+ * again each time the client wants more of the body (so a slow client
+ * holds back only its own upstream). A 401 before any byte reached the
+ * client drops the key and the request is replayed once with a new one. */
 #include "config.h"
-#include "proxy/proxy.h"
+#include "base/clock.h"
+#include "proxy/proxy_upstream.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -17,171 +18,6 @@
 #include <time.h>
 
 #define SLICE_MS 200 /* how often a waiting thread looks at the client's socket */
-
-/* ---- the pool: idle handles keep their connections ---- */
-
-#define POOL_MAX 256
-
-/* A multi handle keeps the connections of its transfers in its own cache:
- * pooled with its easy handle, it carries one warm upstream connection
- * from one request to the next. */
-struct upstream_conn {
-	CURLM *multi;
-	CURL *easy;
-	time_t idle_since; /* CLOCK_MONOTONIC seconds, while pooled */
-};
-
-struct upstream_pool {
-	pthread_mutex_t lock; /* guards idle[] and n */
-	struct upstream_conn *idle[POOL_MAX];
-	size_t n;
-	CURLSH *share;
-	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-};
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ctx)
-{
-	struct upstream_pool *p = ctx;
-
-	(void)h;
-	(void)access;
-	pthread_mutex_lock(&p->share_locks[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
-{
-	struct upstream_pool *p = ctx;
-
-	(void)h;
-	pthread_mutex_unlock(&p->share_locks[data]);
-}
-
-struct upstream_pool *upstream_pool_new(void)
-{
-	struct upstream_pool *p = calloc(1, sizeof(*p));
-	CURLSHcode rc = CURLSHE_OK;
-
-	if (!p)
-		return NULL;
-	pthread_mutex_init(&p->lock, NULL);
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&p->share_locks[i], NULL);
-	p->share = curl_share_init();
-	if (!p->share) {
-		upstream_pool_free(p);
-		return NULL;
-	}
-	rc |= curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, share_lock);
-	rc |= curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	rc |= curl_share_setopt(p->share, CURLSHOPT_USERDATA, p);
-	rc |= curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	rc |= curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	if (rc != CURLSHE_OK) {
-		upstream_pool_free(p);
-		return NULL;
-	}
-	return p;
-}
-
-static void conn_free(struct upstream_conn *c)
-{
-	if (!c)
-		return;
-	if (c->multi)
-		curl_multi_cleanup(c->multi); /* closes its connections */
-	if (c->easy)
-		curl_easy_cleanup(c->easy);
-	free(c);
-}
-
-void upstream_pool_free(struct upstream_pool *p)
-{
-	if (!p)
-		return;
-	for (size_t i = 0; i < p->n; i++)
-		conn_free(p->idle[i]);
-	if (p->share)
-		curl_share_cleanup(p->share);
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&p->share_locks[i]);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
-}
-
-static time_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-/* Moves the pairs idle for idle_timeout or longer (the oldest are at the
- * bottom) into stale[], for the caller to free outside the lock: the
- * descriptors a burst of requests opened do not stay open for good. */
-static size_t pool_expire(struct upstream_pool *p, unsigned long idle_timeout,
-			  struct upstream_conn **stale)
-{
-	time_t now = mono_now();
-	size_t k = 0;
-
-	while (k < p->n && now - p->idle[k]->idle_since >= (time_t)idle_timeout)
-		stale[k] = p->idle[k], k++;
-	if (k) {
-		memmove(p->idle, p->idle + k, (p->n - k) * sizeof(p->idle[0]));
-		p->n -= k;
-	}
-	return k;
-}
-
-static void conn_free_all(struct upstream_conn **list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		conn_free(list[i]);
-}
-
-/* An idle pair (its connection still open) or a new one. */
-static struct upstream_conn *pool_take(struct upstream_pool *p, unsigned long idle_timeout)
-{
-	struct upstream_conn *c = NULL, *stale[POOL_MAX];
-	size_t k;
-
-	pthread_mutex_lock(&p->lock);
-	k = pool_expire(p, idle_timeout, stale);
-	if (p->n)
-		c = p->idle[--p->n];
-	pthread_mutex_unlock(&p->lock);
-	conn_free_all(stale, k);
-	if (c)
-		return c;
-	c = calloc(1, sizeof(*c));
-	if (c && (!(c->multi = curl_multi_init()) || !(c->easy = curl_easy_init()))) {
-		conn_free(c);
-		c = NULL;
-	}
-	return c;
-}
-
-/* Only a transfer that ended cleanly leaves a reusable connection. */
-static void pool_give(struct upstream_pool *p, struct upstream_conn *c, int reusable,
-		      unsigned long idle_timeout)
-{
-	struct upstream_conn *stale[POOL_MAX];
-	size_t k = 0;
-
-	if (reusable) {
-		c->idle_since = mono_now();
-		pthread_mutex_lock(&p->lock);
-		k = pool_expire(p, idle_timeout, stale);
-		if (p->n < POOL_MAX) {
-			p->idle[p->n++] = c;
-			c = NULL;
-		}
-		pthread_mutex_unlock(&p->lock);
-	}
-	conn_free_all(stale, k);
-	conn_free(c);
-}
 
 /* ---- the client's side ---- */
 
@@ -196,7 +32,10 @@ static int client_gone(int fd)
 }
 
 /* Whether a slice has passed since the client's socket was last looked
- * at (a coarse clock: no system call). */
+ * at. It runs on each wake-up of a busy transfer (each chunk of a
+ * stream), so it reads the coarse clock on purpose rather than
+ * clock_now_ms: the kernel's last tick, no hardware timer read, and a
+ * tick of a few ms is precise enough for a 200 ms slice. */
 static int client_check_due(struct upstream *u)
 {
 	struct timespec now;
@@ -417,7 +256,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct upstream *u = ctx;
-	time_t now = mono_now();
+	long long now = clock_now_ms();
 
 	(void)dt;
 	(void)ut;
@@ -426,7 +265,7 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 		u->seen_up = un;
 		u->last_byte = now;
 	}
-	if (now - u->last_byte >= (time_t)u->pc->idle_timeout)
+	if (now - u->last_byte >= (long long)u->env->pc->idle_timeout * 1000)
 		u->idle = 1;
 	return u->idle;
 }
@@ -492,7 +331,7 @@ static int has_header(const struct curl_slist *list, const char *name)
  * multi handle; the key goes only into u->sent. */
 static int attempt_setup(struct upstream *u, const struct secret *key)
 {
-	const struct proxy_conf *pc = u->pc;
+	const struct proxy_conf *pc = u->env->pc;
 	int http = !strncasecmp(u->url, "http://", 7);
 	CURL *h = u->conn->easy;
 	struct curl_slist *l;
@@ -524,7 +363,7 @@ static int attempt_setup(struct upstream *u, const struct secret *key)
 	if (http)
 		SET(h, CURLOPT_NOPROXY, "*");
 	SET(h, CURLOPT_NOSIGNAL, 1L);
-	SET(h, CURLOPT_SHARE, pc->pool->share);
+	SET(h, CURLOPT_SHARE, upstream_pool_share(u->env->pool));
 	/* no total timeout on a stream; an idle one is closed (on_progress) */
 	SET(h, CURLOPT_CONNECTTIMEOUT, (long)pc->connect_timeout);
 	SET(h, CURLOPT_HTTPHEADER, u->sent);
@@ -575,11 +414,12 @@ static void attempt_detach(struct upstream *u)
  * refused one) and starts an attempt with it. */
 static int attempt_start(struct upstream *u)
 {
+	const struct proxy_host *host = u->env->host;
 	struct ds_err err = { 0, "" };
 	struct secret *key;
 	int rc;
 
-	if (keycache_get(u->pc->keys, u->round ? u->gen : 0, &key, &u->gen, &err)) {
+	if (host->key_get(host->ctx, u->round ? u->gen : 0, &key, &u->gen, &err)) {
 		fail(u, "Minting a temporary key failed: ", err.msg);
 		return -1;
 	}
@@ -593,7 +433,7 @@ static int attempt_start(struct upstream *u)
 	u->errbuf[0] = 0;
 	u->held_401 = 0;
 	u->seen_down = u->seen_up = 0;
-	u->last_byte = mono_now();
+	u->last_byte = clock_now_ms();
 	rc = attempt_setup(u, key);
 	secret_free(key);
 	if (rc) {
@@ -648,21 +488,13 @@ static int ended(const struct upstream *u)
 	return u->done || u->failed || u->aborted || !u->attached;
 }
 
-static long long ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs the transfer until ready(u) holds or it ended (0), the client went
  * away (-1), or for at most limit_ms (0; negative: no limit). */
 static int drive(struct upstream *u, int client_fd, int (*ready)(const struct upstream *),
 		 long limit_ms)
 {
 	CURLM *m = u->conn->multi;
-	long long until = limit_ms >= 0 ? ms_now() + limit_ms : 0;
+	long long until = limit_ms >= 0 ? clock_deadline_in(limit_ms) : 0;
 
 	for (;;) {
 		int running, n = 0, left;
@@ -677,7 +509,7 @@ static int drive(struct upstream *u, int client_fd, int (*ready)(const struct up
 		while ((msg = curl_multi_info_read(m, &left)))
 			if (msg->msg == CURLMSG_DONE && u->attached)
 				attempt_end(u, msg->data.result);
-		if (ready(u) || ended(u) || (limit_ms >= 0 && ms_now() >= until))
+		if (ready(u) || ended(u) || (limit_ms >= 0 && clock_now_ms() >= until))
 			return 0;
 		if (curl_multi_poll(m, NULL, 0, SLICE_MS, &n) != CURLM_OK) {
 			attempt_end(u, CURLE_FAILED_INIT);
@@ -695,7 +527,7 @@ int upstream_begin(struct upstream *u, int client_fd)
 	u->client_fd = client_fd;
 	u->content_length = -1;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &u->client_checked);
-	u->conn = pool_take(u->pc->pool, u->pc->idle_timeout);
+	u->conn = upstream_pool_take(u->env->pool, u->env->pc->idle_timeout);
 	if (!u->conn) {
 		fail(u, "The upstream request could not be set up: ", "out of memory.");
 		return 0;
@@ -755,7 +587,8 @@ void upstream_finish(struct upstream *u, int graceful)
 				(void)drive(u, -1, never, 1000);
 		}
 		attempt_detach(u);
-		pool_give(u->pc->pool, u->conn, u->done && !u->reusable_lost, u->pc->idle_timeout);
+		upstream_pool_give(u->env->pool, u->conn, u->done && !u->reusable_lost,
+				   u->env->pc->idle_timeout);
 		u->conn = NULL;
 	}
 	if (u->buf) {
