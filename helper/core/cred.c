@@ -13,7 +13,7 @@
 
 int app_refuse_broker_write(const struct app *app, struct ds_err *err)
 {
-	if (app->conf.store != STORE_BROKER)
+	if (!store_kind_read_only(app->conf.store))
 		return DS_OK;
 	return ds_err_set(err, DS_EPOLICY,
 			  "The store is the broker: the administrator holds the keys (sudo dashscope-credential add --system).");
@@ -275,8 +275,9 @@ unsigned long want_lifetime(const struct conf *conf, const struct want *w, const
 	return DS_LIFETIME_DEFAULT;
 }
 
-/* A profile the broker did not list is still asked for by name, so that
- * the broker refuses it (code 6) and its audit records the attempt. It
+/* A profile a minting store (the broker) did not list is still asked for
+ * by name, so that the broker refuses it (code 6) and its audit records
+ * the attempt. It
  * can only be granted if the rules changed between the two requests. */
 static int broker_ask_named(struct app *app, const struct want *w, struct ds_err *err)
 {
@@ -310,7 +311,7 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 
 	memset(cred, 0, sizeof(*cred));
 	rc = app_select(app, w, &cred->profile, found, err);
-	if (rc == DS_OK && !*found && app->store.kind == STORE_BROKER && w->cr.profile &&
+	if (rc == DS_OK && !*found && store_mints(&app->store) && w->cr.profile &&
 	    !w->cr.place_request)
 		return broker_ask_named(app, w, err);
 	if (rc || !*found)

@@ -298,6 +298,11 @@ int store_delete(struct store *st, const char *name, int *found, struct ds_err *
 	return backend_status(st->ops->del(st->state, name, found, err), err);
 }
 
+int store_kind_read_only(enum store_kind k)
+{
+	return k == STORE_BROKER;
+}
+
 int store_mints(const struct store *st)
 {
 	return st->ops && st->ops->mint;

@@ -55,6 +55,10 @@ int store_delete(struct store *st, const char *name, int *found, struct ds_err *
 
 /* 1 when the store mints temporary keys itself (the broker): its
  * long-lived keys cannot be read. */
+/* Whether the store of kind k holds keys only its administrator changes
+ * (the broker's): add, remove, store and erase refuse it. */
+int store_kind_read_only(enum store_kind k);
+
 int store_mints(const struct store *st);
 
 /* A temporary key for the profile named from a store that mints, checked
