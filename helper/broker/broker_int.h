@@ -79,9 +79,10 @@ void broker_caller_free(struct caller *c);
 struct broker_caller broker_caller_rules(const struct caller *c);
 
 /* broker_rate.c: what the broker counts per uid. take counts a request
- * against [broker] rate (DS_EPOLICY over it); conn_open and conn_close
- * count its open connections, with lock held. */
-int broker_rate_take(struct broker *b, uid_t uid, struct ds_err *err);
+ * made at now_ms (clock_now_ms()) against [broker] rate over a sliding
+ * window (DS_EPOLICY over it); conn_open and conn_close count its open
+ * connections, with lock held. */
+int broker_rate_take(struct broker *b, uid_t uid, long long now_ms, struct ds_err *err);
 int broker_rate_conn_open(struct broker *b, uid_t uid, unsigned max);
 void broker_rate_conn_close(struct broker *b, uid_t uid);
 void broker_rate_free(struct broker *b);
