@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <sys/types.h>
+#include <time.h>
 #include "core/app.h"
 
 #define BROKER_MAX_GROUPS 256
@@ -14,11 +15,13 @@
 struct broker_cache_entry; /* broker_cache.c */
 struct broker_rate_entry; /* broker_rate.c */
 
-/* The service. Each connection thread reads app and log_stderr, set
- * before the first thread starts; everything else sits behind lock. */
+/* The service. Each connection thread reads app, log_stderr and
+ * wall_clock, set before the first thread starts; everything else sits
+ * behind lock. */
 struct broker {
 	struct app *app;
 	int log_stderr;
+	time_t (*wall_clock)(void); /* what cached keys' expiry is compared with; NULL: time(2) */
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t changed; /* a mint finished, or a connection ended */
 	struct broker_cache_entry *cache;
