@@ -137,6 +137,75 @@ START_TEST(test_store_broker_parses)
 }
 END_TEST
 
+START_TEST(test_user_rule_does_not_match_a_group_of_that_name)
+{
+	static const char *const alice_groups[] = { "alice" };
+	static const struct broker_caller bob_in_alice = { "bob", alice_groups, 1 };
+	static const struct broker_caller devs_user = { "devs", NULL, 0 };
+	struct conf c;
+	struct ds_err err;
+
+	/* "alice" names the user, "@devs" the group: never the other */
+	ck_assert_int_eq(load(&c, "[broker]\nalice = org\n@devs = team\n", 1, &err), DS_OK);
+	ck_assert(!broker_rules_name(&c.broker, &bob_in_alice));
+	ck_assert(!broker_rules_allow(&c.broker, &bob_in_alice, "org"));
+	ck_assert(!broker_rules_allow(&c.broker, &devs_user, "team"));
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_two_lines_of_one_user_add_up)
+{
+	struct conf c;
+	struct ds_err err;
+
+	ck_assert_int_eq(load(&c, "[broker]\nalice = org\nalice = research\n", 1, &err), DS_OK);
+	ck_assert(broker_rules_allow(&c.broker, &alice, "org"));
+	ck_assert(broker_rules_allow(&c.broker, &alice, "research"));
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_profiles_match_whole_names_only)
+{
+	struct conf c;
+	struct ds_err err;
+
+	ck_assert_int_eq(load(&c, "[broker]\nalice = org.eu\n", 1, &err), DS_OK);
+	ck_assert(broker_rules_allow(&c.broker, &alice, "org.eu"));
+	ck_assert(!broker_rules_allow(&c.broker, &alice, "org"));
+	ck_assert(!broker_rules_allow(&c.broker, &alice, "org.e"));
+	ck_assert(!broker_rules_allow(&c.broker, &alice, "org.eu2"));
+	ck_assert(!broker_rules_allow(&c.broker, &alice, "ORG.EU"));
+	conf_free(&c);
+}
+END_TEST
+
+START_TEST(test_rate_and_max_lifetime_limits_are_inclusive)
+{
+	static const char *const bad[] = {
+		"[broker]\nrate = 1000001/min\n",
+		"[broker]\nmax_lifetime = 0\n",
+		"[broker]\nrate = -1/min\n",
+	};
+	struct conf c;
+	struct ds_err err;
+
+	ck_assert_int_eq(load(&c, "[broker]\nrate = 1000000/min\nmax_lifetime = 1800\n", 1, &err),
+			 DS_OK);
+	ck_assert_uint_eq(broker_rate(&c.broker), 1000000);
+	ck_assert_uint_eq(c.broker.max_lifetime, 1800);
+	conf_free(&c);
+	ck_assert_int_eq(load(&c, "[broker]\nrate = 1/min\nmax_lifetime = 1\n", 1, &err), DS_OK);
+	ck_assert_uint_eq(broker_rate(&c.broker), 1);
+	conf_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(load(&c, bad[i], 1, &err) == DS_EINPUT, "accepted: %s", bad[i]);
+		conf_free(&c);
+	}
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("broker_rules");
@@ -150,6 +219,10 @@ Suite *suite_make(void)
 	ADD(tc, test_bad_lines_name_file_and_line);
 	ADD(tc, test_user_file_cannot_grant_broker_rules);
 	ADD(tc, test_store_broker_parses);
+	ADD(tc, test_user_rule_does_not_match_a_group_of_that_name);
+	ADD(tc, test_two_lines_of_one_user_add_up);
+	ADD(tc, test_profiles_match_whole_names_only);
+	ADD(tc, test_rate_and_max_lifetime_limits_are_inclusive);
 	suite_add_tcase(s, tc);
 	return s;
 }

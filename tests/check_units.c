@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Key validation, profile selection, shell quoting and the token response
- * parser (hostile inputs 24, 25). */
+/* Key validation, shell quoting and the token response parser (hostile
+ * inputs 24, 25); profile selection is tests/check_selection.c. */
 #include "config.h"
 #include "check_main.h"
 #include <stdio.h>
@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 #include "core/key.h"
-#include "core/profile.h"
 #include "base/shell_quote.h"
 #include "core/token.h"
 
@@ -59,92 +58,6 @@ START_TEST(test_key_tail_shows_last_four)
 	key_tail("sk-0123456789abcd", 17, tail, sizeof(tail));
 	ck_assert_str_eq(tail, "sk-\xe2\x80\xa6"
 			       "abcd");
-}
-END_TEST
-
-static struct profile mk(const char *name, const char *region, const char *ws, enum plan plan)
-{
-	struct profile p;
-
-	memset(&p, 0, sizeof(p));
-	strcpy(p.name, name);
-	p.place.region = region_find(region);
-	strcpy(p.place.workspace, ws);
-	p.place.plan = plan;
-	return p;
-}
-
-static struct profile_list sample(void)
-{
-	struct profile_list l = { 0 };
-	struct profile ps[] = {
-		mk("a", "sg", "", PLAN_PAYG),
-		mk("b", "sg", "ws-1", PLAN_PAYG),
-		mk("c", "cn", "", PLAN_PAYG),
-		mk("d", "cn", "", PLAN_CODING),
-	};
-
-	for (size_t i = 0; i < 4; i++)
-		profile_list_add(&l, &ps[i]);
-	return l;
-}
-
-START_TEST(test_selection_rules)
-{
-	struct profile_list l = sample();
-	struct criteria cr;
-	const struct profile *p;
-	struct ds_err err;
-
-	memset(&cr, 0, sizeof(cr));
-	cr.profile = "b";
-	ck_assert_int_eq(select_profile(&l, &cr, NULL, &p, &err), DS_OK);
-	ck_assert_str_eq(p->name, "b");
-	cr.region = region_find("cn");
-	ck_assert_int_eq(select_profile(&l, &cr, NULL, &p, &err), DS_EFAIL); /* disagrees */
-	memset(&cr, 0, sizeof(cr));
-	cr.region = region_find("sg");
-	ck_assert_int_eq(select_profile(&l, &cr, NULL, &p, &err), DS_EFAIL); /* a and b */
-	ck_assert(strstr(err.msg, "a, b") != NULL);
-	ck_assert_int_eq(select_profile(&l, &cr, "b", &p, &err), DS_OK);
-	ck_assert_str_eq(p->name, "b");
-	cr.workspace = "";
-	ck_assert_int_eq(select_profile(&l, &cr, NULL, &p, &err), DS_OK);
-	ck_assert_str_eq(p->name, "a");
-	memset(&cr, 0, sizeof(cr));
-	cr.has_plan = 1;
-	cr.plan = PLAN_CODING;
-	ck_assert_int_eq(select_profile(&l, &cr, NULL, &p, &err), DS_OK);
-	ck_assert_str_eq(p->name, "d");
-	memset(&cr, 0, sizeof(cr));
-	ck_assert_int_eq(select_profile(&l, &cr, NULL, &p, &err), DS_EFAIL);
-	ck_assert_int_eq(select_profile(&l, &cr, "c", &p, &err), DS_OK);
-	ck_assert_str_eq(p->name, "c");
-	/* a place request we do not serve never falls back to the default */
-	cr.place_request = 1;
-	cr.place_ok = 0;
-	ck_assert_int_eq(select_profile(&l, &cr, "c", &p, &err), DS_OK);
-	ck_assert_ptr_null(p);
-	memset(&cr, 0, sizeof(cr));
-	cr.profile = "zz";
-	ck_assert_int_eq(select_profile(&l, &cr, "c", &p, &err), DS_OK);
-	ck_assert_ptr_null(p);
-	profile_list_free(&l);
-}
-END_TEST
-
-START_TEST(test_only_profile_is_chosen_without_default)
-{
-	struct profile_list l = { 0 };
-	struct profile one = mk("solo", "us", "", PLAN_PAYG);
-	struct criteria cr;
-	const struct profile *p;
-
-	profile_list_add(&l, &one);
-	memset(&cr, 0, sizeof(cr));
-	ck_assert_int_eq(select_profile(&l, &cr, "other", &p, NULL), DS_OK);
-	ck_assert_str_eq(p->name, "solo");
-	profile_list_free(&l);
 }
 END_TEST
 
@@ -301,8 +214,6 @@ Suite *suite_make(void)
 	token_json_init();
 	ADD(tc, test_key_shapes);
 	ADD(tc, test_key_tail_shows_last_four);
-	ADD(tc, test_selection_rules);
-	ADD(tc, test_only_profile_is_chosen_without_default);
 	ADD(tc, test_shell_quoting_forms);
 	ADD(tc, test_shell_refuses_line_breaks);
 	ADD(tc, test_token_response_accepts_good_answers);

@@ -25,12 +25,19 @@ struct broker_cache_entry {
 	struct broker_cache_entry *next;
 };
 
+/* Expiry is the API's Unix time: it is compared with the wall clock
+ * (the one tests set in struct broker). */
+static time_t cache_now(const struct broker *b)
+{
+	return b->wall_clock ? b->wall_clock() : time(NULL);
+}
+
 /* The entry of (uid, profile, lifetime), made when missing; lock must be
  * held. */
 static struct broker_cache_entry *cache_find(struct broker *b, uid_t uid, const char *profile,
 					     unsigned long lifetime)
 {
-	long long now = (long long)time(NULL);
+	long long now = (long long)cache_now(b);
 	struct broker_cache_entry *e;
 
 	/* dead keys are wiped as the walk passes them */
@@ -53,7 +60,6 @@ static struct broker_cache_entry *cache_find(struct broker *b, uid_t uid, const 
 	return e;
 }
 
-/* Expiry is the API's Unix time: it is compared with the wall clock. */
 static int cache_fresh(const struct broker_cache_entry *e, time_t now)
 {
 	return e->token &&
@@ -123,7 +129,7 @@ int broker_cache_get(struct broker *b, uid_t uid, const struct profile *p, unsig
 	fails_seen = e->fails;
 	*cached = 1;
 	for (;;) {
-		if (cache_fresh(e, time(NULL))) {
+		if (cache_fresh(e, cache_now(b))) {
 			rc = cache_copy(e, key, expires_at, err);
 			break;
 		}

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <sys/types.h>
+#include <time.h>
 #include "core/app.h"
 
 #define BROKER_MAX_GROUPS 256
@@ -14,11 +15,13 @@
 struct broker_cache_entry; /* broker_cache.c */
 struct broker_rate_entry; /* broker_rate.c */
 
-/* The service. Each connection thread reads app and log_stderr, set
- * before the first thread starts; everything else sits behind lock. */
+/* The service. Each connection thread reads app, log_stderr and
+ * wall_clock, set before the first thread starts; everything else sits
+ * behind lock. */
 struct broker {
 	struct app *app;
 	int log_stderr;
+	time_t (*wall_clock)(void); /* what cached keys' expiry is compared with; NULL: time(2) */
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t changed; /* a mint finished, or a connection ended */
 	struct broker_cache_entry *cache;
@@ -79,9 +82,10 @@ void broker_caller_free(struct caller *c);
 struct broker_caller broker_caller_rules(const struct caller *c);
 
 /* broker_rate.c: what the broker counts per uid. take counts a request
- * against [broker] rate (DS_EPOLICY over it); conn_open and conn_close
- * count its open connections, with lock held. */
-int broker_rate_take(struct broker *b, uid_t uid, struct ds_err *err);
+ * made at now_ms (clock_now_ms()) against [broker] rate over a sliding
+ * window (DS_EPOLICY over it); conn_open and conn_close count its open
+ * connections, with lock held. */
+int broker_rate_take(struct broker *b, uid_t uid, long long now_ms, struct ds_err *err);
 int broker_rate_conn_open(struct broker *b, uid_t uid, unsigned max);
 void broker_rate_conn_close(struct broker *b, uid_t uid);
 void broker_rate_free(struct broker *b);

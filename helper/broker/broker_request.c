@@ -5,6 +5,7 @@
 #include "config.h"
 #include "broker/broker_int.h"
 #include "store/broker_wire.h"
+#include "base/clock.h"
 
 #include <string.h>
 
@@ -109,7 +110,7 @@ static int handle_get(struct broker *b, int fd, const struct caller *c, const st
 	if (!rc && w.cr.profile)
 		ds_strcpy(o->profile, sizeof(o->profile), w.cr.profile);
 	if (!rc)
-		rc = broker_rate_take(b, c->uid, err);
+		rc = broker_rate_take(b, c->uid, clock_now_ms(), err);
 	if (!rc)
 		rc = allowed_select(b, c, &w, &p, err);
 	if (rc)

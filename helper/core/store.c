@@ -55,9 +55,19 @@ static int store_allowed(const struct conf *c, enum store_kind k)
 	return policy_check_store(&c->policy, k, NULL) == DS_OK;
 }
 
+int store_open_ops(struct store *st, const struct store_ops *ops, const struct store_params *params,
+		   struct ds_err *err)
+{
+	int rc = ops->open(params, &st->state, err);
+
+	st->ops = rc ? NULL : ops;
+	return backend_status(rc, err);
+}
+
 static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct ds_err *err)
 {
 	struct store_params params = { NULL, NULL, may_prompt };
+	const struct store_ops *ops;
 	int rc;
 
 	st->kind = k;
@@ -68,21 +78,18 @@ static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct
 		if (rc)
 			return rc;
 		params.path = st->path;
-		st->ops = &store_file_ops;
+		ops = &store_file_ops;
 	} else if (k == STORE_BROKER) {
 		broker_socket_path(st->path, sizeof(st->path));
 		params.socket = st->path;
-		st->ops = &store_broker_ops;
+		ops = &store_broker_ops;
 	} else {
 		rc = secret_module_load(err);
 		if (rc)
 			return rc;
-		st->ops = secret_ops;
+		ops = secret_ops;
 	}
-	rc = st->ops->open(&params, &st->state, err);
-	if (rc)
-		st->ops = NULL;
-	return backend_status(rc, err);
+	return store_open_ops(st, ops, &params, err);
 }
 
 int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err)
@@ -124,7 +131,6 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err)
 {
 	struct store_params params = { NULL, NULL, 0 };
-	int rc;
 
 	memset(st, 0, sizeof(*st));
 	st->kind = STORE_FILE;
@@ -132,11 +138,7 @@ int store_open_file(struct store *st, const char *path, const char *why, struct 
 		return ds_err_set(err, DS_EINPUT, "The key file path %.80s... is too long.", path);
 	snprintf(st->why, sizeof(st->why), "%s", why);
 	params.path = st->path;
-	st->ops = &store_file_ops;
-	rc = st->ops->open(&params, &st->state, err);
-	if (rc)
-		st->ops = NULL;
-	return backend_status(rc, err);
+	return store_open_ops(st, &store_file_ops, &params, err);
 }
 
 void store_close(struct store *st)

@@ -28,6 +28,12 @@ struct store {
 int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err);
 void store_close(struct store *st);
 
+/* Connects st, whose kind and path the caller set, to the backend ops
+ * with params: every open above ends here, and tests hand it a backend
+ * of their own (tests/check_store.c). */
+int store_open_ops(struct store *st, const struct store_ops *ops, const struct store_params *params,
+		   struct ds_err *err);
+
 /* Opens the file store on the key file at path, whatever is configured
  * (the broker's system key file). */
 int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err);
