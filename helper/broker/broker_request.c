@@ -58,18 +58,13 @@ static int allowed_select(struct broker *b, const struct caller *c, const struct
 	return rc;
 }
 
+/* The lifetime rule every caller follows (want_lifetime), then the
+ * broker's cap and the policy's. */
 static unsigned long lifetime_effective(const struct conf *conf, const struct want *w,
 					const char *profile)
 {
-	const struct profile_conf *pc = conf_profile(conf, profile);
-	unsigned long l = DS_LIFETIME_DEFAULT;
+	unsigned long l = want_lifetime(conf, w, profile);
 
-	if (w->lifetime_given)
-		l = w->lifetime;
-	else if (pc && pc->lifetime)
-		l = pc->lifetime;
-	else if (conf->lifetime)
-		l = conf->lifetime;
 	if (conf->broker.max_lifetime && l > conf->broker.max_lifetime)
 		l = conf->broker.max_lifetime;
 	if (conf->policy.max_lifetime && l > conf->policy.max_lifetime)
