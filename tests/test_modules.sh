@@ -8,10 +8,10 @@
 . "$(dirname "$0")/lib.sh"
 
 for tool in nm readelf ldd; do
-	command -v "$tool" >/dev/null || { echo "# SKIP: $tool is missing"; exit 77; }
+	command -v "$tool" >/dev/null || skip_all "$tool is missing"
 done
 MODULES=$(ls "$abs_top_builddir"/.libs/dscred-*.so 2>/dev/null)
-[ -n "$MODULES" ] || { echo "# SKIP: no module is built"; exit 77; }
+[ -n "$MODULES" ] || skip_all "no module is built"
 
 # The paths of the libraries FILE names in DT_NEEDED, as the loader finds
 # them; a name it cannot find is printed as "missing:NAME".

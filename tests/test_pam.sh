@@ -44,7 +44,9 @@ chmod 755 "$TMPROOT" "$D" "$D/bin"
 helper() { printf '#!/bin/sh\n%s\n' "$2" >"$D/bin/$1"; chmod 755 "$D/bin/$1"; }
 helper fake-ok 'echo DASHSCOPE_API_REGION=ap-southeast-1; echo OPENAI_BASE_URL=https://dashscope-intl.aliyuncs.com/compatible-mode/v1'
 helper fake-fail 'echo DASHSCOPE_API_REGION=cn-beijing; exit 1'
-helper fake-sleep 'exec sleep 100'
+# a helper that hangs sleeps an hour: a session that returns at all was
+# ended by the module, not by the helper
+helper fake-sleep 'exec sleep 3600'
 helper fake-names 'cat <<X
 LD_PRELOAD=/tmp/evil.so
 PATH=/evil
@@ -56,7 +58,7 @@ ANTHROPIC_BASE_URL=https://x/$(printf "\033")[31m
 DASHSCOPE_API_REGION=us-east-1
 X'
 helper fake-flood 'head -c 2000000 /dev/zero | tr "\0" A; echo; echo DASHSCOPE_API_REGION=cn-beijing'
-helper fake-closed 'exec >&- 2>&-; sleep 100'
+helper fake-closed 'exec >&- 2>&-; exec sleep 3600'
 helper fake-args 'r=none; while [ $# -gt 0 ]; do [ "$1" = --region ] && r=$2; shift; done; echo DASHSCOPE_API_REGION=$r'
 helper fake-reason 'printf "store unavailable: key sk-abcdef123456 \033[31mred\nsecond line\n" >&2; exit 3'
 helper fake-uid 'echo DASHSCOPE_CREDENTIAL_PROFILE=$(id -u)
@@ -73,7 +75,7 @@ svc ds-fail "helper=$D/bin/fake-fail"
 svc ds-fail-strict "helper=$D/bin/fake-fail strict"
 svc ds-sleep "helper=$D/bin/fake-sleep timeout=1"
 svc ds-names "helper=$D/bin/fake-names"
-svc ds-flood "helper=$D/bin/fake-flood"
+svc ds-flood "helper=$D/bin/fake-flood timeout=60"
 svc ds-closed "helper=$D/bin/fake-closed timeout=1"
 svc ds-uid "helper=$D/bin/fake-uid"
 svc ds-args "helper=$D/bin/fake-args timeout=1"

@@ -27,16 +27,20 @@ start_proxy() {
 	PENV="$TMPROOT/penv.$RANDOM" PLOG="$TMPROOT/plog.$RANDOM"
 	"$DS" proxy --listen 127.0.0.1:0 --print-env "$@" >"$PENV" 2>"$PLOG" </dev/null &
 	PROXY_PID=$!
-	for _ in $(seq 100); do
-		grep -q 'OPENAI_API_KEY' "$PENV" 2>/dev/null && break
-		sleep 0.1
-	done
-	grep -q 'OPENAI_API_KEY' "$PENV" || { diag "proxy did not start: $(head -c 300 "$PLOG")"; return 1; }
-	case "$*" in *--shell*) sleep 0.2; return 0 ;; esac
+	wait_for penv_written "$*" || { diag "proxy did not start: $(head -c 300 "$PLOG")"; return 1; }
+	case "$*" in *--shell*) return 0 ;; esac
 	eval "$(grep -E '^(OPENAI_BASE_URL|OPENAI_API_KEY)=' "$PENV")"
 	PORT=${OPENAI_BASE_URL#http://127.0.0.1:}
 	PORT=${PORT%%/*}
 	BASE="http://127.0.0.1:$PORT"
+}
+# penv_written ARGS: the proxy printed its whole environment (with
+# --shell json, a document that parses) or exited
+penv_written() {
+	case "$1" in
+	*--shell\ json*) python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$PENV" 2>/dev/null ;;
+	*) grep -q 'OPENAI_API_KEY' "$PENV" 2>/dev/null ;;
+	esac || pid_gone "$PROXY_PID"
 }
 stop_proxy() {
 	kill -TERM "$PROXY_PID" 2>/dev/null
@@ -97,7 +101,7 @@ test_proxy_listens_on_ipv6_loopback() {
 	local env="$TMPROOT/e6" code
 	"$DS" proxy --listen '[::1]:0' --print-env --for openai >"$env" 2>/dev/null </dev/null &
 	local pid=$!
-	for _ in $(seq 100); do grep -q OPENAI_BASE_URL "$env" && break; sleep 0.1; done
+	wait_grep OPENAI_BASE_URL "$env" || { kill -TERM "$pid"; return 1; }
 	eval "$(cat "$env")"
 	code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$OPENAI_BASE_URL/chat/completions")
 	kill -TERM "$pid"
@@ -176,11 +180,11 @@ test_proxy_refuses_a_non_loopback_address() {
 
 test_proxy_names_a_port_in_use() {
 	local port
-	python3 -c 'import socket,time,sys
+	python3 -c 'import signal,socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(1)
-print(s.getsockname()[1], flush=True); time.sleep(20)' >"$TMPROOT/port" &
+print(s.getsockname()[1], flush=True); signal.pause()' >"$TMPROOT/port" &
 	local holder=$!
-	for _ in $(seq 50); do [ -s "$TMPROOT/port" ] && break; sleep 0.1; done
+	wait_file "$TMPROOT/port" || { kill "$holder"; return 1; }
 	port=$(cat "$TMPROOT/port")
 	run proxy --listen "127.0.0.1:$port"
 	kill "$holder"
@@ -193,13 +197,15 @@ test_proxy_streams_the_first_chunk_before_the_last_is_sent() {
 	start_proxy || return 1
 	local first last
 	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
-		"$BASE$CHAT?mode=slowsse&id=first1&n=5&ms=400" |
+		"$BASE$CHAT?mode=slowsse&id=first1&n=5&ms=1000" |
 		while IFS= read -r line; do [ -n "$line" ] && now; done >"$TMPROOT/times"
 	stop_proxy
 	first=$(head -1 "$TMPROOT/times")
 	last=$(python3 -c 'import json,sys; print(max(e["t"] for e in map(json.loads, open(sys.argv[1])) if e.get("sse") == "first1"))' "$SERVER_LOG")
 	[ "$(wc -l <"$TMPROOT/times")" = 5 ] || { diag "the client saw $(wc -l <"$TMPROOT/times") events"; return 1; }
-	python3 -c 'import sys; f, l = map(float, sys.argv[1:]); sys.exit(0 if l - f > 1.2 else 1)' "$first" "$last" ||
+	# an order, not a duration: the client had the first event before the
+	# server sent the last (4 s after the first)
+	python3 -c 'import sys; f, l = map(float, sys.argv[1:]); sys.exit(0 if f < l else 1)' "$first" "$last" ||
 		{ diag "first chunk at $first, last sent at $last"; return 1; }
 }
 
@@ -222,61 +228,56 @@ test_proxy_carries_64_concurrent_streams() {
 
 test_proxy_a_client_that_stops_reading_delays_no_other() {
 	start_proxy --quiet || return 1
-	local t0 t1 code
-	# 32 MB the client never reads: its buffers and the proxy's 64 KiB fill
+	local code stuck
+	# 32 MB the client never reads (its reader blocks until killed): its
+	# buffers and the proxy's 64 KiB fill
 	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
-		"$BASE$CHAT?mode=bigsse&id=stuck&mb=32&n=1" 2>/dev/null | sleep 6 &
-	sleep 1.5
-	t0=$(now)
-	code=$(post $CHAT)
-	t1=$(now)
+		"$BASE$CHAT?mode=bigsse&id=stuck&mb=32&n=1" 2>/dev/null | sleep infinity &
+	stuck=$!
+	# full: the proxy has bytes for it that the client's window refuses
+	wait_for proxy_send_queue_full || { kill "$stuck"; stop_proxy; return 1; }
+	# served while the stuck stream stays stuck: a proxy it held up would
+	# not answer before the cap, as the stuck client never moves
+	code=$(post $CHAT --max-time 60)
 	stop_proxy
-	[ "$code" = 200 ] || { diag "got $code"; return 1; }
-	python3 -c 'import sys; a, b, k = map(float, sys.argv[1:]); sys.exit(0 if b - a < 1.0 * k else 1)' "$t0" "$t1" "$SLOW" ||
-		{ diag "the other request took $(python3 -c "print($t1 - $t0)") s"; return 1; }
+	kill "$stuck" 2>/dev/null
+	[ "$code" = 200 ] || { diag "got $code while a client did not read"; return 1; }
+}
+# a connection of the proxy's listener has bytes queued the peer refuses
+proxy_send_queue_full() {
+	ss -tnH state established "( sport = :$PORT )" 2>/dev/null | awk '$2 > 65536 { f = 1 } END { exit !f }'
 }
 
 test_proxy_a_client_that_disconnects_aborts_its_upstream() {
 	start_proxy --quiet || return 1
 	local gone aborted client
+	# a stream of some hours: ended upstream only by the proxy
 	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
-		"$BASE$CHAT?mode=slowsse&id=gone1&n=300&ms=100" >/dev/null 2>&1 &
+		"$BASE$CHAT?mode=slowsse&id=gone1&n=100000&ms=100" >/dev/null 2>&1 &
 	client=$!
 	# the client leaves once the stream runs
-	for _ in $(seq $((100 * SLOW))); do
-		grep -q '"sse": "gone1", "n": 2' "$SERVER_LOG" && break
-		sleep 0.1
-	done
+	wait_logged '"sse": "gone1", "n": 2' || { kill "$client"; stop_proxy; diag "the stream never started"; return 1; }
 	kill -KILL "$client"
 	wait "$client" 2>/dev/null
-	gone=$(now)
-	for _ in $(seq $((30 * SLOW))); do
-		grep -q '"aborted": "gone1"' "$SERVER_LOG" && break
-		sleep 0.1
-	done
+	wait_logged '"aborted": "gone1"'
+	aborted=$?
 	stop_proxy
-	aborted=$(python3 -c 'import json,sys; print([e["t"] for e in map(json.loads, open(sys.argv[1])) if e.get("aborted") == "gone1"][0])' "$SERVER_LOG" 2>/dev/null)
-	grep -q '"sse": "gone1"' "$SERVER_LOG" || { diag "the stream never started"; return 1; }
-	[ -n "$aborted" ] || { diag "upstream went on after the client left"; return 1; }
-	python3 -c 'import sys; a, b, k = map(float, sys.argv[1:]); sys.exit(0 if b - a < 1.0 * k else 1)' "$gone" "$aborted" "$SLOW" ||
-		{ diag "upstream aborted $(python3 -c "print($aborted - $gone)") s after the client left"; return 1; }
+	[ "$aborted" = 0 ] || { diag "upstream went on after the client left"; return 1; }
 }
 
 test_proxy_closes_an_idle_stream() {
 	mkdir -p "$HOME/.config/dashscope-credential"
 	printf '[defaults]\nproxy_idle_timeout = 2\n' >"$HOME/.config/dashscope-credential/config"
 	start_proxy --quiet || return 1
-	local t0 t1 rc
-	t0=$(now)
-	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' --max-time 20 \
-		"$BASE$CHAT?mode=slowsse&id=idle1&n=3&ms=8000" >"$TMPROOT/idle" 2>/dev/null
+	local rc
+	# the second event would come after 10 minutes: a stream that ends
+	# with one event, not at curl's cap (exit 28), was closed by the proxy
+	curl -sS -N -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' --max-time 120 \
+		"$BASE$CHAT?mode=slowsse&id=idle1&n=3&ms=600000" >"$TMPROOT/idle" 2>/dev/null
 	rc=$?
-	t1=$(now)
 	stop_proxy
 	[ "$rc" != 0 ] && [ "$rc" != 28 ] || { diag "curl exit $rc"; return 1; }
 	[ "$(grep -c '^data: ' "$TMPROOT/idle")" = 1 ] || { diag "$(cat "$TMPROOT/idle")"; return 1; }
-	python3 -c 'import sys; a, b, k = map(float, sys.argv[1:]); sys.exit(0 if b - a < 6 * k else 1)' "$t0" "$t1" "$SLOW" ||
-		{ diag "closed after $(python3 -c "print($t1 - $t0)") s"; return 1; }
 }
 
 # ---- keys ----
@@ -768,7 +769,7 @@ test_proxy_forwards_sigterm_to_cmd() {
 	"$DS" proxy --quiet -- bash -c "trap 'echo got-term >$flag; exit 3' TERM; touch $flag.up; while :; do sleep 0.1; done" \
 		</dev/null >/dev/null 2>&1 &
 	local pid=$!
-	for _ in $(seq 50); do [ -e "$flag.up" ] && break; sleep 0.1; done
+	wait_for test -e "$flag.up" || { kill -TERM "$pid"; return 1; }
 	kill -TERM "$pid"
 	wait "$pid"
 	RC=$?
@@ -783,6 +784,8 @@ test_proxy_cmd_does_not_run_when_the_first_mint_fails() {
 
 # ---- socket activation and units ----
 
+# tcp_listens PORT: something listens on TCP PORT
+tcp_listens() { [ -n "$(ss -tlnH "( sport = :$1 )" 2>/dev/null)" ]; }
 test_proxy_serves_a_socket_systemd_passed() {
 	command -v systemd-socket-activate >/dev/null || { echo "# no systemd-socket-activate"; return 0; }
 	local port code key
@@ -792,9 +795,9 @@ test_proxy_serves_a_socket_systemd_passed() {
 		-E DASHSCOPE_CREDENTIAL_CA_FILE -E DASHSCOPE_CREDENTIAL_STORE \
 		-E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG "$DS" proxy --quiet >/dev/null 2>"$TMPROOT/sa" &
 	local pid=$!
-	sleep 0.5
+	wait_for tcp_listens "$port" || { kill "$pid"; return 1; }
 	# the proxy starts on the first connection and makes its key then
-	curl -sS -o /dev/null --max-time $((5 * SLOW)) "http://127.0.0.1:$port/" 2>/dev/null
+	curl -sS -o /dev/null --max-time 60 "http://127.0.0.1:$port/" 2>/dev/null
 	key=$(cat "$HOME/.config/dashscope-credential/proxy-key" 2>/dev/null)
 	code=$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" -d '{}' \
 		"http://127.0.0.1:$port$CHAT")
@@ -809,8 +812,8 @@ test_proxy_refuses_a_non_loopback_socket_from_systemd() {
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0",0)); print(s.getsockname()[1])')
 	timeout 20 systemd-socket-activate -l "0.0.0.0:$port" -E DS_VALGRIND_LOGS "$DS" proxy >/dev/null 2>"$ERR" &
 	local pid=$!
-	sleep 0.5
-	curl -sS -o /dev/null --max-time 2 "http://127.0.0.1:$port/" 2>/dev/null
+	wait_for tcp_listens "$port" || { kill "$pid"; return 1; }
+	curl -sS -o /dev/null --max-time 60 "http://127.0.0.1:$port/" 2>/dev/null
 	wait "$pid"
 	RC=$?
 	expect_rc 2 && expect_err_has "loopback"
@@ -845,14 +848,16 @@ assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, "file mode"
 assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700, "dir mode"
 print(path)
 keys = []
-end = time.time() + 7
-while time.time() < end:
+# until the file has held three keys (2 s each), polled as an SDK would;
+# the cap only ends a run whose file never changes
+end = time.monotonic() + 60
+while len(keys) < 3 and time.monotonic() < end:
     with open(path) as f:
         k = f.read().strip()
     assert k.startswith("st-"), "bad key %r" % k
     if not keys or keys[-1] != k:
         keys.append(k)
-    time.sleep(0.1)
+    time.sleep(0.05)
 print(" ".join(keys))
 sys.exit(5)
 EOF
@@ -883,24 +888,13 @@ test_exec_key_file_uses_xdg_runtime_dir() {
 
 # ---- an attacker's or an unlucky user's requests ----
 
-# wait_logged PATTERN [TENTHS]: until the server's log has PATTERN
-wait_logged() {
-	local i
-	for i in $(seq "${2:-$((50 * SLOW))}"); do
-		grep -q -- "$1" "$SERVER_LOG" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# wait_logged PATTERN: until the server's log has PATTERN (cap: WAIT_CAP)
+wait_logged() { wait_for grep -q -- "$1" "$SERVER_LOG"; }
 # logged_t FIELD ID: the time of the server's first log entry whose FIELD is ID
 logged_t() {
 	python3 -c 'import json,sys
 print([e["t"] for e in map(json.loads, open(sys.argv[1])) if e.get(sys.argv[2]) == sys.argv[3]][0])' \
 		"$SERVER_LOG" "$1" "$2" 2>/dev/null
-}
-# within SECONDS T0 T1: T1 - T0 < SECONDS (times SLOW)
-within() {
-	python3 -c 'import sys; s, a, b, k = map(float, sys.argv[1:]); sys.exit(0 if b - a < s * k else 1)' "$1" "$2" "$3" "$SLOW"
 }
 proxy_fds() { ls "/proc/$PROXY_PID/fd" | wc -l; }
 proxy_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$PROXY_PID/status"; }
@@ -943,20 +937,20 @@ test_proxy_a_client_gone_during_the_mint_sends_nothing_upstream() {
 
 test_proxy_a_client_gone_while_waiting_for_the_head_aborts_upstream() {
 	start_proxy --quiet || return 1
-	local gone aborted code
+	local aborted code
+	# the head would come after an hour: an abort before the cap is the
+	# proxy's, not the end of the wait
 	curl -sS -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
-		"$BASE$CHAT?mode=slowhead&id=headgone&ms=20000" 2>/dev/null &
+		"$BASE$CHAT?mode=slowhead&id=headgone&ms=3600000" 2>/dev/null &
 	local client=$!
 	wait_logged '"waiting": "headgone"' || { stop_proxy; diag "never reached upstream"; return 1; }
 	kill -KILL "$client"
 	wait "$client" 2>/dev/null
-	gone=$(now)
-	wait_logged '"aborted": "headgone"' $((30 * SLOW))
+	wait_logged '"aborted": "headgone"'
 	aborted=$(logged_t aborted headgone)
 	code=$(post "$CHAT?mode=sum&id=afterhead")
 	stop_proxy
 	[ -n "$aborted" ] || { diag "upstream still waits for nobody"; return 1; }
-	within 1 "$gone" "$aborted" || { diag "aborted $(python3 -c "print($aborted - $gone)") s after the client left"; return 1; }
 	[ "$code" = 200 ] || { diag "the next request got $code"; return 1; }
 }
 
@@ -1146,7 +1140,10 @@ test_proxy_honours_expect_100_continue() {
 	local w up
 	head -c $((3 * 1024 * 1024)) /dev/urandom >"$TMPROOT/up"
 	up=$(sha256sum <"$TMPROOT/up" | cut -d' ' -f1)
-	w=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --expect100-timeout 20 -H 'Expect: 100-continue' \
+	# curl sends the body without a 100 Continue only after 10 minutes:
+	# the cap would end that first
+	w=$(curl -sS -o /dev/null -D "$TMPROOT/h100" -w '%{http_code}' --expect100-timeout 600 --max-time 120 \
+		-H 'Expect: 100-continue' \
 		-H "Authorization: Bearer $OPENAI_API_KEY" --data-binary @"$TMPROOT/up" "$BASE$CHAT?mode=sum&id=ex100")
 	python3 - "$PORT" "$CHAT" >"$TMPROOT/refused" <<'PY'
 import socket, sys, time
@@ -1157,8 +1154,8 @@ s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer sk-l
 print(s.recv(200).split(b"\r\n")[0].decode())
 PY
 	stop_proxy
-	[ "${w%% *}" = 200 ] || { diag "got $w"; return 1; }
-	within 5 0 "${w#* }" || { diag "took ${w#* } s (no 100 Continue?)"; return 1; }
+	[ "$w" = 200 ] || { diag "got $w"; return 1; }
+	grep -q '^HTTP/1.1 100 ' "$TMPROOT/h100" || { diag "no 100 Continue: $(tr '\r\n' ' |' <"$TMPROOT/h100")"; return 1; }
 	[ "$(logged sum:ex100 body_sha256)" = "$up" ] || { diag "the body changed on its way"; return 1; }
 	grep -q '^HTTP/1.1 401 ' "$TMPROOT/refused" || { diag "refused: $(cat "$TMPROOT/refused")"; return 1; }
 }
@@ -1211,8 +1208,11 @@ PY
 # once they are gone the proxy is back to a few threads and, after
 # proxy_idle_timeout, to its idle descriptors (the upstream connections
 # the streams opened are not kept for good).
+# The idle timeout is longer than the clients' work takes on a loaded
+# machine (at 6 s the idle connections were closed before their reuse under
+# make -j4 beside a CPU hog); what it must let go is waited for, not slept.
 test_proxy_serves_200_idle_connections_and_64_streams_then_lets_go() {
-	local idle_timeout=$((6 * SLOW))
+	local idle_timeout=30
 	mkdir -p "$HOME/.config/dashscope-credential"
 	printf '[defaults]\nproxy_idle_timeout = %s\n' "$idle_timeout" >"$HOME/.config/dashscope-credential/config"
 	start_proxy --quiet || return 1
@@ -1262,19 +1262,26 @@ for c in idle:
     c.close()
 print("streams", sum(res.values()))
 PY
-	local rc=$?
-	sleep $((2 * SLOW))
+	local rc=$? thr_back=0 fds_back=0 code
+	# back to a few threads once the clients are gone, and, after
+	# proxy_idle_timeout, to its idle descriptors
+	wait_for threads_at_most $((idle_thr + 2)) && thr_back=1
 	thr=$(proxy_threads)
-	sleep "$idle_timeout"
-	post $CHAT >/dev/null
-	fds=$(fds_settled)
+	# (the upstream pool drops connections past their age when a request
+	# comes, so each look follows a request)
+	wait_for -t $((idle_timeout + 60)) fds_at_most_after_a_request $((idle_fds + 3)) && fds_back=1
+	fds=$(proxy_fds)
+	code=$(post $CHAT)
 	stop_proxy
 	[ "$rc" = 0 ] && grep -qx 'streams 64' "$TMPROOT/many" || { diag "clients: $(tail -c 300 "$TMPROOT/many")"; return 1; }
 	peak_fds=$(sed -n 's/^peak //p' "$TMPROOT/many")
 	diag "descriptors idle $idle_fds, peak $peak_fds, after $fds; threads idle $idle_thr, after $thr"
-	[ "$thr" -le $((idle_thr + 2)) ] || { diag "threads stay"; return 1; }
-	[ "$fds" -le $((idle_fds + 3)) ] || { diag "descriptors stay"; return 1; }
+	[ "$thr_back" = 1 ] || { diag "threads stay"; return 1; }
+	[ "$fds_back" = 1 ] || { diag "descriptors stay"; return 1; }
+	[ "$code" = 200 ] || { diag "the request after got $code"; return 1; }
 }
+threads_at_most() { [ "$(proxy_threads)" -le "$1" ]; }
+fds_at_most_after_a_request() { post $CHAT >/dev/null; [ "$(proxy_fds)" -le "$1" ]; }
 
 test_proxy_answers_502_to_an_upstream_head_that_never_ends() {
 	start_proxy --quiet || return 1
@@ -1401,26 +1408,22 @@ proxy_stops_promptly_on() {
 	start_proxy --quiet || return 1
 	for i in 1 2 3 4 5 6; do
 		curl -sS -N -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
-			"$BASE$CHAT?mode=slowsse&id=$sig$i&n=600&ms=100" 2>/dev/null &
+			"$BASE$CHAT?mode=slowsse&id=$sig$i&n=100000&ms=100" 2>/dev/null &
 		pids="$pids $!"
 	done
 	curl -sS -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
-		"$BASE$CHAT?mode=slowhead&id=${sig}h&ms=30000" 2>/dev/null &
+		"$BASE$CHAT?mode=slowhead&id=${sig}h&ms=3600000" 2>/dev/null &
 	pids="$pids $!"
 	wait_logged "\"sse\": \"${sig}6\", \"n\": 2" && wait_logged "\"waiting\": \"${sig}h\"" ||
 		{ stop_proxy; diag "the streams did not start"; return 1; }
-	t0=$(now)
+	# the streams would run for hours and the head come after one: a proxy
+	# that exits at all did not wait for them
 	kill "-$sig" "$PROXY_PID"
-	for i in $(seq $((100 * SLOW))); do
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	t1=$(now)
-	if kill -0 "$PROXY_PID" 2>/dev/null; then
+	if ! wait_gone "$PROXY_PID"; then
 		kill -KILL "$PROXY_PID"
 		# shellcheck disable=SC2086
 		kill $pids 2>/dev/null
-		diag "still running after $((10 * SLOW)) s"
+		diag "still running after the signal"
 		return 1
 	fi
 	wait "$PROXY_PID"
@@ -1428,7 +1431,6 @@ proxy_stops_promptly_on() {
 	# shellcheck disable=SC2086
 	wait $pids
 	[ "$rc" = 0 ] || { diag "exit status $rc: $(head -c 300 "$PLOG")"; return 1; }
-	within 3 "$t0" "$t1" || { diag "took $(python3 -c "print($t1 - $t0)") s"; return 1; }
 }
 test_proxy_standalone_stops_promptly_on_sigterm_with_streams_open() { proxy_stops_promptly_on TERM; }
 test_proxy_standalone_stops_promptly_on_sigint_with_streams_open() { proxy_stops_promptly_on INT; }
@@ -1456,24 +1458,19 @@ print(hashlib.sha256(b).hexdigest())' ch1)
 }
 
 test_proxy_standalone_stops_promptly_on_sigterm_during_a_mint() {
-	add_key slow "sk-test-slowmint-8000-px$RANDOM" --region singapore || return 1
+	# a mint of an hour: a proxy that exits at all did not wait it out
+	add_key slow "sk-test-slowmint-3600000-px$RANDOM" --region singapore || return 1
 	start_proxy -p slow --quiet || return 1
-	local t0 t1 i rc
+	local rc
 	curl -sS -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT" 2>/dev/null &
 	local client=$!
 	wait_logged '"minting": ' || { stop_proxy; diag "no mint"; return 1; }
-	t0=$(now)
 	kill -TERM "$PROXY_PID"
-	for i in $(seq $((150 * SLOW))); do
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	t1=$(now)
+	wait_gone "$PROXY_PID" || { kill -KILL "$PROXY_PID"; kill "$client"; diag "still running after SIGTERM"; return 1; }
 	wait "$PROXY_PID"
 	rc=$?
 	wait "$client"
 	[ "$rc" = 0 ] || { diag "exit status $rc"; return 1; }
-	within 3 "$t0" "$t1" || { diag "took $(python3 -c "print($t1 - $t0)") s"; return 1; }
 }
 
 for t_name in ${ONLY:-$(declare -F | awk '{print $3}' | grep -E '^test_')}; do

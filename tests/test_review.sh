@@ -17,15 +17,14 @@ add_key cn "$KEY_CN" --region beijing --default || bail_out "could not store a t
 SUM=$(store_sum)
 snapshot_home
 
-# run_to_fifo ARGS...: runs the helper with a 5 s limit (a FIFO must not
-# make it wait); sets RC and ELAPSED (seconds).
+# run_limited ARGS...: runs the helper, killed after 30 s; sets RC. A FIFO
+# nobody writes or a device that never ends holds whoever opens or reads
+# it for good: a run that ends by itself did not wait on one. (How soon is
+# not asked: load decides that, not the helper.)
+LIMIT=30
 run_limited() {
-	local t0 t1
-	t0=$(date +%s)
-	timeout 5 "$DS" "$@" </dev/null >"$OUT" 2>"$ERR"
+	timeout -k 5 "$LIMIT" "$DS" "$@" </dev/null >"$OUT" 2>"$ERR"
 	RC=$?
-	t1=$(date +%s)
-	ELAPSED=$((t1 - t0))
 	[ "$RC" != 124 ] || { diag "the helper waited until killed"; return 1; }
 }
 
@@ -68,7 +67,7 @@ try:
 except OSError:
     pass' "$spy" >"$HOME/spy.port" &
 	local pid=$!
-	for _ in $(seq 50); do [ -s "$HOME/spy.port" ] && break; sleep 0.1; done
+	wait_file "$HOME/spy.port" || return 1
 	local port
 	port=$(cat "$HOME/spy.port")
 	http_proxy="http://127.0.0.1:$port" HTTP_PROXY="http://127.0.0.1:$port" \
@@ -176,17 +175,17 @@ test_fifo_key_file_is_refused_at_once() {
 	rm -f "$KEYFILE"
 	mkfifo -m 600 "$KEYFILE"
 	run_limited list || return 1
-	expect_rc 3 && expect_err_has 'not a regular file' && [ "$ELAPSED" -le 2 ]
+	expect_rc 3 && expect_err_has 'not a regular file'
 }
 test_fifo_user_config_is_refused_at_once() {
 	mkfifo "$HOME/cfg.fifo"
 	DASHSCOPE_CREDENTIAL_CONFIG="$HOME/cfg.fifo" run_limited list || return 1
-	expect_rc 2 && expect_err_has 'not a regular file' && [ "$ELAPSED" -le 2 ]
+	expect_rc 2 && expect_err_has 'not a regular file'
 }
 test_fifo_system_config_is_refused_at_once() {
 	mkfifo "$HOME/sys.fifo"
 	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$HOME/sys.fifo" run_limited token -p sg || return 1
-	expect_rc 2 && expect_out_empty && [ "$ELAPSED" -le 2 ]
+	expect_rc 2 && expect_out_empty
 }
 test_device_as_config_is_refused() {
 	DASHSCOPE_CREDENTIAL_CONFIG=/dev/zero run_limited list || return 1
@@ -349,7 +348,7 @@ test_add_default_refuses_a_device_as_config() {
 	else
 		mkfifo "$dev"
 	fi
-	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_CONFIG=$dev timeout 5 "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
+	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_CONFIG=$dev timeout -k 5 "$LIMIT" "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
 	RC=$?
 	[ "$RC" != 0 ] && [ "$RC" != 124 ] && { [ -c "$dev" ] || [ -p "$dev" ]; } &&
 		expect_err_has 'not a regular file'

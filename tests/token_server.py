@@ -199,7 +199,34 @@ class Handler(BaseHTTPRequestHandler):
         log({"early": rid, "t": time.time()})
         self.close_connection = True
         self.error(401, "InvalidApiKey", "Invalid API-key provided.", {"Connection": "close"})
+        self.wfile.flush()
+        # Early on purpose, then lingering on purpose (as nginx's lingering
+        # close): the body is read and discarded before the close. Closing
+        # with the upload unread would reset the connection, and the proxy
+        # would see a send error this server caused instead of the 401.
+        log({"early_discarded": rid, "bytes": self.discard_body()})
         return True
+
+    def discard_body(self):
+        """Reads and drops the request body (Content-Length bytes, or up to
+        the end of a chunked one), stopping early when the peer closes;
+        returns the bytes read."""
+        left = int(self.headers.get("Content-Length", "0") or 0)
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        got = 0
+        self.connection.settimeout(60)
+        try:
+            while chunked or left > 0:
+                d = self.rfile.read1(min(left, 65536) if not chunked else 65536)
+                if not d:
+                    break
+                got += len(d)
+                left -= len(d)
+                if chunked and d.endswith(b"0\r\n\r\n"):
+                    break
+        except (OSError, ValueError):
+            pass
+        return got
 
     def wait_for_close(self, seconds):
         """Waits up to SECONDS for the peer to close the connection; logs
