@@ -3,8 +3,11 @@
 # The Debian packages (SPEC section 14), for real: builds them from a copy
 # of the tree (tools/make-deb.sh), runs lintian (no error, no warning),
 # installs them with apt-get into THIS system, checks what they installed,
-# enables and disables the PAM profile, then purges both and checks that
-# nothing of theirs is left. Because it changes the system it runs only as
+# enables and disables the PAM profile, upgrades the program's package
+# with the broker's socket enabled, removes and purges both and checks that
+# nothing of theirs is left. What the maintainer scripts ask of systemd is
+# checked through stubs (systemd_stubbed below): systemd is not PID 1 here.
+# Because it changes the system it runs only as
 # root and only when asked: CI=true or DS_TEST_DEB=1 (.ci/run sets it; on
 # a developer machine use a throw-away VM or container). `make check` runs
 # it under those conditions, `make check-deb` always. DS_DEB_DIR=DIR tests the
@@ -52,6 +55,49 @@ finally() {
 }
 trap finally EXIT
 
+# systemd is not PID 1 here (a container, a build chroot), so the broker's
+# package life (SPEC section 14) is checked by what the maintainer scripts
+# ask, not by what systemd does: dpkg and apt run under systemd_stubbed,
+# with stubs first in PATH. deb-systemd-invoke and systemctl record their
+# arguments and do nothing; deb-systemd-helper records and then runs the
+# real one, which only keeps symlinks and state files and works without
+# systemd. The scripts talk to systemd only when /run/systemd/system
+# exists: systemd_stubbed gives dpkg a mount namespace of its own where it
+# does, so nothing else on this machine sees a systemd that is not there.
+# Each line of $SDLOG: package, script, tool, arguments.
+STUBS=$TMPROOT/stubs SDLOG=$TMPROOT/systemd.log
+mkdir -p "$STUBS"
+for tool in deb-systemd-invoke systemctl deb-systemd-helper; do
+	{
+		echo '#!/bin/sh'
+		echo "echo \"\${DPKG_MAINTSCRIPT_PACKAGE:--} \${DPKG_MAINTSCRIPT_NAME:--} $tool \$*\" >>'$SDLOG'"
+		[ "$tool" = deb-systemd-helper ] && echo 'exec /usr/bin/deb-systemd-helper "$@"'
+		echo 'exit 0'
+	} >"$STUBS/$tool"
+	chmod 755 "$STUBS/$tool"
+done
+systemd_stubbed() {
+	: >"$SDLOG"
+	if [ -d /run/systemd/system ]; then
+		PATH="$STUBS:$PATH" "$@"
+	else
+		# shellcheck disable=SC2016 # expanded by that shell
+		unshare --mount --propagation private sh -c 'mkdir -p /run/systemd &&
+			mount -t tmpfs -o mode=755 ds-test-systemd /run/systemd &&
+			mkdir /run/systemd/system && exec "$@"' sh env PATH="$STUBS:$PATH" "$@"
+	fi
+}
+# apt runs dpkg with a PATH of its own (DPkg::Path): the stubs go first
+APT_STUBBED=(-o "DPkg::Path=$STUBS:/usr/sbin:/usr/bin:/sbin:/bin")
+# asked ACTION UNIT: whether a maintainer script asked systemd (through
+# deb-systemd-invoke or systemctl) for ACTION on UNIT, as the log says
+asked() {
+	grep -qE "^[^ ]+ [^ ]+ (deb-systemd-invoke|systemctl)( --[a-z-]+)* ($1)( [^ ]+)* $2( |\$)" "$SDLOG"
+}
+show_sdlog() { sed 's/^/#   systemd: /' "$SDLOG"; }
+BROKER_SOCKET=dashscope-credential-broker.socket
+BROKER_SERVICE=dashscope-credential-broker.service
+
 test_packages_build_and_lintian_reports_no_error_or_warning() {
 	if [ -n "${DS_DEB_DIR:-}" ]; then
 		lintian --fail-on error,warning "$DEBS"/*.changes
@@ -72,12 +118,27 @@ test_apt_get_installs_both_packages() {
 	# library the packages depend on, so apt must install these two only
 	more=$(apt-get install -s "${debs[@]}" 2>&1 | awk '/^Inst / && $2 != "dashscope-credential" && $2 != "libpam-dashscope" {print $2}')
 	[ -z "$more" ] || { diag "apt-get would download: $more"; return 1; }
-	DEBIAN_FRONTEND=noninteractive apt-get install -y "${debs[@]}" >"$TMPROOT/apt.log" 2>&1 ||
-		{ tail -n 20 "$TMPROOT/apt.log" | sed 's/^/#   /'; return 1; }
+	DEBIAN_FRONTEND=noninteractive systemd_stubbed apt-get "${APT_STUBBED[@]}" install -y "${debs[@]}" \
+		>"$TMPROOT/apt.log" 2>&1 || { tail -n 20 "$TMPROOT/apt.log" | sed 's/^/#   /'; return 1; }
+	cp "$SDLOG" "$TMPROOT/systemd-install.log"
 }
 t test_apt_get_installs_both_packages
 installed=yes
 dpkg-query -W -f='${db:Status-Status}\n' $PKGS 2>/dev/null | grep -qvx installed && finish
+
+# The administrator enables the socket after adding keys: a fresh install
+# starts nothing and enables nothing, the broker's units included.
+test_fresh_install_asks_systemd_to_start_and_enable_nothing() {
+	cp "$TMPROOT/systemd-install.log" "$SDLOG"
+	# the stubs were reached: the scripts did talk to (stubbed) systemd
+	grep -q "deb-systemd-helper .*$BROKER_SOCKET" "$SDLOG" || { diag "no call for $BROKER_SOCKET"; show_sdlog; return 1; }
+	if grep -E ' (deb-systemd-invoke|systemctl)( --[a-z-]+)* (start|restart|try-restart|reload-or-restart|enable) | deb-systemd-helper( --[a-z-]+)* enable ' "$SDLOG" |
+		sed 's/^/#   asked: /' | grep .; then
+		return 1
+	fi
+	! ls /etc/systemd/system/*.wants/dashscope-credential* 2>/dev/null || { diag "a broker unit is enabled"; return 1; }
+}
+t test_fresh_install_asks_systemd_to_start_and_enable_nothing
 for p in $PKGS; do dpkg -L "$p"; done | sort -u >"$FILES"
 
 # the installed program, with nothing of this tree or of the caller
@@ -233,16 +294,63 @@ opt '/systemd/system/dashscope-credential-broker\.socket$' test_broker_units_shi
 opt '/systemd/user/dashscope-credential-proxy\.socket$' test_proxy_user_units_ship_not_enabled_for_everyone
 opt '/completions?/' test_completions_are_where_each_shell_looks
 
-# Purge with the profile enabled: prerm must take it out of the stack;
-# and with the broker's state as `add --system` leaves it.
+# An upgrade (the same version installed again: dpkg runs the same
+# upgrade path, `configure` with the old version) with the socket enabled,
+# as the administrator leaves it: the socket must stay enabled and never be
+# stopped without being started again (it keeps listening and starts the
+# new broker on the next connection), and a running broker is restarted
+# (try-restart: only if it runs; deb-systemd-invoke restart would not start
+# a stopped static service either).
+socket_last_action() {
+	grep -E " (deb-systemd-invoke|systemctl)( --[a-z-]+)* [a-z-]+ (.* )?$BROKER_SOCKET( |\$)" "$SDLOG" |
+		tail -n 1 | awk '{ for (i = 4; i <= NF; i++) if ($i !~ /^--/) { print $i; exit } }'
+}
+test_upgrade_restarts_a_running_broker_and_keeps_the_socket_enabled() {
+	local wants=/etc/systemd/system/sockets.target.wants/$BROKER_SOCKET
+	# as the administrator does; systemctl enable works without systemd
+	systemctl enable "$BROKER_SOCKET" >/dev/null 2>&1
+	[ -L "$wants" ] || { diag "could not enable $BROKER_SOCKET before upgrading"; return 1; }
+	systemd_stubbed dpkg -i "$DEBS"/dashscope-credential_*.deb >"$TMPROOT/upgrade.log" 2>&1 ||
+		{ sed 's/^/#   /' "$TMPROOT/upgrade.log"; return 1; }
+	grep -q 'Unpacking dashscope-credential .* over ' "$TMPROOT/upgrade.log" ||
+		{ diag "dpkg did not upgrade"; sed 's/^/#   /' "$TMPROOT/upgrade.log"; return 1; }
+	local bad=0 last
+	asked 'try-restart|restart' "$BROKER_SERVICE" || { diag "the broker is not restarted"; bad=1; }
+	asked 'start' "$BROKER_SERVICE" && { diag "the broker is started even if it was not running"; bad=1; }
+	last=$(socket_last_action)
+	[ "$last" != stop ] || { diag "the socket is stopped and not started again"; bad=1; }
+	asked 'disable|mask' "$BROKER_SOCKET" && { diag "the socket is disabled"; bad=1; }
+	[ -L "$wants" ] || { diag "the socket is no longer enabled"; bad=1; }
+	[ "$bad" = 0 ] || show_sdlog
+	return $bad
+}
+t test_upgrade_restarts_a_running_broker_and_keeps_the_socket_enabled
+
+# Remove with the profile enabled: prerm must take it out of the stack and
+# stop the broker (socket and service, the socket still enabled); then
+# purge, with the broker's state as `add --system` leaves it.
 DEBIAN_FRONTEND=noninteractive pam-auth-update --enable dashscope >/dev/null 2>&1
 if getent passwd dashscope-credential >/dev/null; then
 	install -d -m 700 -o dashscope-credential -g dashscope-credential /var/lib/dashscope-credential
 	install -m 600 -o dashscope-credential -g dashscope-credential /dev/null /var/lib/dashscope-credential/keys
 fi
+test_remove_stops_the_broker_socket_and_service() {
+	grep -q pam_dashscope "$SESSION" || { diag "could not enable the profile before removing"; return 1; }
+	systemd_stubbed dpkg --remove $PKGS >"$TMPROOT/remove.log" 2>&1 ||
+		{ sed 's/^/#   /' "$TMPROOT/remove.log"; return 1; }
+	local bad=0
+	asked stop "$BROKER_SOCKET" || { diag "the socket is not stopped"; bad=1; }
+	asked stop "$BROKER_SERVICE" || { diag "the broker is not stopped"; bad=1; }
+	[ "$(socket_last_action)" = stop ] || { diag "the socket is started again"; bad=1; }
+	! grep -q pam_dashscope "$SESSION" || { diag "$SESSION still has pam_dashscope"; bad=1; }
+	[ "$bad" = 0 ] || show_sdlog
+	return $bad
+}
+t test_remove_stops_the_broker_socket_and_service
+
 test_purge_removes_both_packages() {
-	grep -q pam_dashscope "$SESSION" || { diag "could not enable the profile before purging"; return 1; }
-	dpkg --purge $PKGS >"$TMPROOT/purge.log" 2>&1 || { sed 's/^/#   /' "$TMPROOT/purge.log"; return 1; }
+	systemd_stubbed dpkg --purge $PKGS >"$TMPROOT/purge.log" 2>&1 ||
+		{ sed 's/^/#   /' "$TMPROOT/purge.log"; return 1; }
 	local p
 	for p in $PKGS; do
 		! dpkg-query -W "$p" >/dev/null 2>&1 || { diag "dpkg still knows $p: $(dpkg-query -W -f='${Status}' "$p")"; return 1; }
