@@ -160,7 +160,7 @@ static const char *head_malformed(struct MHD_Connection *c, const struct preq *r
 	/* METHOD SP target SP HTTP/1.x CRLF, one space each */
 	if (!rules_token(method, mlen) || mlen > RULES_METHOD_MAX)
 		return "The method is not a token.";
-	if (method + mlen + 1 != rq->uri_in_place ||
+	if (!rq->uri_in_place || method + mlen + 1 != rq->uri_in_place ||
 	    rq->uri_in_place + strlen(rq->uri) + 1 != version)
 		return "The request line is not METHOD, one space, a path, one space, a version.";
 	if (strcmp(version, "HTTP/1.1") && strcmp(version, "HTTP/1.0"))
@@ -319,6 +319,7 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 			      const struct preq *rq, const char *method, const char *version,
 			      const char **code, const char **msg)
 {
+	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	const char *why = head_malformed(c, rq, method, version);
 	unsigned path;
 
@@ -327,7 +328,6 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 		*msg = why;
 		return 400;
 	}
-	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 
 	if (!strcmp(rq->method, "OPTIONS") || !strcmp(rq->method, "CONNECT") ||
 	    !strcmp(rq->method, "TRACE")) {
@@ -435,7 +435,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	if (!rq)
 		return NULL;
 	rq->px = cls;
-	rq->uri = strdup(uri);
+	/* MHD hands over no target for a request line "GET " */
+	rq->uri = strdup(uri ? uri : "");
 	rq->uri_in_place = uri;
 	rq->client_fd = -1;
 	rq->t0 = clock_now_ms();
