@@ -101,3 +101,14 @@ class Conn:
             pass
         out, self.buf = self.buf, b""
         return out
+
+
+if __name__ == "__main__":
+    # raw_http.py PORT < REQUEST: sends the bytes as they are and prints the
+    # first response's status and whether it says the connection closes
+    # ("400 close"), or "none" when the connection closed with no response.
+    import sys
+    c = Conn(int(sys.argv[1]))
+    c.send(sys.stdin.buffer.read())
+    r = c.response()
+    print("none" if r is None else "%d %s" % (r[0], "close" if r[3] else "open"))

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "base/clock.h"
 #include "proxy/proxy.h"
+#include "proxy/proxy_rules.h"
 #include "proxy/proxy_upstream.h"
 
 #include <jansson.h>
@@ -31,6 +32,7 @@ struct proxy {
 struct preq {
 	struct proxy *px;
 	char *uri; /* raw, as the client sent it */
+	const char *uri_in_place; /* where MHD has it, in its read buffer */
 	long long t0; /* clock_now_ms at the first line */
 	char method[16];
 	int started;
@@ -63,6 +65,11 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, struct preq *rq, u
 	if (!r)
 		return MHD_NO;
 	if (MHD_add_response_header(r, "Content-Type", "application/json") != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	/* a request that was not strict leaves the connection unframed */
+	if (status == 400 && MHD_add_response_header(r, "Connection", "close") != MHD_YES) {
 		MHD_destroy_response(r);
 		return MHD_NO;
 	}
@@ -112,59 +119,61 @@ static int caller_allowed(const struct proxy_conf *pc, struct MHD_Connection *c)
 	return ok;
 }
 
-/* 400 for what no upstream path may hold: control bytes, dot segments,
- * encoded separators or dots. */
-static int path_malformed(const char *uri, size_t plen)
+/* The request head, strict (RFC 9112, SPEC section 10). libmicrohttpd
+ * 0.9.75 forgives much: a bare LF as a line end, "Name : value", obs-fold
+ * (which it joins wrongly), a NUL in a value (which cuts it), control
+ * bytes, any method. It parses the head in place, turning each line's CR
+ * and LF into NULs, and the method, target, version, names and values it
+ * hands over point into that buffer: so the head is walked line by line
+ * where it lies, and a line that does not sit exactly where a strict
+ * head would put it is refused. Nothing MHD did not see this way goes
+ * upstream: the upstream request is made of these fields only. */
+struct head_walk {
+	const char *next; /* where the next line must begin; NULL: refused */
+	struct rules_framing framing;
+};
+
+static enum MHD_Result on_head_field(void *cls, enum MHD_ValueKind kind, const char *name,
+				     size_t nlen, const char *value, size_t vlen)
 {
-	if (plen == 0 || uri[0] != '/')
-		return 1;
-	for (size_t i = 0; uri[i]; i++)
-		if ((unsigned char)uri[i] < 0x21 || uri[i] == 0x7f || (i < plen && uri[i] == '\\'))
-			return 1;
-	for (size_t i = 0; i < plen; i++) {
-		char hex[3];
+	struct head_walk *w = cls;
 
-		if (uri[i] != '%')
-			continue;
-		if (i + 2 >= plen)
-			return 1; /* a cut escape */
-		hex[0] = uri[i + 1];
-		hex[1] = uri[i + 2];
-		hex[2] = 0;
-		if (!strcasecmp(hex, "2f") || !strcasecmp(hex, "5c") || !strcasecmp(hex, "2e") ||
-		    !strcmp(hex, "00"))
-			return 1;
+	(void)kind;
+	if (name != w->next) {
+		w->next = NULL; /* a bare LF, a folded line, a line MHD moved */
+		return MHD_NO;
 	}
-	for (size_t i = 0; i < plen; i++) {
-		size_t j;
-
-		if (uri[i] != '/')
-			continue;
-		for (j = i + 1; j < plen && uri[j] != '/'; j++)
-			;
-		if ((j - i - 1 == 1 && uri[i + 1] == '.') ||
-		    (j - i - 1 == 2 && uri[i + 1] == '.' && uri[i + 2] == '.'))
-			return 1;
-	}
-	return 0;
+	w->next = rules_header_in_place(name, nlen, value, vlen);
+	if (!w->next)
+		return MHD_NO;
+	rules_framing_add(&w->framing, name, nlen, value, vlen);
+	return MHD_YES;
 }
 
-static int prefix(const char *uri, size_t plen, const char *p)
+static const char *head_malformed(struct MHD_Connection *c, const struct preq *rq,
+				  const char *method, const char *version)
 {
-	size_t n = strlen(p);
+	size_t mlen = strlen(method);
+	struct head_walk w;
+	const char *why;
 
-	return plen >= n && !strncmp(uri, p, n);
-}
-
-static int path_forwarded(const struct proxy_conf *pc, const char *uri, size_t plen)
-{
-	if (prefix(uri, plen, "/apps/anthropic/"))
-		return 1;
-	if (pc->coding)
-		return prefix(uri, plen, "/v1/");
-	if (prefix(uri, plen, "/api/v1/tokens") && (plen == 14 || uri[14] == '/'))
-		return 0; /* never a door to the token endpoint */
-	return prefix(uri, plen, "/compatible-mode/") || prefix(uri, plen, "/api/v1/");
+	/* METHOD SP target SP HTTP/1.x CRLF, one space each */
+	if (!rules_token(method, mlen) || mlen > RULES_METHOD_MAX)
+		return "The method is not a token.";
+	if (!rq->uri_in_place || method + mlen + 1 != rq->uri_in_place ||
+	    rq->uri_in_place + strlen(rq->uri) + 1 != version)
+		return "The request line is not METHOD, one space, a path, one space, a version.";
+	if (strcmp(version, "HTTP/1.1") && strcmp(version, "HTTP/1.0"))
+		return "The request is not HTTP/1.1.";
+	if (version[8] != 0 || version[9] != 0)
+		return "A line of the request does not end with CRLF.";
+	memset(&w, 0, sizeof(w));
+	w.next = version + 10;
+	MHD_get_connection_values_n(c, MHD_HEADER_KIND, on_head_field, &w);
+	if (!w.next || w.next[0] != 0 || w.next[1] != 0)
+		return "A header line is malformed: a control byte in a value, a space before the colon, a folded line, or a line end other than CRLF.";
+	why = rules_request_framing(&w.framing, version[7] == '0');
+	return why;
 }
 
 /* ---- the client's headers, for upstream ---- */
@@ -307,11 +316,18 @@ static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
 /* ---- the access handler ---- */
 
 static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection *c,
-			      const struct preq *rq, const char **code, const char **msg)
+			      const struct preq *rq, const char *method, const char *version,
+			      const char **code, const char **msg)
 {
-	const char *q = strchr(rq->uri, '?');
-	size_t plen = q ? (size_t)(q - rq->uri) : strlen(rq->uri);
 	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	const char *why = head_malformed(c, rq, method, version);
+	unsigned path;
+
+	if (why) {
+		*code = "BadRequest";
+		*msg = why;
+		return 400;
+	}
 
 	if (!strcmp(rq->method, "OPTIONS") || !strcmp(rq->method, "CONNECT") ||
 	    !strcmp(rq->method, "TRACE")) {
@@ -324,9 +340,10 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 		*msg = "The Host header does not name this proxy's address.";
 		return 421;
 	}
-	if (path_malformed(rq->uri, plen)) {
+	path = rules_path(rq->uri, strlen(rq->uri), pc->coding, &why);
+	if (path == 400) {
 		*code = "BadRequest";
-		*msg = "The path has a dot segment, an encoded separator or a control character.";
+		*msg = why;
 		return 400;
 	}
 	if (!caller_allowed(pc, c)) {
@@ -334,9 +351,9 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 		*msg = "The proxy key is missing or wrong; use the key dashscope-credential proxy gave you.";
 		return 401;
 	}
-	if (!path_forwarded(pc, rq->uri, plen)) {
+	if (path) {
 		*code = "NotFound";
-		*msg = "This proxy forwards only the Model Studio API paths.";
+		*msg = why;
 		return 404;
 	}
 	if (clen && strtoull(clen, NULL, 10) > pc->max_body) {
@@ -379,7 +396,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	const char *code, *msg;
 
 	(void)url;
-	(void)version;
 	if (!rq)
 		return MHD_NO;
 	if (!rq->started) {
@@ -389,7 +405,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		rq->started = 1;
 		rq->client_fd = ci ? ci->connect_fd : -1;
 		ds_strcpy(rq->method, sizeof(rq->method), method);
-		unsigned status = check_request(&px->pc, c, rq, &code, &msg);
+		unsigned status = check_request(&px->pc, c, rq, method, version, &code, &msg);
 
 		if (status)
 			return answer_error(c, rq, status, code, msg);
@@ -419,7 +435,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	if (!rq)
 		return NULL;
 	rq->px = cls;
-	rq->uri = strdup(uri);
+	/* MHD hands over no target for a request line "GET " */
+	rq->uri = strdup(uri ? uri : "");
+	rq->uri_in_place = uri;
 	rq->client_fd = -1;
 	rq->t0 = clock_now_ms();
 	if (!rq->uri) {
@@ -443,20 +461,19 @@ static void log_line(const struct preq *rq)
 	const struct proxy_host *host = &rq->px->host;
 	time_t now = time(NULL);
 	struct tm tm;
-	char when[32], path[200], line[512];
+	char when[32], method[4 * 16], path[4 * 200], line[1024];
 	size_t plen = strcspn(rq->uri, "?");
 	double secs = (double)(clock_now_ms() - rq->t0) / 1e3;
 
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (plen >= sizeof(path))
-		plen = sizeof(path) - 1;
-	for (size_t i = 0; i < plen; i++) /* the path is the client's: no control bytes */
-		path[i] = (unsigned char)rq->uri[i] < 0x21 || rq->uri[i] == 0x7f ? '?' : rq->uri[i];
-	path[plen] = 0;
+	/* the method and the path are the client's: no byte of theirs
+	 * reaches a terminal as a control (rules_log_clean) */
+	rules_log_clean(method, sizeof(method), rq->method, strlen(rq->method));
+	rules_log_clean(path, sizeof(path), rq->uri, plen < 200 ? plen : 200);
 	snprintf(line, sizeof(line), "%s %s %s %u in=%zu out=%llu %.3fs%s%s", when,
-		 rq->method[0] ? rq->method : "-", path, rq->status, rq->body_len, rq->bytes_out,
-		 secs, rq->up.request_id[0] ? " request_id=" : "", rq->up.request_id);
+		 method[0] ? method : "-", path, rq->status, rq->body_len, rq->bytes_out, secs,
+		 rq->up.request_id[0] ? " request_id=" : "", rq->up.request_id);
 	host->log(host->ctx, line);
 }
 
@@ -522,7 +539,9 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 					 MHD_OPTION_NOTIFY_COMPLETED, on_completed, px,
 					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)pc->idle_timeout,
 					 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
-					 MHD_OPTION_END);
+					 /* MHD's own checks (Host, spaces in the
+					  * target); head_malformed does the rest */
+					 MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
 	if (!px->daemon) {
 		close(listen_fd);
 		proxy_stop(px);

@@ -135,6 +135,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 	struct curl_slist *l;
 	char *line;
 
+	/* strict, as requests are (SPEC 10): a line the client's parser
+	 * could read otherwise than ours is a 502, and the connection, whose
+	 * framing is then unknown, is not reused (the transfer fails) */
+	if (!rules_response_line(data, n)) {
+		fail(u, "The upstream request failed: ",
+		     "the upstream's answer has a malformed head line.");
+		return 0;
+	}
 	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		len--;
 	if (n >= 5 && !strncmp(data, "HTTP/", 5)) {
@@ -148,6 +156,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 		u->cur_head_bytes = n;
 		u->cur_length = -1;
 		u->cur_id[0] = 0;
+		memset(&u->cur_framing, 0, sizeof(u->cur_framing));
 		u->cur_status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		return n;
 	}
@@ -159,6 +168,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 		return 0;
 	}
 	if (len == 0) {
+		const char *why = rules_response_framing(&u->cur_framing);
+
+		if (why && !u->head_ready) {
+			fail(u, "The upstream request failed: ", why);
+			return 0;
+		}
 		if (u->cur_status < 200)
 			return n; /* end of a 1xx head */
 		if (u->cur_status == 401 && u->round == 0) {
@@ -186,6 +201,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 		v++;
 		vlen--;
 	}
+	rules_framing_add(&u->cur_framing, data, nlen, v, vlen);
 	if (nlen == 14 && !strncasecmp(data, "content-length", 14))
 		u->cur_length = strtoll(v, NULL, 10);
 	if (nlen == 10 && !strncasecmp(data, "connection", 10)) {
@@ -352,6 +368,9 @@ static int attempt_setup(struct upstream *u, const struct secret *key)
 	}
 	curl_easy_reset(h); /* options go; the multi handle keeps the connection */
 	SET(h, CURLOPT_URL, u->url);
+	/* the path goes as the server checked it (rules_path), never
+	 * rewritten: no dot segments removed, no fragment cut */
+	SET(h, CURLOPT_PATH_AS_IS, 1L);
 	SET(h, CURLOPT_PROTOCOLS_STR, http ? "http" : "https");
 	SET(h, CURLOPT_FOLLOWLOCATION, 0L);
 	SET(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);

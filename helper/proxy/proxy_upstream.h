@@ -13,6 +13,7 @@
 #include <time.h>
 #include "proxy/proxy.h"
 #include "proxy/proxy_pool.h"
+#include "proxy/proxy_rules.h"
 
 /* What every transfer of one server shares, read-only: its settings, the
  * program's key source and the connection pool. */
@@ -60,6 +61,7 @@ struct upstream {
 	long long cur_length;
 	size_t cur_head_bytes; /* its size so far */
 	char cur_id[80];
+	struct rules_framing cur_framing; /* its Content-Length and Transfer-Encoding */
 	int held_401;
 	curl_off_t seen_down, seen_up; /* progress counters last seen */
 	long long last_byte; /* clock_now_ms */

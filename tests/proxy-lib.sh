@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: MIT
+# What the proxy tests share (sourced after tests/lib.sh): starting and
+# stopping the standalone proxy.
+
+# start_proxy ARGS: the standalone proxy on a port the kernel picks; sets
+# PROXY_PID, PLOG (its stderr) and, from --print-env, OPENAI_BASE_URL,
+# OPENAI_API_KEY (the proxy key) and PORT.
+start_proxy() {
+	PENV="$TMPROOT/penv.$RANDOM" PLOG="$TMPROOT/plog.$RANDOM"
+	"$DS" proxy --listen 127.0.0.1:0 --print-env "$@" >"$PENV" 2>"$PLOG" </dev/null &
+	PROXY_PID=$!
+	wait_for penv_written "$*" || { diag "proxy did not start: $(head -c 300 "$PLOG")"; return 1; }
+	case "$*" in *--shell*) return 0 ;; esac
+	eval "$(grep -E '^(OPENAI_BASE_URL|OPENAI_API_KEY)=' "$PENV")"
+	PORT=${OPENAI_BASE_URL#http://127.0.0.1:}
+	PORT=${PORT%%/*}
+	BASE="http://127.0.0.1:$PORT"
+}
+# penv_written ARGS: the proxy printed its whole environment (with
+# --shell json, a document that parses) or exited
+penv_written() {
+	case "$1" in
+	*--shell\ json*) python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$PENV" 2>/dev/null ;;
+	*) grep -q 'OPENAI_API_KEY' "$PENV" 2>/dev/null ;;
+	esac || pid_gone "$PROXY_PID"
+}
+stop_proxy() {
+	kill -TERM "$PROXY_PID" 2>/dev/null
+	wait "$PROXY_PID" 2>/dev/null
+}
