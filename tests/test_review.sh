@@ -17,17 +17,6 @@ add_key cn "$KEY_CN" --region beijing --default || bail_out "could not store a t
 SUM=$(store_sum)
 snapshot_home
 
-# run_limited ARGS...: runs the helper, killed after 30 s; sets RC. A FIFO
-# nobody writes or a device that never ends holds whoever opens or reads
-# it for good: a run that ends by itself did not wait on one. (How soon is
-# not asked: load decides that, not the helper.)
-LIMIT=30
-run_limited() {
-	timeout -k 5 "$LIMIT" "$DS" "$@" </dev/null >"$OUT" 2>"$ERR"
-	RC=$?
-	[ "$RC" != 124 ] || { diag "the helper waited until killed"; return 1; }
-}
-
 # --- 1: erase by a place that selects no region erases nothing (SPEC 4)
 test_erase_by_endpoint_host_erases_nothing() {
 	run_in "protocol=https"$'\n'"host=127.0.0.1:$PORT_MAIN"$'\n\n' erase
