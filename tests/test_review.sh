@@ -17,31 +17,6 @@ add_key cn "$KEY_CN" --region beijing --default || bail_out "could not store a t
 SUM=$(store_sum)
 snapshot_home
 
-# --- 1: erase by a place that selects no region erases nothing (SPEC 4)
-test_erase_by_endpoint_host_erases_nothing() {
-	run_in "protocol=https"$'\n'"host=127.0.0.1:$PORT_MAIN"$'\n\n' erase
-	expect_rc 0 && expect_out_empty && expect_store_unchanged "$SUM"
-}
-test_git_credential_reject_with_endpoint_url_erases_nothing() {
-	command -v git >/dev/null || return 77
-	printf 'url=https://127.0.0.1:%s/api/v1\n\n' "$PORT_MAIN" |
-		git -c credential.helper= -c "credential.helper=!$DS" credential reject >"$OUT" 2>"$ERR"
-	RC=$?
-	expect_rc 0 && expect_store_unchanged "$SUM" || { diag "$(cat "$ERR")"; return 1; }
-}
-test_erase_by_dashscope_host_erases_only_its_region() {
-	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com\n\n' erase
-	expect_rc 0 || return 1
-	run list
-	! grep -q '^  sg ' "$OUT" && grep -q '^\* cn ' "$OUT"
-}
-test_erase_by_endpoint_host_and_profile_erases_that_profile() {
-	run_in "protocol=https"$'\n'"host=127.0.0.1:$PORT_MAIN"$'\nusername=sg\n\n' erase
-	expect_rc 0 || return 1
-	run list
-	! grep -q '^  sg ' "$OUT" && grep -q '^\* cn ' "$OUT"
-}
-
 # --- 2: a loopback http:// endpoint never goes through a proxy (SPEC 2)
 test_loopback_http_endpoint_never_uses_http_proxy() {
 	local spy="$HOME/spy.log"
@@ -231,31 +206,6 @@ test_mistyped_command_fails_with_a_suggestion() {
 test_unknown_word_in_a_hook_is_not_silent_success() {
 	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com\n\n' gett
 	expect_rejected && expect_err_has "did you mean 'get'"
-}
-
-# --- 11: a request for another place is no match, however odd (SPEC 4)
-test_other_host_with_email_username_is_no_match() {
-	for action in get store erase; do
-		run_in $'protocol=https\nhost=github.com\nusername=me@corp.com\npassword=sk-aaaaaaaa11\n\n' "$action"
-		expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ] && expect_store_unchanged "$SUM" ||
-			{ diag "action $action"; return 1; }
-	done
-}
-test_ipv6_literal_host_is_no_match() {
-	run_in $'protocol=https\nhost=[::1]\nusername=me@corp.com\n\n' get
-	expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ]
-}
-test_dashscope_host_with_other_port_is_no_match() {
-	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com:8443\nusername=x y\n\n' get
-	expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ]
-}
-# a message quoting input never carries a C1 control (CSI is U+009B, or a
-# raw 0x9b byte on an 8-bit terminal) nor bytes that are not UTF-8 (threat 21)
-test_c1_controls_in_quoted_input_never_reach_stderr() {
-	run_in $'protocol=https\nhost=ev\xc2\x9b2Jil:abc\n\n' get
-	expect_rejected && ! grep -q $'\xc2\x9b' "$ERR" || return 1
-	run token -r $'x\x9b2J\xff'
-	expect_rc 2 && ! grep -q $'[\x80-\xff]' "$ERR" && expect_err_has "Unknown region 'x?2J?'"
 }
 
 # --- 12: exec gives the child the caller's world (SPEC 5)
