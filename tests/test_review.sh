@@ -70,77 +70,7 @@ test_upper_case_https_scheme_works() {
 	expect_rc 0 && grep -q '^st-ok-' "$OUT"
 }
 
-# --- 5: a stored key is checked before it is used (SPEC 3), file store
-plant() { # NAME PLAN KEY: a record written behind the helper's back
-	printf '%s\tap-southeast-1\t\t%s\t%s\n' "$1" "$2" "$3" >>"$KEYFILE"
-}
-test_planted_key_with_cr_is_refused_naming_profile() {
-	plant evil payg $'sk-evil-key-1\rX-Injected: 1'
-	run token -p evil
-	expect_rc 3 && expect_out_empty && expect_err_has 'evil' &&
-		! grep -q 'evil-key' "$SERVER_LOG"
-}
-test_planted_coding_key_is_never_printed() {
-	plant cp coding 'sk-sp-has space'
-	run token -p cp
-	expect_rc 3 && expect_out_empty && expect_err_has 'cp' && expect_no_leak 'has space'
-}
-# a second entry of a name, for another region, never lends its key to the
-# profile list showed (a planted or stale duplicate)
-test_duplicate_entry_never_lends_its_key_to_the_listed_profile() {
-	printf 'sg\tus-east-1\t\tpayg\tsk-test-ok-planted-dup9\n' >>"$KEYFILE"
-	run token -p sg
-	expect_rc 0 && ! grep -q 'planted-dup9' "$SERVER_LOG" || return 1
-	run_in $'profile=sg\npassword=sk-test-ok-planted-dup9\n\n' erase
-	expect_rc 0 && grep -q "^sg	ap-southeast-1		payg	$KEY_SG\$" "$KEYFILE"
-}
-test_planted_temporary_key_is_refused() {
-	plant stk payg 'st-not-a-long-lived-key'
-	run token -p stk
-	expect_rc 3 && expect_out_empty
-}
-
-# --- 6: a profile name that looks like a key is refused (SPEC 3)
-test_add_refuses_key_like_profile_name() {
-	local name
-	for name in sk-abcdefgh12345 ST-abcdefgh Sk-x; do
-		printf 'sk-aaaaaaaa11\n' | "$DS" add "$name" --region sg >"$OUT" 2>"$ERR"
-		RC=$?
-		expect_rejected && expect_store_unchanged "$SUM" || { diag "name $name"; return 1; }
-	done
-}
-test_store_refuses_key_like_profile_name() {
-	run_in $'username=sk-pasted-as-name1\nregion=sg\npassword=sk-aaaaaaaa11\n\n' store
-	expect_rejected && expect_store_unchanged "$SUM"
-}
-# ...wherever a name comes in: a stored record (planted, or kept by a
-# version that allowed such names) and the configuration
-test_stored_key_like_profile_name_is_never_shown() {
-	plant sk-pasted-as-name-9876 payg sk-aaaaaaaa11
-	run list
-	expect_rc 0 && expect_no_leak pasted-as-name || return 1
-	run list --json
-	expect_rc 0 && expect_no_leak pasted-as-name || return 1
-	run doctor
-	expect_no_leak pasted-as-name
-}
-test_config_key_like_default_profile_never_reaches_the_environment() {
-	mkdir -p "$(dirname "$(cfg)")"
-	printf '[defaults]\nprofile = sk-pasted-as-name-9876\n[profile sk-pasted-as-name-9876]\nregion = sg\n' >"$(cfg)"
-	run env --shell pam --no-key
-	expect_rejected && expect_err_has 'looks like a key' && expect_no_leak pasted-as-name || return 1
-	rm "$(cfg)"; DASHSCOPE_CREDENTIAL_PROFILE=sk-pasted-as-name-9876 \
-		run env --shell pam --no-key -r sg
-	expect_rejected && expect_no_leak pasted-as-name
-}
-
 # --- 7: FIFOs and devices are refused, never waited on (SPEC 3)
-test_fifo_key_file_is_refused_at_once() {
-	rm -f "$KEYFILE"
-	mkfifo -m 600 "$KEYFILE"
-	run_limited list || return 1
-	expect_rc 3 && expect_err_has 'not a regular file'
-}
 test_fifo_user_config_is_refused_at_once() {
 	mkfifo "$HOME/cfg.fifo"
 	DASHSCOPE_CREDENTIAL_CONFIG="$HOME/cfg.fifo" run_limited list || return 1
@@ -157,12 +87,6 @@ test_device_as_config_is_refused() {
 }
 
 # --- 8: a path that does not fit is an error, never cut short (SPEC 3)
-test_overlong_key_file_path_is_an_error() {
-	local long
-	long="$HOME/$(printf 'd%.0s' $(seq 5000))/keys"
-	DASHSCOPE_CREDENTIAL_KEYFILE=$long run list
-	[ "$RC" != 0 ] && expect_out_empty && expect_err_has 'longer than this system allows'
-}
 test_overlong_config_home_is_an_error() {
 	local long
 	long="$HOME/$(printf 'c%.0s' $(seq 5000))"
@@ -325,15 +249,6 @@ test_root_add_default_leaves_nothing_in_another_users_config_dir() {
 	RC=$?
 	expect_rc 3 && expect_err_has 'belongs to another user' &&
 		[ -z "$(ls -A "$xdg/dashscope-credential")" ]
-}
-test_key_file_through_another_users_link_is_refused() {
-	[ "$(id -u)" = 0 ] || return 77
-	local dir="$TMPROOT/nobody-keys"
-	theirs "$dir"
-	ln -s "$(dirname "$KEYFILE")" "$dir/mine" && chown -h nobody "$dir/mine"
-	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_KEYFILE="$dir/mine/keys" "$DS" add x --region sg >"$OUT" 2>"$ERR"
-	RC=$?
-	expect_rc 3 && expect_err_has 'belongs to another user' && expect_store_unchanged "$SUM"
 }
 # a config decides where the long-lived key is sent (endpoint): one that
 # another user can change is not used
