@@ -69,16 +69,6 @@ test_unset_home_uses_the_passwd_entry() {
 	[ "$RC" = 2 ] && expect_err_has "$HOME/none"
 }
 
-# --- 10: only get/store/erase/capability are protocol actions (SPEC 4)
-test_mistyped_command_fails_with_a_suggestion() {
-	run_limited tokn || return 1
-	expect_rejected && expect_err_has "did you mean 'token'"
-}
-test_unknown_word_in_a_hook_is_not_silent_success() {
-	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com\n\n' gett
-	expect_rejected && expect_err_has "did you mean 'get'"
-}
-
 # --- 14: add --default edits the config it should, as it should (SPEC 6)
 cfg() { printf '%s' "$HOME/.config/dashscope-credential/config"; }
 test_add_default_writes_through_a_symlink() {
@@ -167,14 +157,6 @@ test_add_default_replaces_the_profile_line_of_a_crlf_file() {
 	add_key new sk-aaaaaaaa11 --region sg --default || return 1
 	[ "$(grep -c '^ *profile *=' "$(cfg)")" = 1 ] && grep -qx 'profile = new' "$(cfg)" &&
 		[ "$(grep -c '^\[defaults\]' "$(cfg)")" = 1 ]
-}
-
-# --- 17: a check that cannot fail goes (doctor's "configuration parses")
-test_doctor_reports_a_config_that_does_not_parse() {
-	mkdir -p "$(dirname "$(cfg)")"
-	printf '[defaults]\nlifetime = forever\n' >"$(cfg)"
-	run doctor
-	expect_rc 1 && grep -q '^\[FAIL\] configuration: .*config:2' "$OUT"
 }
 
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
