@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Regression tests for the defect classes of the outside review (issue 11),
-# each named after the behaviour SPEC sections 2-7 now require. Every test
-# failed on the code before the fix. The Secret Service half of class 5 is
-# in test_secret_service.sh, class 15 in test_token_api.sh, class 16 in
-# test_pam.sh, class 18 in test_style.sh.
+# The configuration (SPEC sections 3 and 6): which files are read and
+# trusted (never a FIFO or a device, never one another user can change),
+# HOME and paths that do not fit, and add --default editing the user's
+# config (through a symlink, duplicate lines, CRLF, never where another
+# user owns a directory on the way). Most cases are regression tests of the
+# outside review of issue 11 (classes 7, 8, 9 and 14).
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
@@ -17,7 +18,14 @@ add_key cn "$KEY_CN" --region beijing --default || bail_out "could not store a t
 SUM=$(store_sum)
 snapshot_home
 
-# --- 7: FIFOs and devices are refused, never waited on (SPEC 3)
+# the user's config file
+cfg() { printf '%s' "$HOME/.config/dashscope-credential/config"; }
+# theirs DIR: a directory of another user (nobody), for root's tests
+theirs() {
+	mkdir -p "$1" && chown nobody "$1"
+}
+
+# ---- FIFOs and devices are refused, never waited on (SPEC 3) ----
 test_fifo_user_config_is_refused_at_once() {
 	mkfifo "$HOME/cfg.fifo"
 	DASHSCOPE_CREDENTIAL_CONFIG="$HOME/cfg.fifo" run_limited list || return 1
@@ -32,8 +40,20 @@ test_device_as_config_is_refused() {
 	DASHSCOPE_CREDENTIAL_CONFIG=/dev/zero run_limited list || return 1
 	expect_rc 2 && expect_err_has 'not a regular file'
 }
+test_add_default_refuses_a_device_as_config() {
+	local dev="$HOME/fake-null"
+	if [ "$(id -u)" = 0 ]; then
+		mknod "$dev" c 1 3 || return 1
+	else
+		mkfifo "$dev"
+	fi
+	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_CONFIG=$dev timeout -k 5 "$LIMIT" "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" != 0 ] && [ "$RC" != 124 ] && { [ -c "$dev" ] || [ -p "$dev" ]; } &&
+		expect_err_has 'not a regular file'
+}
 
-# --- 8: a path that does not fit is an error, never cut short (SPEC 3)
+# ---- a path that does not fit is an error, never cut short (SPEC 3) ----
 test_overlong_config_home_is_an_error() {
 	local long
 	long="$HOME/$(printf 'c%.0s' $(seq 5000))"
@@ -43,7 +63,7 @@ test_overlong_config_home_is_an_error() {
 		[ -z "$(find "$HOME" -maxdepth 1 -name 'ccc*')" ]
 }
 
-# --- 9: HOME must be absolute and the user's own (SPEC 3)
+# ---- HOME must be absolute and the user's own (SPEC 3) ----
 test_home_of_another_user_is_refused_and_left_untouched() {
 	local other="$TMPROOT/other-home"
 	mkdir -p "$other"
@@ -69,8 +89,7 @@ test_unset_home_uses_the_passwd_entry() {
 	[ "$RC" = 2 ] && expect_err_has "$HOME/none"
 }
 
-# --- 14: add --default edits the config it should, as it should (SPEC 6)
-cfg() { printf '%s' "$HOME/.config/dashscope-credential/config"; }
+# ---- add --default edits the config it should, as it should (SPEC 6) ----
 test_add_default_writes_through_a_symlink() {
 	mkdir -p "$(dirname "$(cfg)")" "$HOME/dotfiles"
 	printf '[defaults]\nprofile = cn\n# keep me\n' >"$HOME/dotfiles/ds.conf"
@@ -82,18 +101,6 @@ test_add_default_writes_through_a_symlink() {
 		grep -qx '# keep me' "$HOME/dotfiles/ds.conf" &&
 		[ "$(stat -c %a "$HOME/dotfiles/ds.conf")" = 640 ]
 }
-test_add_default_refuses_a_device_as_config() {
-	local dev="$HOME/fake-null"
-	if [ "$(id -u)" = 0 ]; then
-		mknod "$dev" c 1 3 || return 1
-	else
-		mkfifo "$dev"
-	fi
-	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_CONFIG=$dev timeout -k 5 "$LIMIT" "$DS" add x --region sg --default >"$OUT" 2>"$ERR"
-	RC=$?
-	[ "$RC" != 0 ] && [ "$RC" != 124 ] && { [ -c "$dev" ] || [ -p "$dev" ]; } &&
-		expect_err_has 'not a regular file'
-}
 test_add_default_replaces_every_duplicate_profile_line() {
 	mkdir -p "$(dirname "$(cfg)")"
 	printf '[defaults]\nprofile = cn\nlifetime = 60\nprofile = sg\n[profile sg]\nmodel = m\n' >"$(cfg)"
@@ -102,12 +109,19 @@ test_add_default_replaces_every_duplicate_profile_line() {
 	[ "$(grep -c '^ *profile *=' "$(cfg)")" = 1 ] && grep -qx 'profile = new' "$(cfg)" &&
 		grep -qx 'model = m' "$(cfg)" && expect_out_has 'profile=new'
 }
-# ...and never where another user owns a directory on the way, however the
-# path was chosen (XDG_CONFIG_HOME, DASHSCOPE_CREDENTIAL_CONFIG): such a user
-# could point a link at any file root owns
-theirs() { # DIR: a directory of another user (nobody), for root's tests
-	mkdir -p "$1" && chown nobody "$1"
+test_add_default_replaces_the_profile_line_of_a_crlf_file() {
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\r\nprofile = cn\r\nlifetime = 60\r\n' >"$(cfg)"
+	add_key new sk-aaaaaaaa11 --region sg --default || return 1
+	[ "$(grep -c '^ *profile *=' "$(cfg)")" = 1 ] && grep -qx 'profile = new' "$(cfg)" &&
+		[ "$(grep -c '^\[defaults\]' "$(cfg)")" = 1 ]
 }
+
+# ---- another user's files and directories ----
+# add --default never writes where another user owns a directory on the
+# way, however the path was chosen (XDG_CONFIG_HOME,
+# DASHSCOPE_CREDENTIAL_CONFIG): such a user could point a link at any file
+# root owns
 test_root_add_default_never_writes_through_another_users_link() {
 	[ "$(id -u)" = 0 ] || return 77
 	local dir="$TMPROOT/nobody-cfg" victim="$TMPROOT/root-owned.conf"
@@ -150,13 +164,6 @@ test_config_of_another_user_is_not_used() {
 	chown nobody "$(cfg)"
 	run token -p sg
 	expect_rejected && expect_err_has 'another user can change it'
-}
-test_add_default_replaces_the_profile_line_of_a_crlf_file() {
-	mkdir -p "$(dirname "$(cfg)")"
-	printf '[defaults]\r\nprofile = cn\r\nlifetime = 60\r\n' >"$(cfg)"
-	add_key new sk-aaaaaaaa11 --region sg --default || return 1
-	[ "$(grep -c '^ *profile *=' "$(cfg)")" = 1 ] && grep -qx 'profile = new' "$(cfg)" &&
-		[ "$(grep -c '^\[defaults\]' "$(cfg)")" = 1 ]
 }
 
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
