@@ -74,6 +74,17 @@ run() {
 	"$DS" "$@" </dev/null >"$OUT" 2>"$ERR"
 	RC=$?
 }
+# run_limited ARGS...: runs the helper like run, killed after LIMIT (30) s;
+# fails when it had to be killed. A FIFO nobody writes or a device that
+# never ends holds whoever opens or reads it for good: a run that ends by
+# itself did not wait on one. (How soon is not asked: load decides that,
+# not the helper.)
+LIMIT=30
+run_limited() {
+	timeout -k 5 "$LIMIT" "$DS" "$@" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" != 124 ] || { diag "the helper waited until killed"; return 1; }
+}
 
 diag() { printf '#   %s\n' "$*"; }
 

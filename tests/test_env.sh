@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # env and exec (SPEC section 5): variables per --for, quoting evaluated by
 # the real shells (hostile input 29), values that must be refused, exec's
-# environment, exit status and signals; token's stdout discipline.
+# environment (stale variables removed), the child's umask, core limit,
+# SIGPIPE and options, exit status and signals; token's stdout discipline
+# and output that does not arrive (/dev/full, a closed stdout).
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
@@ -232,6 +234,74 @@ test_env_rejects_unknown_shell_and_for() {
 test_options_of_other_commands_are_refused() {
 	run token --json
 	expect_rc 2 && expect_out_empty
+}
+
+# ---- exec gives the child the caller's world (outside review of issue 11) ----
+# add_sg: the profile these cases use besides work, sg (Singapore)
+KEY_SG=sk-test-ok-review-sg01
+add_sg() { add_key sg "$KEY_SG" --region singapore; }
+test_exec_child_gets_callers_umask() {
+	add_sg || return 1
+	(umask 022 && "$DS" exec -p sg -- sh -c umask) >"$OUT" 2>"$ERR"
+	grep -qx '0022' "$OUT" || { diag "umask $(cat "$OUT")"; return 1; }
+}
+test_exec_child_gets_callers_core_limit() {
+	local want got
+	want=$(bash -c 'ulimit -S -c 1234 2>/dev/null && ulimit -S -c')
+	[ "$want" = 1234 ] || return 77
+	add_sg || return 1
+	# under ASan its own disable_coredump would lower the limit first
+	got=$(ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}disable_coredump=0" bash -c "ulimit -S -c 1234; exec \"$DS\" exec -p sg -- bash -c 'echo \$(ulimit -S -c) \$(ulimit -H -c)'" 2>"$ERR")
+	[ "$got" = "1234 $(bash -c 'ulimit -H -c')" ] || { diag "limits in the child: $got"; return 1; }
+}
+test_exec_options_after_the_command_are_its_own() {
+	add_sg || return 1
+	"$DS" exec -p sg echo hi --profile prod -l 5 >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && [ "$(cat "$OUT")" = "hi --profile prod -l 5" ]
+}
+test_exec_removes_stale_family_variables() {
+	add_sg || return 1
+	OPENAI_MODEL=stale-model DASHSCOPE_HTTP_BASE_URL=https://stale.example/api/v1 \
+		DASHSCOPE_CREDENTIAL_EXPIRES_AT=1 ANTHROPIC_MODEL=kept-not-chosen \
+		"$DS" exec -p sg --for dashscope,openai -- env >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && ! grep -q 'stale' "$OUT" && grep -q '^ANTHROPIC_MODEL=kept-not-chosen$' "$OUT" &&
+		grep -q '^DASHSCOPE_HTTP_BASE_URL=https://127.0.0.1' "$OUT" &&
+		! grep -qx 'DASHSCOPE_CREDENTIAL_EXPIRES_AT=1' "$OUT"
+}
+test_exec_child_gets_default_sigpipe() {
+	# SigIgn of the child itself: bit 12 is SIGPIPE (13)
+	local ign
+	add_sg || return 1
+	ign=$("$DS" exec -p sg -- sh -c 'sed -n "s/^SigIgn:\t//p" /proc/$$/status' 2>"$ERR")
+	[ -n "$ign" ] && [ $(( 0x$ign & 0x1000 )) = 0 ] || { diag "SigIgn $ign"; return 1; }
+}
+
+# ---- output that did not arrive is a failure ----
+test_output_to_dev_full_exits_1() {
+	local args
+	add_sg || return 1
+	for args in "list --json" "list" "regions --json" "token -p sg" "env -p sg" "capability"; do
+		# shellcheck disable=SC2086
+		"$DS" $args >/dev/full 2>"$ERR"
+		RC=$?
+		expect_rc 1 && expect_err_one_line || { diag "command $args"; return 1; }
+	done
+}
+test_output_to_closed_stdout_exits_1() {
+	# the binary itself: a wrapper (valgrind) would take fd 1 for its log
+	"$DS_REAL" regions >&- 2>"$ERR"
+	RC=$?
+	expect_rc 1 && expect_err_has 'it is closed'
+}
+test_closed_stdout_is_never_reused_for_a_file() {
+	# with fd 1 closed, the next open would get it: the key file's temporary
+	# copy must not become standard output
+	printf 'sk-aaaaaaaa11\n' | "$DS_REAL" add reuse --region sg >&- 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q "^reuse	ap-southeast-1		payg	sk-aaaaaaaa11\$" "$KEYFILE" &&
+		[ -z "$(find "$(dirname "$KEYFILE")" -name 'keys.*' ! -name keys.lock)" ]
 }
 
 # Issue 16: what never talks to the API never loads libcurl (the network

@@ -1,10 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # The file store (SPEC section 3): modes, refusals, atomic and locked
-# writes, and a crash between write and rename.
+# writes, and a crash between write and rename; every stored record checked
+# before it is used (planted keys, names that look like keys); key file
+# paths that are a FIFO, too long, or through another user's link. (The
+# Secret Service store is test_secret_service.sh.)
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
+# a planted key must never reach the (test) token endpoint
+start_server || bail_out "could not start the test server"
+use_server
 snapshot_home
 
 test_add_creates_0700_dir_and_0600_file() {
@@ -153,6 +159,120 @@ test_keyfile_override_is_used() {
 	export DASHSCOPE_CREDENTIAL_KEYFILE="$HOME/elsewhere/k"
 	add_key a sk-aaaaaaaa11 --region sg || return 1
 	[ -e "$HOME/elsewhere/k" ] && [ ! -e "$KEYFILE" ]
+}
+
+# ---- records planted behind the helper's back (outside review, issue 11) ----
+# sg_and_cn: the store these cases start from, profiles sg (Singapore) and
+# cn (Beijing, the default); SUM is the key file's sum then.
+KEY_SG=sk-test-ok-review-sg01
+KEY_CN=sk-test-ok-review-cn01
+sg_and_cn() {
+	add_key sg "$KEY_SG" --region singapore && add_key cn "$KEY_CN" --region beijing --default &&
+		SUM=$(store_sum)
+}
+cfg() { printf '%s' "$HOME/.config/dashscope-credential/config"; }
+theirs() { # DIR: a directory of another user (nobody), for root's tests
+	mkdir -p "$1" && chown nobody "$1"
+}
+
+# a stored key is checked before it is used (SPEC 3)
+plant() { # NAME PLAN KEY: a record written behind the helper's back
+	printf '%s\tap-southeast-1\t\t%s\t%s\n' "$1" "$2" "$3" >>"$KEYFILE"
+}
+test_planted_key_with_cr_is_refused_naming_profile() {
+	sg_and_cn || return 1
+	plant evil payg $'sk-evil-key-1\rX-Injected: 1'
+	run token -p evil
+	expect_rc 3 && expect_out_empty && expect_err_has 'evil' &&
+		! grep -q 'evil-key' "$SERVER_LOG"
+}
+test_planted_coding_key_is_never_printed() {
+	sg_and_cn || return 1
+	plant cp coding 'sk-sp-has space'
+	run token -p cp
+	expect_rc 3 && expect_out_empty && expect_err_has 'cp' && expect_no_leak 'has space'
+}
+# a second entry of a name, for another region, never lends its key to the
+# profile list showed (a planted or stale duplicate)
+test_duplicate_entry_never_lends_its_key_to_the_listed_profile() {
+	sg_and_cn || return 1
+	printf 'sg\tus-east-1\t\tpayg\tsk-test-ok-planted-dup9\n' >>"$KEYFILE"
+	run token -p sg
+	expect_rc 0 && ! grep -q 'planted-dup9' "$SERVER_LOG" || return 1
+	run_in $'profile=sg\npassword=sk-test-ok-planted-dup9\n\n' erase
+	expect_rc 0 && grep -q "^sg	ap-southeast-1		payg	$KEY_SG\$" "$KEYFILE"
+}
+test_planted_temporary_key_is_refused() {
+	sg_and_cn || return 1
+	plant stk payg 'st-not-a-long-lived-key'
+	run token -p stk
+	expect_rc 3 && expect_out_empty
+}
+
+# ---- a profile name that looks like a key is refused (SPEC 3) ----
+test_add_refuses_key_like_profile_name() {
+	local name
+	sg_and_cn || return 1
+	for name in sk-abcdefgh12345 ST-abcdefgh Sk-x; do
+		printf 'sk-aaaaaaaa11\n' | "$DS" add "$name" --region sg >"$OUT" 2>"$ERR"
+		RC=$?
+		expect_rejected && expect_store_unchanged "$SUM" || { diag "name $name"; return 1; }
+	done
+}
+test_store_refuses_key_like_profile_name() {
+	sg_and_cn || return 1
+	run_in $'username=sk-pasted-as-name1\nregion=sg\npassword=sk-aaaaaaaa11\n\n' store
+	expect_rejected && expect_store_unchanged "$SUM"
+}
+# ...wherever a name comes in: a stored record (planted, or kept by a
+# version that allowed such names) and the configuration
+test_stored_key_like_profile_name_is_never_shown() {
+	sg_and_cn || return 1
+	plant sk-pasted-as-name-9876 payg sk-aaaaaaaa11
+	run list
+	expect_rc 0 && expect_no_leak pasted-as-name || return 1
+	run list --json
+	expect_rc 0 && expect_no_leak pasted-as-name || return 1
+	run doctor
+	expect_no_leak pasted-as-name
+}
+test_config_key_like_default_profile_never_reaches_the_environment() {
+	sg_and_cn || return 1
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\nprofile = sk-pasted-as-name-9876\n[profile sk-pasted-as-name-9876]\nregion = sg\n' >"$(cfg)"
+	run env --shell pam --no-key
+	expect_rejected && expect_err_has 'looks like a key' && expect_no_leak pasted-as-name || return 1
+	rm "$(cfg)"; DASHSCOPE_CREDENTIAL_PROFILE=sk-pasted-as-name-9876 \
+		run env --shell pam --no-key -r sg
+	expect_rejected && expect_no_leak pasted-as-name
+}
+
+# ---- key file paths (SPEC 3) ----
+# a FIFO is refused, never waited on
+test_fifo_key_file_is_refused_at_once() {
+	sg_and_cn || return 1
+	rm -f "$KEYFILE"
+	mkfifo -m 600 "$KEYFILE"
+	run_limited list || return 1
+	expect_rc 3 && expect_err_has 'not a regular file'
+}
+# a path that does not fit is an error, never cut short
+test_overlong_key_file_path_is_an_error() {
+	local long
+	long="$HOME/$(printf 'd%.0s' $(seq 5000))/keys"
+	DASHSCOPE_CREDENTIAL_KEYFILE=$long run list
+	[ "$RC" != 0 ] && expect_out_empty && expect_err_has 'longer than this system allows'
+}
+# never through a link another user owns (root's case)
+test_key_file_through_another_users_link_is_refused() {
+	[ "$(id -u)" = 0 ] || return 77
+	sg_and_cn || return 1
+	local dir="$TMPROOT/nobody-keys"
+	theirs "$dir"
+	ln -s "$(dirname "$KEYFILE")" "$dir/mine" && chown -h nobody "$dir/mine"
+	printf 'sk-aaaaaaaa11\n' | DASHSCOPE_CREDENTIAL_KEYFILE="$dir/mine/keys" "$DS" add x --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 3 && expect_err_has 'belongs to another user' && expect_store_unchanged "$SUM"
 }
 
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do

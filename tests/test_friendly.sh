@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Friendliness (SPEC section 13): status, doctor's checks, add's order of
 # questions, env's default shell and notes, exec without a command,
-# --debug tracing, per-command help, setup for Claude Code, Qwen Code and
-# Codex.
+# --debug tracing, a mistyped command or hook word answered with a
+# suggestion, per-command help, setup for Claude Code, Qwen Code and Codex.
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
@@ -186,6 +186,15 @@ test_doctor_reports_a_config_that_does_not_parse_and_goes_on() {
 	run doctor
 	expect_rc 1 && doctor_line "\[FAIL\] configuration: $SYS:2: 'lifetime'" &&
 		doctor_line '\[ok\]   no variable in the environment wins over the helper'
+}
+# the user's config, not the system file: a check that cannot fail goes
+# (outside review of issue 11, class 17)
+cfg() { printf '%s' "$CONF"; }
+test_doctor_reports_a_config_that_does_not_parse() {
+	mkdir -p "$(dirname "$(cfg)")"
+	printf '[defaults]\nlifetime = forever\n' >"$(cfg)"
+	run doctor
+	expect_rc 1 && grep -q '^\[FAIL\] configuration: .*config:2' "$OUT"
 }
 test_doctor_warns_about_a_lifetime_the_policy_lowers() {
 	printf '[policy]\nmax_lifetime = 30\n' >"$SYS"
@@ -381,6 +390,18 @@ test_debug_variable_turns_tracing_on() {
 test_debug_traces_a_failed_call() {
 	DASHSCOPE_CREDENTIAL_ENDPOINT=https://127.0.0.1:1 run --debug token -p work
 	expect_rc 5 && grep -qE 'POST https://127.0.0.1:1/api/v1/tokens.*(Couldn|Could not|connect)' "$ERR"
+}
+
+# ---- mistyped words ----
+# only get/store/erase/capability are protocol actions: anything else is
+# an error, with the closest command (outside review of issue 11, class 10)
+test_mistyped_command_fails_with_a_suggestion() {
+	run_limited tokn || return 1
+	expect_rejected && expect_err_has "did you mean 'token'"
+}
+test_unknown_word_in_a_hook_is_not_silent_success() {
+	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com\n\n' gett
+	expect_rejected && expect_err_has "did you mean 'get'"
 }
 
 # ---- help ----

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The credential protocol against every hostile input 1-22 of
-# reference/protocol-and-threats.md, with the real binary and a file store.
+# The credential protocol (SPEC section 4) against every hostile input 1-22
+# of reference/protocol-and-threats.md, with the real binary and a file
+# store: request parsing, host matching, erase by place.
 # A rejected request: exit 2, one line on stderr, nothing on stdout, and the
 # key file byte for byte unchanged.
 . "$(dirname "$0")/lib.sh"
@@ -249,6 +250,71 @@ test_store_never_echoes_key() {
 	expect_rc 0 && expect_out_empty && expect_no_leak sk-not-echoed-99 || return 1
 	run_in $'profile=echo\n\n' erase
 	expect_rc 0 && expect_store_unchanged "$SUM"
+}
+
+# ---- erase by place (outside review of issue 11, class 1) ----
+# An erase by a place that selects no region erases nothing.
+# sg_and_cn: replaces the store with the one these cases start from, two
+# payg profiles: sg (Singapore) and cn (Beijing, the default); SUM is its
+# sum.
+KEY_SG=sk-test-ok-review-sg01
+KEY_CN=sk-test-ok-review-cn01
+sg_and_cn() {
+	rm -f "$KEYFILE" "$HOME/.config/dashscope-credential/config"
+	add_key sg "$KEY_SG" --region singapore && add_key cn "$KEY_CN" --region beijing --default &&
+		SUM=$(store_sum)
+}
+test_erase_by_endpoint_host_erases_nothing() {
+	sg_and_cn || return 1
+	run_in "protocol=https"$'\n'"host=127.0.0.1:$PORT_MAIN"$'\n\n' erase
+	expect_rc 0 && expect_out_empty && expect_store_unchanged "$SUM"
+}
+test_git_credential_reject_with_endpoint_url_erases_nothing() {
+	command -v git >/dev/null || return 77
+	sg_and_cn || return 1
+	printf 'url=https://127.0.0.1:%s/api/v1\n\n' "$PORT_MAIN" |
+		git -c credential.helper= -c "credential.helper=!$DS" credential reject >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && expect_store_unchanged "$SUM" || { diag "$(cat "$ERR")"; return 1; }
+}
+test_erase_by_dashscope_host_erases_only_its_region() {
+	sg_and_cn || return 1
+	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com\n\n' erase
+	expect_rc 0 || return 1
+	run list
+	! grep -q '^  sg ' "$OUT" && grep -q '^\* cn ' "$OUT"
+}
+test_erase_by_endpoint_host_and_profile_erases_that_profile() {
+	sg_and_cn || return 1
+	run_in "protocol=https"$'\n'"host=127.0.0.1:$PORT_MAIN"$'\nusername=sg\n\n' erase
+	expect_rc 0 || return 1
+	run list
+	! grep -q '^  sg ' "$OUT" && grep -q '^\* cn ' "$OUT"
+}
+
+# ---- a request for another place is no match, however odd (class 11) ----
+test_other_host_with_email_username_is_no_match() {
+	for action in get store erase; do
+		run_in $'protocol=https\nhost=github.com\nusername=me@corp.com\npassword=sk-aaaaaaaa11\n\n' "$action"
+		expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ] && expect_store_unchanged "$SUM" ||
+			{ diag "action $action"; return 1; }
+	done
+}
+test_ipv6_literal_host_is_no_match() {
+	run_in $'protocol=https\nhost=[::1]\nusername=me@corp.com\n\n' get
+	expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ]
+}
+test_dashscope_host_with_other_port_is_no_match() {
+	run_in $'protocol=https\nhost=dashscope-intl.aliyuncs.com:8443\nusername=x y\n\n' get
+	expect_rc 0 && expect_out_empty && [ ! -s "$ERR" ]
+}
+# a message quoting input never carries a C1 control (CSI is U+009B, or a
+# raw 0x9b byte on an 8-bit terminal) nor bytes that are not UTF-8 (threat 21)
+test_c1_controls_in_quoted_input_never_reach_stderr() {
+	run_in $'protocol=https\nhost=ev\xc2\x9b2Jil:abc\n\n' get
+	expect_rejected && ! grep -q $'\xc2\x9b' "$ERR" || return 1
+	run token -r $'x\x9b2J\xff'
+	expect_rc 2 && ! grep -q $'[\x80-\xff]' "$ERR" && expect_err_has "Unknown region 'x?2J?'"
 }
 
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Minting against the loopback HTTPS server (SPEC section 7, hostile inputs
 # 23-28): exit codes, messages, retries, size and time bounds, TLS checks,
-# and that the long-lived key never shows up where it should not.
+# and that the long-lived key never shows up where it should not; the
+# endpoint (SPEC section 2): loopback rules, proxies named in the
+# environment, schemes.
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
@@ -252,6 +254,66 @@ test_unreachable_endpoint_exits_5() {
 	export DASHSCOPE_CREDENTIAL_ENDPOINT="https://127.0.0.1:1"
 	mint ok || return 1
 	fails 5
+}
+
+# ---- the endpoint (SPEC 2; outside review of issue 11, classes 2-4) ----
+# add_sg: the profile these cases mint for, sg (Singapore)
+KEY_SG=sk-test-ok-review-sg01
+add_sg() { add_key sg "$KEY_SG" --region singapore; }
+# a loopback http:// endpoint never goes through a proxy
+test_loopback_http_endpoint_never_uses_http_proxy() {
+	local spy="$HOME/spy.log"
+	add_sg || return 1
+	python3 -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+s.settimeout(8)
+try:
+    c, _ = s.accept(); c.settimeout(2)
+    open(sys.argv[1], "wb").write(c.recv(4096))
+except OSError:
+    pass' "$spy" >"$HOME/spy.port" &
+	local pid=$!
+	wait_file "$HOME/spy.port" || return 1
+	local port
+	port=$(cat "$HOME/spy.port")
+	http_proxy="http://127.0.0.1:$port" HTTP_PROXY="http://127.0.0.1:$port" \
+		all_proxy="http://127.0.0.1:$port" \
+		DASHSCOPE_CREDENTIAL_ENDPOINT="http://127.0.0.1:$PORT_PLAIN" run token -p sg
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	expect_rc 0 && [ ! -s "$spy" ] || { diag "the proxy saw: $(head -c 200 "$spy" 2>/dev/null)"; return 1; }
+}
+# loopback is an address, not a look-alike name
+test_endpoint_refuses_loopback_lookalikes() {
+	local ep
+	add_sg || return 1
+	for ep in http://127.0.0.999 http://127.1.2.300:8080 http://127.0.0.08 http://127.1 \
+		http://127.0.0.1.example.com; do
+		DASHSCOPE_CREDENTIAL_ENDPOINT=$ep run token -p sg
+		expect_rc 2 && expect_out_empty && expect_err_has 'loopback' ||
+			{ diag "endpoint $ep"; return 1; }
+	done
+}
+test_endpoint_accepts_strict_loopback_forms() {
+	local ep
+	add_sg || return 1
+	for ep in http://127.0.0.1 "http://127.10.20.30:9" http://localhost:1 "http://[::1]:2"; do
+		DASHSCOPE_CREDENTIAL_ENDPOINT=$ep run env --shell pam --no-key -p sg
+		expect_rc 0 || { diag "endpoint $ep"; return 1; }
+	done
+}
+# schemes compare case-insensitively everywhere
+test_upper_case_http_scheme_works() {
+	add_sg || return 1
+	DASHSCOPE_CREDENTIAL_ENDPOINT="HTTP://127.0.0.1:$PORT_PLAIN" run token -p sg
+	expect_rc 0 && grep -qx 'st-from-elsewhere' "$OUT"
+}
+test_upper_case_https_scheme_works() {
+	add_sg || return 1
+	DASHSCOPE_CREDENTIAL_ENDPOINT="HTTPS://127.0.0.1:$PORT_MAIN" run token -p sg
+	expect_rc 0 && grep -q '^st-ok-' "$OUT"
 }
 
 # get output (SPEC section 4)
