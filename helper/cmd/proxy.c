@@ -220,6 +220,11 @@ static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err 
 	r->pc.idle_timeout =
 		app->conf.proxy_idle_timeout ? app->conf.proxy_idle_timeout : PROXY_IDLE_TIMEOUT;
 	r->pc.max_body = app->conf.proxy_max_body ? app->conf.proxy_max_body : PROXY_MAX_BODY;
+	r->pc.max_total_body = app->conf.proxy_max_total_body ? app->conf.proxy_max_total_body
+							      : PROXY_MAX_TOTAL_BODY;
+	r->pc.max_connections = app->conf.proxy_max_connections
+					? (unsigned)app->conf.proxy_max_connections
+					: PROXY_MAX_CONNECTIONS;
 	r->pc.coding = r->kc.profile.place.plan == PLAN_CODING;
 	r->pc.quiet = o->quiet;
 	ds_strcpy(r->pc.listen_host, sizeof(r->pc.listen_host), r->addr.host);
