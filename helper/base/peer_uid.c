@@ -74,12 +74,9 @@ static int peer_uid_request(const struct sockaddr *local, const struct sockaddr 
 /* Reads the one answer: a diag message with the uid, or an error. */
 static int peer_uid_answer(int fd, __u32 seq, uid_t *uid)
 {
-	union {
-		struct nlmsghdr h;
-		char buf[8192];
-	} ans;
-	ssize_t n = recv(fd, &ans, sizeof(ans), 0);
-	const struct nlmsghdr *h = &ans.h;
+	unsigned long ans[8192 / sizeof(unsigned long)]; /* aligned for nlmsghdr */
+	ssize_t n = recv(fd, ans, sizeof(ans), 0);
+	const struct nlmsghdr *h = (const void *)ans;
 	size_t left;
 
 	if (n < 0)

@@ -86,8 +86,10 @@ static int keycache_recheck_due(const struct keycache *kc)
 static int keycache_policy_reload(struct keycache *kc, struct ds_err *err)
 {
 	struct conf fresh;
-	int rc = conf_load(&fresh, err);
+	int rc;
 
+	memset(&fresh, 0, sizeof(fresh));
+	rc = conf_load(&fresh, err);
 	if (!rc)
 		kc->app->conf.policy = fresh.policy;
 	conf_free(&fresh);

@@ -476,13 +476,15 @@ static int answered_401(struct upstream *u, CURLcode cc)
 		return 1;
 	if (cc == CURLE_OK)
 		return 0;
-	if (u->cur_status == 401 ||
-	    (curl_easy_getinfo(u->conn->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
-	     code == 401))
+	if (curl_easy_getinfo(u->conn->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+		code = 0;
+	if (u->cur_status == 401 || code == 401)
 		return 1;
-	return cc == CURLE_SEND_ERROR && u->cur_status == 0 && u->body_len &&
-	       curl_easy_getinfo(u->conn->easy, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK &&
-	       sent >= 0 && (unsigned long long)sent < u->body_len;
+	if (cc != CURLE_SEND_ERROR || u->cur_status != 0 || !u->body_len)
+		return 0;
+	if (curl_easy_getinfo(u->conn->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK)
+		return 0;
+	return sent >= 0 && (unsigned long long)sent < u->body_len;
 }
 
 /* The attempt's transfer ended with cc: replay it once after a 401,
