@@ -89,9 +89,11 @@ fi
 other_user() {
 	[ -n "$OTHER" ] || { echo "# not root, or no useradd/setpriv: no second user"; return 77; }
 }
-# as_other ARGS: runs peer_client.py ARGS as the other user
+# as_other ARGS: runs peer_client.py ARGS as the other user, in place of
+# the subshell it is called in ($(...) or &), so that $! is the client
+# itself and killing it leaves nothing behind
 as_other() {
-	setpriv --reuid="$OTHER_UID" --regid="$(id -g "$OTHER")" --clear-groups \
+	exec setpriv --reuid="$OTHER_UID" --regid="$(id -g "$OTHER")" --clear-groups \
 		/usr/bin/python3 "$PEER_CLIENT" "$@"
 }
 
