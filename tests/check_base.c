@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* base/: the loopback rule and the monotonic deadline, in process. */
+/* base/: the loopback rule, the monotonic deadline and the kernel's word
+ * on who owns a socket, in process. */
 #include "config.h"
 #include "check_main.h"
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 #include "base/clock.h"
 #include "base/loopback.h"
+#include "base/peer_uid.h"
 
 START_TEST(test_loopback_names_are_localhost_v6_one_and_127_quads)
 {
@@ -79,6 +81,102 @@ START_TEST(test_deadline_wait_times_out_on_a_silent_descriptor)
 }
 END_TEST
 
+/* A listener on the loopback address of family, a client connected to it
+ * and the accepted end; the addresses as each end sees itself. */
+struct tcp_pair {
+	int lfd, cfd, afd;
+	struct sockaddr_storage laddr, caddr;
+};
+
+static int tcp_pair_make(int family, struct tcp_pair *p)
+{
+	socklen_t sl = sizeof(p->laddr);
+	struct sockaddr_in v4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+	struct sockaddr *a = family == AF_INET ? (struct sockaddr *)&v4 : (struct sockaddr *)&v6;
+	socklen_t alen = family == AF_INET ? sizeof(v4) : sizeof(v6);
+
+	v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	v6.sin6_addr = in6addr_loopback;
+	p->lfd = socket(family, SOCK_STREAM, 0);
+	if (p->lfd < 0 || bind(p->lfd, a, alen) != 0 || listen(p->lfd, 1) != 0 ||
+	    getsockname(p->lfd, (struct sockaddr *)&p->laddr, &sl) != 0)
+		return -1;
+	p->cfd = socket(family, SOCK_STREAM, 0);
+	if (p->cfd < 0 || connect(p->cfd, (struct sockaddr *)&p->laddr, sl) != 0)
+		return -1;
+	sl = sizeof(p->caddr);
+	if (getsockname(p->cfd, (struct sockaddr *)&p->caddr, &sl) != 0)
+		return -1;
+	p->afd = accept(p->lfd, NULL, NULL);
+	return p->afd < 0 ? -1 : 0;
+}
+
+static void tcp_pair_close(struct tcp_pair *p)
+{
+	close(p->afd);
+	close(p->cfd);
+	close(p->lfd);
+}
+
+START_TEST(test_peer_uid_names_the_owner_of_a_loopback_v4_client)
+{
+	struct tcp_pair p;
+	uid_t uid = (uid_t)-1;
+
+	ck_assert_int_eq(tcp_pair_make(AF_INET, &p), 0);
+	ck_assert_int_eq(peer_uid_of_socket((struct sockaddr *)&p.caddr,
+					    (struct sockaddr *)&p.laddr, &uid),
+			 0);
+	ck_assert_int_eq(uid, getuid());
+	tcp_pair_close(&p);
+}
+END_TEST
+
+START_TEST(test_peer_uid_names_the_owner_of_a_loopback_v6_client)
+{
+	struct tcp_pair p;
+	uid_t uid = (uid_t)-1;
+
+	if (tcp_pair_make(AF_INET6, &p) != 0)
+		return; /* no IPv6 here */
+	ck_assert_int_eq(peer_uid_of_socket((struct sockaddr *)&p.caddr,
+					    (struct sockaddr *)&p.laddr, &uid),
+			 0);
+	ck_assert_int_eq(uid, getuid());
+	tcp_pair_close(&p);
+}
+END_TEST
+
+START_TEST(test_peer_uid_names_the_owner_of_a_listener)
+{
+	struct tcp_pair p;
+	uid_t uid = (uid_t)-1;
+
+	ck_assert_int_eq(tcp_pair_make(AF_INET, &p), 0);
+	ck_assert_int_eq(peer_uid_of_socket((struct sockaddr *)&p.laddr, NULL, &uid), 0);
+	ck_assert_int_eq(uid, getuid());
+	tcp_pair_close(&p);
+}
+END_TEST
+
+START_TEST(test_peer_uid_finds_nothing_for_a_tuple_no_socket_has)
+{
+	struct tcp_pair p;
+	uid_t uid = 4242;
+
+	ck_assert_int_eq(tcp_pair_make(AF_INET, &p), 0);
+	/* the client's port, but another peer: no such connection */
+	((struct sockaddr_in *)&p.laddr)->sin_port ^= htons(1);
+	ck_assert_int_eq(peer_uid_of_socket((struct sockaddr *)&p.caddr,
+					    (struct sockaddr *)&p.laddr, &uid),
+			 -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(uid, 4242);
+	tcp_pair_close(&p);
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("base");
@@ -89,6 +187,10 @@ Suite *suite_make(void)
 	ADD(tc, test_loopback_addresses_by_family);
 	ADD(tc, test_deadline_left_is_zero_once_passed_and_capped_when_asked);
 	ADD(tc, test_deadline_wait_times_out_on_a_silent_descriptor);
+	ADD(tc, test_peer_uid_names_the_owner_of_a_loopback_v4_client);
+	ADD(tc, test_peer_uid_names_the_owner_of_a_loopback_v6_client);
+	ADD(tc, test_peer_uid_names_the_owner_of_a_listener);
+	ADD(tc, test_peer_uid_finds_nothing_for_a_tuple_no_socket_has);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -90,6 +90,13 @@ class Handler(BaseHTTPRequestHandler):
         first request with that id gets 401), and the answers of edge_reply."""
         mode = params.get("mode", "")
         rid = params.get("id", "")
+        if mode == "401endless":
+            with lock:
+                first = rid not in once
+                once.add(rid)
+            if first:
+                return self.endless_401(rid)
+            mode = ""
         if mode in ("401once", "early"):
             with lock:
                 first = rid not in once
@@ -185,6 +192,23 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def endless_401(self, rid):
+        """mode=401endless: the first request with an id gets a 401 whose
+        chunked body never ends (until the peer goes away); the next is
+        answered as usual."""
+        log({"endless401": rid, "t": time.time()})
+        self.close_connection = True
+        try:
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            blob = b" " * 4096
+            while True:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(blob), blob))
+        except OSError:
+            log({"endless401_closed": rid, "t": time.time()})
 
     def early_answer(self):
         """mode=early: the first request with an id gets a 401 before its

@@ -370,6 +370,18 @@ static void doctor_claude(struct doctor *d)
 	json_decref(root);
 }
 
+/* The standalone proxy's port held by another user: tools configured for
+ * it would hand that user the proxy key and every prompt. */
+static void doctor_proxy_port(struct doctor *d)
+{
+	char who[300];
+
+	if (tools_proxy_port_holder(who, sizeof(who)))
+		say(d, LEVEL_FAIL,
+		    "find out why that user listens there; start your proxy with --listen on another port and point your tools at it",
+		    "proxy: %s:%u is held by %s, not you", TOOLS_PROXY_HOST, TOOLS_PROXY_PORT, who);
+}
+
 static void doctor_store(struct app *app, struct doctor *d)
 {
 	struct profile_list l;
@@ -422,6 +434,7 @@ int cmd_doctor(struct app *app, struct ds_err *err)
 		doctor_store(app, &d);
 	}
 	doctor_environment(&d);
+	doctor_proxy_port(&d);
 	doctor_claude(&d);
 	if (d.json) {
 		json_t *root = json_pack("{s:o, s:i, s:i}", "checks", d.checks, "problems",

@@ -4,6 +4,7 @@
  * it (CMD, or nothing until SIGINT/SIGTERM). SPEC section 10. */
 #include "config.h"
 #include "cmd/cmd_int.h"
+#include "cmd/tools.h"
 #include "base/child.h"
 #include "base/debug.h"
 #include "base/listen_fds.h"
@@ -90,8 +91,16 @@ static int listen_open(struct listen_addr *a, int *fd_out, struct ds_err *err)
 		bad = bind(fd, (struct sockaddr *)&a->v4, sizeof(a->v4));
 	if (bad || listen(fd, 128) != 0) {
 		int e = errno;
+		char who[300];
 
 		close(fd);
+		if (e == EADDRINUSE &&
+		    tools_port_holder(a->family == AF_INET6 ? (struct sockaddr *)&a->v6
+							    : (struct sockaddr *)&a->v4,
+				      who, sizeof(who)))
+			return ds_err_set(err, DS_EFAIL,
+					  "Port %u on %s is held by %s, not you: a tool configured for it would hand that user its proxy key and prompts; find out why, or choose another port with --listen.",
+					  a->port, a->host, who);
 		if (e == EADDRINUSE)
 			return ds_err_set(err, DS_EFAIL,
 					  "Port %u on %s is already in use; stop what uses it or choose another with --listen.",
@@ -220,6 +229,11 @@ static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err 
 	r->pc.idle_timeout =
 		app->conf.proxy_idle_timeout ? app->conf.proxy_idle_timeout : PROXY_IDLE_TIMEOUT;
 	r->pc.max_body = app->conf.proxy_max_body ? app->conf.proxy_max_body : PROXY_MAX_BODY;
+	r->pc.max_total_body = app->conf.proxy_max_total_body ? app->conf.proxy_max_total_body
+							      : PROXY_MAX_TOTAL_BODY;
+	r->pc.max_connections = app->conf.proxy_max_connections
+					? (unsigned)app->conf.proxy_max_connections
+					: PROXY_MAX_CONNECTIONS;
 	r->pc.coding = r->kc.profile.place.plan == PLAN_CODING;
 	r->pc.quiet = o->quiet;
 	ds_strcpy(r->pc.listen_host, sizeof(r->pc.listen_host), r->addr.host);
@@ -287,16 +301,22 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 	if (!r->ops)
 		return err->code;
 	nofile_raise();
+	/* CMD's environment is set before the server's threads start: no
+	 * setenv may race a thread's getenv (the key cache reads the
+	 * configuration's variables at each mint) */
+	if (has_cmd) {
+		rc = env_for_proxy(app->o.for_list, &r->kc.profile, pcf ? pcf->model : NULL, origin,
+				   r->proxy_key->data, 0, 1, err);
+		if (rc)
+			return rc;
+	}
 	rc = r->ops->start(&r->pc, &host, r->fd, &r->px, err);
 	r->fd = -1; /* the server owns it now, or has closed it */
 	if (rc)
 		return rc;
 	if (has_cmd) {
-		rc = env_for_proxy(app->o.for_list, &r->kc.profile, pcf ? pcf->model : NULL, origin,
-				   r->proxy_key->data, 0, 1, err);
-		if (!rc)
-			rc = child_start(app->o.rest, &r->saved, app->caller_umask,
-					 &app->caller_core, &app->caller_nofile, &pid, err);
+		rc = child_start(app->o.rest, &r->saved, app->caller_umask, &app->caller_core,
+				 &app->caller_nofile, &pid, err);
 		if (rc)
 			return rc;
 		child_wait(pid, -1, &status);

@@ -26,6 +26,7 @@ struct status {
 	char problem[640]; /* why none is chosen */
 	char default_missing[200];
 	int broker, proxy;
+	char proxy_holder[300]; /* another uid listening on the proxy's port */
 	char broker_path[PATH_MAX];
 	const struct winner *win[8];
 	size_t nwin;
@@ -98,6 +99,8 @@ static void status_gather(struct app *app, struct status *s)
 	broker_socket_path(s->broker_path, sizeof(s->broker_path));
 	s->broker = tools_unix_answers(s->broker_path);
 	s->proxy = tools_tcp_answers(TOOLS_PROXY_HOST, TOOLS_PROXY_PORT);
+	if (!tools_proxy_port_holder(s->proxy_holder, sizeof(s->proxy_holder)))
+		s->proxy_holder[0] = 0;
 	s->nwin = tools_winners(s->win, sizeof(s->win) / sizeof(s->win[0]));
 }
 
@@ -213,8 +216,12 @@ static void status_text(const struct app *app, const struct status *s)
 	}
 	print_policy(&app->conf.policy);
 	printf("Broker:   %s at %s\n", s->broker ? "answers" : "not running", s->broker_path);
-	printf("Proxy:    %s at %s:%u\n", s->proxy ? "answers" : "not running", TOOLS_PROXY_HOST,
-	       TOOLS_PROXY_PORT);
+	if (s->proxy_holder[0])
+		printf("Proxy:    %s:%u is held by %s, not you: a tool configured for it hands that user its proxy key and prompts\n",
+		       TOOLS_PROXY_HOST, TOOLS_PROXY_PORT, s->proxy_holder);
+	else
+		printf("Proxy:    %s at %s:%u\n", s->proxy ? "answers" : "not running",
+		       TOOLS_PROXY_HOST, TOOLS_PROXY_PORT);
 	if (!s->nwin)
 		puts("Environment: no variable wins over the helper");
 	for (size_t i = 0; i < s->nwin; i++) {
@@ -295,7 +302,8 @@ static json_t *status_json(const struct app *app, const struct status *s)
 				      s->broker));
 	snprintf(proxy, sizeof(proxy), "%s:%u", TOOLS_PROXY_HOST, TOOLS_PROXY_PORT);
 	json_object_set_new(root, "proxy",
-			    json_pack("{s:s, s:b}", "address", proxy, "answers", s->proxy));
+			    json_pack("{s:s, s:b, s:s?}", "address", proxy, "answers", s->proxy,
+				      "held_by", s->proxy_holder[0] ? s->proxy_holder : NULL));
 	for (size_t i = 0; i < s->nwin; i++) {
 		long long at = tools_helper_set_expiry(getenv(s->win[i]->name));
 

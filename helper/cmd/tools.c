@@ -4,6 +4,7 @@
 #include "config.h"
 #include "cmd/tools.h"
 #include "base/files.h"
+#include "base/peer_uid.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +114,33 @@ int tools_tcp_answers(const char *host, unsigned port)
 	if (fd < 0)
 		return 0;
 	return connect_answers(fd, (struct sockaddr *)&sin, sizeof(sin));
+}
+
+int tools_port_holder(const struct sockaddr *addr, char *out, size_t n)
+{
+	struct passwd pw, *found = NULL;
+	char buf[1024];
+	uid_t uid;
+
+	if (peer_uid_of_socket(addr, NULL, &uid) != 0 || uid == geteuid())
+		return 0;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found)
+		snprintf(out, n, "uid %u (%s)", (unsigned)uid, found->pw_name);
+	else
+		snprintf(out, n, "uid %u", (unsigned)uid);
+	return 1;
+}
+
+int tools_proxy_port_holder(char *out, size_t n)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((unsigned short)TOOLS_PROXY_PORT);
+	if (inet_pton(AF_INET, TOOLS_PROXY_HOST, &sin.sin_addr) != 1)
+		return 0;
+	return tools_port_holder((struct sockaddr *)&sin, out, n);
 }
 
 const char *tools_default_source(const struct conf *c, const char *option)

@@ -6,6 +6,7 @@
 #define DS_TOOLS_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 #include "conf/conf.h"
 #include "proxy/proxy.h"
 
@@ -36,6 +37,13 @@ long long tools_helper_set_expiry(const char *value);
 /* 1 when something accepts a connection there (nothing is sent). */
 int tools_unix_answers(const char *path);
 int tools_tcp_answers(const char *host, unsigned port);
+
+/* 1 when another uid listens at addr (the kernel's word, sock_diag):
+ * out gets "uid N (name)". A tool configured for that address would hand
+ * that user its proxy key and prompts. */
+int tools_port_holder(const struct sockaddr *addr, char *out, size_t n);
+/* The same for the standalone proxy's default address. */
+int tools_proxy_port_holder(char *out, size_t n);
 
 /* Why the profile of a request without criteria would be chosen:
  * "option", "DASHSCOPE_CREDENTIAL_PROFILE", "user config", "system

@@ -193,6 +193,15 @@ static int set_defaults(struct conf *c, const char *name, const char *v, const c
 			return bad(err, file, line, name,
 				   "must be a number of seconds from 1 to 86400");
 		c->proxy_idle_timeout = n;
+	} else if (!strcmp(name, "proxy_max_total_body")) {
+		if (ds_parse_ulong(v, 1UL << 34, &n) || n == 0)
+			return bad(err, file, line, name,
+				   "must be a number of bytes from 1 to 17179869184");
+		c->proxy_max_total_body = n;
+	} else if (!strcmp(name, "proxy_max_connections")) {
+		if (ds_parse_ulong(v, 16384, &n) || n == 0)
+			return bad(err, file, line, name, "must be a number from 1 to 16384");
+		c->proxy_max_connections = n;
 	} else if (!strcmp(name, "endpoint")) {
 		struct ds_err e2;
 

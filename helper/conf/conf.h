@@ -60,6 +60,8 @@ struct conf {
 	unsigned long timeout; /* seconds */
 	unsigned long proxy_max_body; /* bytes; 0: the default */
 	unsigned long proxy_idle_timeout; /* seconds; 0: the default */
+	unsigned long proxy_max_total_body; /* bytes, all connections; 0: the default */
+	unsigned long proxy_max_connections; /* 0: the default */
 	struct profile_conf *profiles;
 	struct policy policy;
 	struct pam_rule *pam_rules;

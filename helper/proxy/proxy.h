@@ -15,6 +15,8 @@
 
 #define PROXY_DEFAULT_PORT 8418
 #define PROXY_MAX_BODY (32UL * 1024 * 1024)
+#define PROXY_MAX_TOTAL_BODY (128UL * 1024 * 1024) /* bodies held, all connections */
+#define PROXY_MAX_CONNECTIONS 512
 #define PROXY_IDLE_TIMEOUT 300 /* seconds without a byte either way */
 #define PROXY_STREAM_BUF (64 * 1024) /* body read ahead of a client, about */
 #define PROXY_BUF_MAX (4 * 1024 * 1024) /* body held for a client, at most */
@@ -23,7 +25,7 @@
 #define PROXY_KEY_PREFIX "sk-local-"
 #define PROXY_MODULE "dscred-proxy.so"
 #define PROXY_MODULE_SYMBOL "dscred_proxy"
-#define PROXY_ABI PACKAGE_VERSION "/proxy-2"
+#define PROXY_ABI PACKAGE_VERSION "/proxy-3"
 
 /* Read-only settings every request sees; the server keeps a copy. The
  * strings and the proxy key belong to the program and outlive the
@@ -34,6 +36,8 @@ struct proxy_conf {
 	unsigned long connect_timeout;
 	unsigned long idle_timeout;
 	size_t max_body;
+	size_t max_total_body; /* request bodies held across all connections */
+	unsigned max_connections; /* beyond: 503 and the connection closes */
 	int coding; /* Coding Plan: /v1/ instead of /compatible-mode/, no /api/v1/ */
 	int quiet;
 	char listen_host[64]; /* the address as a Host header names it */

@@ -21,6 +21,7 @@ struct keycache {
 	unsigned long lifetime;
 	int long_lived;
 	unsigned long generation; /* counts mints; 0 is "no key" */
+	long long checked_at; /* clock_now_ms of the last look at store and policy */
 };
 
 /* Selects the profile (no key read, no mint) and checks the policy: a
@@ -29,7 +30,10 @@ int keycache_init(struct keycache *kc, struct app *app, struct ds_err *err);
 void keycache_free(struct keycache *kc);
 
 /* Copies into *out (secret_free it) a key with more than the renewal
- * margin left, minting one first when needed. refused: the generation of
+ * margin left, minting one first when needed. Store and policy are read
+ * again at each mint and at least once a renewal margin (60 s at most):
+ * once they refuse the profile (erased, require_temporary, its region no
+ * longer allowed) the cached key is dropped and each call fails. refused: the generation of
  * a key upstream answered 401 to (0: none); it is dropped if still cached.
  * *gen receives the generation of the key handed out. */
 int keycache_get(struct keycache *kc, unsigned long refused, struct secret **out,

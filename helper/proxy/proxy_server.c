@@ -1,20 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /* The proxy's server side on libmicrohttpd, one thread per connection:
- * who may call (proxy key, Host), what is forwarded (paths, size), the
+ * who may call (the kernel's word on the peer's uid, before anything is
+ * spent on a connection; then proxy key, Host), the limits (connections,
+ * bodies held), what is forwarded (paths, size), the
  * upstream transfer (run by the same thread, proxy_upstream.h), and one
  * log line per request, handed to the program (proxy.h). */
 #include "config.h"
 #include "base/clock.h"
+#include "base/peer_uid.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_rules.h"
 #include "proxy/proxy_upstream.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +31,12 @@ struct proxy {
 	struct proxy_host host;
 	struct upstream_env env; /* the two and the pool, for every transfer */
 	struct MHD_Daemon *daemon;
+	struct sockaddr_storage listen_addr; /* the local end of every connection */
+	uid_t uid; /* the only uid whose connections are served */
+	/* `limits` guards the two counts every connection thread changes */
+	pthread_mutex_t limits;
+	unsigned connections;
+	size_t body_held; /* request body bytes reserved, all connections */
 };
 
 /* One request, from its first line to its completion. Owned by the
@@ -36,9 +48,11 @@ struct preq {
 	long long t0; /* clock_now_ms at the first line */
 	char method[16];
 	int started;
-	int refuse; /* status to answer once the body is read (413) */
+	int refuse; /* status to answer once the body is read (413, 503) */
+	int close_after; /* over the connection cap: the connection closes */
 	char *body;
 	size_t body_len, body_cap;
+	size_t body_reserved; /* counted in px->body_held */
 	int client_fd;
 	unsigned status;
 	unsigned long long bytes_out;
@@ -75,6 +89,11 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, struct preq *rq, u
 	}
 	if (status == 405 &&
 	    MHD_add_response_header(r, "Allow", "GET, POST, PUT, PATCH, DELETE, HEAD") != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	if ((status == 503 && MHD_add_response_header(r, "Retry-After", "1") != MHD_YES) ||
+	    (rq->close_after && MHD_add_response_header(r, "Connection", "close") != MHD_YES)) {
 		MHD_destroy_response(r);
 		return MHD_NO;
 	}
@@ -174,6 +193,84 @@ static const char *head_malformed(struct MHD_Connection *c, const struct preq *r
 		return "A header line is malformed: a control byte in a value, a space before the colon, a folded line, or a line end other than CRLF.";
 	why = rules_request_framing(&w.framing, version[7] == '0');
 	return why;
+}
+
+/* ---- the kernel's word, and the limits ---- */
+
+/* MHD's accept policy: runs in the listening thread for each accepted
+ * connection, before MHD gives it a thread or a buffer. The client's
+ * socket must be ours in the kernel's word; a lookup that fails refuses
+ * too. Nothing is logged: another user must not fill our log. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	const struct proxy *px = cls;
+	uid_t uid;
+
+	if (!addr || addrlen < sizeof(struct sockaddr_in))
+		return MHD_NO;
+	if (peer_uid_of_socket(addr, (const struct sockaddr *)&px->listen_addr, &uid) != 0)
+		return MHD_NO;
+	return uid == px->uid ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct proxy *px = cls;
+
+	(void)c;
+	(void)socket_ctx;
+	pthread_mutex_lock(&px->limits);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		px->connections++;
+	else if (px->connections)
+		px->connections--;
+	pthread_mutex_unlock(&px->limits);
+}
+
+static int connections_over(struct proxy *px)
+{
+	int over;
+
+	pthread_mutex_lock(&px->limits);
+	over = px->connections > px->pc.max_connections;
+	pthread_mutex_unlock(&px->limits);
+	return over;
+}
+
+/* Counts n more body bytes against proxy_max_total_body: 0, or -1 when
+ * they would go over it. */
+static int body_reserve(struct preq *rq, size_t n)
+{
+	struct proxy *px = rq->px;
+	int ok;
+
+	pthread_mutex_lock(&px->limits);
+	ok = n <= px->pc.max_total_body - px->body_held;
+	if (ok)
+		px->body_held += n;
+	pthread_mutex_unlock(&px->limits);
+	if (!ok)
+		return -1;
+	rq->body_reserved += n;
+	return 0;
+}
+
+/* Wipes and frees the body and gives its bytes back. */
+static void body_drop(struct preq *rq)
+{
+	struct proxy *px = rq->px;
+
+	if (rq->body) {
+		explicit_bzero(rq->body, rq->body_len);
+		free(rq->body);
+	}
+	rq->body = NULL;
+	rq->body_len = rq->body_cap = 0;
+	pthread_mutex_lock(&px->limits);
+	px->body_held -= rq->body_reserved;
+	pthread_mutex_unlock(&px->limits);
+	rq->body_reserved = 0;
 }
 
 /* ---- the client's headers, for upstream ---- */
@@ -364,10 +461,12 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 	return 0;
 }
 
+/* 0, 413 over proxy_max_body, 503 over proxy_max_total_body (the
+ * memory is counted before it is taken). */
 static int body_append(struct preq *rq, const char *data, size_t n, size_t max)
 {
 	if (n > max - rq->body_len)
-		return -1;
+		return 413;
 	if (rq->body_len + n > rq->body_cap) {
 		size_t cap = rq->body_cap ? rq->body_cap : 16384;
 		char *b;
@@ -376,9 +475,11 @@ static int body_append(struct preq *rq, const char *data, size_t n, size_t max)
 			cap *= 2;
 		if (cap > max)
 			cap = max;
+		if (cap > rq->body_reserved && body_reserve(rq, cap - rq->body_reserved))
+			return 503;
 		b = realloc(rq->body, cap);
 		if (!b)
-			return -1;
+			return 503;
 		rq->body = b;
 		rq->body_cap = cap;
 	}
@@ -405,6 +506,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		rq->started = 1;
 		rq->client_fd = ci ? ci->connect_fd : -1;
 		ds_strcpy(rq->method, sizeof(rq->method), method);
+		if (connections_over(px)) {
+			rq->close_after = 1;
+			return answer_error(c, rq, 503, "ProxyBusy",
+					    "The proxy has proxy_max_connections connections open.");
+		}
 		unsigned status = check_request(&px->pc, c, rq, method, version, &code, &msg);
 
 		if (status)
@@ -412,11 +518,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!rq->refuse && body_append(rq, upload, *upload_size, px->pc.max_body))
-			rq->refuse = 413;
+		if (!rq->refuse)
+			rq->refuse = body_append(rq, upload, *upload_size, px->pc.max_body);
+		if (rq->refuse)
+			body_drop(rq); /* the rest is read and dropped */
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (rq->refuse == 503)
+		return answer_error(c, rq, 503, "ProxyBusy",
+				    "The proxy holds proxy_max_total_body of request bodies; retry shortly.");
 	if (rq->refuse)
 		return answer_error(c, rq, 413, "RequestTooLarge",
 				    "The request body is larger than proxy_max_body.");
@@ -489,10 +600,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	upstream_finish(&rq->up, why == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	if (!px->pc.quiet && rq->started)
 		log_line(rq);
-	if (rq->body) {
-		explicit_bzero(rq->body, rq->body_len);
-		free(rq->body);
-	}
+	body_drop(rq);
 	free(rq->uri);
 	free(rq);
 	*ctx = NULL;
@@ -506,6 +614,7 @@ static void proxy_stop(struct proxy *px)
 		MHD_stop_daemon(px->daemon);
 	upstream_pool_free(px->env.pool);
 	curl_global_cleanup();
+	pthread_mutex_destroy(&px->limits);
 	free(px);
 }
 
@@ -513,6 +622,7 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 		       struct proxy **out, struct ds_err *err)
 {
 	struct proxy *px = calloc(1, sizeof(*px));
+	socklen_t sl = sizeof(px->listen_addr);
 
 	*out = NULL;
 	if (!px) {
@@ -521,9 +631,17 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 	}
 	px->pc = *pc;
 	px->host = *host;
+	px->uid = geteuid();
+	if (getsockname(listen_fd, (struct sockaddr *)&px->listen_addr, &sl) != 0 ||
+	    pthread_mutex_init(&px->limits, NULL) != 0) {
+		free(px);
+		close(listen_fd);
+		return ds_err_set(err, DS_EFAIL, "The proxy's listening socket cannot be used.");
+	}
 	px->env.pc = &px->pc;
 	px->env.host = &px->host;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		pthread_mutex_destroy(&px->limits);
 		free(px);
 		close(listen_fd);
 		return ds_err_set(err, DS_EFAIL, "libcurl could not be initialised.");
@@ -533,10 +651,14 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 		px->daemon =
 			MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
 						 MHD_USE_POLL_INTERNAL_THREAD,
-					 0, NULL, NULL, on_request, px, MHD_OPTION_LISTEN_SOCKET,
+					 0, on_accept, px, on_request, px, MHD_OPTION_LISTEN_SOCKET,
 					 listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, px,
 					 MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, px,
 					 MHD_OPTION_NOTIFY_COMPLETED, on_completed, px,
+					 MHD_OPTION_NOTIFY_CONNECTION, on_connection, px,
+					 /* past the cap a connection is answered 503;
+					  * further ones are not even taken */
+					 MHD_OPTION_CONNECTION_LIMIT, pc->max_connections + 64,
 					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)pc->idle_timeout,
 					 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
 					 /* MHD's own checks (Host, spaces in the

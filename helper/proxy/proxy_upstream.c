@@ -18,6 +18,10 @@
 #include <time.h>
 
 #define SLICE_MS 200 /* how often a waiting thread looks at the client's socket */
+/* SPEC 10: the body of a 401 before the replay is read for at most this
+ * much or this long (an endless one must not hold the request) */
+#define HELD_401_MAX_BYTES (64 * 1024)
+#define HELD_401_MAX_MS 5000
 
 /* ---- the client's side ---- */
 
@@ -178,6 +182,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 			return n; /* end of a 1xx head */
 		if (u->cur_status == 401 && u->round == 0) {
 			u->held_401 = 1; /* not shown: the request is replayed */
+			u->held_401_at = clock_now_ms();
 			return n;
 		}
 		if (drop_connection_named(u))
@@ -237,8 +242,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	struct upstream *u = ctx;
 	size_t n = size * nmemb;
 
-	if (u->held_401 || u->draining)
-		return n; /* the body of a 401 we replay, or one nobody reads */
+	if (u->held_401) {
+		/* the body of a 401 we replay: dropped, and cut short when long */
+		u->held_401_bytes += n;
+		return u->held_401_bytes > HELD_401_MAX_BYTES ? 0 : n;
+	}
+	if (u->draining)
+		return n; /* the body of one nobody reads */
 	/* The thread runs the transfer only while the client has nothing
 	 * left to read, but one run of it reads as long as the socket has
 	 * bytes (a megabyte and more): past PROXY_STREAM_BUF libcurl keeps
@@ -283,6 +293,8 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	}
 	if (now - u->last_byte >= (long long)u->env->pc->idle_timeout * 1000)
 		u->idle = 1;
+	if (u->held_401 && now - u->held_401_at >= HELD_401_MAX_MS)
+		return 1; /* a 401's body that does not end: replay now */
 	return u->idle;
 }
 
@@ -451,6 +463,8 @@ static int attempt_start(struct upstream *u)
 	}
 	u->errbuf[0] = 0;
 	u->held_401 = 0;
+	u->held_401_bytes = 0;
+	u->cur_status = 0;
 	u->seen_down = u->seen_up = 0;
 	u->last_byte = clock_now_ms();
 	rc = attempt_setup(u, key);
@@ -462,12 +476,44 @@ static int attempt_start(struct upstream *u)
 	return rc;
 }
 
-/* The attempt's transfer ended with cc: replay it once after a held 401,
+/* Whether the first attempt was refused as a 401 is, however its transfer
+ * then ended. A server that refuses a request by its head may answer
+ * before it reads the upload and close: libcurl then ends in a send
+ * error, mostly before it has read the answer (its bytes are left in the
+ * socket, under TLS). A send error before any answer, with the body not
+ * all sent, counts as such a refusal: the upstream cannot have had the
+ * whole request, so the replay cannot repeat it. The status line alone,
+ * or the code libcurl parsed, count too. */
+static int answered_401(struct upstream *u, CURLcode cc)
+{
+	curl_off_t sent = 0;
+	long code = 0;
+
+	if (u->round != 0 || u->aborted)
+		return 0;
+	if (u->held_401)
+		return 1;
+	if (cc == CURLE_OK)
+		return 0;
+	if (curl_easy_getinfo(u->conn->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+		code = 0;
+	if (u->cur_status == 401 || code == 401)
+		return 1;
+	if (cc != CURLE_SEND_ERROR || u->cur_status != 0 || !u->body_len)
+		return 0;
+	if (curl_easy_getinfo(u->conn->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK)
+		return 0;
+	return sent >= 0 && (unsigned long long)sent < u->body_len;
+}
+
+/* The attempt's transfer ended with cc: replay it once after a 401,
  * else record how it ended. */
 static void attempt_end(struct upstream *u, CURLcode cc)
 {
+	int replay = answered_401(u, cc);
+
 	attempt_detach(u);
-	if (u->held_401 && u->round == 0 && cc == CURLE_OK) {
+	if (replay) {
 		u->round = 1;
 		(void)attempt_start(u); /* a failure is recorded in u */
 		return;

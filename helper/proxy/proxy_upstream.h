@@ -62,7 +62,9 @@ struct upstream {
 	size_t cur_head_bytes; /* its size so far */
 	char cur_id[80];
 	struct rules_framing cur_framing; /* its Content-Length and Transfer-Encoding */
-	int held_401;
+	int held_401; /* a 401 head came in round 0: the request is replayed */
+	long long held_401_at; /* clock_now_ms of that head */
+	size_t held_401_bytes; /* its body, read and dropped */
 	curl_off_t seen_down, seen_up; /* progress counters last seen */
 	long long last_byte; /* clock_now_ms */
 	int idle;
