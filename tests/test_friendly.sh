@@ -104,7 +104,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 8418)); s.listen(4); print("up", flush
 	fi
 	run status --json
 	kill "$pid"
-	expect_rc 0 && json 'j["proxy"] == {"address": "127.0.0.1:8418", "answers": True}'
+	expect_rc 0 && json 'j["proxy"] == {"address": "127.0.0.1:8418", "answers": True, "held_by": None}'
 }
 test_status_lists_variables_that_win_without_their_values() {
 	ANTHROPIC_AUTH_TOKEN=sk-secret-winner-1 OPENAI_API_KEY=st-temp-winner-2 run status
