@@ -10,8 +10,6 @@
 #include <time.h>
 #include "core/app.h"
 
-#define BROKER_MAX_GROUPS 256
-
 struct broker_cache_entry; /* broker_cache.c */
 struct broker_rate_entry; /* broker_rate.c */
 
@@ -30,13 +28,14 @@ struct broker {
 	long long last_activity; /* clock_now_ms() of the last accept or end */
 };
 
-/* Who is calling, from the kernel and the passwd/group databases. */
+/* Who is calling: the uid and pid from the kernel, the name and the
+ * groups from the passwd and group databases as they are now. groups is
+ * owned (broker_caller_free). */
 struct caller {
 	uid_t uid;
-	gid_t gid;
 	pid_t pid;
 	char user[64];
-	char *groups[BROKER_MAX_GROUPS];
+	char **groups;
 	size_t ngroups;
 };
 
