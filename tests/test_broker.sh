@@ -577,6 +577,47 @@ test_broker_exits_when_idle() {
 	wait_gone "$BROKER_PID" || { diag "still running after the idle timeout"; return 1; }
 	BROKER_PID=""
 }
+test_deleted_user_line_is_refused_at_the_next_request_without_restart() {
+	start_broker
+	local pid=$BROKER_PID
+	as_run "$ALICE" token -p org
+	expect_rc 0 || return 1
+	# edited in place, as an administrator's editor may: same inode
+	grep -v "^$ALICE = " "$BCONF" >"$TMPROOT/rules.new" && cat "$TMPROOT/rules.new" >"$BCONF" || return 1
+	as_run "$ALICE" token -p org
+	expect_rc 6 && expect_out_empty && expect_err_has 'no [broker] rule names' &&
+		[ "$BROKER_PID" = "$pid" ] && kill -0 "$pid" && audit_has "user=$ALICE .*result=denied"
+}
+test_added_user_line_allows_at_the_next_request() {
+	start_broker
+	as_run "$CAROL" token -p org
+	expect_rc 6 || return 1
+	# replaced by a new file, as configuration management does
+	printf '%s%s' "$RULES" "$CAROL = org
+" >"$TMPROOT/rules.new" && chmod 644 "$TMPROOT/rules.new" && mv "$TMPROOT/rules.new" "$BCONF" || return 1
+	as_run "$CAROL" token -p org
+	expect_rc 0
+}
+test_config_that_no_longer_parses_refuses_everyone_with_code_3() {
+	start_broker
+	as_run "$ALICE" token -p org
+	expect_rc 0 || return 1
+	printf 'max_lifetime = soon\n' >>"$BCONF"
+	as_run "$ALICE" token -p org
+	expect_rc 3 && expect_out_empty && expect_err_has 'does not parse' &&
+		audit_has "user=$ALICE .*result=failed .*reason=\"The broker's configuration does not parse.*max_lifetime"
+}
+test_unnamed_callers_do_not_keep_the_broker_from_its_quiet_exit() {
+	start_broker "" --idle-timeout 2
+	local pid=$BROKER_PID
+	# a user no rule names asks again and again, and never stops on its own
+	(while kill -0 "$pid" 2>/dev/null; do as "$CAROL" token -p org >/dev/null 2>&1; done) &
+	local loop=$!
+	wait_gone -t 30 "$pid" || { kill "$loop"; diag "an unnamed caller kept the broker up"; return 1; }
+	BROKER_PID=""
+	wait "$loop"
+	grep -q "user=$CAROL .*result=denied" "$BLOG"
+}
 test_broker_refuses_root() {
 	"$DS" broker --listen "$TMPROOT/run/root.sock" >"$OUT" 2>"$ERR"
 	RC=$?
