@@ -618,6 +618,40 @@ test_unnamed_callers_do_not_keep_the_broker_from_its_quiet_exit() {
 	wait "$loop"
 	grep -q "user=$CAROL .*result=denied" "$BLOG"
 }
+# slip_conf: the rules with a slip of max_lifetime, readable by the service user
+slip_conf() {
+	BCONF="$TMPROOT/etc/slip.conf"
+	printf '%smax-lifetime = 60\n' "$RULES" >"$BCONF"
+	chmod 644 "$BCONF"
+}
+test_slip_of_a_setting_stops_the_broker_naming_the_setting() {
+	slip_conf
+	mkdir -p "$TMPROOT/run/slip" && chown "$SVC" "$TMPROOT/run/slip"
+	HOME=/nonexistent DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
+		setpriv --reuid="$SVC" --regid="$SVC" --init-groups "$DS" broker \
+		--listen "$TMPROOT/run/slip/b.sock" --log-stderr >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2 && expect_err_has "max-lifetime" && expect_err_has 'did you mean max_lifetime?' &&
+		[ ! -e "$TMPROOT/run/slip/b.sock" ]
+}
+test_doctor_names_the_setting_a_slip_was_meant_for() {
+	slip_conf
+	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" "$DS" doctor >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" != 0 ] && grep -q 'did you mean max_lifetime?' "$OUT" "$ERR" ||
+		{ diag "rc $RC: $(cat "$OUT" "$ERR" | head -5)"; return 1; }
+}
+test_lifetime_00_is_refused_as_lifetime_0_is() {
+	start_broker "[policy]
+allow_long_lived = yes
+"
+	local zero
+	raw 'action=get\nprofile=org\nlifetime=0\n\n' "$ALICE" >"$OUT"
+	zero=$(cat "$OUT")
+	raw 'action=get\nprofile=org\nlifetime=00\n\n' "$ALICE" >"$OUT"
+	[ "$(cat "$OUT")" = "$zero" ] && grep -qx 'code=6' "$OUT" && grep -q 'temporary keys only (lifetime=0)' "$OUT" &&
+		no_long_lived_key || { diag "lifetime=0: $zero; lifetime=00: $(cat "$OUT")"; return 1; }
+}
 test_broker_refuses_root() {
 	"$DS" broker --listen "$TMPROOT/run/root.sock" >"$OUT" 2>"$ERR"
 	RC=$?

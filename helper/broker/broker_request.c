@@ -92,16 +92,17 @@ static int handle_list(struct app *app, int fd, const struct caller *c, struct o
 static int handle_get(struct broker *b, struct app *app, int fd, const struct caller *c,
 		      const struct request *req, struct outcome *o, struct ds_err *err)
 {
-	const char *lt = request_get(req, ATTR_LIFETIME);
 	struct profile p;
 	struct secret *key = NULL;
 	struct want w;
 	int cached = 0, rc;
 
-	if (lt && !strcmp(lt, "0"))
+	rc = want_from_request(app, req, &w, err);
+	/* the number, not its spelling: lifetime=00 is lifetime=0; and
+	 * whatever [policy] allow_long_lived says */
+	if (!rc && w.lifetime_given && w.lifetime == 0)
 		return ds_err_set(err, DS_EPOLICY,
 				  "denied: the broker hands out temporary keys only (lifetime=0).");
-	rc = want_from_request(app, req, &w, err);
 	if (!rc && w.cr.profile)
 		ds_strcpy(o->profile, sizeof(o->profile), w.cr.profile);
 	if (!rc)
