@@ -133,7 +133,7 @@ static int get(uid_t uid, const char *profile, unsigned long lifetime, int *cach
 	memset(&p, 0, sizeof(p));
 	strcpy(p.name, profile);
 	p.place.region = region_find("sg");
-	rc = broker_cache_get(&b, uid, &p, lifetime, &key, &expires_at, cached, &err);
+	rc = broker_cache_get(&b, &app, uid, &p, lifetime, &key, &expires_at, cached, &err);
 	strcpy(key_out, key ? key->data : "");
 	secret_free(key);
 	return rc;
@@ -230,7 +230,7 @@ END_TEST
 /* broker_rate_take at now_ms for uid; the rate is 3 a minute. */
 static int take(uid_t uid, long long now_ms, struct ds_err *err)
 {
-	return broker_rate_take(&b, uid, now_ms, err);
+	return broker_rate_take(&b, broker_rate(&app.conf.broker), uid, now_ms, err);
 }
 
 START_TEST(test_rate_refuses_the_request_over_the_rate)

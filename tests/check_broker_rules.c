@@ -206,6 +206,41 @@ START_TEST(test_rate_and_max_lifetime_limits_are_inclusive)
 }
 END_TEST
 
+START_TEST(test_slip_of_a_setting_is_an_error_naming_it)
+{
+	static const char *const slips[] = { "max-lifetime", "Max_Lifetime", "max_lifetme",
+					     "maxlifetime",  "RATE",	     "max.lifetime" };
+	struct conf c;
+	struct ds_err err;
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(slips) / sizeof(slips[0]); i++) {
+		snprintf(text, sizeof(text), "[broker]\nalice = org\n%s = 60\n", slips[i]);
+		ck_assert_msg(load(&c, text, 1, &err) == DS_EINPUT, "accepted: %s", slips[i]);
+		ck_assert_msg(strstr(err.msg, ":3:") &&
+				      (strstr(err.msg, "did you mean max_lifetime?") ||
+				       strstr(err.msg, "did you mean rate?")),
+			      "%s: %s", slips[i], err.msg);
+		conf_free(&c);
+	}
+}
+END_TEST
+
+START_TEST(test_user_names_near_a_short_setting_are_rules)
+{
+	static const char *const users[] = { "kate", "nate", "rates", "max" };
+	struct conf c;
+	struct ds_err err;
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		snprintf(text, sizeof(text), "[broker]\n%s = org\n", users[i]);
+		ck_assert_msg(load(&c, text, 1, &err) == DS_OK, "%s: %s", users[i], err.msg);
+		conf_free(&c);
+	}
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("broker_rules");
@@ -223,6 +258,8 @@ Suite *suite_make(void)
 	ADD(tc, test_two_lines_of_one_user_add_up);
 	ADD(tc, test_profiles_match_whole_names_only);
 	ADD(tc, test_rate_and_max_lifetime_limits_are_inclusive);
+	ADD(tc, test_slip_of_a_setting_is_an_error_naming_it);
+	ADD(tc, test_user_names_near_a_short_setting_are_rules);
 	suite_add_tcase(s, tc);
 	return s;
 }

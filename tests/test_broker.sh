@@ -15,15 +15,18 @@ for tool in setpriv systemd-socket-activate useradd groupadd python3 ss; do
 done
 
 SVC=dashscope-credential
-ALICE=dsb-alice$$ BOB=dsb-bob$$ CAROL=dsb-carol$$
-DEVS=dsb-devs$$ OPS=dsb-ops$$
+ALICE=dsb-alice$$ BOB=dsb-bob$$ CAROL=dsb-carol$$ DAVE=dsb-dave$$
+DEVS=dsb-devs$$ OPS=dsb-ops$$ FORMER=dsb-former$$ BIG=dsb-big$$
 MADE_SVC=""
 BROKER_PID=""
 teardown() {
 	# userdel refuses a user whose processes still run: wait for the broker
 	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
-	for u in "$ALICE" "$BOB" "$CAROL"; do userdel "$u" 2>/dev/null; done
-	for g in "$DEVS" "$OPS"; do groupdel "$g" 2>/dev/null; done
+	for u in "$ALICE" "$BOB" "$CAROL" "$DAVE"; do userdel "$u" 2>/dev/null; done
+	if [ -f "$TMPROOT/made-accounts" ]; then
+		while read -r u g; do userdel "$u" 2>/dev/null; groupdel "$g" 2>/dev/null; done <"$TMPROOT/made-accounts"
+	fi
+	for g in "$DEVS" "$OPS" "$FORMER" "$BIG"; do groupdel "$g" 2>/dev/null; done
 	[ -n "$MADE_SVC" ] && userdel "$SVC" 2>/dev/null
 	cleanup
 }
@@ -35,10 +38,11 @@ if ! getent passwd "$SVC" >/dev/null; then
 		bail_out "could not create $SVC"
 	MADE_SVC=1
 fi
-groupadd "$DEVS" && groupadd "$OPS" &&
+groupadd "$DEVS" && groupadd "$OPS" && groupadd "$FORMER" && groupadd "$BIG" &&
 	useradd -M -d /nonexistent -g "$DEVS" "$ALICE" &&
 	useradd -M -d /nonexistent -g "$OPS" "$BOB" &&
-	useradd -M -d /nonexistent "$CAROL" || bail_out "could not create the test users"
+	useradd -M -d /nonexistent "$CAROL" &&
+	useradd -M -d /nonexistent -G "$FORMER" "$DAVE" || bail_out "could not create the test users"
 
 # The service user and the test users must reach what they use, no more.
 chmod 711 "$TMPROOT"
@@ -55,7 +59,7 @@ CCONF="$TMPROOT/etc/client.conf"
 # and add --system are not subject to it
 printf '[defaults]\nstore = broker\n[policy]\nallowed_stores = broker\n' >"$CCONF"
 chmod 644 "$CCONF"
-for u in "$ALICE" "$BOB" "$CAROL"; do
+for u in "$ALICE" "$BOB" "$CAROL" "$DAVE"; do
 	mkdir -p "$TMPROOT/h-$u" && chown "$u" "$TMPROOT/h-$u" && chmod 700 "$TMPROOT/h-$u"
 done
 
@@ -160,7 +164,7 @@ raw() {
 	local as_user=()
 	[ -n "${2:-}" ] && as_user=(setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups --)
 	# the system python: a user cannot run root's (pyenv) one
-	"${as_user[@]}" /usr/bin/python3 - "$SOCK" "$1" <<'EOF'
+	"${as_user[@]}" "${PYTHON:-/usr/bin/python3}" - "$SOCK" "$1" <<'EOF'
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(60)
@@ -236,6 +240,66 @@ test_group_rule_gives_its_profile() {
 test_profile_outside_the_rules_is_denied() {
 	as_run "$BOB" token -p org
 	expect_rc 6 && expect_out_empty && expect_err_has 'not one' && audit_has "user=$BOB .*profile=org.*result=denied"
+}
+# as_gid USER GROUP ARGS...: as, with GROUP as the effective gid and no
+# other group: an old newgrp shell, or `sg`, keeps that gid whatever the
+# group database says now
+as_gid() {
+	local u=$1 g=$2
+	shift 2
+	setpriv --reuid="$u" --regid="$g" --clear-groups -- env -i PATH=/usr/bin:/bin \
+		HOME="$TMPROOT/h-$u" DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$CCONF" \
+		DASHSCOPE_CREDENTIAL_BROKER="$SOCK" DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" \
+		"$DS" "$@" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+}
+# Each removal test has a user of its own in a group of its own: the
+# removal cannot be undone for the next test without a race.
+new_member() {
+	local u=dsb-m$$-$1 g=dsb-g$$-$1
+	groupadd "$g" && useradd -M -d /nonexistent -G "$g" "$u" || return 1
+	echo "$u $g" >>"$TMPROOT/made-accounts"
+	mkdir -p "$TMPROOT/h-$u" && chown "$u" "$TMPROOT/h-$u"
+	echo "$u $g"
+}
+test_former_member_with_the_group_as_effective_gid_is_refused() {
+	local u g
+	read -r u g < <(new_member newgrp) && [ -n "$u" ] || return 1
+	start_broker "@$g = team
+"
+	as_gid "$u" "$g" token -p team
+	expect_rc 0 || { diag "as a member: $(cat "$ERR")"; return 1; }
+	gpasswd -d "$u" "$g" >/dev/null || return 1
+	as_gid "$u" "$g" token -p team
+	expect_rc 6 && expect_out_empty && expect_err_has 'no [broker] rule names'
+}
+test_setgid_copy_made_while_member_is_refused_after_removal() {
+	local u g prog="$TMPROOT/setgid-python"
+	read -r u g < <(new_member setgid) && [ -n "$u" ] || return 1
+	start_broker "@$g = team
+"
+	# the member makes a setgid copy of a program of theirs (python3 here)
+	cp /usr/bin/python3 "$prog" && chown "$u:$g" "$prog" && chmod 2755 "$prog" || return 1
+	gpasswd -d "$u" "$g" >/dev/null || return 1
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$prog" -c '
+import os, sys
+assert os.getegid() == int(sys.argv[1]), "the copy does not run setgid"
+' "$(getent group "$g" | cut -d: -f3)" || { diag "no setgid copy here"; return 77; }
+	PYTHON="$prog" raw 'action=get\nprofile=team\n\n' "$u" >"$OUT"
+	grep -qx 'status=error' "$OUT" && grep -qx 'code=6' "$OUT" || { diag "$(cat "$OUT")"; return 1; }
+}
+test_group_entry_of_64_kib_matches() {
+	local members
+	# 6000 names of 11 bytes: a group line of 66 KiB, past every fixed
+	# buffer (written into /etc/group: gpasswd -M wants real users, and a
+	# big LDAP group names users this system need not know)
+	members=$(seq -f "x%09g" 6000 | paste -sd, -)
+	sed -i "s/^$BIG:\([^:]*\):\([0-9]*\):.*\$/$BIG:\1:\2:$DAVE,$members/" /etc/group || return 1
+	[ "$(getent group "$BIG" | wc -c)" -gt 65536 ] || return 1
+	start_broker "@$BIG = team
+"
+	as_run "$DAVE" token -p team
+	expect_rc 0 && grep -qx 'st-ok-[0-9]*-[0-9]*' "$OUT"
 }
 test_union_of_user_and_group_rules() {
 	start_broker "@$DEVS = team
@@ -513,6 +577,81 @@ test_broker_exits_when_idle() {
 	wait_gone "$BROKER_PID" || { diag "still running after the idle timeout"; return 1; }
 	BROKER_PID=""
 }
+test_deleted_user_line_is_refused_at_the_next_request_without_restart() {
+	start_broker
+	local pid=$BROKER_PID
+	as_run "$ALICE" token -p org
+	expect_rc 0 || return 1
+	# edited in place, as an administrator's editor may: same inode
+	grep -v "^$ALICE = " "$BCONF" >"$TMPROOT/rules.new" && cat "$TMPROOT/rules.new" >"$BCONF" || return 1
+	as_run "$ALICE" token -p org
+	expect_rc 6 && expect_out_empty && expect_err_has 'no [broker] rule names' &&
+		[ "$BROKER_PID" = "$pid" ] && kill -0 "$pid" && audit_has "user=$ALICE .*result=denied"
+}
+test_added_user_line_allows_at_the_next_request() {
+	start_broker
+	as_run "$CAROL" token -p org
+	expect_rc 6 || return 1
+	# replaced by a new file, as configuration management does
+	printf '%s%s' "$RULES" "$CAROL = org
+" >"$TMPROOT/rules.new" && chmod 644 "$TMPROOT/rules.new" && mv "$TMPROOT/rules.new" "$BCONF" || return 1
+	as_run "$CAROL" token -p org
+	expect_rc 0
+}
+test_config_that_no_longer_parses_refuses_everyone_with_code_3() {
+	start_broker
+	as_run "$ALICE" token -p org
+	expect_rc 0 || return 1
+	printf 'max_lifetime = soon\n' >>"$BCONF"
+	as_run "$ALICE" token -p org
+	expect_rc 3 && expect_out_empty && expect_err_has 'does not parse' &&
+		audit_has "user=$ALICE .*result=failed .*reason=\"The broker's configuration does not parse.*max_lifetime"
+}
+test_unnamed_callers_do_not_keep_the_broker_from_its_quiet_exit() {
+	start_broker "" --idle-timeout 2
+	local pid=$BROKER_PID
+	# a user no rule names asks again and again, and never stops on its own
+	(while kill -0 "$pid" 2>/dev/null; do as "$CAROL" token -p org >/dev/null 2>&1; done) &
+	local loop=$!
+	wait_gone -t 30 "$pid" || { kill "$loop"; diag "an unnamed caller kept the broker up"; return 1; }
+	BROKER_PID=""
+	wait "$loop"
+	grep -q "user=$CAROL .*result=denied" "$BLOG"
+}
+# slip_conf: the rules with a slip of max_lifetime, readable by the service user
+slip_conf() {
+	BCONF="$TMPROOT/etc/slip.conf"
+	printf '%smax-lifetime = 60\n' "$RULES" >"$BCONF"
+	chmod 644 "$BCONF"
+}
+test_slip_of_a_setting_stops_the_broker_naming_the_setting() {
+	slip_conf
+	mkdir -p "$TMPROOT/run/slip" && chown "$SVC" "$TMPROOT/run/slip"
+	HOME=/nonexistent DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
+		setpriv --reuid="$SVC" --regid="$SVC" --init-groups "$DS" broker \
+		--listen "$TMPROOT/run/slip/b.sock" --log-stderr >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2 && expect_err_has "max-lifetime" && expect_err_has 'did you mean max_lifetime?' &&
+		[ ! -e "$TMPROOT/run/slip/b.sock" ]
+}
+test_doctor_names_the_setting_a_slip_was_meant_for() {
+	slip_conf
+	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" "$DS" doctor >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" != 0 ] && grep -q 'did you mean max_lifetime?' "$OUT" "$ERR" ||
+		{ diag "rc $RC: $(cat "$OUT" "$ERR" | head -5)"; return 1; }
+}
+test_lifetime_00_is_refused_as_lifetime_0_is() {
+	start_broker "[policy]
+allow_long_lived = yes
+"
+	local zero
+	raw 'action=get\nprofile=org\nlifetime=0\n\n' "$ALICE" >"$OUT"
+	zero=$(cat "$OUT")
+	raw 'action=get\nprofile=org\nlifetime=00\n\n' "$ALICE" >"$OUT"
+	[ "$(cat "$OUT")" = "$zero" ] && grep -qx 'code=6' "$OUT" && grep -q 'temporary keys only (lifetime=0)' "$OUT" &&
+		no_long_lived_key || { diag "lifetime=0: $zero; lifetime=00: $(cat "$OUT")"; return 1; }
+}
 test_broker_refuses_root() {
 	"$DS" broker --listen "$TMPROOT/run/root.sock" >"$OUT" 2>"$ERR"
 	RC=$?
@@ -547,7 +686,8 @@ test_unreachable_broker_exits_3() {
 	expect_rc 3 && expect_err_has 'does not answer' && expect_out_empty
 }
 
-for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+# BROKER_TESTS=REGEX runs only the cases whose names match (for work on one)
+for f in $(declare -F | awk -v only="${BROKER_TESTS:-.}" '$3 ~ /^test_/ && $3 ~ only {print $3}'); do
 	t "$f"
 	# shellcheck disable=SC2046
 	kill $(cat "$TMPROOT/test-brokers") 2>/dev/null

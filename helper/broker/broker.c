@@ -59,7 +59,6 @@ static int serve_admit(struct broker *b, uid_t uid)
 	int rc = DS_ENET;
 
 	pthread_mutex_lock(&b->lock);
-	b->last_activity = clock_now_ms();
 	if (b->active < BROKER_MAX_CONN &&
 	    broker_rate_conn_open(b, uid, BROKER_MAX_CONN_UID) == DS_OK) {
 		b->active++;
@@ -74,7 +73,6 @@ static void serve_leave(struct broker *b, uid_t uid)
 	pthread_mutex_lock(&b->lock);
 	b->active--;
 	broker_rate_conn_close(b, uid);
-	b->last_activity = clock_now_ms();
 	pthread_cond_broadcast(&b->changed);
 	pthread_mutex_unlock(&b->lock);
 }
@@ -142,8 +140,9 @@ static void serve_accept(struct broker *b, int lfd)
 	}
 }
 
-/* Serves until SIGTERM/SIGINT or a quiet idle period, then waits for the
- * connections in flight (each bounded by its read deadline and its mint's
+/* Serves until SIGTERM/SIGINT or a quiet idle period (no allowed request
+ * for idle seconds: a caller no rule names keeps nobody's broker up), then
+ * waits for the connections in flight (each bounded by its read deadline and its mint's
  * timeouts). */
 static void serve(struct broker *b, int lfd, unsigned long idle)
 {
@@ -158,7 +157,7 @@ static void serve(struct broker *b, int lfd, unsigned long idle)
 		if (poll(&pfd, 1, BROKER_TICK_MS) > 0 && (pfd.revents & POLLIN))
 			serve_accept(b, lfd);
 		pthread_mutex_lock(&b->lock);
-		quiet = idle && b->active == 0 &&
+		quiet = idle && b->active_allowed == 0 &&
 			clock_now_ms() - b->last_activity >= (long long)idle * 1000;
 		pthread_mutex_unlock(&b->lock);
 		if (quiet)
@@ -203,6 +202,7 @@ static void broker_free(struct broker *b)
 {
 	broker_cache_free(b);
 	broker_rate_free(b);
+	broker_config_free(b);
 	pthread_cond_destroy(&b->changed);
 	pthread_mutex_destroy(&b->lock);
 }
@@ -248,6 +248,11 @@ int cmd_broker(struct app *app, struct ds_err *err)
 		rc = broker_init(&b, app, err);
 	if (rc != DS_OK)
 		goto out;
+	rc = broker_config_init(&b, err);
+	if (rc != DS_OK) {
+		broker_free(&b);
+		goto out;
+	}
 	broker_audit_open(&b, app->o.log_stderr);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;

@@ -68,8 +68,8 @@ static int cache_fresh(const struct broker_cache_entry *e, time_t now)
 
 /* Mints outside the lock; the entry's minting flag keeps other callers of
  * the same key waiting on `changed` instead of minting too. */
-static int cache_mint(struct broker *b, struct broker_cache_entry *e, const struct profile *p,
-		      struct ds_err *err)
+static int cache_mint(struct broker *b, struct app *app, struct broker_cache_entry *e,
+		      const struct profile *p, struct ds_err *err)
 {
 	struct want w;
 	struct credential cred;
@@ -79,7 +79,7 @@ static int cache_mint(struct broker *b, struct broker_cache_entry *e, const stru
 	w.cr.profile = p->name;
 	w.lifetime_given = 1;
 	w.lifetime = e->lifetime;
-	rc = credential_obtain(b->app, &w, &cred, &found, err);
+	rc = credential_obtain(app, &w, &cred, &found, err);
 	if (rc == DS_OK && !found)
 		rc = ds_err_set(err, DS_EFAIL, "Profile %s is no longer in the system key file.",
 				p->name);
@@ -112,8 +112,9 @@ static int cache_copy(const struct broker_cache_entry *e, struct secret **key,
 	return *key ? DS_OK : ds_err_set(err, DS_EFAIL, "Out of memory.");
 }
 
-int broker_cache_get(struct broker *b, uid_t uid, const struct profile *p, unsigned long lifetime,
-		     struct secret **key, long long *expires_at, int *cached, struct ds_err *err)
+int broker_cache_get(struct broker *b, struct app *app, uid_t uid, const struct profile *p,
+		     unsigned long lifetime, struct secret **key, long long *expires_at,
+		     int *cached, struct ds_err *err)
 {
 	struct broker_cache_entry *e;
 	unsigned long fails_seen;
@@ -142,7 +143,7 @@ int broker_cache_get(struct broker *b, uid_t uid, const struct profile *p, unsig
 			e->minting = 1;
 			*cached = 0;
 			pthread_mutex_unlock(&b->lock);
-			rc = cache_mint(b, e, p, err);
+			rc = cache_mint(b, app, e, p, err);
 			pthread_mutex_lock(&b->lock);
 			if (rc == DS_OK && e->token)
 				rc = cache_copy(e, key, expires_at, err);

@@ -10,10 +10,9 @@
 #include <time.h>
 #include "core/app.h"
 
-#define BROKER_MAX_GROUPS 256
-
 struct broker_cache_entry; /* broker_cache.c */
 struct broker_rate_entry; /* broker_rate.c */
+struct broker_config; /* broker_config.c */
 
 /* The service. Each connection thread reads app, log_stderr and
  * wall_clock, set before the first thread starts; everything else sits
@@ -26,17 +25,22 @@ struct broker {
 	pthread_cond_t changed; /* a mint finished, or a connection ended */
 	struct broker_cache_entry *cache;
 	struct broker_rate_entry *rates;
+	struct broker_config *config; /* the configuration as last parsed */
 	unsigned active; /* connection threads running */
-	long long last_activity; /* clock_now_ms() of the last accept or end */
+	/* allowed traffic only (a caller some rule names): the quiet exit
+	 * waits for none running and none begun for the idle time */
+	unsigned active_allowed;
+	long long last_activity; /* clock_now_ms() of its last start or end */
 };
 
-/* Who is calling, from the kernel and the passwd/group databases. */
+/* Who is calling: the uid and pid from the kernel, the name and the
+ * groups from the passwd and group databases as they are now. groups is
+ * owned (broker_caller_free). */
 struct caller {
 	uid_t uid;
-	gid_t gid;
 	pid_t pid;
 	char user[64];
-	char *groups[BROKER_MAX_GROUPS];
+	char **groups;
 	size_t ngroups;
 };
 
@@ -81,11 +85,24 @@ int broker_caller_identify(int fd, struct caller *c, struct ds_err *err);
 void broker_caller_free(struct caller *c);
 struct broker_caller broker_caller_rules(const struct caller *c);
 
+/* broker_config.c: the configuration as it is now. init parses it at
+ * start (an error there stops the broker); take looks at the file, parses
+ * it again when it changed, and gives the request its own app (*out, the
+ * service's with that configuration) holding *held until release; a
+ * configuration that no longer parses is DS_ESTORE saying why, for
+ * everyone. */
+int broker_config_init(struct broker *b, struct ds_err *err);
+void broker_config_free(struct broker *b);
+int broker_config_take(struct broker *b, struct app *out, struct broker_config **held,
+		       struct ds_err *err);
+void broker_config_release(struct broker *b, struct broker_config *held);
+
 /* broker_rate.c: what the broker counts per uid. take counts a request
- * made at now_ms (clock_now_ms()) against [broker] rate over a sliding
- * window (DS_EPOLICY over it); conn_open and conn_close count its open
- * connections, with lock held. */
-int broker_rate_take(struct broker *b, uid_t uid, long long now_ms, struct ds_err *err);
+ * made at now_ms (clock_now_ms()) against limit (a minute's) over a
+ * sliding window (DS_EPOLICY over it); conn_open and conn_close count its
+ * open connections, with lock held. */
+int broker_rate_take(struct broker *b, unsigned long limit, uid_t uid, long long now_ms,
+		     struct ds_err *err);
 int broker_rate_conn_open(struct broker *b, uid_t uid, unsigned max);
 void broker_rate_conn_close(struct broker *b, uid_t uid);
 void broker_rate_free(struct broker *b);
@@ -93,8 +110,9 @@ void broker_rate_free(struct broker *b);
 /* broker_cache.c: a fresh key for (uid, profile, lifetime), cached or
  * minted once for every caller that asks while the mint runs. *key is a
  * copy for the caller to free; *cached says which. */
-int broker_cache_get(struct broker *b, uid_t uid, const struct profile *p, unsigned long lifetime,
-		     struct secret **key, long long *expires_at, int *cached, struct ds_err *err);
+int broker_cache_get(struct broker *b, struct app *app, uid_t uid, const struct profile *p,
+		     unsigned long lifetime, struct secret **key, long long *expires_at,
+		     int *cached, struct ds_err *err);
 void broker_cache_free(struct broker *b);
 
 /* broker_request.c: serves the one request of connection fd, answers and

@@ -55,9 +55,9 @@ static unsigned long rate_in_window(const struct broker_rate_entry *r, long long
 	return n;
 }
 
-int broker_rate_take(struct broker *b, uid_t uid, long long now_ms, struct ds_err *err)
+int broker_rate_take(struct broker *b, unsigned long limit, uid_t uid, long long now_ms,
+		     struct ds_err *err)
 {
-	unsigned long limit = broker_rate(&b->app->conf.broker);
 	long long now_s = now_ms / 1000, oldest;
 	struct broker_rate_entry *r;
 	size_t slot = (size_t)(now_s % RATE_SLOTS);

@@ -10,17 +10,17 @@
 #include <string.h>
 
 /* The profiles of the system key file that the caller may use. */
-static int allowed_list(struct broker *b, const struct caller *c, struct profile_list *out,
+static int allowed_list(struct app *app, const struct caller *c, struct profile_list *out,
 			struct ds_err *err)
 {
 	struct broker_caller bc = broker_caller_rules(c);
 	size_t kept = 0;
-	int rc = store_list(&b->app->store, NULL, out, 0, err);
+	int rc = store_list(&app->store, NULL, out, 0, err);
 
 	if (rc)
 		return rc;
 	for (size_t i = 0; i < out->n; i++)
-		if (broker_rules_allow(&b->app->conf.broker, &bc, out->items[i].name))
+		if (broker_rules_allow(&app->conf.broker, &bc, out->items[i].name))
 			out->items[kept++] = out->items[i];
 	out->n = kept;
 	for (size_t i = 0; i < out->n; i++)
@@ -28,11 +28,11 @@ static int allowed_list(struct broker *b, const struct caller *c, struct profile
 	return DS_OK;
 }
 
-static int allowed_select(struct broker *b, const struct caller *c, const struct want *w,
+static int allowed_select(struct app *app, const struct caller *c, const struct want *w,
 			  struct profile *out, struct ds_err *err)
 {
 	struct broker_caller bc = broker_caller_rules(c);
-	const struct conf *conf = &b->app->conf;
+	const struct conf *conf = &app->conf;
 	const char *def = conf->default_profile[0] ? conf->default_profile : NULL;
 	const struct profile *p = NULL;
 	struct profile_list l;
@@ -43,7 +43,7 @@ static int allowed_select(struct broker *b, const struct caller *c, const struct
 	if (w->cr.profile && !broker_rules_allow(&conf->broker, &bc, w->cr.profile))
 		return ds_err_set(err, DS_EPOLICY, "denied: profile %s is not one %s may use.",
 				  w->cr.profile, c->user);
-	rc = allowed_list(b, c, &l, err);
+	rc = allowed_list(app, c, &l, err);
 	if (rc)
 		return rc;
 	if (def && !profile_list_find(&l, def))
@@ -72,11 +72,11 @@ static unsigned long lifetime_effective(const struct conf *conf, const struct wa
 	return l;
 }
 
-static int handle_list(struct broker *b, int fd, const struct caller *c, struct outcome *o,
+static int handle_list(struct app *app, int fd, const struct caller *c, struct outcome *o,
 		       struct ds_err *err)
 {
 	struct profile_list l;
-	int rc = allowed_list(b, c, &l, err);
+	int rc = allowed_list(app, c, &l, err);
 
 	if (rc)
 		return rc;
@@ -89,25 +89,27 @@ static int handle_list(struct broker *b, int fd, const struct caller *c, struct 
 	return rc;
 }
 
-static int handle_get(struct broker *b, int fd, const struct caller *c, const struct request *req,
-		      struct outcome *o, struct ds_err *err)
+static int handle_get(struct broker *b, struct app *app, int fd, const struct caller *c,
+		      const struct request *req, struct outcome *o, struct ds_err *err)
 {
-	const char *lt = request_get(req, ATTR_LIFETIME);
 	struct profile p;
 	struct secret *key = NULL;
 	struct want w;
 	int cached = 0, rc;
 
-	if (lt && !strcmp(lt, "0"))
+	rc = want_from_request(app, req, &w, err);
+	/* the number, not its spelling: lifetime=00 is lifetime=0; and
+	 * whatever [policy] allow_long_lived says */
+	if (!rc && w.lifetime_given && w.lifetime == 0)
 		return ds_err_set(err, DS_EPOLICY,
 				  "denied: the broker hands out temporary keys only (lifetime=0).");
-	rc = want_from_request(b->app, req, &w, err);
 	if (!rc && w.cr.profile)
 		ds_strcpy(o->profile, sizeof(o->profile), w.cr.profile);
 	if (!rc)
-		rc = broker_rate_take(b, c->uid, clock_now_ms(), err);
+		rc = broker_rate_take(b, broker_rate(&app->conf.broker), c->uid, clock_now_ms(),
+				      err);
 	if (!rc)
-		rc = allowed_select(b, c, &w, &p, err);
+		rc = allowed_select(app, c, &w, &p, err);
 	if (rc)
 		return rc;
 	ds_strcpy(o->profile, sizeof(o->profile), p.name);
@@ -116,11 +118,11 @@ static int handle_get(struct broker *b, int fd, const struct caller *c, const st
 		return ds_err_set(err, DS_EPOLICY,
 				  "denied: profile %s is a Coding Plan key, which has no temporary keys; the broker never hands out a long-lived key.",
 				  p.name);
-	o->lifetime = lifetime_effective(&b->app->conf, &w, p.name);
-	rc = broker_cache_get(b, c->uid, &p, o->lifetime, &key, &o->expires_at, &cached, err);
+	o->lifetime = lifetime_effective(&app->conf, &w, p.name);
+	rc = broker_cache_get(b, app, c->uid, &p, o->lifetime, &key, &o->expires_at, &cached, err);
 	if (rc)
 		return rc;
-	broker_conn_answer_key(fd, &p, key, o->expires_at, b->app->conf.endpoint);
+	broker_conn_answer_key(fd, &p, key, o->expires_at, app->conf.endpoint);
 	secret_free(key);
 	o->result = cached ? "cached" : "minted";
 	return DS_OK;
@@ -139,14 +141,41 @@ static int handle_action(const struct request *req, char *action, struct ds_err 
 	return DS_OK;
 }
 
+/* Allowed traffic (a caller some rule names) is what keeps the broker
+ * from its quiet exit: start 1 when such a request begins, 0 when it ends. */
+static void request_mark_allowed(struct broker *b, int start)
+{
+	pthread_mutex_lock(&b->lock);
+	if (start)
+		b->active_allowed++;
+	else
+		b->active_allowed--;
+	b->last_activity = clock_now_ms();
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* The rules of the configuration as it is now name the caller. */
+static int request_named(const struct app *app, const struct caller *c, struct ds_err *err)
+{
+	struct broker_caller bc = broker_caller_rules(c);
+
+	if (!broker_rules_name(&app->conf.broker, &bc))
+		return ds_err_set(err, DS_EPOLICY,
+				  "denied: no [broker] rule names user %s; ask your administrator.",
+				  c->user);
+	return DS_OK;
+}
+
 void broker_request_serve(struct broker *b, int fd)
 {
 	struct caller c;
 	struct request req;
 	struct outcome o;
 	struct ds_err err = { 0, "" };
+	struct broker_config *held = NULL;
+	struct app app;
 	char action[BROKER_ACTION_MAX] = "";
-	int rc;
+	int rc, allowed = 0;
 
 	memset(&o, 0, sizeof(o));
 	o.result = "failed";
@@ -156,17 +185,17 @@ void broker_request_serve(struct broker *b, int fd)
 		rc = broker_conn_read(fd, &req, action, &err);
 	if (!rc)
 		rc = handle_action(&req, action, &err);
-	if (!rc) {
-		struct broker_caller bc = broker_caller_rules(&c);
-
-		if (!broker_rules_name(&b->app->conf.broker, &bc))
-			rc = ds_err_set(&err, DS_EPOLICY,
-					"denied: no [broker] rule names user %s; ask your administrator.",
-					c.user);
-	}
 	if (!rc)
-		rc = !strcmp(action, BROKER_ACTION_LIST) ? handle_list(b, fd, &c, &o, &err)
-							 : handle_get(b, fd, &c, &req, &o, &err);
+		rc = broker_config_take(b, &app, &held, &err);
+	if (!rc)
+		rc = request_named(&app, &c, &err);
+	if (!rc) {
+		allowed = 1;
+		request_mark_allowed(b, 1);
+		rc = !strcmp(action, BROKER_ACTION_LIST)
+			     ? handle_list(&app, fd, &c, &o, &err)
+			     : handle_get(b, &app, fd, &c, &req, &o, &err);
+	}
 	if (rc) {
 		o.result = rc == DS_EPOLICY ? "denied" : "failed";
 		ds_strcpy(o.reason, sizeof(o.reason), err.msg);
@@ -174,6 +203,10 @@ void broker_request_serve(struct broker *b, int fd)
 		broker_conn_drain(fd);
 	}
 	broker_audit_log(b, &c, action[0] ? action : "?", &o);
+	if (allowed)
+		request_mark_allowed(b, 0);
+	if (held)
+		broker_config_release(b, held);
 	request_free(&req);
 	broker_caller_free(&c);
 }

@@ -81,13 +81,74 @@ static int add_rule(struct broker_conf *b, const char *who, const char *v, const
 	return DS_OK;
 }
 
+static const char *const broker_settings[] = { "max_lifetime", "rate" };
+
+/* The edits that turn a into b (Levenshtein), for names of 64 bytes at
+ * most: a longer one is nobody's typo of a setting. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[65];
+
+	if (la > 64 || lb > 64)
+		return (size_t)-1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* The setting name is a typo of, or NULL when it reads as a user name.
+ * Case and '-' or '.' for '_' never make a user name ("Max-Lifetime");
+ * other slips count only against long settings, as a short one is one
+ * edit away from real user names ("rate", "kate"). */
+const char *broker_setting_closest(const char *name)
+{
+	char norm[65];
+	size_t i;
+
+	for (i = 0; i < sizeof(norm) - 1 && name[i]; i++)
+		norm[i] = name[i] == '-' || name[i] == '.'   ? '_'
+			  : name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] - 'A' + 'a')
+							     : name[i];
+	norm[i] = '\0';
+	for (size_t k = 0; k < sizeof(broker_settings) / sizeof(broker_settings[0]); k++) {
+		const char *s = broker_settings[k];
+
+		if (!strcmp(norm, s) && strcmp(name, s))
+			return s;
+		if (strlen(s) >= 8 && strcmp(name, s) && edit_distance(norm, s) <= 2)
+			return s;
+	}
+	return NULL;
+}
+
 int broker_conf_set(struct broker_conf *b, const char *name, const char *v, const char *file,
 		    unsigned line, struct ds_err *err)
 {
+	const char *closest = broker_setting_closest(name);
 	unsigned long n;
 
+	if (closest)
+		return ds_err_set(err, DS_EINPUT,
+				  "%s:%u: [broker] '%.40s' is no setting: did you mean %s? (a rule for a user reads 'alice = org').",
+				  file, line, name, closest);
+
 	if (!strcmp(name, "max_lifetime")) {
-		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
+		if (lifetime_parse(v, 0, &n))
 			return bad(err, file, line, name,
 				   "must be a number of seconds from 1 to 1800");
 		b->max_lifetime = n;

@@ -28,7 +28,12 @@ struct broker_conf {
 	unsigned long rate; /* per uid per minute; 0: the default */
 };
 
-/* Takes one setting of [broker]; errors name file and line (DS_EINPUT). */
+/* The setting (max_lifetime, rate) that name is a slip of ("max-lifetime",
+ * "max_lifetme"), or NULL when name is one or reads as a user name. */
+const char *broker_setting_closest(const char *name);
+
+/* Takes one setting of [broker]; errors name file and line (DS_EINPUT),
+ * and a slip of a setting's name is one, naming the setting. */
 int broker_conf_set(struct broker_conf *b, const char *name, const char *value, const char *file,
 		    unsigned line, struct ds_err *err);
 void broker_conf_free(struct broker_conf *b);

@@ -174,7 +174,7 @@ static int set_defaults(struct conf *c, const char *name, const char *v, const c
 			return bad(err, file, line, name,
 				   "must be auto, secret-service, file or broker");
 	} else if (!strcmp(name, "lifetime")) {
-		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
+		if (lifetime_parse(v, 0, &n))
 			return bad(err, file, line, name,
 				   "must be a number of seconds from 1 to 1800");
 		c->lifetime = n;
@@ -251,7 +251,7 @@ static int set_profile(struct conf *c, const char *pname, const char *name, cons
 	if (!p)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	if (!strcmp(name, "lifetime")) {
-		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
+		if (lifetime_parse(v, 0, &n))
 			return bad(err, file, line, name,
 				   "must be a number of seconds from 1 to 1800");
 		p->lifetime = n;
@@ -294,7 +294,7 @@ static int set_policy(struct policy *pol, const char *name, const char *v, const
 			return bad(err, file, line, name,
 				   "must list secret-service, file and/or broker");
 	} else if (!strcmp(name, "max_lifetime")) {
-		if (ds_parse_ulong(v, DS_LIFETIME_MAX, &n) || n == 0)
+		if (lifetime_parse(v, 0, &n))
 			return bad(err, file, line, name,
 				   "must be a number of seconds from 1 to 1800");
 		pol->max_lifetime = n;

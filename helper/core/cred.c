@@ -35,7 +35,7 @@ static int parse_lifetime(const char *s, struct want *w, const char *what, struc
 {
 	unsigned long v;
 
-	if (ds_parse_ulong(s, DS_LIFETIME_MAX, &v) != 0)
+	if (lifetime_parse(s, 1, &v) != 0)
 		return ds_err_set(err, DS_EINPUT, "%s must be a number of seconds from 1 to 1800.",
 				  what);
 	w->lifetime_given = 1;
