@@ -102,6 +102,17 @@ START_TEST(test_path_refuses_other_spellings_as_malformed)
 }
 END_TEST
 
+/* an upstream that decodes UTF-8 and folds case reads U+017F as 's' and
+ * U+212A as 'k' (attack review) */
+START_TEST(test_path_refuses_percent_encoded_bytes_over_0x7f_in_its_first_segments)
+{
+	ck_assert_uint_eq(path("/api/v1/toke%C5%BF"), 400);
+	ck_assert_uint_eq(path("/api/v1/to%E2%84%AAens"), 400);
+	ck_assert_uint_eq(path("/compatible-mode/v1/%C3%A9"), 400);
+	ck_assert_uint_eq(path("/api/v1/files/caf%C3%A9"), 0);
+}
+END_TEST
+
 START_TEST(test_path_answers_404_outside_the_prefixes)
 {
 	ck_assert_uint_eq(path("/v2/anything"), 404);
@@ -187,7 +198,9 @@ START_TEST(test_request_framing)
 {
 	ck_assert_ptr_null(FRAMING(0, "Host", "a", "Content-Length", "12"));
 	ck_assert_ptr_null(FRAMING(0, "host", "a", "Transfer-Encoding", "chunked"));
-	ck_assert_ptr_null(FRAMING(0, "Host", "a", "Transfer-Encoding", "Chunked "));
+	/* MHD would not see "chunked " as chunked (attack review) */
+	ck_assert_ptr_nonnull(FRAMING(0, "Host", "a", "Transfer-Encoding", "Chunked "));
+	ck_assert_ptr_nonnull(FRAMING(0, "Host", "a", "Transfer-Encoding", "chunked\t"));
 	ck_assert_ptr_nonnull(FRAMING(0, "Host", "a", "HOST", "b"));
 	ck_assert_ptr_nonnull(FRAMING(0, "Content-Length", "2", "Transfer-Encoding", "chunked"));
 	ck_assert_ptr_nonnull(FRAMING(0, "Transfer-Encoding", "chunked, identity"));
@@ -266,6 +279,7 @@ Suite *suite_make(void)
 	ADD(tc, test_token_and_field_value);
 	ADD(tc, test_header_in_place_takes_a_strict_line);
 	ADD(tc, test_header_in_place_refuses_what_mhd_forgave);
+	ADD(tc, test_path_refuses_percent_encoded_bytes_over_0x7f_in_its_first_segments);
 	ADD(tc, test_request_framing);
 	ADD(tc, test_response_lines);
 	ADD(tc, test_log_clean_leaves_no_control_byte);

@@ -65,7 +65,10 @@ static int peer_uid_request(const struct sockaddr *local, const struct sockaddr 
 	}
 	req->sdiag_family = (__u8)lf;
 	req->sdiag_protocol = IPPROTO_TCP;
-	req->idiag_states = ~0U;
+	/* every state but TIME_WAIT: a socket there belongs to nobody any
+	 * more, and the kernel reports it as uid 0 (a client that sent and
+	 * closed before the accept would pass as root's) */
+	req->idiag_states = ~0U & ~(1U << TCP_TIME_WAIT);
 	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
 	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 	return 0;
@@ -96,6 +99,10 @@ static int peer_uid_answer(int fd, __u32 seq, uid_t *uid)
 		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
 
+			if (m->idiag_state == TCP_TIME_WAIT) {
+				errno = ENOENT;
+				return -1;
+			}
 			*uid = (uid_t)m->idiag_uid;
 			return 0;
 		}

@@ -111,6 +111,19 @@ static int listen_open(struct listen_addr *a, int *fd_out, struct ds_err *err)
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		a->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 							 : ((struct sockaddr_in *)&ss)->sin_port);
+	/* tools are told localhost:PORT, and localhost may resolve to ::1
+	 * first: another user's listener on [::1]:PORT would get their proxy
+	 * key and prompts */
+	if (a->family == AF_INET) {
+		char who[300];
+
+		if (tools_loopback_v6_holder(a->port, who, sizeof(who))) {
+			close(fd);
+			return ds_err_set(err, DS_EFAIL,
+					  "Port %u on [::1] is held by %s, not you: a tool that reaches localhost:%u over IPv6 would hand that user its proxy key and prompts; find out why, or choose another port with --listen.",
+					  a->port, who, a->port);
+		}
+	}
 	*fd_out = fd;
 	return DS_OK;
 }

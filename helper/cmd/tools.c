@@ -131,6 +131,17 @@ int tools_port_holder(const struct sockaddr *addr, char *out, size_t n)
 	return 1;
 }
 
+int tools_loopback_v6_holder(unsigned port, char *out, size_t n)
+{
+	struct sockaddr_in6 sin6;
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons((unsigned short)port);
+	sin6.sin6_addr = in6addr_loopback;
+	return tools_port_holder((struct sockaddr *)&sin6, out, n);
+}
+
 int tools_proxy_port_holder(char *out, size_t n)
 {
 	struct sockaddr_in sin;
@@ -140,7 +151,10 @@ int tools_proxy_port_holder(char *out, size_t n)
 	sin.sin_port = htons((unsigned short)TOOLS_PROXY_PORT);
 	if (inet_pton(AF_INET, TOOLS_PROXY_HOST, &sin.sin_addr) != 1)
 		return 0;
-	return tools_port_holder((struct sockaddr *)&sin, out, n);
+	/* "localhost" may resolve to ::1 first: a listener of another user
+	 * there gets what tools send to localhost:8418 */
+	return tools_port_holder((struct sockaddr *)&sin, out, n) ||
+	       tools_loopback_v6_holder(TOOLS_PROXY_PORT, out, n);
 }
 
 const char *tools_default_source(const struct conf *c, const char *option)

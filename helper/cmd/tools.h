@@ -43,6 +43,9 @@ int tools_tcp_answers(const char *host, unsigned port);
  * that user its proxy key and prompts. */
 int tools_port_holder(const struct sockaddr *addr, char *out, size_t n);
 /* The same for the standalone proxy's default address. */
+/* Whether another uid listens on [::1]:port; out names it. */
+int tools_loopback_v6_holder(unsigned port, char *out, size_t n);
+
 int tools_proxy_port_holder(char *out, size_t n);
 
 /* Why the profile of a request without criteria would be chosen:

@@ -71,6 +71,8 @@ static int digits(const char *v, size_t n)
 void rules_framing_add(struct rules_framing *f, const char *name, size_t nlen, const char *value,
 		       size_t vlen)
 {
+	size_t full = vlen;
+
 	/* the value without its trailing spaces (RFC 9110 5.5: not part of it) */
 	while (vlen && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
 		vlen--;
@@ -86,6 +88,8 @@ void rules_framing_add(struct rules_framing *f, const char *name, size_t nlen, c
 		 * is read one way here and another way upstream */
 		if (vlen != 7 || strncasecmp(value, "chunked", 7))
 			f->bad = 1;
+		if (full != vlen)
+			f->coding_blank = 1;
 	}
 }
 
@@ -112,6 +116,11 @@ const char *rules_request_framing(const struct rules_framing *f, int http10)
 		return "The request has more than one Host header.";
 	if (http10 && f->codings)
 		return "An HTTP/1.0 request cannot have a transfer coding.";
+	/* libmicrohttpd 0.9.75 keeps the blanks and then does not see
+	 * "chunked": it would read the body to the end of the connection,
+	 * a pipelined request included */
+	if (f->coding_blank)
+		return "The request's Transfer-Encoding ends in blanks.";
 	return NULL;
 }
 
@@ -209,6 +218,7 @@ static int query_byte(unsigned char c)
 static const char *path_malformed(const char *t, size_t n, size_t plen)
 {
 	size_t seg = 1; /* where the current segment starts */
+	unsigned segs = 0; /* slashes so far: the segment's number */
 
 	if (plen == 0 || t[0] != '/')
 		return "The request target is not a path.";
@@ -224,6 +234,11 @@ static const char *path_malformed(const char *t, size_t n, size_t plen)
 
 			if (lo < 0 || !path_encodable((unsigned char)(hi * 16 + lo)))
 				return "The path has a percent-encoding that is not needed or that hides a separator.";
+			/* no encoded byte over 0x7f where a prefix or the token
+			 * endpoint is spelled: an upstream that decodes UTF-8 and
+			 * folds case reads U+017F as 's', U+212A as 'k' */
+			if (hi >= 8 && segs <= 3)
+				return "The path has a percent-encoded byte over 0x7f in its first three segments.";
 			i += 2;
 			continue;
 		}
@@ -231,6 +246,7 @@ static const char *path_malformed(const char *t, size_t n, size_t plen)
 			return "The path has a byte no path may hold: a control byte, a space, a backslash, ';' or '#'.";
 		if (c != '/')
 			continue;
+		segs++;
 		if (i > 0 && i == seg)
 			return "The path has an empty segment ('//').";
 		if (i > seg && t[i - 1] == '.')

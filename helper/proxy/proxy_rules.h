@@ -34,6 +34,7 @@ struct rules_framing {
 	int lengths; /* Content-Length headers seen */
 	int codings; /* Transfer-Encoding headers seen */
 	int bad; /* one of them was malformed */
+	int coding_blank; /* Transfer-Encoding ended in blanks */
 };
 
 /* Adds one header to f (its name is a token already). */
