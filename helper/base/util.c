@@ -165,8 +165,7 @@ int ds_list_each(const char *list, int (*fn)(const char *item, void *ctx), void 
 	return 0;
 }
 
-/* Levenshtein distance of a and b, capped: enough to tell a typo. */
-static size_t edit_distance(const char *a, const char *b)
+size_t ds_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), row[64];
 
@@ -198,7 +197,7 @@ const char *ds_closest(const char *word, const char *const *cands, size_t n)
 	size_t best_d = 3; /* at most two edits away */
 
 	for (size_t i = 0; i < n; i++) {
-		size_t d = edit_distance(word, cands[i]);
+		size_t d = ds_edit_distance(word, cands[i]);
 
 		if (d < best_d) {
 			best_d = d;
@@ -206,4 +205,15 @@ const char *ds_closest(const char *word, const char *const *cands, size_t n)
 		}
 	}
 	return best;
+}
+
+int ds_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }

@@ -58,6 +58,13 @@ void ds_ascii_lower(char *s);
  * each non-empty item; stops and returns its first non-zero result. */
 int ds_list_each(const char *list, int (*fn)(const char *item, void *ctx), void *ctx);
 
+/* The edits that turn a into b (Levenshtein); 64 or more for names of
+ * 63 bytes or longer, which are nobody's typo. */
+size_t ds_edit_distance(const char *a, const char *b);
+
+/* The value of one hex digit, or -1. */
+int ds_hexval(char c);
+
 /* The candidate at most two edits from word (case-sensitive), for "did
  * you mean"; NULL when none is that close. */
 const char *ds_closest(const char *word, const char *const *cands, size_t n);

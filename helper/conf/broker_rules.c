@@ -83,34 +83,6 @@ static int add_rule(struct broker_conf *b, const char *who, const char *v, const
 
 static const char *const broker_settings[] = { "max_lifetime", "rate" };
 
-/* The edits that turn a into b (Levenshtein), for names of 64 bytes at
- * most: a longer one is nobody's typo of a setting. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[65];
-
-	if (la > 64 || lb > 64)
-		return (size_t)-1;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[lb];
-}
-
 /* The setting name is a typo of, or NULL when it reads as a user name.
  * Case and '-' or '.' for '_' never make a user name ("Max-Lifetime");
  * other slips count only against long settings, as a short one is one
@@ -130,7 +102,7 @@ const char *broker_setting_closest(const char *name)
 
 		if (!strcmp(norm, s) && strcmp(name, s))
 			return s;
-		if (strlen(s) >= 8 && strcmp(name, s) && edit_distance(norm, s) <= 2)
+		if (strlen(s) >= 8 && strcmp(name, s) && ds_edit_distance(norm, s) <= 2)
 			return s;
 	}
 	return NULL;

@@ -170,17 +170,6 @@ int request_read(FILE *fp, struct request *req, struct ds_err *err)
 	return rc;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX in place; fails on a malformed escape or a decoded control
  * character, which could become a line of its own downstream (22). */
 static int url_decode(char *s)
@@ -189,7 +178,7 @@ static int url_decode(char *s)
 
 	for (char *p = s; *p; p++) {
 		if (*p == '%') {
-			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			int hi = ds_hexval(p[1]), lo = hi < 0 ? -1 : ds_hexval(p[2]);
 
 			if (hi < 0 || lo < 0)
 				return -1;

@@ -5,6 +5,7 @@
  * the upstream transfer and tests/check_proxy_rules.c. */
 #include "config.h"
 #include "proxy/proxy_rules.h"
+#include "base/util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -172,17 +173,6 @@ int rules_response_line(const char *line, size_t n)
 
 /* ---- paths ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int is_unreserved(unsigned char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -229,8 +219,8 @@ static const char *path_malformed(const char *t, size_t n, size_t plen)
 		unsigned char c = (unsigned char)t[i];
 
 		if (c == '%') {
-			int hi = i + 2 < plen ? hexval(t[i + 1]) : -1;
-			int lo = hi >= 0 ? hexval(t[i + 2]) : -1;
+			int hi = i + 2 < plen ? ds_hexval(t[i + 1]) : -1;
+			int lo = hi >= 0 ? ds_hexval(t[i + 2]) : -1;
 
 			if (lo < 0 || !path_encodable((unsigned char)(hi * 16 + lo)))
 				return "The path has a percent-encoding that is not needed or that hides a separator.";
