@@ -28,3 +28,12 @@ stop_proxy() {
 	kill -TERM "$PROXY_PID" 2>/dev/null
 	wait "$PROXY_PID" 2>/dev/null
 }
+# post PATH [CURL ARGS]: POST {} through the proxy with the proxy key;
+# prints the status code, the body goes to $TMPROOT/body.
+post() {
+	local path=$1
+	shift
+	curl -sS -o "$TMPROOT/body" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
+		-H 'Content-Type: application/json' -d '{"model":"qwen-plus"}' "$@" "$BASE$path"
+}
+chat_count() { grep -c "\"path\": \"$CHAT\"" "$SERVER_LOG" 2>/dev/null || true; }

@@ -21,15 +21,6 @@ now() { date +%s.%N; }
 SLOW=1
 [ -z "${DS_TEST_WRAPPER:-}" ] || SLOW=4
 
-# post PATH [CURL ARGS]: POST {} through the proxy with the proxy key;
-# prints the status code, the body goes to $TMPROOT/body.
-post() {
-	local path=$1
-	shift
-	curl -sS -o "$TMPROOT/body" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
-		-H 'Content-Type: application/json' -d '{"model":"qwen-plus"}' "$@" "$BASE$path"
-}
-chat_count() { grep -c "\"path\": \"$CHAT\"" "$SERVER_LOG" 2>/dev/null || true; }
 # the keys that reached the chat endpoint, in order
 chat_keys() {
 	python3 -c 'import json,sys

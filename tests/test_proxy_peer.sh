@@ -5,6 +5,7 @@
 # connection, the port held by someone else, store and policy read again
 # while the proxy runs, and the limits on what it holds.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/proxy-lib.sh"
 
 command -v curl >/dev/null || skip_all "curl is not installed"
 fresh_user
@@ -16,45 +17,7 @@ snapshot_home
 CHAT=/compatible-mode/v1/chat/completions
 PEER_CLIENT="$TESTS_SRC/peer_client.py"
 
-# ---- the proxy and its requests, as test_proxy.sh starts them ----
-
-# start_proxy ARGS: the standalone proxy on a port the kernel picks; sets
-# PROXY_PID, PLOG (its stderr), OPENAI_API_KEY (the proxy key), PORT, BASE.
-start_proxy() {
-	PENV="$TMPROOT/penv.$RANDOM" PLOG="$TMPROOT/plog.$RANDOM"
-	"$DS" proxy --listen 127.0.0.1:0 --print-env "$@" >"$PENV" 2>"$PLOG" </dev/null &
-	PROXY_PID=$!
-	wait_for 'grep -q OPENAI_API_KEY "$PENV"' ||
-		{ diag "proxy did not start: $(head -c 300 "$PLOG")"; return 1; }
-	eval "$(grep -E '^(OPENAI_BASE_URL|OPENAI_API_KEY)=' "$PENV")"
-	PORT=${OPENAI_BASE_URL#http://127.0.0.1:}
-	PORT=${PORT%%/*}
-	BASE="http://127.0.0.1:$PORT"
-}
-stop_proxy() {
-	kill -TERM "$PROXY_PID" 2>/dev/null
-	wait "$PROXY_PID" 2>/dev/null
-}
-# post PATH [CURL ARGS]: POST {} with the proxy key; prints the status,
-# the body goes to $TMPROOT/body.
-post() {
-	local path=$1
-	shift
-	curl -sS -o "$TMPROOT/body" -w '%{http_code}' -H "Authorization: Bearer $OPENAI_API_KEY" \
-		-H 'Content-Type: application/json' -d '{"model":"qwen-plus"}' "$@" "$BASE$path"
-}
-chat_count() { grep -c "\"path\": \"$CHAT\"" "$SERVER_LOG" 2>/dev/null || true; }
 log_lines() { grep -c ' in=' "$PLOG" 2>/dev/null || true; }
-# wait_for CONDITION [TENTHS]: until the shell condition holds (a cap, in
-# tenths of a second, only so that a broken build ends; default 5 min)
-wait_for() {
-	local i
-	for i in $(seq "${2:-3000}"); do
-		eval "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # until_status CODE PATH: posts until the answer is CODE (a generous cap)
 until_status() {
 	local code i
@@ -121,11 +84,11 @@ test_proxy_answers_its_owner_beside_1100_idle_connections_of_another_uid() {
 	start_proxy --quiet || return 1
 	as_other idle "$PORT" 1100 >"$OTHER_DIR/idle" 2>&1 &
 	local idler=$!
-	wait_for 'grep -q ready "$OTHER_DIR/idle"' || { stop_proxy; diag "the idler did not start"; return 1; }
+	wait_for -t 300 eval 'grep -q ready "$OTHER_DIR/idle"' || { stop_proxy; diag "the idler did not start"; return 1; }
 	local code
 	code=$(post $CHAT)
 	# and every one of them was closed by the proxy
-	wait_for 'tail -n 1 "$OTHER_DIR/idle" | grep -qx "closed 1100"'
+	wait_for -t 300 eval 'tail -n 1 "$OTHER_DIR/idle" | grep -qx "closed 1100"'
 	local closed=$?
 	kill "$idler" 2>/dev/null
 	wait "$idler" 2>/dev/null
@@ -142,7 +105,7 @@ test_proxy_standalone_exits_1_naming_the_uid_that_holds_its_port() {
 		{ echo "# port 8418 is in use here"; return 77; }
 	as_other squat 8418 "$OTHER_DIR/keys" >"$OTHER_DIR/squat" 2>&1 &
 	local squatter=$!
-	wait_for 'grep -q listening "$OTHER_DIR/squat"' || { diag "no squatter"; return 1; }
+	wait_for -t 300 eval 'grep -q listening "$OTHER_DIR/squat"' || { diag "no squatter"; return 1; }
 	run proxy
 	local prc=$RC perr
 	perr=$(cat "$ERR")
@@ -164,7 +127,7 @@ test_proxy_key_a_squatter_collected_is_useless_against_the_owners_proxy() {
 	sport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	as_other squat "$sport" "$OTHER_DIR/keys" >"$OTHER_DIR/squat" 2>&1 &
 	local squatter=$!
-	wait_for 'grep -q listening "$OTHER_DIR/squat"' || { diag "no squatter"; return 1; }
+	wait_for -t 300 eval 'grep -q listening "$OTHER_DIR/squat"' || { diag "no squatter"; return 1; }
 	start_proxy || return 1
 	# a tool configured for the squatted port hands it the proxy key
 	curl -sS -o /dev/null -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
