@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The system policy's gate (SPEC section 6, core/policy.c) and the one
+/* The system policy's gate (SPEC section 6, conf/policy.c) and the one
  * lifetime rule (want_lifetime, core/cred.c) that comes before its cap. */
 #include "config.h"
 #include "check_main.h"
 #include <string.h>
 #include "conf/conf.h"
 #include "core/app.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 
 /* c holds the system file text; the test frees it. */
 static void load(struct conf *c, const char *text)
@@ -173,6 +173,50 @@ START_TEST(test_policy_refuses_a_store_outside_allowed_stores)
 }
 END_TEST
 
+/* store = auto never picks a store the policy forbids (SPEC 3, 6). */
+START_TEST(test_policy_store_auto_picks_only_allowed_stores)
+{
+	static const struct {
+		const char *policy;
+		enum store_kind kind;
+		int file_after;
+	} cases[] = {
+		{ "", STORE_SECRET_SERVICE, 1 },
+		{ "[policy]\nallowed_stores = secret-service\n", STORE_SECRET_SERVICE, 0 },
+		{ "[policy]\nallowed_stores = file, broker\n", STORE_FILE, 0 },
+		{ "[policy]\nallowed_stores = broker\n", STORE_BROKER, 0 },
+	};
+	struct store_choice ch;
+	struct conf c;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load(&c, cases[i].policy);
+		ck_assert_int_eq(policy_store_choice(&c.policy, STORE_AUTO, NULL, &ch, NULL),
+				 DS_OK);
+		ck_assert_int_eq(ch.kind, cases[i].kind);
+		ck_assert_int_eq(ch.file_after, cases[i].file_after);
+		conf_free(&c);
+	}
+}
+END_TEST
+
+START_TEST(test_policy_store_choice_refuses_a_configured_store_it_forbids)
+{
+	struct store_choice ch;
+	struct ds_err err;
+	struct conf c;
+
+	load(&c, "[policy]\nallowed_stores = broker\n");
+	ck_assert_int_eq(policy_store_choice(&c.policy, STORE_FILE, "the environment", &ch, &err),
+			 DS_EPOLICY);
+	ck_assert_msg(strstr(err.msg, "forbids the file store") != NULL, "%s", err.msg);
+	ck_assert_int_eq(policy_store_choice(&c.policy, STORE_BROKER, "the environment", &ch, &err),
+			 DS_OK);
+	ck_assert_str_eq(ch.why, "store = broker is set in the environment");
+	conf_free(&c);
+}
+END_TEST
+
 /* The lifetime rule: request, else [profile NAME], else [defaults], else 60. */
 static const char lifetimes[] = "[defaults]\nlifetime = 90\n[profile work]\nlifetime = 120\n";
 
@@ -273,6 +317,8 @@ Suite *suite_make(void)
 	ADD(tp, test_policy_max_lifetime_keeps_a_lifetime_within_it);
 	ADD(tp, test_policy_without_max_lifetime_keeps_the_lifetime);
 	ADD(tp, test_policy_refuses_a_store_outside_allowed_stores);
+	ADD(tp, test_policy_store_auto_picks_only_allowed_stores);
+	ADD(tp, test_policy_store_choice_refuses_a_configured_store_it_forbids);
 	suite_add_tcase(s, tp);
 	ADD(tl, test_lifetime_takes_the_request_first);
 	ADD(tl, test_lifetime_keeps_a_requested_zero_for_the_policy_to_judge);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "conf/region.h"
+#include "conf/place.h"
+#include "conf/names.h"
 
 static void expect_place(const char *region, const char *ws, enum plan plan, const char *host,
 			 int ok)

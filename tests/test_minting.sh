@@ -398,6 +398,20 @@ test_policy_allowed_stores_refuses_exit_6() {
 	run list
 	expect_rc 6 && expect_err_has 'allowed_stores'
 }
+# store = auto never opens a store the policy forbids: with only the broker
+# allowed, a key left in the file store is never read (it was: auto fell
+# back to the file store), and add says the administrator holds the keys
+test_policy_allowed_stores_broker_keeps_store_auto_on_the_broker() {
+	KEY=sk-test-ok-autobroker
+	add_key p "$KEY" --region sg || return 1
+	printf '[policy]\nallowed_stores = broker\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	DASHSCOPE_CREDENTIAL_STORE=auto DASHSCOPE_CREDENTIAL_BROKER="$TMPROOT/no-broker.sock" run token -p p
+	expect_rc 3 && expect_out_empty && expect_err_has 'broker' || return 1
+	if grep -qF "$KEY" "$SERVER_LOG" 2>/dev/null; then diag "the file store's key was sent"; return 1; fi
+	printf 'sk-test-ok-autobroker2\n' | DASHSCOPE_CREDENTIAL_STORE=auto "$DS" add q --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 6 && expect_err_has 'administrator holds the keys' && ! grep -q 'autobroker2' "$KEYFILE"
+}
 test_coding_plan_key_never_reaches_token_endpoint() {
 	KEY=sk-sp-test-coding-1
 	add_key c "$KEY" || return 1

@@ -6,6 +6,7 @@
 #include "broker/broker_int.h"
 #include "store/broker_wire.h"
 #include "base/clock.h"
+#include "conf/place.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include "cmd/cmd.h"
 #include "core/app.h"
+#include "conf/place.h"
 
 #define FOR_DASHSCOPE ENVVAR_DASHSCOPE
 #define FOR_OPENAI ENVVAR_OPENAI

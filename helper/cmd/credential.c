@@ -3,8 +3,10 @@
  * A request is read and checked whole before any store is opened. */
 #include "config.h"
 #include "cmd/cmd_int.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 #include "core/key.h"
+#include "conf/place.h"
+#include "conf/names.h"
 
 #include <stdio.h>
 #include <stdlib.h>

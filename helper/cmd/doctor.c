@@ -4,9 +4,10 @@
 #include "config.h"
 #include "cmd/cmd_int.h"
 #include "conf/pam_rules.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 #include "base/files.h"
 #include "cmd/tools.h"
+#include "conf/place.h"
 
 #include <grp.h>
 #include <jansson.h>
@@ -243,7 +244,7 @@ static void doctor_broker_rules(struct app *app, struct doctor *d)
 /* Keys in the store that is not in use are keys the helper never finds. */
 static void doctor_other_store(struct app *app, struct doctor *d)
 {
-	struct conf other = app->conf;
+	struct store_choice other = { STORE_FILE, 0, "the store not in use" };
 	struct store st;
 	struct profile_list l;
 	struct ds_err e;
@@ -252,8 +253,8 @@ static void doctor_other_store(struct app *app, struct doctor *d)
 	 * to find elsewhere */
 	if (app->store.kind == STORE_BROKER)
 		return;
-	other.store = app->store.kind == STORE_FILE ? STORE_SECRET_SERVICE : STORE_FILE;
-	other.policy.allowed_stores = 0;
+	if (app->store.kind == STORE_FILE)
+		other.kind = STORE_SECRET_SERVICE;
 	if (store_open(&other, &st, 0, &e) != DS_OK)
 		return;
 	if (store_list(&st, NULL, &l, 0, &e) == DS_OK) {
@@ -264,10 +265,10 @@ static void doctor_other_store(struct app *app, struct doctor *d)
 				 i ? ", " : "", l.items[i].name);
 		snprintf(fix, sizeof(fix),
 			 "set 'store = %s' to use them, or add them again to the %s store and remove them there",
-			 store_kind_name(other.store), store_kind_name(app->store.kind));
+			 store_kind_name(other.kind), store_kind_name(app->store.kind));
 		if (l.n)
 			say(d, LEVEL_WARN, fix, "%zu profile%s in the %s store %s not used: %s",
-			    l.n, l.n == 1 ? "" : "s", store_kind_name(other.store),
+			    l.n, l.n == 1 ? "" : "s", store_kind_name(other.kind),
 			    l.n == 1 ? "is" : "are", names);
 		profile_list_free(&l);
 	}

@@ -3,9 +3,10 @@
  * the PAM module; the same variables for exec and for the proxy's CMD. */
 #include "config.h"
 #include "cmd/cmd_int.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 #include "conf/envvars.h"
 #include "base/shell_quote.h"
+#include "conf/place.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -2,9 +2,11 @@
 /* Commands for people that manage stored keys: add, list, remove. */
 #include "config.h"
 #include "cmd/cmd_int.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 #include "broker/broker.h"
 #include "core/key.h"
+#include "conf/place.h"
+#include "conf/names.h"
 
 #include <jansson.h>
 #include <stdio.h>

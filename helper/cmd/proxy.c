@@ -13,6 +13,7 @@
 #include "proxy/proxy.h"
 #include "proxy/proxy_keys.h"
 #include "base/shell_quote.h"
+#include "conf/place.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

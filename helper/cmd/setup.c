@@ -4,11 +4,12 @@
  * setting and a backup; Codex gets the config.toml section to paste. */
 #include "config.h"
 #include "cmd/cmd_int.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 #include "cmd/tools.h"
 #include "proxy/proxy_keys.h"
 #include "base/files.h"
 #include "base/file_write.h"
+#include "conf/place.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,6 +6,7 @@
 #include "conf/broker_rules.h"
 #include "conf/lifetime.h"
 #include "conf/region.h"
+#include "conf/names.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,8 @@
 #include "conf/conf.h"
 #include "base/ini.h"
 #include "base/files.h"
+#include "conf/place.h"
+#include "conf/names.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,4 +12,13 @@
  * to DS_LIFETIME_MAX into *out: 0, or -1 when it is not one. */
 int lifetime_parse(const char *s, int allow_zero, unsigned long *out);
 
+struct conf;
+
+/* The lifetime a caller gets, the one rule (SPEC section 6): the one it
+ * asked for (given: the request's or --lifetime), else the profile's
+ * lifetime, else the configuration's, else DS_LIFETIME_DEFAULT. Caps (the
+ * policy's max_lifetime, the broker's) come after. */
+unsigned long lifetime_for(const struct conf *c, const char *profile, int given,
+			   unsigned long asked);
+
 #endif

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "conf/pam_rules.h"
 #include "conf/region.h"
+#include "conf/names.h"
 
 #include <string.h>
 

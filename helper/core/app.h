@@ -11,6 +11,7 @@
 #include "core/profile.h"
 #include "core/protocol.h"
 #include "conf/region.h"
+#include "conf/place.h"
 #include "core/store.h"
 #include "core/token.h"
 #include "base/util.h"

@@ -4,7 +4,9 @@
 #include "config.h"
 #include "base/debug.h"
 #include "core/app.h"
-#include "core/policy.h"
+#include "conf/policy.h"
+#include "conf/place.h"
+#include "conf/names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,13 @@
 
 int app_refuse_broker_write(const struct app *app, struct ds_err *err)
 {
-	if (!store_kind_read_only(app->conf.store))
+	struct store_choice choice;
+	int rc = policy_store_choice(&app->conf.policy, app->conf.store, app->conf.store_from,
+				     &choice, err);
+
+	if (rc)
+		return rc;
+	if (!store_kind_read_only(choice.kind))
 		return DS_OK;
 	return ds_err_set(err, DS_EPOLICY,
 			  "The store is the broker: the administrator holds the keys (sudo dashscope-credential add --system).");
@@ -25,7 +33,7 @@ int app_store(struct app *app, struct ds_err *err)
 
 	if (app->store_ready)
 		return DS_OK;
-	rc = store_open(&app->conf, &app->store, !app->o.no_key, err);
+	rc = store_open_conf(&app->conf, &app->store, !app->o.no_key, err);
 	if (rc == DS_OK)
 		app->store_ready = 1;
 	return rc;
@@ -264,82 +272,53 @@ int app_no_profile(const struct want *w, struct ds_err *err)
 
 unsigned long want_lifetime(const struct conf *conf, const struct want *w, const char *profile)
 {
-	const struct profile_conf *pc = profile ? conf_profile(conf, profile) : NULL;
-
-	if (w->lifetime_given)
-		return w->lifetime;
-	if (pc && pc->lifetime)
-		return pc->lifetime;
-	if (conf->lifetime)
-		return conf->lifetime;
-	return DS_LIFETIME_DEFAULT;
+	return lifetime_for(conf, profile, w->lifetime_given, w->lifetime);
 }
 
-/* A profile a minting store (the broker) did not list is still asked for
- * by name, so that the broker refuses it (code 6) and its audit records
- * the attempt. It
- * can only be granted if the rules changed between the two requests. */
-static int broker_ask_named(struct app *app, const struct want *w, struct ds_err *err)
+/* Everything the configuration and the policy say of the profile chosen,
+ * before any key is touched: its region allowed, its URLs, its lifetime
+ * and the policy's cap. A profile the broker did not list (no region)
+ * gets the lifetime only. */
+static int credential_plan(const struct conf *conf, const struct want *w, struct credential *cred,
+			   struct ds_err *err)
 {
-	const struct policy *pol = &app->conf.policy;
-	unsigned long lifetime = want_lifetime(&app->conf, w, w->cr.profile);
-	struct secret *key = NULL;
-	long long expires_at;
+	const struct place *place = &cred->profile.place;
 	int rc;
 
-	if (pol->max_lifetime && lifetime > pol->max_lifetime)
-		lifetime = pol->max_lifetime;
-	rc = store_mint(&app->store, w->cr.profile, lifetime ? lifetime : 1, &key, &expires_at,
-			err);
-	if (rc)
+	if (place->region && (rc = policy_check_region(&conf->policy, place->region, err)))
 		return rc;
-	secret_free(key);
-	return ds_err_set(err, DS_EFAIL,
-			  "The broker's rules changed while profile %s was asked for; try again.",
-			  w->cr.profile);
-}
-
-int credential_obtain(struct app *app, const struct want *w, struct credential *cred, int *found,
-		      struct ds_err *err)
-{
-	const struct policy *pol = &app->conf.policy;
-	unsigned long lifetime, asked;
-	struct secret *key = NULL;
-	struct token_request tr;
-	struct minted m;
-	int rc;
-
-	memset(cred, 0, sizeof(*cred));
-	rc = app_select(app, w, &cred->profile, found, err);
-	if (rc == DS_OK && !*found && store_mints(&app->store) && w->cr.profile &&
-	    !w->cr.place_request)
-		return broker_ask_named(app, w, err);
-	if (rc || !*found)
-		return rc;
-	rc = policy_check_region(pol, cred->profile.place.region, err);
-	if (rc)
-		return rc;
-	cred->pconf = conf_profile(&app->conf, cred->profile.name);
-	lifetime = want_lifetime(&app->conf, w, cred->profile.name);
-	rc = place_endpoints(&cred->profile.place, app->conf.endpoint, &cred->ep, err);
-	if (rc)
-		return rc;
-	asked = lifetime;
-	rc = policy_check_lifetime(pol, cred->profile.name, cred->profile.place.plan, &lifetime,
+	cred->pconf = conf_profile(conf, cred->profile.name);
+	cred->lifetime_asked =
+		lifetime_for(conf, cred->profile.name, w->lifetime_given, w->lifetime);
+	cred->lifetime = cred->lifetime_asked;
+	rc = policy_check_lifetime(&conf->policy, cred->profile.name, place->plan, &cred->lifetime,
 				   &cred->lifetime_lowered, err);
 	if (rc)
 		return rc;
-	cred->lifetime = lifetime;
-	cred->lifetime_asked = asked;
-	ds_debug("lifetime %lu s", lifetime);
+	ds_debug("lifetime %lu s", cred->lifetime);
+	return place->region ? place_endpoints(place, conf->endpoint, &cred->ep, err) : DS_OK;
+}
+
+/* The key the plan asks for: a temporary key from a store that mints
+ * (the broker), else the stored key, kept where the plan wants the
+ * long-lived key and minted from otherwise. */
+static int credential_key(struct app *app, struct credential *cred, struct ds_err *err)
+{
+	const char *name = cred->profile.name;
+	struct secret *key = NULL;
+	struct token_request tr;
+	struct minted m;
+	int long_lived = cred->lifetime == 0 || cred->profile.place.plan == PLAN_CODING;
+	int rc;
+
 	if (store_mints(&app->store)) {
 		/* the keys are the administrator's: temporary keys only */
-		if (lifetime == 0 || cred->profile.place.plan == PLAN_CODING)
+		if (long_lived)
 			return ds_err_set(err, DS_EPOLICY,
 					  "The %s store hands out temporary keys only; profile %s cannot have its long-lived key.",
-					  app->store.ops->name, cred->profile.name);
-		return store_mint(&app->store, cred->profile.name, lifetime, &cred->key,
-				  &cred->expires_at, err);
+					  app->store.ops->name, name);
+		return store_mint(&app->store, name, cred->lifetime, &cred->key, &cred->expires_at,
+				  err);
 	}
 	rc = store_get_key(&app->store, &cred->profile, &key, err);
 	if (rc)
@@ -347,8 +326,8 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 	if (!key)
 		return ds_err_set(err, DS_ESTORE,
 				  "The key of profile %s could not be read from the store; add it again.",
-				  cred->profile.name);
-	if (lifetime == 0 || cred->profile.place.plan == PLAN_CODING) {
+				  name);
+	if (long_lived) {
 		cred->key = key;
 		cred->long_lived = 1;
 		return DS_OK;
@@ -356,7 +335,7 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 	tr.token_url = cred->ep.token_url;
 	tr.ca_file = app->conf.ca_file;
 	tr.timeout = app->conf.timeout;
-	tr.lifetime = lifetime;
+	tr.lifetime = cred->lifetime;
 	tr.key = key;
 	rc = token_mint(&tr, &m, err);
 	secret_free(key);
@@ -365,6 +344,35 @@ int credential_obtain(struct app *app, const struct want *w, struct credential *
 	cred->key = m.token;
 	cred->expires_at = m.expires_at;
 	return DS_OK;
+}
+
+/* One line: the selection, the plan, the key. A profile a minting store
+ * (the broker) did not list is still asked for by name, so that the
+ * broker refuses it (code 6) and its audit records the attempt; it can
+ * only be granted if the rules changed between the two requests. */
+int credential_obtain(struct app *app, const struct want *w, struct credential *cred, int *found,
+		      struct ds_err *err)
+{
+	int unlisted, rc;
+
+	memset(cred, 0, sizeof(*cred));
+	rc = app_select(app, w, &cred->profile, found, err);
+	if (rc)
+		return rc;
+	unlisted = !*found && store_mints(&app->store) && w->cr.profile && !w->cr.place_request;
+	if (!*found && !unlisted)
+		return DS_OK;
+	if (unlisted)
+		ds_strcpy(cred->profile.name, sizeof(cred->profile.name), w->cr.profile);
+	rc = credential_plan(&app->conf, w, cred, err);
+	if (!rc)
+		rc = credential_key(app, cred, err);
+	if (rc || !unlisted)
+		return rc;
+	credential_free(cred);
+	return ds_err_set(err, DS_EFAIL,
+			  "The broker's rules changed while profile %s was asked for; try again.",
+			  w->cr.profile);
 }
 
 void credential_free(struct credential *cred)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include "conf/conf.h"
 #include "conf/region.h"
+#include "conf/place.h"
 
 struct profile {
 	char name[DS_PROFILE_MAX];

@@ -8,8 +8,10 @@
 #include "store/broker_wire.h"
 #include "core/key.h"
 #include "base/module.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 #include "core/token.h"
+#include "conf/place.h"
+#include "conf/names.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -50,11 +52,6 @@ static int backend_status(int rc, struct ds_err *err)
 	return rc;
 }
 
-static int store_allowed(const struct conf *c, enum store_kind k)
-{
-	return policy_check_store(&c->policy, k, NULL) == DS_OK;
-}
-
 int store_open_ops(struct store *st, const struct store_ops *ops, const struct store_params *params,
 		   struct ds_err *err)
 {
@@ -66,22 +63,16 @@ int store_open_ops(struct store *st, const struct store_ops *ops, const struct s
 
 static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct ds_err *err)
 {
-	struct store_params params = { NULL, NULL, may_prompt };
+	struct store_params params = { NULL, NULL, may_prompt, st->path, sizeof(st->path) };
 	const struct store_ops *ops;
 	int rc;
 
 	st->kind = k;
-	ds_debug("store %s: %s", store_kind_name(k),
-		 st->why[0] ? st->why : "store = auto: trying the Secret Service first");
+	st->path[0] = '\0';
+	ds_debug("store %s: %s", store_kind_name(k), st->why);
 	if (k == STORE_FILE) {
-		rc = store_file_path(st->path, sizeof(st->path), err);
-		if (rc)
-			return rc;
-		params.path = st->path;
 		ops = &store_file_ops;
 	} else if (k == STORE_BROKER) {
-		broker_socket_path(st->path, sizeof(st->path));
-		params.socket = st->path;
 		ops = &store_broker_ops;
 	} else {
 		rc = secret_module_load(err);
@@ -92,25 +83,16 @@ static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct
 	return store_open_ops(st, ops, &params, err);
 }
 
-int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err)
+int store_open(const struct store_choice *choice, struct store *st, int may_prompt,
+	       struct ds_err *err)
 {
 	struct ds_err ss_err;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if (c->store != STORE_AUTO) {
-		rc = policy_check_store(&c->policy, c->store, err);
-		if (rc)
-			return rc;
-		snprintf(st->why, sizeof(st->why), "store = %s is set in %s",
-			 store_kind_name(c->store),
-			 c->store_from ? c->store_from : "the configuration");
-		return open_kind(st, c->store, may_prompt, err);
-	}
-	if (!store_allowed(c, STORE_SECRET_SERVICE)) {
-		snprintf(st->why, sizeof(st->why), "policy allows only the file store");
-		return open_kind(st, STORE_FILE, may_prompt, err);
-	}
+	snprintf(st->why, sizeof(st->why), "%s", choice->why);
+	if (choice->kind != STORE_SECRET_SERVICE || !choice->file_after)
+		return open_kind(st, choice->kind, may_prompt, err);
 	rc = open_kind(st, STORE_SECRET_SERVICE, may_prompt, &ss_err);
 	if (rc == DS_OK) {
 		snprintf(st->why, sizeof(st->why), "store = auto and a Secret Service answers");
@@ -119,18 +101,21 @@ int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds
 	ds_debug("Secret Service: %s", ss_err.msg);
 	/* open fails only when no provider answers (a locked keyring opens
 	 * and fails later, so its keys are never split across two stores) */
-	if (!store_allowed(c, STORE_FILE)) {
-		if (err)
-			*err = ss_err;
-		return rc;
-	}
 	snprintf(st->why, sizeof(st->why), "store = auto and no Secret Service answers");
 	return open_kind(st, STORE_FILE, may_prompt, err);
 }
 
+int store_open_conf(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err)
+{
+	struct store_choice choice;
+	int rc = policy_store_choice(&c->policy, c->store, c->store_from, &choice, err);
+
+	return rc ? rc : store_open(&choice, st, may_prompt, err);
+}
+
 int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err)
 {
-	struct store_params params = { NULL, NULL, 0 };
+	struct store_params params = { NULL, NULL, 0, NULL, 0 };
 
 	memset(st, 0, sizeof(*st));
 	st->kind = STORE_FILE;

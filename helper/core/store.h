@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include "conf/conf.h"
+#include "conf/policy.h"
 #include "core/profile.h"
 #include "conf/region.h"
 #include "base/secret.h"
@@ -22,10 +23,15 @@ struct store {
 	void *state; /* the backend's, behind ops */
 };
 
-/* Resolves the configured store (auto probes the session bus), applies the
- * policy's allowed_stores, and connects. may_prompt 0 never shows an
- * unlock prompt (at login, a locked keyring must not hold things up). */
-int store_open(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err);
+/* Connects to the store chosen (policy_store_choice): auto tries the
+ * Secret Service, then the file store when no provider answers. may_prompt
+ * 0 never shows an unlock prompt (at login, a locked keyring must not hold
+ * things up). */
+int store_open(const struct store_choice *choice, struct store *st, int may_prompt,
+	       struct ds_err *err);
+/* The choice for a configuration, then store_open (doctor's look at
+ * another configuration's store). */
+int store_open_conf(const struct conf *c, struct store *st, int may_prompt, struct ds_err *err);
 void store_close(struct store *st);
 
 /* Connects st, whose kind and path the caller set, to the backend ops

@@ -5,7 +5,7 @@
  * store and policy read again at each mint and once a renewal margin. */
 #include "config.h"
 #include "base/clock.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 #include "proxy/proxy_keys.h"
 
 #include <string.h>

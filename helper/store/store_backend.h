@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include "base/util.h"
 
-#define STORE_BACKEND_ABI "dscred-store/2"
+#define STORE_BACKEND_ABI "dscred-store/3"
 
 /* One stored profile as a backend sees it. Strings are NUL-terminated and
  * unchecked; they belong to the backend and live only during the callback
@@ -28,9 +28,13 @@ struct store_record {
 typedef int (*store_record_fn)(void *ctx, const struct store_record *rec);
 
 struct store_params {
-	const char *path; /* the file store's key file */
-	const char *socket; /* the broker's socket */
+	const char *path; /* the file store's key file; NULL: its default */
+	const char *socket; /* the broker's socket; NULL: its default */
 	int may_prompt; /* may show the desktop's unlock prompt */
+	/* out: the file or socket the backend opened (for status and doctor);
+	 * left as it was where it has none. */
+	char *where;
+	size_t where_len;
 };
 
 struct store_ops {

@@ -9,10 +9,6 @@
 #include "base/util.h"
 #include "store/store_backend.h"
 
-/* The file store's path from the environment: DS_ESTORE when HOME is
- * unusable or the path is too long. */
-int store_file_path(char *out, size_t n, struct ds_err *err);
-
 /* Parses a key file image without touching the disk (fuzzer): the status
  * a read would give and how many records it holds. */
 int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *err);

@@ -204,8 +204,11 @@ static int broker_open(const struct store_params *p, void **state, struct ds_err
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-	if (!p->socket || ds_strcpy(path, sizeof(path), p->socket))
+	if (p->socket ? ds_strcpy(path, sizeof(path), p->socket) != 0
+		      : (broker_socket_path(path, sizeof(path)), strlen(path) + 1 >= sizeof(path)))
 		return ds_err_set(err, DS_EINPUT, "The broker socket path is too long.");
+	if (p->where)
+		ds_strcpy(p->where, p->where_len, path);
 	*state = strdup(path);
 	return *state ? DS_OK : ds_err_set(err, DS_EFAIL, "Out of memory.");
 }

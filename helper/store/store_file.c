@@ -47,7 +47,7 @@ struct file_state {
 	int have_snap;
 };
 
-int store_file_path(char *out, size_t n, struct ds_err *err)
+static int default_path(char *out, size_t n, struct ds_err *err)
 {
 	const char *over = getenv("DASHSCOPE_CREDENTIAL_KEYFILE");
 
@@ -233,9 +233,15 @@ static int file_open(const struct store_params *p, void **state, struct ds_err *
 
 	if (!fs)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
-	if (path_format(fs->path, sizeof(fs->path), err, "%s", p->path)) {
+	if (p->path ? path_format(fs->path, sizeof(fs->path), err, "%s", p->path)
+		    : default_path(fs->path, sizeof(fs->path), err)) {
 		free(fs);
 		return DS_EINPUT;
+	}
+	if (p->where && ds_strcpy(p->where, p->where_len, fs->path)) {
+		free(fs);
+		return ds_err_set(err, DS_EINPUT, "The key file path %.80s... is too long.",
+				  fs->path);
 	}
 	pthread_mutex_init(&fs->lock, NULL);
 	*state = fs;

@@ -6,6 +6,7 @@
 #include "fuzz.h"
 #include "pam/pam_parse.h"
 #include "conf/region.h"
+#include "conf/names.h"
 #include "base/util.h"
 
 #include <string.h>

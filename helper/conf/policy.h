@@ -13,6 +13,22 @@ int policy_check_region(const struct policy *p, const struct region *r, struct d
 /* allowed_stores: DS_EPOLICY when store k is not allowed. */
 int policy_check_store(const struct policy *p, enum store_kind k, struct ds_err *err);
 
+/* Which store to open for the configured one (SPEC sections 3 and 6). */
+struct store_choice {
+	enum store_kind kind; /* never STORE_AUTO */
+	int file_after; /* auto: the file store when no Secret Service answers */
+	char why[160]; /* how it was chosen, for status and doctor */
+};
+
+/* The store configured as k (from names where it was set; NULL: the
+ * defaults) under allowed_stores: DS_EPOLICY when the policy forbids k.
+ * auto never picks a store the policy forbids: the Secret Service, then
+ * the file store when no Secret Service answers; the file store alone
+ * where the Secret Service is forbidden; the broker where it alone is
+ * allowed. */
+int policy_store_choice(const struct policy *p, enum store_kind k, const char *from,
+			struct store_choice *out, struct ds_err *err);
+
 /* allow_long_lived, require_temporary and max_lifetime for a key of the
  * profile named (plan given) with *lifetime (0: the long-lived key); a
  * lifetime over max_lifetime is lowered, and *lowered (when not NULL)

@@ -2,9 +2,11 @@
 /* The system policy's one gate (SPEC section 6): every command asks here,
  * and each rule has one wording wherever it refuses. */
 #include "config.h"
-#include "core/policy.h"
+#include "conf/policy.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 int policy_check_region(const struct policy *p, const struct region *r, struct ds_err *err)
 {
@@ -22,6 +24,37 @@ int policy_check_store(const struct policy *p, enum store_kind k, struct ds_err 
 	return ds_err_set(err, DS_EPOLICY,
 			  "Policy allowed_stores forbids the %s store; choose another store or ask your administrator.",
 			  store_kind_name(k));
+}
+
+int policy_store_choice(const struct policy *p, enum store_kind k, const char *from,
+			struct store_choice *out, struct ds_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (k != STORE_AUTO) {
+		int rc = policy_check_store(p, k, err);
+
+		if (rc)
+			return rc;
+		out->kind = k;
+		snprintf(out->why, sizeof(out->why), "store = %s is set in %s", store_kind_name(k),
+			 from ? from : "the configuration");
+		return DS_OK;
+	}
+	if (policy_check_store(p, STORE_SECRET_SERVICE, NULL) == DS_OK) {
+		out->kind = STORE_SECRET_SERVICE;
+		out->file_after = policy_check_store(p, STORE_FILE, NULL) == DS_OK;
+		snprintf(out->why, sizeof(out->why),
+			 "store = auto: trying the Secret Service first");
+	} else if (policy_check_store(p, STORE_FILE, NULL) == DS_OK) {
+		out->kind = STORE_FILE;
+		snprintf(out->why, sizeof(out->why),
+			 "store = auto and the policy forbids the Secret Service");
+	} else {
+		out->kind = STORE_BROKER;
+		snprintf(out->why, sizeof(out->why),
+			 "store = auto and the policy allows only the broker");
+	}
+	return DS_OK;
 }
 
 int policy_check_lifetime(const struct policy *p, const char *profile, enum plan plan,
