@@ -20,15 +20,9 @@ PEER_CLIENT="$TESTS_SRC/peer_client.py"
 log_lines() { grep -c ' in=' "$PLOG" 2>/dev/null || true; }
 # until_status CODE PATH: posts until the answer is CODE (a generous cap)
 until_status() {
-	local code i
-	for i in $(seq 1200); do
-		code=$(post "$2")
-		[ "$code" = "$1" ] && return 0
-		sleep 0.1
-	done
-	diag "still $code: $(head -c 300 "$TMPROOT/body")"
-	return 1
+	wait_for -t 120 status_is "$1" "$2" || { diag "still not $1: $(head -c 300 "$TMPROOT/body")"; return 1; }
 }
+status_is() { [ "$(post "$2")" = "$1" ]; }
 
 # ---- another user ----
 # Made once, by the script (each case runs in a subshell), when root.
