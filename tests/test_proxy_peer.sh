@@ -9,6 +9,9 @@
 
 command -v curl >/dev/null || skip_all "curl is not installed"
 fresh_user
+# the standalone proxy's fixed port (127.0.0.1:8418) is used here: one
+# such script at a time
+machine_lock port-8418 || bail_out "could not lock the port 8418"
 start_server || bail_out "could not start the test server"
 use_server
 LONG_KEY="sk-test-ok-peer$RANDOM$RANDOM"
