@@ -142,7 +142,7 @@ test_proxy_refuses_a_non_loopback_address() {
 
 test_proxy_names_a_port_in_use() {
 	local port
-	program hold_port >"$TMPROOT/port" &
+	python3 "$TESTS_SRC/servers/hold_port.py" >"$TMPROOT/port" &
 	local holder=$!
 	wait_file "$TMPROOT/port" || { kill "$holder"; return 1; }
 	port=$(cat "$TMPROOT/port")

@@ -13,7 +13,7 @@ command -v curl >/dev/null || skip_all "curl is not installed"
 fresh_user
 UP="$TMPROOT/up"
 mkdir -p "$UP"
-program split_at_cr "$UP" </dev/null &
+python3 "$TESTS_SRC/servers/split_at_cr.py" "$UP" </dev/null &
 SERVER_PID=$!
 wait_file "$UP/port" || bail_out "could not start the hostile upstream"
 export DASHSCOPE_CREDENTIAL_ENDPOINT="http://127.0.0.1:$(cat "$UP/port")"
