@@ -19,6 +19,18 @@ TESTS_SRC="$abs_top_srcdir/tests"
 passed=0 failed=0 skipped=0
 TMPROOT=$(mktemp -d "${TMPDIR:-/tmp}/ds-test.XXXXXX")
 
+# python3 is found once, here: a version manager's python3 (pyenv's shim,
+# a shell script) can take seconds a start on a loaded machine, and a
+# test script starts python3 hundreds of times. The interpreter the shim
+# would run goes first on PATH, under its own name (child processes, the
+# servers and raw clients included, run the same one).
+if _py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) && [ -x "$_py" ] &&
+	[ "$(command -v python3)" != "$_py" ]; then
+	mkdir "$TMPROOT/pybin" && ln -s "$_py" "$TMPROOT/pybin/python3" && PATH="$TMPROOT/pybin:$PATH"
+	export PATH
+fi
+unset _py
+
 # Under `make check-valgrind` every run of the helper goes through the
 # wrapper (valgrind); a memory error or a definite leak makes that run exit
 # 99, which fails its test, and finish() fails on any report left behind.
@@ -165,8 +177,8 @@ t() {
 	out="$TMPROOT/t.$((passed + failed + skipped)).out"
 	( "$name" ) >"$out"
 	rc=$?
-	tap_comment <"$out"
-	rm -f "$out"
+	# (left for the exit trap: a sed and an rm a case add up over a suite)
+	[ ! -s "$out" ] || tap_comment <"$out"
 	case $rc in
 	0)
 		printf 'ok - %s\n' "$name"
@@ -315,12 +327,30 @@ wait_gone() {
 # not CMD...: succeeds when CMD fails (for wait_for).
 not() { ! "$@"; }
 
-# Starts tests/token_server.py with certificates made now; sets PORT_*
+# server_certs DIR: copies into DIR the certificates of tests/make-certs.sh.
+# They are made once for a run of the suite (five RSA keys take seconds on
+# a loaded machine, and a dozen scripts want them), in tests/certs of the
+# build tree, under a lock so that scripts run in parallel make them once;
+# made again when a day old (they are valid for two days; the expired one
+# ended yesterday either way).
+server_certs() {
+	local cache="$abs_top_builddir/tests/certs"
+	(
+		flock 9 || exit 1
+		if [ -z "$(find "$cache/done" -mmin -1440 2>/dev/null)" ]; then
+			rm -rf "$cache" && mkdir -p "$cache" &&
+				sh "$TESTS_SRC/make-certs.sh" "$cache" && : >"$cache/done" || exit 1
+		fi
+	) 9>"$abs_top_builddir/tests/certs.lock" || return 1
+	cp "$cache"/*.pem "$cache"/*.key "$1"/
+}
+
+# Starts tests/token_server.py with the suite's certificates; sets PORT_*
 # and exports the endpoint and CA file.
 start_server() {
 	SRV="$TMPROOT/srv"
 	mkdir -p "$SRV"
-	sh "$TESTS_SRC/make-certs.sh" "$SRV" || return 1
+	server_certs "$SRV" || return 1
 	python3 "$TESTS_SRC/token_server.py" "$SRV" </dev/null &
 	SERVER_PID=$!
 	wait_file "$SRV/ports.json" || return 1
@@ -340,4 +370,43 @@ readme_block() {
 		index($0, "<!-- recipe: " name " ") == 1 || $0 == "<!-- recipe: " name " -->" { want = 1; next }
 		want && /^```/ { if (inside) exit; inside = 1; next }
 		inside { print }' "$abs_top_srcdir/README.md"
+}
+
+# ---- what every test of this machine shares ----
+# machine_lock NAME: holds a lock of this machine named NAME until the script
+# exits (waiting for it): scripts that use one thing of the machine, such
+# as the standalone proxy's fixed port, run one at a time even under
+# make -j or beside another tree's suite.
+machine_lock() {
+	local dir=/run/lock fd
+	[ -d "$dir" ] && [ -w "$dir" ] || dir=/tmp
+	exec {fd}>>"$dir/ds-test-$1.lock" || return 1
+	# (a cap: a process some run left behind may hold it open)
+	flock -w 900 -x "$fd"
+}
+
+# ---- the package's service user ----
+# test_broker.sh and test_install.sh use the system user the package
+# runs its broker as, and may run at once (make -j, or suites of other
+# trees on the same machine). Each holds a shared lock on it while it
+# runs, takes the lock alone to make the user (or to let make install make
+# it), and removes a user it made only when no other script holds the
+# lock; else the user stays, as a package's system user stays after a
+# purge.
+SVC=dashscope-credential
+SVC_FD=""
+# svc_lock MODE: takes the lock, shared (-s) or alone (-x), waiting for it
+svc_lock() {
+	local dir=/run/lock
+	[ -d "$dir" ] && [ -w "$dir" ] || dir=/tmp
+	[ -n "$SVC_FD" ] || exec {SVC_FD}>>"$dir/ds-test-service-user.lock" || return 1
+	flock -w 900 "$1" "$SVC_FD"
+}
+# svc_remove_if_made MADE: at exit, removes the user if MADE is not empty
+# and no other script holds the lock
+svc_remove_if_made() {
+	[ -n "$SVC_FD" ] || return 0
+	[ -n "$1" ] && flock -n -x "$SVC_FD" && userdel "$SVC" 2>/dev/null
+	exec {SVC_FD}>&-
+	SVC_FD=""
 }

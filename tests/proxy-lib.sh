@@ -37,3 +37,14 @@ post() {
 		-H 'Content-Type: application/json' -d '{"model":"qwen-plus"}' "$@" "$BASE$path"
 }
 chat_count() { grep -c "\"path\": \"$CHAT\"" "$SERVER_LOG" 2>/dev/null || true; }
+# program NAME ARGS: the small program tests/servers/NAME.py (a server or
+# a raw client) with ARGS, in the foreground (put in the background, a
+# function is a subshell, and $! would not be the program: start those
+# with python3 "$TESTS_SRC/servers/NAME.py" itself)
+program() { python3 "$TESTS_SRC/servers/$1.py" "${@:2}"; }
+# raw_client NAME ARGS: the raw client tests/servers/NAME.py against the
+# proxy started last: its port and key, then ARGS
+raw_client() { program "$1" "$PORT" "$OPENAI_API_KEY" "${@:2}"; }
+# server_log QUESTION ARGS: asks the test server's log
+# (tests/servers/server_log.py)
+server_log() { program server_log "$SERVER_LOG" "$@"; }

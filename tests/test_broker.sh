@@ -14,7 +14,6 @@ for tool in setpriv systemd-socket-activate useradd groupadd python3 ss; do
 	command -v "$tool" >/dev/null || skip_all "$tool is missing"
 done
 
-SVC=dashscope-credential
 ALICE=dsb-alice$$ BOB=dsb-bob$$ CAROL=dsb-carol$$ DAVE=dsb-dave$$
 DEVS=dsb-devs$$ OPS=dsb-ops$$ FORMER=dsb-former$$ BIG=dsb-big$$
 MADE_SVC=""
@@ -27,17 +26,19 @@ teardown() {
 		while read -r u g; do userdel "$u" 2>/dev/null; groupdel "$g" 2>/dev/null; done <"$TMPROOT/made-accounts"
 	fi
 	for g in "$DEVS" "$OPS" "$FORMER" "$BIG"; do groupdel "$g" 2>/dev/null; done
-	[ -n "$MADE_SVC" ] && userdel "$SVC" 2>/dev/null
+	svc_remove_if_made "$MADE_SVC"
 	cleanup
 }
 trap teardown EXIT
 
 fresh_user
+svc_lock -x || bail_out "could not lock the service user"
 if ! getent passwd "$SVC" >/dev/null; then
 	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SVC" ||
 		bail_out "could not create $SVC"
 	MADE_SVC=1
 fi
+svc_lock -s
 groupadd "$DEVS" && groupadd "$OPS" && groupadd "$FORMER" && groupadd "$BIG" &&
 	useradd -M -d /nonexistent -g "$DEVS" "$ALICE" &&
 	useradd -M -d /nonexistent -g "$OPS" "$BOB" &&
@@ -294,7 +295,24 @@ test_group_entry_of_64_kib_matches() {
 	# buffer (written into /etc/group: gpasswd -M wants real users, and a
 	# big LDAP group names users this system need not know)
 	members=$(seq -f "x%09g" 6000 | paste -sd, -)
-	sed -i "s/^$BIG:\([^:]*\):\([0-9]*\):.*\$/$BIG:\1:\2:$DAVE,$members/" /etc/group || return 1
+	# under the lock useradd and groupadd take (lckpwdf): tests run at
+	# once make users, and a rewrite of /etc/group beside theirs would
+	# lose one
+	python3 -c 'import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.lckpwdf() != 0:
+    sys.exit("lckpwdf failed")
+try:
+    lines = open("/etc/group").read().splitlines(True)
+    with open("/etc/group.ds-test", "w") as f:
+        for l in lines:
+            p = l.split(":")
+            f.write(":".join(p[:3] + [sys.argv[2] + "\n"]) if p[0] == sys.argv[1] else l)
+    st = os.stat("/etc/group")
+    os.chmod("/etc/group.ds-test", st.st_mode & 0o7777)
+    os.rename("/etc/group.ds-test", "/etc/group")
+finally:
+    libc.ulckpwdf()' "$BIG" "$DAVE,$members" || return 1
 	[ "$(getent group "$BIG" | wc -c)" -gt 65536 ] || return 1
 	start_broker "@$BIG = team
 "

@@ -25,6 +25,9 @@ export PATH
 node --version | grep -q '^v22\.' || skip_all "$NODE_DIR/node is not Node 22"
 
 fresh_user
+# the standalone proxy's fixed port (127.0.0.1:8418) is used here: one
+# such script at a time
+machine_lock port-8418 || bail_out "could not lock the port 8418"
 start_server || bail_out "could not start the test server"
 use_server
 export NODE_EXTRA_CA_CERTS="$CA"
@@ -272,17 +275,22 @@ test_claude_code_through_proxy_sends_minted_keys() {
 }
 
 # One client object, created once, used for longer than three key
-# lifetimes: every request succeeds, upstream sees several minted keys.
+# lifetimes: every request succeeds, upstream sees several minted keys
+# (the client goes on until four keys reached upstream, or a generous cap).
 test_openai_sdk_through_proxy_outlives_three_keys() {
 	new_key || return 1
 	"$DS" proxy -p e2e --for openai --lifetime 2 -- node -e '
 		const OpenAI = require(process.argv[1]);
+		const fs = require("fs");
 		const client = new OpenAI();
 		const sleep = ms => new Promise(r => setTimeout(r, ms));
+		const keys = () => new Set(fs.readFileSync(process.argv[2], "utf8").split("\n").filter(l => l)
+			.map(l => JSON.parse(l)).filter(e => e.path === "/compatible-mode/v1/chat/completions")
+			.map(e => e.key || e.x_api_key)).size;
 		(async () => {
-			const end = Date.now() + 8000;
+			const end = Date.now() + 120000;
 			let n = 0;
-			while (Date.now() < end) {
+			while (keys() < 4 && Date.now() < end) {
 				const r = await client.chat.completions.create({ model: process.env.OPENAI_MODEL,
 					messages: [{ role: "user", content: "Say ping" }] });
 				if (r.choices[0].message.content !== "E2E-OK") throw new Error("bad answer");
@@ -293,7 +301,7 @@ test_openai_sdk_through_proxy_outlives_three_keys() {
 				await sleep(400);
 			}
 			console.log("requests=" + n + " pk=" + process.env.OPENAI_API_KEY);
-		})().catch(e => { console.error(String(e)); process.exit(1); });' "$E2E_MODULES/openai" \
+		})().catch(e => { console.error(String(e)); process.exit(1); });' "$E2E_MODULES/openai" "$SERVER_LOG" \
 		</dev/null >"$OUT" 2>"$ERR"
 	RC=$?
 	expect_rc 0 || return 1

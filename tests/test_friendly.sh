@@ -7,6 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 
 fresh_user
+# the standalone proxy's fixed port (127.0.0.1:8418) is used here: one
+# such script at a time
+machine_lock port-8418 || bail_out "could not lock the port 8418"
 start_server || bail_out "could not start the test server"
 use_server
 export DASHSCOPE_CREDENTIAL_BROKER="$HOME/no-broker.sock"

@@ -15,11 +15,7 @@ UP="$TMPROOT/up"
 mkdir -p "$UP"
 python3 "$TESTS_SRC/servers/split_at_cr.py" "$UP" </dev/null &
 SERVER_PID=$!
-for _ in $(seq 100); do
-	[ -s "$UP/port" ] && break
-	sleep 0.1
-done
-[ -s "$UP/port" ] || bail_out "could not start the hostile upstream"
+wait_file "$UP/port" || bail_out "could not start the hostile upstream"
 export DASHSCOPE_CREDENTIAL_ENDPOINT="http://127.0.0.1:$(cat "$UP/port")"
 UPLOG="$UP/requests.log"
 LONG_KEY="sk-test-door$RANDOM$RANDOM"
@@ -213,11 +209,7 @@ test_proxy_log_holds_no_control_byte() {
 	request POST '/compatible-mode/v1/%1b%5b31m' '' '{}' | send >/dev/null
 	# the log line of the last request is written when it completes:
 	# wait for it (a line naming the last path), not for a time
-	for _ in $(seq 100); do
-		grep -q '%1b%5b31m' "$PLOG" && break
-		sleep 0.1
-	done
-	grep -q '%1b%5b31m' "$PLOG" || { diag "no log line: $(cat -v "$PLOG")"; return 1; }
+	wait_grep '%1b%5b31m' "$PLOG" || { diag "no log line: $(cat -v "$PLOG")"; return 1; }
 	if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$PLOG"; then
 		diag "a control byte reached the log: $(cat -v "$PLOG" | tail -3)"
 		return 1

@@ -9,6 +9,9 @@
 
 command -v curl >/dev/null || skip_all "curl is not installed"
 fresh_user
+# the standalone proxy's fixed port (127.0.0.1:8418) is used here: one
+# such script at a time
+machine_lock port-8418 || bail_out "could not lock the port 8418"
 start_server || bail_out "could not start the test server"
 use_server
 LONG_KEY="sk-test-ok-peer$RANDOM$RANDOM"
@@ -20,15 +23,9 @@ PEER_CLIENT="$TESTS_SRC/peer_client.py"
 log_lines() { grep -c ' in=' "$PLOG" 2>/dev/null || true; }
 # until_status CODE PATH: posts until the answer is CODE (a generous cap)
 until_status() {
-	local code i
-	for i in $(seq 1200); do
-		code=$(post "$2")
-		[ "$code" = "$1" ] && return 0
-		sleep 0.1
-	done
-	diag "still $code: $(head -c 300 "$TMPROOT/body")"
-	return 1
+	wait_for -t 120 status_is "$1" "$2" || { diag "still not $1: $(head -c 300 "$TMPROOT/body")"; return 1; }
 }
+status_is() { [ "$(post "$2")" = "$1" ]; }
 
 # ---- another user ----
 # Made once, by the script (each case runs in a subshell), when root.
