@@ -20,6 +20,7 @@ DEVS=dsb-devs$$ OPS=dsb-ops$$ FORMER=dsb-former$$ BIG=dsb-big$$
 MADE_SVC=""
 BROKER_PID=""
 teardown() {
+	stop_holders
 	# userdel refuses a user whose processes still run: wait for the broker
 	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
 	for u in "$ALICE" "$BOB" "$CAROL" "$DAVE"; do userdel "$u" 2>/dev/null; done
@@ -498,35 +499,157 @@ test_silent_caller_is_dropped_and_blocks_nobody() {
 	awk -v s="$secs" 'BEGIN { exit !(s >= 4.0) }' && [[ $answer == status=error* ]] &&
 		[[ $answer == *"within 5 seconds"* ]] || { diag "silent caller: $secs $answer"; return 1; }
 }
-test_one_user_cannot_take_every_connection() {
-	# 128 silent connections of one user: its next one is refused as busy
-	# (code 5), another user is served at once
-	setpriv --reuid="$ALICE" --regid="$(id -g "$ALICE")" --init-groups -- /usr/bin/python3 - "$SOCK" \
-		"$TMPROOT/h-$ALICE/held" <<'EOF' &
+# hold USER N NAME: USER opens N connections to the broker and says
+# nothing on them until killed; ready/NAME is written once all are open (a
+# refused one, answered busy, still counts as opened)
+hold() {
+	local as_user=()
+	[ "$1" != root ] && as_user=(setpriv --reuid="$1" --regid="$(id -g "$1")" --init-groups --)
+	mkdir -p "$TMPROOT/ready" && chmod 1777 "$TMPROOT/ready"
+	"${as_user[@]}" /usr/bin/python3 - "$SOCK" "$2" "$TMPROOT/ready/$3" <<'EOF' &
 import signal, socket, sys
 held = []
-for _ in range(128):
+for _ in range(int(sys.argv[2])):
     s = socket.socket(socket.AF_UNIX)
     s.connect(sys.argv[1])
     held.append(s)
-open(sys.argv[2], "w").close()
+open(sys.argv[3], "w").write("held\n")
 signal.pause()
 EOF
-	local holder=$!
-	# all 128 accepted (and so counted), not just queued
-	wait_for broker_holds_128 || { kill "$holder"; return 1; }
+	echo $! >>"$TMPROOT/holders"
+}
+stop_holders() {
+	local p
+	for p in $(cat "$TMPROOT/holders" 2>/dev/null); do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	: >"$TMPROOT/holders"
+}
+broker_holds() { [ "$(broker_accepted_count)" -ge "$1" ]; }
+# broker_cpu_ticks: user and system time of the broker, all its threads
+broker_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$BROKER_PID/stat"; }
+test_one_uid_gets_at_most_16_connections() {
+	# 16 silent connections of one user: its next one is refused as busy
+	# (code 5), another user is served at once
+	hold "$ALICE" 16 held16
+	# all 16 accepted (and so counted), not just queued
+	wait_file "$TMPROOT/ready/held16" && wait_for broker_holds 16 || { stop_holders; return 1; }
 	raw 'action=list\n\n' "$ALICE" >"$OUT"
 	grep -qx "code=5" "$OUT" && grep -q busy "$OUT" || {
 		diag "alice: $(cat "$OUT") broker: $(tail -n 5 "$BLOG"; kill -0 "$BROKER_PID" && echo alive)"
-		kill "$holder"
+		stop_holders
 		return 1
 	}
 	as_run "$BOB" token -p team
-	kill "$holder"
-	wait "$holder"
+	stop_holders
 	expect_rc 0
 }
-broker_holds_128() { [ "$(broker_accepted_count)" -ge 128 ]; }
+# The connection cap sits below the descriptor limit the broker finds at
+# start: three users' 40 silent connections each (past a limit of 100)
+# never keep a named user waiting for them to be dropped.
+test_connections_stay_below_a_lowered_descriptor_limit() {
+	local u dropped
+	BCONF="$TMPROOT/etc/broker.low.conf"
+	printf '%s' "$RULES" >"$BCONF"
+	chmod 644 "$BCONF"
+	SOCK="$TMPROOT/run/broker.low.sock"
+	BLOG="$TMPROOT/broker.low.log"
+	systemd-socket-activate -l "$SOCK" -E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE" \
+		-E DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" \
+		-E DASHSCOPE_CREDENTIAL_CA_FILE="$CA" -E HOME=/nonexistent \
+		"$(command -v prlimit)" --nofile=100:100 -- "$(command -v setpriv)" --reuid="$SVC" \
+		--regid="$SVC" --init-groups -- "$DS" broker --log-stderr 2>"$BLOG" &
+	BROKER_PID=$!
+	echo "$BROKER_PID" >>"$TMPROOT/test-brokers"
+	wait_for socket_listens "$SOCK" || return 1
+	chmod 666 "$SOCK"
+	for u in root "$CAROL" "$DAVE"; do hold "$u" 40 "low-$u"; done
+	for u in root "$CAROL" "$DAVE"; do wait_file "$TMPROOT/ready/low-$u" || { stop_holders; return 1; }; done
+	wait_for broker_holds 48 || { stop_holders; return 1; }
+	as_run "$BOB" token -p team
+	# served while the silent callers were still held, not after they
+	# were dropped at their read timeout
+	dropped=$(grep -c 'within 5 seconds' "$BLOG")
+	stop_holders
+	expect_rc 0 && [ "$dropped" = 0 ] || { diag "rc $RC, $dropped dropped first: $(cat "$ERR")"; return 1; }
+}
+# Out of descriptors (the limit lowered under a running broker to the
+# descriptors it has open, the last 16 of them silent callers), the accept
+# loop waits instead of spinning: until the silent callers are dropped at
+# their 5 s read timeout, no connection can be accepted, and over that
+# time the broker uses under a second of CPU; the named user queued
+# behind is served once they are gone.
+test_out_of_descriptors_the_broker_pauses_instead_of_spinning() {
+	local before after open top
+	start_broker "" --idle-timeout 0 || return 1
+	hold root 16 out
+	wait_file "$TMPROOT/ready/out" && wait_for broker_holds 16 || { stop_holders; return 1; }
+	# every descriptor below the limit in use, so that accept4 fails with
+	# EMFILE: the gaps that threads' passing files left are filled first
+	# with more silent connections (each takes the lowest free descriptor)
+	local i want=16
+	for i in 1 2 3 4; do
+		open=$(ls "/proc/$BROKER_PID/fd" | wc -l)
+		top=$(ls "/proc/$BROKER_PID/fd" | sort -n | tail -n 1)
+		[ $((top + 1)) = "$open" ] || [ "$i" = 4 ] && break
+		want=$((want + top + 1 - open))
+		hold "$CAROL" $((top + 1 - open)) "gap-$i"
+		wait_file "$TMPROOT/ready/gap-$i" && wait_for broker_holds "$want" || { stop_holders; return 1; }
+	done
+	[ $((top + 1)) = "$open" ] || { stop_holders; diag "descriptors not contiguous: $open open, top $top"; return 77; }
+	# as the service user: lowering the limit of its own process needs no
+	# capability (root would need CAP_SYS_RESOURCE, which a container may lack)
+	setpriv --reuid="$SVC" --regid="$SVC" --init-groups -- prlimit --pid "$BROKER_PID" --nofile="$open:$open" || { stop_holders; diag "prlimit failed"; return 77; }
+	before=$(broker_cpu_ticks)
+	as_run "$BOB" token -p team
+	after=$(broker_cpu_ticks)
+	stop_holders
+	expect_rc 0 && [ $((after - before)) -lt "$(getconf CLK_TCK)" ] ||
+		{ diag "rc $RC, $((after - before)) ticks of CPU: $(cat "$ERR")"; return 1; }
+	echo "# $((after - before)) ticks of CPU out of descriptors"
+}
+test_request_over_16_kib_is_refused_as_too_large() {
+	local pad
+	pad=$(head -c 17000 /dev/zero | tr '\0' a)
+	raw "profile=org\\nworkspace=$pad\\n\\n" "$ALICE" >"$OUT"
+	grep -qx 'status=error' "$OUT" && grep -qx 'code=2' "$OUT" && grep -q 'too large' "$OUT" ||
+		{ diag "$(head -c 300 "$OUT")"; return 1; }
+	audit_has "user=$ALICE .*reason=\"Request too large"
+}
+# 128 requests of 2.7 MiB at once from a user no rule names: each is
+# refused after 16 KiB, and the broker's peak RSS stays under 32 MiB.
+test_big_requests_of_an_unnamed_user_keep_the_broker_small() {
+	# ASan's shadow memory, or valgrind, inflate RSS beyond the broker's own
+	[ -z "${DS_SANITIZERS:-}${DS_TEST_WRAPPER:-}" ] || { diag "RSS is not the broker's own under sanitizers or valgrind"; return 77; }
+	local peak
+	start_broker "" --idle-timeout 0 || return 1
+	setpriv --reuid="$CAROL" --regid="$(id -g "$CAROL")" --init-groups -- /usr/bin/python3 - "$SOCK" <<'EOF' || return 1
+import socket, sys, threading
+# 32 capability[] lines of 64 KiB (what a request may hold, were it read
+# whole) and lines of names nobody knows: 2.7 MiB
+body = b"".join(b"capability[]=%s\n" % (bytes([97 + i]) * 65000) for i in range(32))
+body += (b"zz=" + b"z" * 65000 + b"\n") * 11
+def one():
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(60)
+    try:
+        s.connect(sys.argv[1])
+        s.sendall(body)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass  # refused early: the broker closed while we sent
+    s.close()
+ts = [threading.Thread(target=one) for _ in range(128)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+EOF
+	peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$BROKER_PID/status")
+	[ -n "$peak" ] && [ "$peak" -lt $((32 * 1024)) ] || { diag "peak RSS ${peak:-?} KiB"; return 1; }
+	echo "# peak RSS $peak KiB"
+}
 test_malformed_requests_get_errors_and_broker_keeps_serving() {
 	local req long
 	long=$(head -c 70000 /dev/zero | tr '\0' a)

@@ -21,6 +21,7 @@ struct broker {
 	struct app *app;
 	int log_stderr;
 	time_t (*wall_clock)(void); /* what cached keys' expiry is compared with; NULL: time(2) */
+	unsigned max_conn; /* connections in all: below the descriptor limit (broker_conn_cap) */
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t changed; /* a mint finished, or a connection ended */
 	struct broker_cache_entry *cache;
@@ -65,7 +66,8 @@ int broker_socket_activated(int *fd, struct ds_err *err);
 int broker_socket_listen(const char *path, int *fd, struct ds_err *err);
 
 /* broker_conn.c: one connection's I/O. The request is read within
- * BROKER_READ_TIMEOUT of the call; action (BROKER_ACTION_MAX bytes) gets
+ * BROKER_READ_TIMEOUT of the call and BROKER_REQUEST_MAX bytes (a larger
+ * one is refused before a line of it is looked at); action (BROKER_ACTION_MAX bytes) gets
  * action=, the rest goes to req. Answers are sent whole or not at all
  * (a caller that went away is not an error of ours). */
 int broker_conn_read(int fd, struct request *req, char *action, struct ds_err *err);
@@ -75,7 +77,8 @@ void broker_conn_answer_key(int fd, const struct profile *p, const struct secret
 int broker_conn_answer_list(int fd, const struct profile_list *l, struct ds_err *err);
 /* After an error answer: reads what the caller still sends, so that
  * closing does not reset the connection and lose the answer. drain waits
- * up to a second; refuse (for a caller turned away at accept) does not. */
+ * up to a second; refuse (the busy answer, for a caller turned away at
+ * accept) does not. */
 void broker_conn_drain(int fd);
 void broker_conn_refuse(int fd, const struct ds_err *e);
 

@@ -175,12 +175,13 @@ void broker_request_serve(struct broker *b, int fd)
 	struct broker_config *held = NULL;
 	struct app app;
 	char action[BROKER_ACTION_MAX] = "";
-	int rc, allowed = 0;
+	int rc, allowed = 0, busy;
 
 	memset(&o, 0, sizeof(o));
 	o.result = "failed";
 	request_init(&req);
 	rc = broker_caller_identify(fd, &c, &err);
+	busy = rc == DS_ENET;
 	if (!rc)
 		rc = broker_conn_read(fd, &req, action, &err);
 	if (!rc)
@@ -199,6 +200,10 @@ void broker_request_serve(struct broker *b, int fd)
 	if (rc) {
 		o.result = rc == DS_EPOLICY ? "denied" : "failed";
 		ds_strcpy(o.reason, sizeof(o.reason), err.msg);
+	}
+	if (busy) {
+		broker_conn_refuse(fd, &err);
+	} else if (rc) {
 		broker_conn_answer_error(fd, &err);
 		broker_conn_drain(fd);
 	}
