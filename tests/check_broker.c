@@ -326,11 +326,48 @@ START_TEST(test_connections_are_capped_per_uid_and_a_closed_one_frees_a_place)
 }
 END_TEST
 
+START_TEST(test_audit_quote_escapes_control_bytes_quotes_and_backslashes)
+{
+	char out[64];
+
+	broker_audit_quote(out, sizeof(out), "a\x1b[2K\r\x07\" uid=0\\\xc2\x85");
+	ck_assert_str_eq(out, "\"a\\x1b[2K\\x0d\\x07\\\" uid=0\\\\\\xc2\\x85\"");
+}
+END_TEST
+
+START_TEST(test_audit_quote_cuts_between_escapes_and_closes_the_quote)
+{
+	char out[8];
+
+	broker_audit_quote(out, sizeof(out), "ab\001cdef");
+	ck_assert_str_eq(out, "\"ab\"");
+}
+END_TEST
+
+START_TEST(test_audit_line_quotes_every_field_the_caller_wrote)
+{
+	struct caller c = { 1000, 42, "alice", NULL, 0 };
+	struct outcome o = { "denied",
+			     "org\" uid=0",
+			     "x request_id FAKE",
+			     0,
+			     0,
+			     "Unknown region x request_id FAKE",
+			     0 };
+	char line[BROKER_AUDIT_LINE];
+
+	broker_audit_format(line, sizeof(line), &c, "get\nuid=0", &o, 1);
+	ck_assert_str_eq(line,
+			 "action=\"get\\x0auid=0\" uid=1000 user=\"alice\" pid=42 profile=\"org\\\" uid=0\" region=\"x request_id FAKE\" lifetime=0 result=denied expires=0 request_id=- reason=\"Unknown region x request_id FAKE\"");
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("broker");
 	TCase *tc = tcase_create("cache");
 	TCase *tr = tcase_create("rate");
+	TCase *ta = tcase_create("audit");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	ADD(tc, test_cache_hands_the_same_key_again_while_it_is_fresh);
@@ -350,5 +387,9 @@ Suite *suite_make(void)
 	ADD(tr, test_rate_default_is_60_a_minute);
 	ADD(tr, test_connections_are_capped_per_uid_and_a_closed_one_frees_a_place);
 	suite_add_tcase(s, tr);
+	ADD(ta, test_audit_quote_escapes_control_bytes_quotes_and_backslashes);
+	ADD(ta, test_audit_quote_cuts_between_escapes_and_closes_the_quote);
+	ADD(ta, test_audit_line_quotes_every_field_the_caller_wrote);
+	suite_add_tcase(s, ta);
 	return s;
 }

@@ -232,7 +232,7 @@ host=dashscope.aliyuncs.com
 test_user_no_rule_names_is_denied_with_audit() {
 	as_run "$CAROL" token -p org
 	expect_rc 6 && expect_out_empty && expect_err_has 'no [broker] rule names' &&
-		audit_has "user=$CAROL .*result=denied"
+		audit_has "user=\"$CAROL\" .*result=denied"
 }
 test_group_rule_gives_its_profile() {
 	as_run "$BOB" token -p team
@@ -240,7 +240,7 @@ test_group_rule_gives_its_profile() {
 }
 test_profile_outside_the_rules_is_denied() {
 	as_run "$BOB" token -p org
-	expect_rc 6 && expect_out_empty && expect_err_has 'not one' && audit_has "user=$BOB .*profile=org.*result=denied"
+	expect_rc 6 && expect_out_empty && expect_err_has 'not one' && audit_has "user=\"$BOB\" .*profile=\"org\".*result=denied"
 }
 # as_gid USER GROUP ARGS...: as, with GROUP as the effective gid and no
 # other group: an old newgrp shell, or `sg`, keeps that gid whatever the
@@ -392,8 +392,8 @@ test_two_calls_within_margin_share_one_mint() {
 	as_run "$ALICE" token -p research -l 120
 	b=$(cat "$OUT")
 	[ -n "$a" ] && [ "$a" = "$b" ] && [ $(($(mints_of "$K_RES") - before)) = 1 ] &&
-		audit_has 'profile=research .*lifetime=120 result=minted' &&
-		audit_has 'profile=research .*lifetime=120 result=cached'
+		audit_has 'profile="research" .*lifetime=120 result=minted' &&
+		audit_has 'profile="research" .*lifetime=120 result=cached'
 }
 test_fifty_concurrent_callers_cause_one_mint() {
 	start_broker
@@ -448,7 +448,7 @@ test_coding_plan_profile_is_refused_by_the_broker() {
 	raw 'action=get\nprofile=coding\n\n' "$ALICE" >"$OUT"
 	{ grep -qx "status=error" "$OUT" && grep -qx "code=6" "$OUT" && grep -q "Coding Plan" "$OUT"; } ||
 		{ diag "$(cat "$OUT")"; return 1; }
-	no_long_lived_key && audit_has 'profile=coding .*result=denied'
+	no_long_lived_key && audit_has 'profile="coding" .*result=denied'
 }
 test_lifetime_zero_is_refused() {
 	raw 'action=get\nprofile=org\nlifetime=0\n\n' >"$OUT"
@@ -457,12 +457,75 @@ test_lifetime_zero_is_refused() {
 test_failed_mint_is_audited_as_failed() {
 	as_run "$ALICE" token -p bad
 	expect_rc 4 && expect_err_has 'InvalidApiKey' && no_long_lived_key &&
-		audit_has 'profile=bad .*result=failed .*request_id=req-InvalidApiKey-401 reason="The token endpoint answered HTTP 401'
+		audit_has 'profile="bad" .*result=failed .*request_id=req-InvalidApiKey-401 reason="The token endpoint answered HTTP 401'
 }
 test_audit_lines_carry_the_fields_and_no_key() {
 	as_run "$ALICE" token -p org
-	audit_has "action=get uid=$(id -u "$ALICE") user=$ALICE pid=[0-9]* profile=org region=ap-southeast-1 lifetime=60 result=minted expires=[0-9]* request_id=- reason=" &&
+	audit_has "action=\"get\" uid=$(id -u "$ALICE") user=\"$ALICE\" pid=[0-9]* profile=\"org\" region=\"ap-southeast-1\" lifetime=60 result=minted expires=[0-9]* request_id=- reason=" &&
 		! grep -q 'st-ok-\|sk-' "$BLOG" || { diag "$(head -c 300 "$BLOG")"; return 1; }
+}
+# audit_clean MARKER: the audit lines that hold MARKER carry no control
+# byte, and outside their quoted values each field once (a value never
+# reads as another field)
+audit_clean() {
+	wait_for -t 30 grep -qF -- "$1" "$BLOG" || { diag "no audit line with $1"; return 1; }
+	python3 - "$BLOG" "$1" <<'EOF'
+import re, sys
+lines = [l for l in open(sys.argv[1], "rb").read().split(b"\n") if sys.argv[2].encode() in l]
+for l in lines:
+    assert not re.search(rb"[\x00-\x1f\x7f]", l), l
+    bare = re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', l)
+    for f in (b"action", b"uid", b"user", b"profile", b"region", b"result", b"request_id", b"reason"):
+        assert len(re.findall(rb"(?:^| )" + f + b"=", bare)) == 1, (f, l)
+    assert b"request_id=-" in bare, l
+EOF
+}
+test_audit_quotes_a_hostile_action_with_no_control_byte() {
+	raw 'action=x\x1b[1K uid=0\x07\n\n' "$ALICE" >"$OUT"
+	grep -qx 'code=2' "$OUT" && audit_clean 'uid=0\x07'
+}
+test_audit_quotes_a_hostile_profile_and_region() {
+	raw 'action=get\nprofile=org\x22 uid=0 result=minted\x1b[2K\nregion=nowhere request_id FAKE-ID\x0d\n\n' "$ALICE" >"$OUT"
+	grep -qx 'status=error' "$OUT" || return 1
+	raw 'action=get\nregion=nowhere request_id FAKE-ID uid=0\n\n' "$ALICE" >"$OUT"
+	grep -qx 'status=error' "$OUT" && audit_clean 'FAKE-ID uid=0' && ! grep -q 'request_id=FAKE' "$BLOG"
+}
+test_early_refusal_names_the_profile_asked_for() {
+	raw 'action=get\nprofile=org\n\n' "$CAROL" >"$OUT"
+	grep -qx 'code=6' "$OUT" && audit_has "user=\"$CAROL\" .*profile=\"org\" .*result=denied .*no \[broker\] rule names"
+}
+test_busy_refusals_are_audited() {
+	hold_16_accepted "$DAVE" busy16 || return 1
+	raw 'action=list\n\n' "$DAVE" >"$OUT"
+	stop_holders
+	grep -qx "code=5" "$OUT" || { diag "$(cat "$OUT")"; return 1; }
+	audit_has "uid=$(id -u "$DAVE") .*result=denied .*reason=\"The broker is busy (too many connections)"
+}
+# folded_count USER: the refusals of USER the audit stands for (a line
+# each, plus the count of its repeated= lines)
+folded_count() {
+	awk -v u="user=\"$1\"" 'index($0, u) && /result=denied/ {
+		n++; if (match($0, / repeated=[0-9]+$/)) n += substr($0, RSTART + 10) - 1 } END { print n + 0 }' "$BLOG"
+}
+folded_count_is() { [ "$(folded_count "$1")" = "$2" ]; }
+test_repeated_refusals_of_one_uid_are_folded_with_a_count() {
+	start_broker "" --idle-timeout 0 || return 1
+	setpriv --reuid="$CAROL" --regid="$(id -g "$CAROL")" --init-groups -- /usr/bin/python3 - "$SOCK" <<'EOF' || return 1
+import socket, sys
+for _ in range(200):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b"action=get\nprofile=org\n\n")
+    while s.recv(4096):
+        pass
+    s.close()
+EOF
+	# every refusal is counted once the last second is over
+	wait_for -t 30 folded_count_is "$CAROL" 200 || { diag "$(folded_count "$CAROL") of 200 counted"; return 1; }
+	local lines
+	lines=$(grep -c "user=\"$CAROL\" .*result=denied" "$BLOG")
+	[ "$lines" -lt 100 ] || { diag "$lines lines for 200 refusals"; return 1; }
+	echo "# 200 refusals in $lines lines"
 }
 # A caller that connects and says nothing; writes its socket's inode to
 # FILE.ino, then prints what the broker answered (or "closed") and after
@@ -524,14 +587,20 @@ stop_holders() {
 	: >"$TMPROOT/holders"
 }
 broker_holds() { [ "$(broker_accepted_count)" -ge "$1" ]; }
+# hold_16_accepted USER NAME: hold USER 16 NAME, until the broker has
+# accepted (and so counted) all 16, not just queued them
+hold_16_accepted() {
+	local base
+	base=$(broker_accepted_count)
+	hold "$1" 16 "$2"
+	wait_file "$TMPROOT/ready/$2" && wait_for broker_holds $((base + 16)) || { stop_holders; return 1; }
+}
 # broker_cpu_ticks: user and system time of the broker, all its threads
 broker_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$BROKER_PID/stat"; }
 test_one_uid_gets_at_most_16_connections() {
 	# 16 silent connections of one user: its next one is refused as busy
 	# (code 5), another user is served at once
-	hold "$ALICE" 16 held16
-	# all 16 accepted (and so counted), not just queued
-	wait_file "$TMPROOT/ready/held16" && wait_for broker_holds 16 || { stop_holders; return 1; }
+	hold_16_accepted "$ALICE" held16 || return 1
 	raw 'action=list\n\n' "$ALICE" >"$OUT"
 	grep -qx "code=5" "$OUT" && grep -q busy "$OUT" || {
 		diag "alice: $(cat "$OUT") broker: $(tail -n 5 "$BLOG"; kill -0 "$BROKER_PID" && echo alive)"
@@ -613,7 +682,7 @@ test_request_over_16_kib_is_refused_as_too_large() {
 	raw "profile=org\\nworkspace=$pad\\n\\n" "$ALICE" >"$OUT"
 	grep -qx 'status=error' "$OUT" && grep -qx 'code=2' "$OUT" && grep -q 'too large' "$OUT" ||
 		{ diag "$(head -c 300 "$OUT")"; return 1; }
-	audit_has "user=$ALICE .*reason=\"Request too large"
+	audit_has "user=\"$ALICE\" .*reason=\"Request too large"
 }
 # 128 requests of 2.7 MiB at once from a user no rule names: each is
 # refused after 16 KiB, and the broker's peak RSS stays under 32 MiB.
@@ -709,7 +778,7 @@ test_deleted_user_line_is_refused_at_the_next_request_without_restart() {
 	grep -v "^$ALICE = " "$BCONF" >"$TMPROOT/rules.new" && cat "$TMPROOT/rules.new" >"$BCONF" || return 1
 	as_run "$ALICE" token -p org
 	expect_rc 6 && expect_out_empty && expect_err_has 'no [broker] rule names' &&
-		[ "$BROKER_PID" = "$pid" ] && kill -0 "$pid" && audit_has "user=$ALICE .*result=denied"
+		[ "$BROKER_PID" = "$pid" ] && kill -0 "$pid" && audit_has "user=\"$ALICE\" .*result=denied"
 }
 test_added_user_line_allows_at_the_next_request() {
 	start_broker
@@ -728,7 +797,7 @@ test_config_that_no_longer_parses_refuses_everyone_with_code_3() {
 	printf 'max_lifetime = soon\n' >>"$BCONF"
 	as_run "$ALICE" token -p org
 	expect_rc 3 && expect_out_empty && expect_err_has 'does not parse' &&
-		audit_has "user=$ALICE .*result=failed .*reason=\"The broker's configuration does not parse.*max_lifetime"
+		audit_has "user=\"$ALICE\" .*result=failed .*reason=\"The broker's configuration does not parse.*max_lifetime"
 }
 test_unnamed_callers_do_not_keep_the_broker_from_its_quiet_exit() {
 	start_broker "" --idle-timeout 2
@@ -739,7 +808,7 @@ test_unnamed_callers_do_not_keep_the_broker_from_its_quiet_exit() {
 	wait_gone -t 30 "$pid" || { kill "$loop"; diag "an unnamed caller kept the broker up"; return 1; }
 	BROKER_PID=""
 	wait "$loop"
-	grep -q "user=$CAROL .*result=denied" "$BLOG"
+	grep -q "user=\"$CAROL\" .*result=denied" "$BLOG"
 }
 # slip_conf: the rules with a slip of max_lifetime, readable by the service user
 slip_conf() {

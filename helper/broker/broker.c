@@ -87,6 +87,25 @@ static int serve_fds_spare(int fd)
 	return ok;
 }
 
+/* A connection turned away at accept, answered busy and audited (with
+ * no passwd lookup: the accept loop waits on nobody). */
+static void serve_refuse(struct broker *b, int fd, const struct ucred *uc, const char *why)
+{
+	struct caller c;
+	struct outcome o;
+	struct ds_err e;
+
+	ds_err_set(&e, DS_ENET, "The broker is busy (%s); try again.", why);
+	broker_conn_refuse(fd, &e);
+	memset(&c, 0, sizeof(c));
+	c.uid = uc->uid;
+	c.pid = uc->pid;
+	memset(&o, 0, sizeof(o));
+	o.result = "denied";
+	ds_strcpy(o.reason, sizeof(o.reason), e.msg);
+	broker_audit_log(b, &c, "?", &o);
+}
+
 /* Counts a new connection of uid, or refuses it: DS_OK or DS_ENET. */
 static int serve_admit(struct broker *b, uid_t uid)
 {
@@ -149,27 +168,21 @@ static void serve_accept(struct broker *b, int lfd)
 		serve_pause(b);
 	if (fd < 0)
 		return;
-	if (!serve_fds_spare(fd)) {
-		struct ds_err e;
-
-		/* answered busy (the client tries again), not served to fail */
-		ds_err_set(&e, DS_ENET, "The broker is busy (out of descriptors); try again.");
-		broker_conn_refuse(fd, &e);
-		close(fd);
-		serve_pause(b);
-		return;
-	}
 	/* a caller that does not read its answer holds a thread 5 s at most */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &sl) != 0) {
 		close(fd);
 		return;
 	}
+	if (!serve_fds_spare(fd)) {
+		/* answered busy (the client tries again), not served to fail */
+		serve_refuse(b, fd, &uc, "out of descriptors");
+		close(fd);
+		serve_pause(b);
+		return;
+	}
 	if (serve_admit(b, uc.uid) != DS_OK) {
-		struct ds_err e;
-
-		ds_err_set(&e, DS_ENET, "The broker is busy (too many connections); try again.");
-		broker_conn_refuse(fd, &e);
+		serve_refuse(b, fd, &uc, "too many connections");
 		close(fd);
 		return;
 	}
@@ -202,6 +215,7 @@ static void serve(struct broker *b, int lfd, unsigned long idle)
 		 * wait at once (clock_wait_fd would sleep through it) */
 		if (poll(&pfd, 1, BROKER_TICK_MS) > 0 && (pfd.revents & POLLIN))
 			serve_accept(b, lfd);
+		broker_audit_flush(b, 0);
 		pthread_mutex_lock(&b->lock);
 		quiet = idle && b->active_allowed == 0 &&
 			clock_now_ms() - b->last_activity >= (long long)idle * 1000;
@@ -323,8 +337,8 @@ int cmd_broker(struct app *app, struct ds_err *err)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	serve(&b, lfd, idle);
-	broker_free(&b);
 	broker_audit_close(&b);
+	broker_free(&b);
 out:
 	close(lfd);
 	if (own_socket)
