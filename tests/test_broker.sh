@@ -872,6 +872,28 @@ test_broker_listen_path_serves() {
 	stop_broker
 	[ ! -e "$SOCK" ] || { diag "socket left behind"; return 1; }
 }
+test_pam_env_under_the_broker_gives_the_refusal_not_add_a_key() {
+	as_run "$CAROL" env --shell pam --no-key
+	expect_rc 6 && expect_err_has 'no [broker] rule names' && ! grep -q 'add a key' "$ERR"
+}
+test_pam_env_without_a_broker_says_it_does_not_answer() {
+	SOCK="$TMPROOT/run/nobody.sock"
+	as_run "$ALICE" env --shell pam --no-key
+	expect_rc 3 && expect_err_has 'does not answer' && ! grep -q 'add a key' "$ERR"
+}
+test_bad_system_key_entry_names_the_system_fix() {
+	local kf=$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE
+	# a planted entry: a profile of the system key file with no valid key
+	printf 'planted\tap-southeast-1\t\tpayg\tnot-a-model-studio-key\n' >>"$kf" || return 1
+	start_broker "$ALICE = planted
+"
+	as_run "$ALICE" token -p planted
+	# written back in place: the file keeps its owner and mode
+	grep -v '^planted	' "$kf" >"$TMPROOT/keys.kept"
+	cat "$TMPROOT/keys.kept" >"$kf"
+	expect_rc 3 && expect_err_has "sudo dashscope-credential add --system planted" ||
+		{ diag "$(cat "$ERR")"; return 1; }
+}
 test_unreachable_broker_exits_3() {
 	SOCK="$TMPROOT/run/nobody.sock"
 	as_run "$ALICE" token -p org
