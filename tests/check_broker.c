@@ -282,6 +282,40 @@ START_TEST(test_rate_no_60_second_span_holds_more_than_the_rate)
 }
 END_TEST
 
+/* The issue's case: 100 requests over 20 s at rate = 30/min, across a
+ * minute's edge (from 50 s): 30 let through, never more than 30 in any
+ * 60-second span, then 30 again once the first has left the window. */
+START_TEST(test_rate_100_requests_over_20_s_never_pass_30_in_60_s)
+{
+	long long passed[200];
+	size_t n = 0;
+
+	teardown();
+	setup_with("[broker]\n* = org\nrate = 30/min\n");
+	for (int i = 0; i < 100; i++) {
+		long long t = 1050000 + i * 200;
+
+		if (take(1000, t, NULL) == DS_OK)
+			passed[n++] = t;
+	}
+	ck_assert_uint_eq(n, 30);
+	for (int i = 0; i < 100; i++) {
+		long long t = 1110000 + i * 200;
+
+		if (take(1000, t, NULL) == DS_OK)
+			passed[n++] = t;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t in = 0;
+
+		for (size_t j = i; j < n && passed[j] < passed[i] + 60000; j++)
+			in++;
+		ck_assert_uint_le(in, 30);
+	}
+	ck_assert_uint_gt(n, 30);
+}
+END_TEST
+
 START_TEST(test_rate_does_not_count_refused_requests)
 {
 	ck_assert_int_eq(take(1000, 1000000, NULL), DS_OK);
@@ -382,6 +416,7 @@ Suite *suite_make(void)
 	ADD(tr, test_rate_says_when_the_next_request_is_let_through);
 	ADD(tr, test_rate_lets_a_request_through_once_its_minute_has_passed);
 	ADD(tr, test_rate_no_60_second_span_holds_more_than_the_rate);
+	ADD(tr, test_rate_100_requests_over_20_s_never_pass_30_in_60_s);
 	ADD(tr, test_rate_does_not_count_refused_requests);
 	ADD(tr, test_rate_counts_each_uid_apart);
 	ADD(tr, test_rate_default_is_60_a_minute);
