@@ -282,6 +282,40 @@ START_TEST(test_rate_no_60_second_span_holds_more_than_the_rate)
 }
 END_TEST
 
+/* The issue's case: 100 requests over 20 s at rate = 30/min, across a
+ * minute's edge (from 50 s): 30 let through, never more than 30 in any
+ * 60-second span, then 30 again once the first has left the window. */
+START_TEST(test_rate_100_requests_over_20_s_never_pass_30_in_60_s)
+{
+	long long passed[200];
+	size_t n = 0;
+
+	teardown();
+	setup_with("[broker]\n* = org\nrate = 30/min\n");
+	for (int i = 0; i < 100; i++) {
+		long long t = 1050000 + i * 200;
+
+		if (take(1000, t, NULL) == DS_OK)
+			passed[n++] = t;
+	}
+	ck_assert_uint_eq(n, 30);
+	for (int i = 0; i < 100; i++) {
+		long long t = 1110000 + i * 200;
+
+		if (take(1000, t, NULL) == DS_OK)
+			passed[n++] = t;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t in = 0;
+
+		for (size_t j = i; j < n && passed[j] < passed[i] + 60000; j++)
+			in++;
+		ck_assert_uint_le(in, 30);
+	}
+	ck_assert_uint_gt(n, 30);
+}
+END_TEST
+
 START_TEST(test_rate_does_not_count_refused_requests)
 {
 	ck_assert_int_eq(take(1000, 1000000, NULL), DS_OK);
@@ -326,11 +360,48 @@ START_TEST(test_connections_are_capped_per_uid_and_a_closed_one_frees_a_place)
 }
 END_TEST
 
+START_TEST(test_audit_quote_escapes_control_bytes_quotes_and_backslashes)
+{
+	char out[64];
+
+	broker_audit_quote(out, sizeof(out), "a\x1b[2K\r\x07\" uid=0\\\xc2\x85");
+	ck_assert_str_eq(out, "\"a\\x1b[2K\\x0d\\x07\\\" uid=0\\\\\\xc2\\x85\"");
+}
+END_TEST
+
+START_TEST(test_audit_quote_cuts_between_escapes_and_closes_the_quote)
+{
+	char out[8];
+
+	broker_audit_quote(out, sizeof(out), "ab\001cdef");
+	ck_assert_str_eq(out, "\"ab\"");
+}
+END_TEST
+
+START_TEST(test_audit_line_quotes_every_field_the_caller_wrote)
+{
+	struct caller c = { 1000, 42, "alice", NULL, 0 };
+	struct outcome o = { "denied",
+			     "org\" uid=0",
+			     "x request_id FAKE",
+			     0,
+			     0,
+			     "Unknown region x request_id FAKE",
+			     0 };
+	char line[BROKER_AUDIT_LINE];
+
+	broker_audit_format(line, sizeof(line), &c, "get\nuid=0", &o, 1);
+	ck_assert_str_eq(line,
+			 "action=\"get\\x0auid=0\" uid=1000 user=\"alice\" pid=42 profile=\"org\\\" uid=0\" region=\"x request_id FAKE\" lifetime=0 result=denied expires=0 request_id=- reason=\"Unknown region x request_id FAKE\"");
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("broker");
 	TCase *tc = tcase_create("cache");
 	TCase *tr = tcase_create("rate");
+	TCase *ta = tcase_create("audit");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	ADD(tc, test_cache_hands_the_same_key_again_while_it_is_fresh);
@@ -345,10 +416,15 @@ Suite *suite_make(void)
 	ADD(tr, test_rate_says_when_the_next_request_is_let_through);
 	ADD(tr, test_rate_lets_a_request_through_once_its_minute_has_passed);
 	ADD(tr, test_rate_no_60_second_span_holds_more_than_the_rate);
+	ADD(tr, test_rate_100_requests_over_20_s_never_pass_30_in_60_s);
 	ADD(tr, test_rate_does_not_count_refused_requests);
 	ADD(tr, test_rate_counts_each_uid_apart);
 	ADD(tr, test_rate_default_is_60_a_minute);
 	ADD(tr, test_connections_are_capped_per_uid_and_a_closed_one_frees_a_place);
 	suite_add_tcase(s, tr);
+	ADD(ta, test_audit_quote_escapes_control_bytes_quotes_and_backslashes);
+	ADD(ta, test_audit_quote_cuts_between_escapes_and_closes_the_quote);
+	ADD(ta, test_audit_line_quotes_every_field_the_caller_wrote);
+	suite_add_tcase(s, ta);
 	return s;
 }

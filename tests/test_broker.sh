@@ -19,6 +19,7 @@ DEVS=dsb-devs$$ OPS=dsb-ops$$ FORMER=dsb-former$$ BIG=dsb-big$$
 MADE_SVC=""
 BROKER_PID=""
 teardown() {
+	stop_holders
 	# userdel refuses a user whose processes still run: wait for the broker
 	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
 	for u in "$ALICE" "$BOB" "$CAROL" "$DAVE"; do userdel "$u" 2>/dev/null; done
@@ -232,7 +233,7 @@ host=dashscope.aliyuncs.com
 test_user_no_rule_names_is_denied_with_audit() {
 	as_run "$CAROL" token -p org
 	expect_rc 6 && expect_out_empty && expect_err_has 'no [broker] rule names' &&
-		audit_has "user=$CAROL .*result=denied"
+		audit_has "user=\"$CAROL\" .*result=denied"
 }
 test_group_rule_gives_its_profile() {
 	as_run "$BOB" token -p team
@@ -240,7 +241,7 @@ test_group_rule_gives_its_profile() {
 }
 test_profile_outside_the_rules_is_denied() {
 	as_run "$BOB" token -p org
-	expect_rc 6 && expect_out_empty && expect_err_has 'not one' && audit_has "user=$BOB .*profile=org.*result=denied"
+	expect_rc 6 && expect_out_empty && expect_err_has 'not one' && audit_has "user=\"$BOB\" .*profile=\"org\".*result=denied"
 }
 # as_gid USER GROUP ARGS...: as, with GROUP as the effective gid and no
 # other group: an old newgrp shell, or `sg`, keeps that gid whatever the
@@ -409,8 +410,8 @@ test_two_calls_within_margin_share_one_mint() {
 	as_run "$ALICE" token -p research -l 120
 	b=$(cat "$OUT")
 	[ -n "$a" ] && [ "$a" = "$b" ] && [ $(($(mints_of "$K_RES") - before)) = 1 ] &&
-		audit_has 'profile=research .*lifetime=120 result=minted' &&
-		audit_has 'profile=research .*lifetime=120 result=cached'
+		audit_has 'profile="research" .*lifetime=120 result=minted' &&
+		audit_has 'profile="research" .*lifetime=120 result=cached'
 }
 test_fifty_concurrent_callers_cause_one_mint() {
 	start_broker
@@ -465,7 +466,7 @@ test_coding_plan_profile_is_refused_by_the_broker() {
 	raw 'action=get\nprofile=coding\n\n' "$ALICE" >"$OUT"
 	{ grep -qx "status=error" "$OUT" && grep -qx "code=6" "$OUT" && grep -q "Coding Plan" "$OUT"; } ||
 		{ diag "$(cat "$OUT")"; return 1; }
-	no_long_lived_key && audit_has 'profile=coding .*result=denied'
+	no_long_lived_key && audit_has 'profile="coding" .*result=denied'
 }
 test_lifetime_zero_is_refused() {
 	raw 'action=get\nprofile=org\nlifetime=0\n\n' >"$OUT"
@@ -474,12 +475,75 @@ test_lifetime_zero_is_refused() {
 test_failed_mint_is_audited_as_failed() {
 	as_run "$ALICE" token -p bad
 	expect_rc 4 && expect_err_has 'InvalidApiKey' && no_long_lived_key &&
-		audit_has 'profile=bad .*result=failed .*request_id=req-InvalidApiKey-401 reason="The token endpoint answered HTTP 401'
+		audit_has 'profile="bad" .*result=failed .*request_id=req-InvalidApiKey-401 reason="The token endpoint answered HTTP 401'
 }
 test_audit_lines_carry_the_fields_and_no_key() {
 	as_run "$ALICE" token -p org
-	audit_has "action=get uid=$(id -u "$ALICE") user=$ALICE pid=[0-9]* profile=org region=ap-southeast-1 lifetime=60 result=minted expires=[0-9]* request_id=- reason=" &&
+	audit_has "action=\"get\" uid=$(id -u "$ALICE") user=\"$ALICE\" pid=[0-9]* profile=\"org\" region=\"ap-southeast-1\" lifetime=60 result=minted expires=[0-9]* request_id=- reason=" &&
 		! grep -q 'st-ok-\|sk-' "$BLOG" || { diag "$(head -c 300 "$BLOG")"; return 1; }
+}
+# audit_clean MARKER: the audit lines that hold MARKER carry no control
+# byte, and outside their quoted values each field once (a value never
+# reads as another field)
+audit_clean() {
+	wait_for -t 30 grep -qF -- "$1" "$BLOG" || { diag "no audit line with $1"; return 1; }
+	python3 - "$BLOG" "$1" <<'EOF'
+import re, sys
+lines = [l for l in open(sys.argv[1], "rb").read().split(b"\n") if sys.argv[2].encode() in l]
+for l in lines:
+    assert not re.search(rb"[\x00-\x1f\x7f]", l), l
+    bare = re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', l)
+    for f in (b"action", b"uid", b"user", b"profile", b"region", b"result", b"request_id", b"reason"):
+        assert len(re.findall(rb"(?:^| )" + f + b"=", bare)) == 1, (f, l)
+    assert b"request_id=-" in bare, l
+EOF
+}
+test_audit_quotes_a_hostile_action_with_no_control_byte() {
+	raw 'action=x\x1b[1K uid=0\x07\n\n' "$ALICE" >"$OUT"
+	grep -qx 'code=2' "$OUT" && audit_clean 'uid=0\x07'
+}
+test_audit_quotes_a_hostile_profile_and_region() {
+	raw 'action=get\nprofile=org\x22 uid=0 result=minted\x1b[2K\nregion=nowhere request_id FAKE-ID\x0d\n\n' "$ALICE" >"$OUT"
+	grep -qx 'status=error' "$OUT" || return 1
+	raw 'action=get\nregion=nowhere request_id FAKE-ID uid=0\n\n' "$ALICE" >"$OUT"
+	grep -qx 'status=error' "$OUT" && audit_clean 'FAKE-ID uid=0' && ! grep -q 'request_id=FAKE' "$BLOG"
+}
+test_early_refusal_names_the_profile_asked_for() {
+	raw 'action=get\nprofile=org\n\n' "$CAROL" >"$OUT"
+	grep -qx 'code=6' "$OUT" && audit_has "user=\"$CAROL\" .*profile=\"org\" .*result=denied .*no \[broker\] rule names"
+}
+test_busy_refusals_are_audited() {
+	hold_16_accepted "$DAVE" busy16 || return 1
+	raw 'action=list\n\n' "$DAVE" >"$OUT"
+	stop_holders
+	grep -qx "code=5" "$OUT" || { diag "$(cat "$OUT")"; return 1; }
+	audit_has "uid=$(id -u "$DAVE") .*result=denied .*reason=\"The broker is busy (too many connections)"
+}
+# folded_count USER: the refusals of USER the audit stands for (a line
+# each, plus the count of its repeated= lines)
+folded_count() {
+	awk -v u="user=\"$1\"" 'index($0, u) && /result=denied/ {
+		n++; if (match($0, / repeated=[0-9]+$/)) n += substr($0, RSTART + 10) - 1 } END { print n + 0 }' "$BLOG"
+}
+folded_count_is() { [ "$(folded_count "$1")" = "$2" ]; }
+test_repeated_refusals_of_one_uid_are_folded_with_a_count() {
+	start_broker "" --idle-timeout 0 || return 1
+	setpriv --reuid="$CAROL" --regid="$(id -g "$CAROL")" --init-groups -- /usr/bin/python3 - "$SOCK" <<'EOF' || return 1
+import socket, sys
+for _ in range(200):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b"action=get\nprofile=org\n\n")
+    while s.recv(4096):
+        pass
+    s.close()
+EOF
+	# every refusal is counted once the last second is over
+	wait_for -t 30 folded_count_is "$CAROL" 200 || { diag "$(folded_count "$CAROL") of 200 counted"; return 1; }
+	local lines
+	lines=$(grep -c "user=\"$CAROL\" .*result=denied" "$BLOG")
+	[ "$lines" -lt 100 ] || { diag "$lines lines for 200 refusals"; return 1; }
+	echo "# 200 refusals in $lines lines"
 }
 # A caller that connects and says nothing; writes its socket's inode to
 # FILE.ino, then prints what the broker answered (or "closed") and after
@@ -516,35 +580,163 @@ test_silent_caller_is_dropped_and_blocks_nobody() {
 	awk -v s="$secs" 'BEGIN { exit !(s >= 4.0) }' && [[ $answer == status=error* ]] &&
 		[[ $answer == *"within 5 seconds"* ]] || { diag "silent caller: $secs $answer"; return 1; }
 }
-test_one_user_cannot_take_every_connection() {
-	# 128 silent connections of one user: its next one is refused as busy
-	# (code 5), another user is served at once
-	setpriv --reuid="$ALICE" --regid="$(id -g "$ALICE")" --init-groups -- /usr/bin/python3 - "$SOCK" \
-		"$TMPROOT/h-$ALICE/held" <<'EOF' &
+# hold USER N NAME: USER opens N connections to the broker and says
+# nothing on them until killed; ready/NAME is written once all are open (a
+# refused one, answered busy, still counts as opened)
+hold() {
+	local as_user=()
+	[ "$1" != root ] && as_user=(setpriv --reuid="$1" --regid="$(id -g "$1")" --init-groups --)
+	mkdir -p "$TMPROOT/ready" && chmod 1777 "$TMPROOT/ready"
+	"${as_user[@]}" /usr/bin/python3 - "$SOCK" "$2" "$TMPROOT/ready/$3" <<'EOF' &
 import signal, socket, sys
 held = []
-for _ in range(128):
+for _ in range(int(sys.argv[2])):
     s = socket.socket(socket.AF_UNIX)
     s.connect(sys.argv[1])
     held.append(s)
-open(sys.argv[2], "w").close()
+open(sys.argv[3], "w").write("held\n")
 signal.pause()
 EOF
-	local holder=$!
-	# all 128 accepted (and so counted), not just queued
-	wait_for broker_holds_128 || { kill "$holder"; return 1; }
+	echo $! >>"$TMPROOT/holders"
+}
+stop_holders() {
+	local p
+	for p in $(cat "$TMPROOT/holders" 2>/dev/null); do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	: >"$TMPROOT/holders"
+}
+broker_holds() { [ "$(broker_accepted_count)" -ge "$1" ]; }
+# hold_16_accepted USER NAME: hold USER 16 NAME, until the broker has
+# accepted (and so counted) all 16, not just queued them
+hold_16_accepted() {
+	local base
+	base=$(broker_accepted_count)
+	hold "$1" 16 "$2"
+	wait_file "$TMPROOT/ready/$2" && wait_for broker_holds $((base + 16)) || { stop_holders; return 1; }
+}
+# broker_cpu_ticks: user and system time of the broker, all its threads
+broker_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$BROKER_PID/stat"; }
+test_one_uid_gets_at_most_16_connections() {
+	# 16 silent connections of one user: its next one is refused as busy
+	# (code 5), another user is served at once
+	hold_16_accepted "$ALICE" held16 || return 1
 	raw 'action=list\n\n' "$ALICE" >"$OUT"
 	grep -qx "code=5" "$OUT" && grep -q busy "$OUT" || {
 		diag "alice: $(cat "$OUT") broker: $(tail -n 5 "$BLOG"; kill -0 "$BROKER_PID" && echo alive)"
-		kill "$holder"
+		stop_holders
 		return 1
 	}
 	as_run "$BOB" token -p team
-	kill "$holder"
-	wait "$holder"
+	stop_holders
 	expect_rc 0
 }
-broker_holds_128() { [ "$(broker_accepted_count)" -ge 128 ]; }
+# The connection cap sits below the descriptor limit the broker finds at
+# start: three users' 40 silent connections each (past a limit of 100)
+# never keep a named user waiting for them to be dropped.
+test_connections_stay_below_a_lowered_descriptor_limit() {
+	local u dropped
+	BCONF="$TMPROOT/etc/broker.low.conf"
+	printf '%s' "$RULES" >"$BCONF"
+	chmod 644 "$BCONF"
+	SOCK="$TMPROOT/run/broker.low.sock"
+	BLOG="$TMPROOT/broker.low.log"
+	systemd-socket-activate -l "$SOCK" -E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE" \
+		-E DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" \
+		-E DASHSCOPE_CREDENTIAL_CA_FILE="$CA" -E HOME=/nonexistent \
+		"$(command -v prlimit)" --nofile=100:100 -- "$(command -v setpriv)" --reuid="$SVC" \
+		--regid="$SVC" --init-groups -- "$DS" broker --log-stderr 2>"$BLOG" &
+	BROKER_PID=$!
+	echo "$BROKER_PID" >>"$TMPROOT/test-brokers"
+	wait_for socket_listens "$SOCK" || return 1
+	chmod 666 "$SOCK"
+	for u in root "$CAROL" "$DAVE"; do hold "$u" 40 "low-$u"; done
+	for u in root "$CAROL" "$DAVE"; do wait_file "$TMPROOT/ready/low-$u" || { stop_holders; return 1; }; done
+	wait_for broker_holds 48 || { stop_holders; return 1; }
+	as_run "$BOB" token -p team
+	# served while the silent callers were still held, not after they
+	# were dropped at their read timeout
+	dropped=$(grep -c 'within 5 seconds' "$BLOG")
+	stop_holders
+	expect_rc 0 && [ "$dropped" = 0 ] || { diag "rc $RC, $dropped dropped first: $(cat "$ERR")"; return 1; }
+}
+# Out of descriptors (the limit lowered under a running broker to the
+# descriptors it has open, the last 16 of them silent callers), the accept
+# loop waits instead of spinning: until the silent callers are dropped at
+# their 5 s read timeout, no connection can be accepted, and over that
+# time the broker uses under a second of CPU; the named user queued
+# behind is served once they are gone.
+test_out_of_descriptors_the_broker_pauses_instead_of_spinning() {
+	local before after open top
+	start_broker "" --idle-timeout 0 || return 1
+	hold root 16 out
+	wait_file "$TMPROOT/ready/out" && wait_for broker_holds 16 || { stop_holders; return 1; }
+	# every descriptor below the limit in use, so that accept4 fails with
+	# EMFILE: the gaps that threads' passing files left are filled first
+	# with more silent connections (each takes the lowest free descriptor)
+	local i want=16
+	for i in 1 2 3 4; do
+		open=$(ls "/proc/$BROKER_PID/fd" | wc -l)
+		top=$(ls "/proc/$BROKER_PID/fd" | sort -n | tail -n 1)
+		[ $((top + 1)) = "$open" ] || [ "$i" = 4 ] && break
+		want=$((want + top + 1 - open))
+		hold "$CAROL" $((top + 1 - open)) "gap-$i"
+		wait_file "$TMPROOT/ready/gap-$i" && wait_for broker_holds "$want" || { stop_holders; return 1; }
+	done
+	[ $((top + 1)) = "$open" ] || { stop_holders; diag "descriptors not contiguous: $open open, top $top"; return 77; }
+	# as the service user: lowering the limit of its own process needs no
+	# capability (root would need CAP_SYS_RESOURCE, which a container may lack)
+	setpriv --reuid="$SVC" --regid="$SVC" --init-groups -- prlimit --pid "$BROKER_PID" --nofile="$open:$open" || { stop_holders; diag "prlimit failed"; return 77; }
+	before=$(broker_cpu_ticks)
+	as_run "$BOB" token -p team
+	after=$(broker_cpu_ticks)
+	stop_holders
+	expect_rc 0 && [ $((after - before)) -lt "$(getconf CLK_TCK)" ] ||
+		{ diag "rc $RC, $((after - before)) ticks of CPU: $(cat "$ERR")"; return 1; }
+	echo "# $((after - before)) ticks of CPU out of descriptors"
+}
+test_request_over_16_kib_is_refused_as_too_large() {
+	local pad
+	pad=$(head -c 17000 /dev/zero | tr '\0' a)
+	raw "profile=org\\nworkspace=$pad\\n\\n" "$ALICE" >"$OUT"
+	grep -qx 'status=error' "$OUT" && grep -qx 'code=2' "$OUT" && grep -q 'too large' "$OUT" ||
+		{ diag "$(head -c 300 "$OUT")"; return 1; }
+	audit_has "user=\"$ALICE\" .*reason=\"Request too large"
+}
+# 128 requests of 2.7 MiB at once from a user no rule names: each is
+# refused after 16 KiB, and the broker's peak RSS stays under 32 MiB.
+test_big_requests_of_an_unnamed_user_keep_the_broker_small() {
+	# ASan's shadow memory, or valgrind, inflate RSS beyond the broker's own
+	[ -z "${DS_SANITIZERS:-}${DS_TEST_WRAPPER:-}" ] || { diag "RSS is not the broker's own under sanitizers or valgrind"; return 77; }
+	local peak
+	start_broker "" --idle-timeout 0 || return 1
+	setpriv --reuid="$CAROL" --regid="$(id -g "$CAROL")" --init-groups -- /usr/bin/python3 - "$SOCK" <<'EOF' || return 1
+import socket, sys, threading
+# 32 capability[] lines of 64 KiB (what a request may hold, were it read
+# whole) and lines of names nobody knows: 2.7 MiB
+body = b"".join(b"capability[]=%s\n" % (bytes([97 + i]) * 65000) for i in range(32))
+body += (b"zz=" + b"z" * 65000 + b"\n") * 11
+def one():
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(60)
+    try:
+        s.connect(sys.argv[1])
+        s.sendall(body)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass  # refused early: the broker closed while we sent
+    s.close()
+ts = [threading.Thread(target=one) for _ in range(128)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+EOF
+	peak=$(awk '/^VmHWM:/ {print $2}' "/proc/$BROKER_PID/status")
+	[ -n "$peak" ] && [ "$peak" -lt $((32 * 1024)) ] || { diag "peak RSS ${peak:-?} KiB"; return 1; }
+	echo "# peak RSS $peak KiB"
+}
 test_malformed_requests_get_errors_and_broker_keeps_serving() {
 	local req long
 	long=$(head -c 70000 /dev/zero | tr '\0' a)
@@ -604,7 +796,7 @@ test_deleted_user_line_is_refused_at_the_next_request_without_restart() {
 	grep -v "^$ALICE = " "$BCONF" >"$TMPROOT/rules.new" && cat "$TMPROOT/rules.new" >"$BCONF" || return 1
 	as_run "$ALICE" token -p org
 	expect_rc 6 && expect_out_empty && expect_err_has 'no [broker] rule names' &&
-		[ "$BROKER_PID" = "$pid" ] && kill -0 "$pid" && audit_has "user=$ALICE .*result=denied"
+		[ "$BROKER_PID" = "$pid" ] && kill -0 "$pid" && audit_has "user=\"$ALICE\" .*result=denied"
 }
 test_added_user_line_allows_at_the_next_request() {
 	start_broker
@@ -623,7 +815,7 @@ test_config_that_no_longer_parses_refuses_everyone_with_code_3() {
 	printf 'max_lifetime = soon\n' >>"$BCONF"
 	as_run "$ALICE" token -p org
 	expect_rc 3 && expect_out_empty && expect_err_has 'does not parse' &&
-		audit_has "user=$ALICE .*result=failed .*reason=\"The broker's configuration does not parse.*max_lifetime"
+		audit_has "user=\"$ALICE\" .*result=failed .*reason=\"The broker's configuration does not parse.*max_lifetime"
 }
 test_unnamed_callers_do_not_keep_the_broker_from_its_quiet_exit() {
 	start_broker "" --idle-timeout 2
@@ -634,7 +826,7 @@ test_unnamed_callers_do_not_keep_the_broker_from_its_quiet_exit() {
 	wait_gone -t 30 "$pid" || { kill "$loop"; diag "an unnamed caller kept the broker up"; return 1; }
 	BROKER_PID=""
 	wait "$loop"
-	grep -q "user=$CAROL .*result=denied" "$BLOG"
+	grep -q "user=\"$CAROL\" .*result=denied" "$BLOG"
 }
 # slip_conf: the rules with a slip of max_lifetime, readable by the service user
 slip_conf() {
@@ -697,6 +889,28 @@ test_broker_listen_path_serves() {
 	expect_rc 0 || return 1
 	stop_broker
 	[ ! -e "$SOCK" ] || { diag "socket left behind"; return 1; }
+}
+test_pam_env_under_the_broker_gives_the_refusal_not_add_a_key() {
+	as_run "$CAROL" env --shell pam --no-key
+	expect_rc 6 && expect_err_has 'no [broker] rule names' && ! grep -q 'add a key' "$ERR"
+}
+test_pam_env_without_a_broker_says_it_does_not_answer() {
+	SOCK="$TMPROOT/run/nobody.sock"
+	as_run "$ALICE" env --shell pam --no-key
+	expect_rc 3 && expect_err_has 'does not answer' && ! grep -q 'add a key' "$ERR"
+}
+test_bad_system_key_entry_names_the_system_fix() {
+	local kf=$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE
+	# a planted entry: a profile of the system key file with no valid key
+	printf 'planted\tap-southeast-1\t\tpayg\tnot-a-model-studio-key\n' >>"$kf" || return 1
+	start_broker "$ALICE = planted
+"
+	as_run "$ALICE" token -p planted
+	# written back in place: the file keeps its owner and mode
+	grep -v '^planted	' "$kf" >"$TMPROOT/keys.kept"
+	cat "$TMPROOT/keys.kept" >"$kf"
+	expect_rc 3 && expect_err_has "sudo dashscope-credential add --system planted" ||
+		{ diag "$(cat "$ERR")"; return 1; }
 }
 test_unreachable_broker_exits_3() {
 	SOCK="$TMPROOT/run/nobody.sock"

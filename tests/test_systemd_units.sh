@@ -56,6 +56,14 @@ test_service_runs_as_the_service_user_without_privileges() {
 	! grep -q '^PrivateUsers=yes' "$s"
 }
 
+test_service_sets_limit_nofile_and_memory_max() {
+	local s="$UNITS/dashscope-credential-broker.service"
+	grep -qx 'LimitNOFILE=[0-9]*' "$s" && grep -qx 'MemoryMax=[0-9]*[KMG]' "$s" ||
+		{ diag "$(grep -E '^(LimitNOFILE|MemoryMax)=' "$s")"; return 1; }
+	# the broker's 1024 connections in all stay 64 below the limit
+	[ "$(sed -n 's/^LimitNOFILE=//p' "$s")" -ge $((1024 + 64)) ]
+}
+
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
 	t "$f"
 done

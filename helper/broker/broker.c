@@ -8,18 +8,26 @@
 #include "store/broker_wire.h"
 #include "base/clock.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#define BROKER_MAX_CONN 1024 /* connection threads, all callers */
-#define BROKER_MAX_CONN_UID 128 /* of one uid: nobody starves the others */
+#define BROKER_MAX_CONN 1024 /* connection threads, all callers, at most */
+#define BROKER_MAX_CONN_UID 16 /* of one uid: nobody starves the others (SPEC section 12) */
+/* descriptors kept for what is not a connection: the listener, the log,
+ * the key file and the config as they are read, a mint's sockets */
+#define BROKER_FD_RESERVE 64
+#define BROKER_FD_PAUSE_MS 250 /* out of descriptors: the wait before accepting again */
+#define BROKER_FD_SPARE 4 /* free descriptors a request needs (passwd, group, config, key file) */
 #define BROKER_STACK (512 * 1024)
 #define BROKER_IDLE_DEFAULT 60
 #define BROKER_TICK_MS 1000 /* how often the loop looks at the stop flag and the idle time */
@@ -53,13 +61,58 @@ void broker_wait_changed(struct broker *b, int ms)
 	pthread_cond_timedwait(&b->changed, &b->lock, &ts);
 }
 
+/* Out of descriptors (the limit lowered under the broker, or the
+ * descriptors of mints in flight), the accept loop waits: the connection
+ * stays queued and the socket readable, so without a pause the loop
+ * would spin; a connection that ends frees descriptors and ends the wait
+ * early. */
+static void serve_pause(struct broker *b)
+{
+	pthread_mutex_lock(&b->lock);
+	broker_wait_changed(b, BROKER_FD_PAUSE_MS);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* BROKER_FD_SPARE descriptors are free beside fd: a request accepted
+ * without them would fail to look its caller up. */
+static int serve_fds_spare(int fd)
+{
+	int probe[BROKER_FD_SPARE], n = 0, ok;
+
+	while (n < BROKER_FD_SPARE && (probe[n] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+		n++;
+	ok = n == BROKER_FD_SPARE;
+	while (n > 0)
+		close(probe[--n]);
+	return ok;
+}
+
+/* A connection turned away at accept, answered busy and audited (with
+ * no passwd lookup: the accept loop waits on nobody). */
+static void serve_refuse(struct broker *b, int fd, const struct ucred *uc, const char *why)
+{
+	struct caller c;
+	struct outcome o;
+	struct ds_err e;
+
+	ds_err_set(&e, DS_ENET, "The broker is busy (%s); try again.", why);
+	broker_conn_refuse(fd, &e);
+	memset(&c, 0, sizeof(c));
+	c.uid = uc->uid;
+	c.pid = uc->pid;
+	memset(&o, 0, sizeof(o));
+	o.result = "denied";
+	ds_strcpy(o.reason, sizeof(o.reason), e.msg);
+	broker_audit_log(b, &c, "?", &o);
+}
+
 /* Counts a new connection of uid, or refuses it: DS_OK or DS_ENET. */
 static int serve_admit(struct broker *b, uid_t uid)
 {
 	int rc = DS_ENET;
 
 	pthread_mutex_lock(&b->lock);
-	if (b->active < BROKER_MAX_CONN &&
+	if (b->active < b->max_conn &&
 	    broker_rate_conn_open(b, uid, BROKER_MAX_CONN_UID) == DS_OK) {
 		b->active++;
 		rc = DS_OK;
@@ -111,6 +164,8 @@ static void serve_accept(struct broker *b, int lfd)
 	struct conn *cn;
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
+		serve_pause(b);
 	if (fd < 0)
 		return;
 	/* a caller that does not read its answer holds a thread 5 s at most */
@@ -119,11 +174,15 @@ static void serve_accept(struct broker *b, int lfd)
 		close(fd);
 		return;
 	}
+	if (!serve_fds_spare(fd)) {
+		/* answered busy (the client tries again), not served to fail */
+		serve_refuse(b, fd, &uc, "out of descriptors");
+		close(fd);
+		serve_pause(b);
+		return;
+	}
 	if (serve_admit(b, uc.uid) != DS_OK) {
-		struct ds_err e;
-
-		ds_err_set(&e, DS_ENET, "The broker is busy (too many connections); try again.");
-		broker_conn_refuse(fd, &e);
+		serve_refuse(b, fd, &uc, "too many connections");
 		close(fd);
 		return;
 	}
@@ -156,6 +215,7 @@ static void serve(struct broker *b, int lfd, unsigned long idle)
 		 * wait at once (clock_wait_fd would sleep through it) */
 		if (poll(&pfd, 1, BROKER_TICK_MS) > 0 && (pfd.revents & POLLIN))
 			serve_accept(b, lfd);
+		broker_audit_flush(b, 0);
 		pthread_mutex_lock(&b->lock);
 		quiet = idle && b->active_allowed == 0 &&
 			clock_now_ms() - b->last_activity >= (long long)idle * 1000;
@@ -181,6 +241,22 @@ static int broker_open_keys(struct app *app, struct ds_err *err)
 	return rc;
 }
 
+/* Connections in all: BROKER_MAX_CONN, and below the descriptor limit
+ * (LimitNOFILE= in the unit) by BROKER_FD_RESERVE, so that a full house
+ * still leaves descriptors to serve it with. */
+static unsigned broker_conn_cap(void)
+{
+	struct rlimit rl;
+	rlim_t cap = BROKER_MAX_CONN;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		cap = rl.rlim_cur > 2 * BROKER_FD_RESERVE ? rl.rlim_cur - BROKER_FD_RESERVE
+							  : rl.rlim_cur / 2;
+	if (cap > BROKER_MAX_CONN)
+		cap = BROKER_MAX_CONN;
+	return cap ? (unsigned)cap : 1;
+}
+
 /* The lock and `changed`, which waits on the monotonic clock. */
 static int broker_init(struct broker *b, struct app *app, struct ds_err *err)
 {
@@ -189,6 +265,7 @@ static int broker_init(struct broker *b, struct app *app, struct ds_err *err)
 
 	memset(b, 0, sizeof(*b));
 	b->app = app;
+	b->max_conn = broker_conn_cap();
 	b->last_activity = clock_now_ms();
 	if (pthread_condattr_init(&ca) != 0)
 		return ds_err_set(err, DS_EFAIL, "Cannot set up the broker's lock.");
@@ -260,8 +337,8 @@ int cmd_broker(struct app *app, struct ds_err *err)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	serve(&b, lfd, idle);
-	broker_free(&b);
 	broker_audit_close(&b);
+	broker_free(&b);
 out:
 	close(lfd);
 	if (own_socket)

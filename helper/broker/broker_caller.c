@@ -138,7 +138,12 @@ static int caller_passwd(uid_t uid, struct caller *c, gid_t *primary, struct ds_
 			return ds_err_set(err, DS_EFAIL, "Out of memory.");
 		}
 		buf = nb;
+		errno = 0;
 		e = getpwuid_r(uid, &pw, buf, size, &res);
+		/* glibc's files backend says "not found" when it could not
+		 * open the file: errno tells */
+		if (e == 0 && !res && (errno == EMFILE || errno == ENFILE))
+			e = errno;
 		if (e != ERANGE || size >= CALLER_BUF_MAX)
 			break;
 		size *= 2;
@@ -147,16 +152,25 @@ static int caller_passwd(uid_t uid, struct caller *c, gid_t *primary, struct ds_
 		ds_strcpy(c->user, sizeof(c->user), pw.pw_name);
 		*primary = pw.pw_gid;
 		rc = DS_OK;
-	} else {
+	} else if (e == EMFILE || e == ENFILE || e == ENOMEM) {
+		/* out of descriptors or memory for now: busy, tried again by
+		 * the client, never "no such user" */
+		rc = ds_err_set(err, DS_ENET,
+				"The broker is busy (out of descriptors); try again.");
+	} else if (e == 0 || e == ENOENT || e == ESRCH) {
 		rc = ds_err_set(err, DS_EPOLICY, "uid %lu has no passwd entry.",
 				(unsigned long)uid);
+	} else {
+		rc = ds_err_set(err, DS_EFAIL, "The passwd entry of uid %lu cannot be read: %s.",
+				(unsigned long)uid, strerror(e));
 	}
 	free(buf);
 	return rc;
 }
 
 /* The user name and groups are looked up on every request: a user the
- * administrator removed from a group loses it at the next one. */
+ * administrator removed from a group loses it at the next one. DS_ENET
+ * when the broker is too short of descriptors to look (busy). */
 int broker_caller_identify(int fd, struct caller *c, struct ds_err *err)
 {
 	struct ucred uc;

@@ -49,12 +49,14 @@ static int conn_feed(struct request *req, char *action, const char *line, size_t
 }
 
 /* Reads one request, up to the empty line or the end of input, giving up
- * BROKER_READ_TIMEOUT seconds after the call. */
+ * BROKER_READ_TIMEOUT seconds after the call. A request over
+ * BROKER_REQUEST_MAX bytes is refused as soon as its bytes say so: it never
+ * costs more memory than that, whoever sends it (the rules come later). */
 int broker_conn_read(int fd, struct request *req, char *action, struct ds_err *err)
 {
 	long long deadline = clock_deadline_in(BROKER_READ_TIMEOUT * 1000);
-	char *line = malloc(PROTO_LINE_MAX + 2), chunk[4096];
-	size_t len = 0;
+	char *line = malloc(BROKER_REQUEST_MAX + 1), chunk[4096];
+	size_t len = 0, total = 0;
 	int rc = DS_OK, end = 0;
 
 	if (!line)
@@ -88,13 +90,15 @@ int broker_conn_read(int fd, struct request *req, char *action, struct ds_err *e
 				rc = conn_feed(req, action, line, len, &end, err);
 			break;
 		}
+		total += (size_t)got;
+		if (total > BROKER_REQUEST_MAX) {
+			rc = ds_err_set(err, DS_EINPUT,
+					"Request too large: the broker reads at most %d bytes; nothing was done.",
+					BROKER_REQUEST_MAX);
+			break;
+		}
 		for (ssize_t i = 0; i < got && !end && rc == DS_OK; i++) {
 			if (chunk[i] != '\n') {
-				if (len > PROTO_LINE_MAX) {
-					rc = ds_err_set(err, DS_EINPUT,
-							"Malformed request: a line is longer than 65535 bytes; nothing was done.");
-					break;
-				}
 				line[len++] = chunk[i];
 				continue;
 			}
@@ -104,7 +108,7 @@ int broker_conn_read(int fd, struct request *req, char *action, struct ds_err *e
 		}
 	}
 	explicit_bzero(chunk, sizeof(chunk));
-	explicit_bzero(line, PROTO_LINE_MAX + 2);
+	explicit_bzero(line, BROKER_REQUEST_MAX + 1);
 	free(line);
 	return rc;
 }
@@ -208,14 +212,15 @@ void broker_conn_drain(int fd)
 	explicit_bzero(buf, sizeof(buf));
 }
 
-/* What the caller already sent is read without waiting for more: the
- * accept loop does not wait on anyone. */
+/* The busy answer (BROKER_BUSY_PREFIX); what the caller already sent is
+ * read without waiting for more: the accept loop does not wait on anyone. */
 void broker_conn_refuse(int fd, const struct ds_err *e)
 {
 	char buf[4096];
-	int n = 16;
+	int n = snprintf(buf, sizeof(buf), BROKER_BUSY_PREFIX BROKER_FIELD_MESSAGE "=%s\n", e->msg);
 
-	broker_conn_answer_error(fd, e);
+	conn_send(fd, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	n = 16;
 	while (n-- > 0 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
 	explicit_bzero(buf, sizeof(buf));

@@ -13,6 +13,9 @@
 struct broker_cache_entry; /* broker_cache.c */
 struct broker_rate_entry; /* broker_rate.c */
 struct broker_config; /* broker_config.c */
+struct broker_audit_fold; /* broker_audit.c */
+
+#define BROKER_AUDIT_LINE 4096 /* an audit line, every field quoted at its longest */
 
 /* The service. Each connection thread reads app, log_stderr and
  * wall_clock, set before the first thread starts; everything else sits
@@ -21,11 +24,13 @@ struct broker {
 	struct app *app;
 	int log_stderr;
 	time_t (*wall_clock)(void); /* what cached keys' expiry is compared with; NULL: time(2) */
+	unsigned max_conn; /* connections in all: below the descriptor limit (broker_conn_cap) */
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t changed; /* a mint finished, or a connection ended */
 	struct broker_cache_entry *cache;
 	struct broker_rate_entry *rates;
 	struct broker_config *config; /* the configuration as last parsed */
+	struct broker_audit_fold *folds; /* each uid's last refusal, for folding */
 	unsigned active; /* connection threads running */
 	/* allowed traffic only (a caller some rule names): the quiet exit
 	 * waits for none running and none begun for the idle time */
@@ -47,11 +52,12 @@ struct caller {
 /* What one request did, for the audit line. */
 struct outcome {
 	const char *result; /* minted, cached, denied, failed, listed */
-	char profile[DS_PROFILE_MAX];
-	const char *region;
+	char profile[DS_PROFILE_MAX]; /* the one served, else the one asked for */
+	const char *region; /* the one served, else the one asked for */
 	unsigned long lifetime;
 	long long expires_at;
 	char reason[sizeof(((struct ds_err *)0)->msg)];
+	int mint_failed; /* the reason is the API's (and may carry its request id) */
 };
 
 /* broker.c: the service's stop flag and its one wait on `changed`, taken
@@ -65,7 +71,8 @@ int broker_socket_activated(int *fd, struct ds_err *err);
 int broker_socket_listen(const char *path, int *fd, struct ds_err *err);
 
 /* broker_conn.c: one connection's I/O. The request is read within
- * BROKER_READ_TIMEOUT of the call; action (BROKER_ACTION_MAX bytes) gets
+ * BROKER_READ_TIMEOUT of the call and BROKER_REQUEST_MAX bytes (a larger
+ * one is refused before a line of it is looked at); action (BROKER_ACTION_MAX bytes) gets
  * action=, the rest goes to req. Answers are sent whole or not at all
  * (a caller that went away is not an error of ours). */
 int broker_conn_read(int fd, struct request *req, char *action, struct ds_err *err);
@@ -75,7 +82,8 @@ void broker_conn_answer_key(int fd, const struct profile *p, const struct secret
 int broker_conn_answer_list(int fd, const struct profile_list *l, struct ds_err *err);
 /* After an error answer: reads what the caller still sends, so that
  * closing does not reset the connection and lose the answer. drain waits
- * up to a second; refuse (for a caller turned away at accept) does not. */
+ * up to a second; refuse (the busy answer, for a caller turned away at
+ * accept) does not. */
 void broker_conn_drain(int fd);
 void broker_conn_refuse(int fd, const struct ds_err *e);
 
@@ -120,10 +128,20 @@ void broker_cache_free(struct broker *b);
 void broker_request_serve(struct broker *b, int fd);
 
 /* broker_audit.c: the audit line of one request, to syslog (authpriv) or
- * to stderr when it is the journal or --log-stderr. */
+ * to stderr when it is the journal or --log-stderr. log folds a uid's
+ * identical refusals within a second into one line with their count
+ * (repeated=N), which flush writes once the second is over (all: now,
+ * at exit); both take lock. format writes the line (with the caller's
+ * pid or without), quote one field of it: in double quotes, a quote or
+ * backslash escaped with a backslash, any byte outside printable ASCII
+ * as \xNN. */
 void broker_audit_open(struct broker *b, int log_stderr);
-void broker_audit_log(const struct broker *b, const struct caller *c, const char *action,
+void broker_audit_log(struct broker *b, const struct caller *c, const char *action,
 		      const struct outcome *o);
-void broker_audit_close(const struct broker *b);
+void broker_audit_flush(struct broker *b, int all);
+void broker_audit_close(struct broker *b);
+void broker_audit_format(char *line, size_t n, const struct caller *c, const char *action,
+			 const struct outcome *o, int with_pid);
+void broker_audit_quote(char *out, size_t n, const char *in);
 
 #endif

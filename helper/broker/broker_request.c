@@ -103,8 +103,6 @@ static int handle_get(struct broker *b, struct app *app, int fd, const struct ca
 	if (!rc && w.lifetime_given && w.lifetime == 0)
 		return ds_err_set(err, DS_EPOLICY,
 				  "denied: the broker hands out temporary keys only (lifetime=0).");
-	if (!rc && w.cr.profile)
-		ds_strcpy(o->profile, sizeof(o->profile), w.cr.profile);
 	if (!rc)
 		rc = broker_rate_take(b, broker_rate(&app->conf.broker), c->uid, clock_now_ms(),
 				      err);
@@ -120,6 +118,7 @@ static int handle_get(struct broker *b, struct app *app, int fd, const struct ca
 				  p.name);
 	o->lifetime = lifetime_effective(&app->conf, &w, p.name);
 	rc = broker_cache_get(b, app, c->uid, &p, o->lifetime, &key, &o->expires_at, &cached, err);
+	o->mint_failed = rc != DS_OK;
 	if (rc)
 		return rc;
 	broker_conn_answer_key(fd, &p, key, o->expires_at, app->conf.endpoint);
@@ -166,6 +165,17 @@ static int request_named(const struct app *app, const struct caller *c, struct d
 	return DS_OK;
 }
 
+/* What the caller asked for, for the audit line of a request refused
+ * before it was served (audit quotes it as it came). */
+static void request_asked(const struct request *req, struct outcome *o)
+{
+	const char *profile = request_get(req, ATTR_PROFILE);
+
+	if (profile)
+		snprintf(o->profile, sizeof(o->profile), "%s", profile);
+	o->region = request_get(req, ATTR_REGION);
+}
+
 void broker_request_serve(struct broker *b, int fd)
 {
 	struct caller c;
@@ -175,14 +185,16 @@ void broker_request_serve(struct broker *b, int fd)
 	struct broker_config *held = NULL;
 	struct app app;
 	char action[BROKER_ACTION_MAX] = "";
-	int rc, allowed = 0;
+	int rc, allowed = 0, busy;
 
 	memset(&o, 0, sizeof(o));
 	o.result = "failed";
 	request_init(&req);
 	rc = broker_caller_identify(fd, &c, &err);
+	busy = rc == DS_ENET;
 	if (!rc)
 		rc = broker_conn_read(fd, &req, action, &err);
+	request_asked(&req, &o);
 	if (!rc)
 		rc = handle_action(&req, action, &err);
 	if (!rc)
@@ -197,8 +209,12 @@ void broker_request_serve(struct broker *b, int fd)
 			     : handle_get(b, &app, fd, &c, &req, &o, &err);
 	}
 	if (rc) {
-		o.result = rc == DS_EPOLICY ? "denied" : "failed";
+		o.result = rc == DS_EPOLICY || busy ? "denied" : "failed";
 		ds_strcpy(o.reason, sizeof(o.reason), err.msg);
+	}
+	if (busy) {
+		broker_conn_refuse(fd, &err);
+	} else if (rc) {
 		broker_conn_answer_error(fd, &err);
 		broker_conn_drain(fd);
 	}

@@ -171,14 +171,15 @@ const char *env_model_of(const struct profile_conf *pc)
 static int place_without_key(struct app *app, const struct want *w, struct profile *p,
 			     const struct profile_conf **pc, struct ds_err *err)
 {
-	struct ds_err ignored;
-	int found = 0;
+	struct ds_err why = { 0, "" };
+	int found = 0, selected;
 	const char *name = w->cr.profile ? w->cr.profile : app->conf.default_profile;
 	const struct profile_conf *named = *name ? conf_profile(&app->conf, name) : NULL;
 
 	memset(p, 0, sizeof(*p));
 	*pc = NULL;
-	if (app_select(app, w, p, &found, &ignored) == DS_OK && found) {
+	selected = app_select(app, w, p, &found, &why);
+	if (selected == DS_OK && found) {
 		*pc = conf_profile(&app->conf, p->name);
 		return DS_OK;
 	}
@@ -197,6 +198,11 @@ static int place_without_key(struct app *app, const struct want *w, struct profi
 		}
 		p->place.region = w->cr.region;
 		p->place.plan = PLAN_PAYG;
+	} else if (selected != DS_OK && store_kind_read_only(app->conf.store)) {
+		/* the broker's own reason (refused, not running): no key of
+		 * the user's would help */
+		*err = why;
+		return selected;
 	} else {
 		return app_no_profile(w, err);
 	}

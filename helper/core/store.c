@@ -122,6 +122,7 @@ int store_open_file(struct store *st, const char *path, const char *why, struct 
 	if (ds_strcpy(st->path, sizeof(st->path), path))
 		return ds_err_set(err, DS_EINPUT, "The key file path %.80s... is too long.", path);
 	snprintf(st->why, sizeof(st->why), "%s", why);
+	st->system = 1;
 	params.path = st->path;
 	return store_open_ops(st, &store_file_ops, &params, err);
 }
@@ -253,8 +254,9 @@ int store_get_key(struct store *st, const struct profile *p, struct secret **key
 		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
 	else if (rc == DS_OK && !ctx.key && ctx.bad)
 		rc = ds_err_set(err, DS_ESTORE,
-				"The key stored for profile %s is not a valid Model Studio key, or belongs to a second entry of that name for another region (a corrupted, planted or stale entry); it was not used. Store it again with 'dashscope-credential add %s'.",
-				name, name);
+				"The key stored for profile %s is not a valid Model Studio key, or belongs to a second entry of that name for another region (a corrupted, planted or stale entry); it was not used. Store it again with '%sdashscope-credential add %s%s'.",
+				name, st->system ? "sudo " : "", st->system ? "--system " : "",
+				name);
 	if (rc) {
 		secret_free(ctx.key);
 		return backend_status(rc, err);

@@ -19,6 +19,7 @@ struct store {
 	enum store_kind kind; /* never STORE_AUTO once opened */
 	char why[160]; /* how it was chosen, for doctor */
 	char path[PATH_MAX]; /* the file store's file */
+	int system; /* the broker's system key file (store_open_file): fixes say --system */
 	const struct store_ops *ops;
 	void *state; /* the backend's, behind ops */
 };

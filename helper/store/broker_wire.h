@@ -14,6 +14,7 @@
 #define BROKER_READ_TIMEOUT 5 /* seconds a caller has to send its request */
 #define BROKER_CLIENT_TIMEOUT 45 /* seconds for a whole exchange, mint included */
 #define BROKER_ANSWER_MAX (64 * 1024)
+#define BROKER_REQUEST_MAX (16 * 1024) /* bytes of a request, refused over it */
 
 /* The request: "name=value" lines of SPEC section 4 up to an empty line.
  * action= is the broker's own; profile= and lifetime= are read by the
@@ -29,6 +30,9 @@
  * fields of SPEC section 4, or for list one profile[] line per profile
  * ("NAME,REGION,WORKSPACE,PLAN"); or status=error, code= (an exit code of
  * SPEC section 7) and message=. */
+/* A busy broker (its connection caps reached) answers with this prefix,
+ * then message=; the client tries again within its timeout. */
+#define BROKER_BUSY_PREFIX "status=error\ncode=5\nbusy=1\n"
 #define BROKER_FIELD_STATUS "status"
 #define BROKER_STATUS_OK "ok"
 #define BROKER_STATUS_ERROR "error"

@@ -34,12 +34,11 @@ static int unreachable(const char *sock, const char *why, struct ds_err *err)
 			  sock, why);
 }
 
-/* Sends req and reads the whole answer (the broker closes after it). */
-static int exchange(const char *sock, const char *req, char **answer, size_t *alen,
-		    struct ds_err *err)
+/* Sends req and reads the whole answer (the broker closes after it), by
+ * deadline. */
+static int exchange(const char *sock, const char *req, long long deadline, char **answer,
+		    size_t *alen, struct ds_err *err)
 {
-	/* the broker's mint may take three attempts plus backoff */
-	long long deadline = clock_now_ms() + BROKER_CLIENT_TIMEOUT * 1000;
 	struct sockaddr_un sa;
 	size_t len = strlen(req), off = 0, cap = BROKER_ANSWER_MAX;
 	char *buf;
@@ -119,15 +118,34 @@ static int exchange(const char *sock, const char *req, char **answer, size_t *al
 	return DS_OK;
 }
 
-/* exchange, with its --debug line: the socket, the action and the time */
+#define BUSY_BACKOFF_FIRST_MS 20
+#define BUSY_BACKOFF_MAX_MS 1000
+
+/* exchange, tried again while the broker answers busy (one uid's 16
+ * connections in use: a parallel build's callers wait their turn), with
+ * its --debug line: the socket, the action and the time */
 static int traced_exchange(const char *sock, const char *action, const char *req, char **answer,
 			   size_t *alen, struct ds_err *err)
 {
-	long long t0 = clock_now_ms();
-	int rc = exchange(sock, req, answer, alen, err);
+	/* the broker's mint may take three attempts plus backoff */
+	long long t0 = clock_now_ms(), deadline = t0 + BROKER_CLIENT_TIMEOUT * 1000;
+	int rc, backoff = BUSY_BACKOFF_FIRST_MS, tries = 1;
 
-	ds_debug("broker %s: action=%s: %s in %lld ms", sock, action, rc ? "failed" : "answered",
-		 clock_now_ms() - t0);
+	for (;;) {
+		rc = exchange(sock, req, deadline, answer, alen, err);
+		if (rc || *alen < strlen(BROKER_BUSY_PREFIX) ||
+		    memcmp(*answer, BROKER_BUSY_PREFIX, strlen(BROKER_BUSY_PREFIX)) ||
+		    clock_left_ms(deadline, 0) <= backoff)
+			break;
+		free(*answer);
+		*answer = NULL;
+		poll(NULL, 0, backoff);
+		backoff = backoff * 2 > BUSY_BACKOFF_MAX_MS ? BUSY_BACKOFF_MAX_MS : backoff * 2;
+		tries++;
+	}
+	ds_debug("broker %s: action=%s: %s in %lld ms (%d %s)", sock, action,
+		 rc ? "failed" : "answered", clock_now_ms() - t0, tries,
+		 tries == 1 ? "try" : "tries");
 	return rc;
 }
 
