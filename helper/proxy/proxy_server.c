@@ -42,6 +42,7 @@ struct proxy {
 	struct loop_tag stop; /* an eventfd: stop */
 	pthread_t loop;
 	int loop_started;
+	int mhd_due; /* MHD has work: an event on its descriptor, a resumed request */
 	struct sockaddr_storage listen_addr; /* the local end of every connection */
 	uid_t uid; /* the only uid whose connections are served */
 	/* `limits` guards the two counts (the loop's thread alone changes
@@ -51,9 +52,19 @@ struct proxy {
 	size_t body_held; /* request body bytes reserved, all connections */
 };
 
+/* One client connection's socket in the loop's epoll set, for all its
+ * life (EPOLLRDHUP, edge-triggered: no epoll_ctl a request): a hang-up
+ * cancels the transfer of a request suspended on upstream, which MHD
+ * does not look at. */
+struct client_watch {
+	struct loop_tag tag;
+	struct preq *rq; /* the request in progress */
+	int hup; /* the client has hung up */
+};
+
 /* One request, from its first line to its completion. */
 struct preq {
-	struct loop_tag watch; /* its client's socket, while suspended */
+	struct client_watch *cw;
 	struct proxy *px;
 	struct MHD_Connection *conn;
 	int suspended;
@@ -232,15 +243,44 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	struct proxy *px = cls;
+	struct client_watch *cw = *socket_ctx;
 
-	(void)c;
-	(void)socket_ctx;
 	pthread_mutex_lock(&px->limits);
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
 		px->connections++;
 	else if (px->connections)
 		px->connections--;
 	pthread_mutex_unlock(&px->limits);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct epoll_event ev;
+
+		cw = calloc(1, sizeof(*cw));
+		if (!cw || !ci)
+			goto none;
+		cw->tag.kind = LOOP_CLIENT;
+		cw->tag.fd = ci->connect_fd;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = &cw->tag;
+		if (epoll_ctl(px->epfd, EPOLL_CTL_ADD, cw->tag.fd, &ev) != 0)
+			goto none;
+		*socket_ctx = cw;
+		return;
+	none:
+		/* unwatched: a hang-up is seen once the answer comes */
+		free(cw);
+		*socket_ctx = NULL;
+		return;
+	}
+	if (cw) {
+		(void)epoll_ctl(px->epfd, EPOLL_CTL_DEL, cw->tag.fd, NULL);
+		if (cw->rq)
+			cw->rq->cw = NULL;
+		free(cw);
+		*socket_ctx = NULL;
+	}
 }
 
 static int connections_over(struct proxy *px)
@@ -335,21 +375,17 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char 
 
 /* ---- waiting on upstream: suspended, the client's socket watched ---- */
 
-static void suspend(struct preq *rq)
+/* 0, or -1 when the client has hung up already: its transfer is then
+ * cancelled and the request not suspended. */
+static int suspend(struct preq *rq)
 {
-	struct epoll_event ev;
-
+	if (rq->cw && rq->cw->hup) {
+		upstream_abort(rq->up);
+		return -1;
+	}
 	MHD_suspend_connection(rq->conn);
 	rq->suspended = 1;
-	/* a hang-up cancels the transfer (MHD does not look at a
-	 * suspended connection) */
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLRDHUP;
-	ev.data.ptr = &rq->watch;
-	rq->watch.kind = LOOP_CLIENT;
-	rq->watch.fd = rq->client_fd;
-	if (rq->client_fd >= 0)
-		(void)epoll_ctl(rq->px->epfd, EPOLL_CTL_ADD, rq->client_fd, &ev);
+	return 0;
 }
 
 static void resume(struct preq *rq)
@@ -357,8 +393,7 @@ static void resume(struct preq *rq)
 	if (!rq->suspended)
 		return;
 	rq->suspended = 0;
-	if (rq->client_fd >= 0)
-		(void)epoll_ctl(rq->px->epfd, EPOLL_CTL_DEL, rq->client_fd, NULL);
+	rq->px->mhd_due = 1;
 	MHD_resume_connection(rq->conn);
 }
 
@@ -370,9 +405,14 @@ static void on_upstream_news(void *ctx, struct upstream *u)
 		resume(u->owner);
 }
 
-/* The client hung up while its request waited. */
-static void on_client_gone(struct preq *rq)
+/* The client hung up: a request waiting on upstream ends. */
+static void on_client_gone(struct client_watch *cw)
 {
+	struct preq *rq = cw->rq;
+
+	cw->hup = 1;
+	if (!rq || !rq->suspended)
+		return; /* MHD sees it, or suspend will */
 	if (rq->up)
 		upstream_abort(rq->up);
 	resume(rq);
@@ -391,10 +431,8 @@ static ssize_t on_read(void *cls, uint64_t pos, char *buf, size_t max)
 		rq->bytes_out += (unsigned long long)n;
 		return n;
 	}
-	if (n == UPSTREAM_LATER) {
-		suspend(rq); /* resumed by on_upstream_news */
-		return 0;
-	}
+	if (n == UPSTREAM_LATER && suspend(rq) == 0)
+		return 0; /* resumed by on_upstream_news */
 	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
@@ -458,8 +496,7 @@ static enum MHD_Result answer_when_known(struct MHD_Connection *c, struct preq *
 	if (u->failed || u->done)
 		return answer_error(c, rq, 502, "ProxyUpstreamError",
 				    u->reason[0] ? u->reason : "The upstream answered nothing.");
-	suspend(rq);
-	return MHD_YES;
+	return suspend(rq) == 0 ? MHD_YES : MHD_NO;
 }
 
 static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
@@ -582,7 +619,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		rq->started = 1;
+		const union MHD_ConnectionInfo *si =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
 		rq->conn = c;
+		rq->cw = si ? si->socket_context : NULL;
+		if (rq->cw)
+			rq->cw->rq = rq;
 		rq->client_fd = ci ? ci->connect_fd : -1;
 		ds_strcpy(rq->method, sizeof(rq->method), method);
 		if (connections_over(px)) {
@@ -679,10 +722,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	(void)c;
 	if (!rq)
 		return;
-	if (rq->suspended) { /* only when the server stops */
-		(void)epoll_ctl(px->epfd, EPOLL_CTL_DEL, rq->client_fd, NULL);
-		rq->suspended = 0;
-	}
+	rq->suspended = 0; /* (only when the server stops) */
+	if (rq->cw)
+		rq->cw->rq = NULL;
 	if (rq->up)
 		upstream_release(rq->up, why == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	rq->up = NULL;
@@ -708,6 +750,13 @@ static int loop_timeout(struct proxy *px, long long next_sweep)
 	if (MHD_get_timeout(px->daemon, &mt) == MHD_YES && now + (long long)mt < until)
 		until = now + (long long)mt;
 	return until <= now ? 0 : (int)(until - now);
+}
+
+static int mhd_timeout_now(struct proxy *px)
+{
+	MHD_UNSIGNED_LONG_LONG mt;
+
+	return MHD_get_timeout(px->daemon, &mt) == MHD_YES && mt == 0;
 }
 
 /* Resumes every suspended request (MHD may not stop with one) after
@@ -741,7 +790,8 @@ static void *loop_run(void *arg)
 				loop_end(px);
 				return NULL;
 			case LOOP_MHD:
-				break; /* MHD_run below */
+				px->mhd_due = 1;
+				break;
 			case LOOP_KEYS:
 				upstream_on_keys(&px->env);
 				break;
@@ -749,7 +799,7 @@ static void *loop_run(void *arg)
 				upstream_on_socket(&px->env, t->fd, evs[i].events);
 				break;
 			case LOOP_CLIENT:
-				on_client_gone((struct preq *)t);
+				on_client_gone((struct client_watch *)t);
 				break;
 			}
 		}
@@ -759,7 +809,10 @@ static void *loop_run(void *arg)
 			upstream_sweep(&px->env);
 			next_sweep = clock_now_ms() + SWEEP_MS;
 		}
-		(void)MHD_run(px->daemon);
+		if (px->mhd_due || mhd_timeout_now(px)) {
+			px->mhd_due = 0;
+			(void)MHD_run(px->daemon);
+		}
 	}
 }
 

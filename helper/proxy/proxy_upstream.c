@@ -567,6 +567,49 @@ static void attempt_end(struct upstream *u, CURLcode cc)
 
 /* ---- the loop's events ---- */
 
+/* The loop's record of one of curl's sockets, by descriptor: kept when
+ * curl lets go of a socket whose connection it caches, so that the next
+ * transfer on it costs no epoll_ctl (two a request otherwise). */
+struct curl_sock {
+	struct loop_tag tag;
+	unsigned registered; /* the events it is in the epoll set for; 0: not in it */
+	int wanted; /* curl watches it */
+};
+
+static struct curl_sock *curl_sock_of(struct upstream_env *env, int fd)
+{
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= env->nsocks) {
+		size_t n = env->nsocks ? env->nsocks : 64;
+		struct curl_sock **v;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		v = realloc(env->socks, n * sizeof(*v));
+		if (!v)
+			return NULL;
+		memset(v + env->nsocks, 0, (n - env->nsocks) * sizeof(*v));
+		env->socks = v;
+		env->nsocks = n;
+	}
+	if (!env->socks[fd]) {
+		env->socks[fd] = calloc(1, sizeof(struct curl_sock));
+		if (!env->socks[fd])
+			return NULL;
+		env->socks[fd]->tag.kind = LOOP_CURL;
+		env->socks[fd]->tag.fd = fd;
+	}
+	return env->socks[fd];
+}
+
+static void curl_sock_drop(struct upstream_env *env, struct curl_sock *cs)
+{
+	if (cs->registered)
+		(void)epoll_ctl(env->epfd, EPOLL_CTL_DEL, cs->tag.fd, NULL);
+	cs->registered = 0;
+}
+
 static void transfers_ended(struct upstream_env *env)
 {
 	CURLMsg *msg;
@@ -588,7 +631,13 @@ static void transfers_ended(struct upstream_env *env)
 
 void upstream_on_socket(struct upstream_env *env, int fd, unsigned events)
 {
+	struct curl_sock *cs = (size_t)fd < env->nsocks ? env->socks[fd] : NULL;
 	int mask = 0, running;
+
+	if (cs && !cs->wanted) {
+		curl_sock_drop(env, cs); /* a cached connection, closing */
+		return;
+	}
 
 	if (events & EPOLLIN)
 		mask |= CURL_CSELECT_IN;
@@ -612,37 +661,37 @@ void upstream_on_timer(struct upstream_env *env)
 static int on_socket(CURL *e, curl_socket_t s, int what, void *ctx, void *sockp)
 {
 	struct upstream_env *env = ctx;
-	struct loop_tag *t = sockp;
+	struct curl_sock *cs = curl_sock_of(env, s);
 	struct epoll_event ev;
+	unsigned want;
 
 	(void)e;
+	(void)sockp;
+	if (!cs)
+		return -1;
 	if (what == CURL_POLL_REMOVE) {
-		if (t) {
-			(void)epoll_ctl(env->epfd, EPOLL_CTL_DEL, s, NULL);
-			(void)curl_multi_assign(env->multi, s, NULL);
-			free(t);
-		}
+		/* left in the set: an event on it while curl does not watch
+		 * it takes it out (upstream_on_socket); a close takes it out */
+		cs->wanted = 0;
 		return 0;
 	}
+	cs->wanted = 1;
+	want = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	if (cs->registered == want)
+		return 0;
 	memset(&ev, 0, sizeof(ev));
-	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-	if (!t) {
-		t = calloc(1, sizeof(*t));
-		if (!t)
-			return -1;
-		t->kind = LOOP_CURL;
-		t->fd = s;
-		ev.data.ptr = t;
-		if (epoll_ctl(env->epfd, EPOLL_CTL_ADD, s, &ev) != 0 &&
-		    (errno != EEXIST || epoll_ctl(env->epfd, EPOLL_CTL_MOD, s, &ev) != 0)) {
-			free(t);
-			return -1;
-		}
-		(void)curl_multi_assign(env->multi, s, t);
+	ev.events = want;
+	ev.data.ptr = &cs->tag;
+	/* registered may be stale: the descriptor was closed and reused */
+	if (cs->registered && epoll_ctl(env->epfd, EPOLL_CTL_MOD, s, &ev) == 0) {
+		cs->registered = want;
 		return 0;
 	}
-	ev.data.ptr = t;
-	return epoll_ctl(env->epfd, EPOLL_CTL_MOD, s, &ev) == 0 ? 0 : -1;
+	if (epoll_ctl(env->epfd, EPOLL_CTL_ADD, s, &ev) != 0 &&
+	    (errno != EEXIST || epoll_ctl(env->epfd, EPOLL_CTL_MOD, s, &ev) != 0))
+		return -1;
+	cs->registered = want ? want : EPOLLIN;
+	return 0;
 }
 
 static int on_timer(CURLM *m, long ms, void *ctx)
@@ -823,6 +872,11 @@ void upstream_env_free(struct upstream_env *env)
 	}
 	if (env->multi)
 		curl_multi_cleanup(env->multi);
+	for (size_t i = 0; i < env->nsocks; i++)
+		free(env->socks[i]);
+	free(env->socks);
+	env->socks = NULL;
+	env->nsocks = 0;
 	upstream_pool_free(env->pool);
 	if (env->keys.fd >= 0) {
 		close(env->keys.fd);

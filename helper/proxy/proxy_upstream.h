@@ -25,6 +25,7 @@ struct loop_tag {
 };
 
 struct upstream;
+struct curl_sock;
 
 /* What every transfer of one server shares; the loop's thread alone
  * touches it, but for the key worker's queue (klock). */
@@ -36,6 +37,8 @@ struct upstream_env {
 	int epfd; /* the loop's epoll set: curl's sockets go in it */
 	long long timer_at; /* curl's timeout, clock_now_ms; -1: none */
 	struct upstream *live; /* every transfer not yet freed */
+	struct curl_sock **socks; /* by descriptor: curl's sockets in the epoll set */
+	size_t nsocks;
 	/* told when a transfer has news for its request: its head, some
 	 * body, its end or failure */
 	void (*notify)(void *ctx, struct upstream *u);
