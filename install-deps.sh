@@ -10,7 +10,7 @@ packages="autoconf automake libtool pkg-config make gcc
   gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux
   dash zsh fish tcsh mandoc groff-base valgrind clang-format cppcheck
   clang libclang-rt-dev
-  bash-completion curl hyperfine time strace openssh-server openssh-client nginx-light wrk
+  bash-completion curl hyperfine time strace openssh-server openssh-client nginx-light wrk haproxy
   dpkg-dev debhelper lintian man-db devscripts"
 # clang and libclang-rt-dev: `make fuzz-run` (on Debian 12 libFuzzer's
 # runtime is only a Recommends of clang's, which --no-install-recommends

@@ -256,7 +256,14 @@ static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err 
 	return DS_OK;
 }
 
-/* What the server asks of the program (proxy.h), from its threads. */
+/* What the server asks of the program (proxy.h): from its event loop,
+ * without waiting */
+static int host_key_peek(void *ctx, unsigned long refused, struct secret **out, unsigned long *gen)
+{
+	return keycache_peek(ctx, refused, out, gen);
+}
+
+/* from its key worker */
 static int host_key_get(void *ctx, unsigned long refused, struct secret **out, unsigned long *gen,
 			struct ds_err *err)
 {
@@ -305,7 +312,7 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 		     struct ds_err *err)
 {
 	const struct profile_conf *pcf = conf_profile(&app->conf, r->kc.profile.name);
-	const struct proxy_host host = { &r->kc, host_key_get, host_log };
+	const struct proxy_host host = { &r->kc, host_key_peek, host_key_get, host_log };
 	char origin[96];
 	int rc, status = 0;
 	pid_t pid;

@@ -25,7 +25,7 @@
 #define PROXY_KEY_PREFIX "sk-local-"
 #define PROXY_MODULE "dscred-proxy.so"
 #define PROXY_MODULE_SYMBOL "dscred_proxy"
-#define PROXY_ABI PACKAGE_VERSION "/proxy-3"
+#define PROXY_ABI PACKAGE_VERSION "/proxy-4"
 
 /* Read-only settings every request sees; the server keeps a copy. The
  * strings and the proxy key belong to the program and outlive the
@@ -45,10 +45,15 @@ struct proxy_conf {
 	const struct secret *proxy_key;
 };
 
-/* What the program lends the server, called from its connection threads
- * (so each must be safe to call from several at once). */
+/* What the program lends the server: key_peek and log are called from
+ * its event loop (so they must not block), key_get from its key worker
+ * thread. */
 struct proxy_host {
 	void *ctx;
+	/* As key_get, without blocking: 0 with the cached key when it is
+	 * fresh (and not the refused one) and no look at store or policy is
+	 * due; else 1 (ask key_get), also when a mint holds the cache. */
+	int (*key_peek)(void *ctx, unsigned long refused, struct secret **out, unsigned long *gen);
 	/* Copies into *out (secret_free it) a temporary key with more than
 	 * the renewal margin left, minting one first when needed. refused:
 	 * the generation of a key upstream answered 401 to (0: none), dropped
@@ -61,8 +66,8 @@ struct proxy_host {
 };
 
 /* The server, as the module exports it: start serves listen_fd (which it
- * then owns) with copies of pc and host, in threads of its own, until
- * stop. */
+ * then owns) with copies of pc and host, in an event loop thread of its
+ * own (and a key worker thread), until stop. */
 struct proxy;
 struct proxy_ops {
 	const char *abi; /* PROXY_ABI */

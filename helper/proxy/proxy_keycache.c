@@ -176,3 +176,21 @@ int keycache_get(struct keycache *kc, unsigned long refused, struct secret **out
 	pthread_mutex_unlock(&kc->lock);
 	return rc;
 }
+
+int keycache_peek(struct keycache *kc, unsigned long refused, struct secret **out,
+		  unsigned long *gen)
+{
+	int rc = 1;
+
+	*out = NULL;
+	if (pthread_mutex_trylock(&kc->lock) != 0)
+		return 1;
+	if (kc->key && !(refused && refused == kc->generation) && !keycache_recheck_due(kc) &&
+	    keycache_fresh(kc)) {
+		*out = secret_new(kc->key->data, kc->key->len);
+		*gen = kc->generation;
+		rc = *out ? 0 : 1;
+	}
+	pthread_mutex_unlock(&kc->lock);
+	return rc;
+}

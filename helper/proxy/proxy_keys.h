@@ -39,6 +39,13 @@ void keycache_free(struct keycache *kc);
 int keycache_get(struct keycache *kc, unsigned long refused, struct secret **out,
 		 unsigned long *gen, struct ds_err *err);
 
+/* keycache_get without waiting: 0 with a copy of the cached key when it
+ * is fresh, not the refused generation and no look at store and policy
+ * is due; 1 otherwise (also while a mint holds the lock): keycache_get
+ * then. */
+int keycache_peek(struct keycache *kc, unsigned long refused, struct secret **out,
+		  unsigned long *gen);
+
 /* The local proxy key: fresh (CMD runs) or kept in
  * $XDG_CONFIG_HOME/dashscope-credential/proxy-key (standalone). */
 int proxy_key_new(struct secret **out, struct ds_err *err);

@@ -1,37 +1,32 @@
 /* SPDX-License-Identifier: MIT */
-/* The proxy module's upstream connection pool (proxy_pool.c): idle
- * transfer handles that keep their upstream connections open between
- * requests, and one share object for DNS and TLS sessions. */
+/* The proxy module's transfer handles (proxy_pool.c): idle easy handles
+ * whose options that never change (TLS, timeouts, callbacks) were set
+ * once, when the handle was made. The upstream connections themselves
+ * live in the one multi handle's connection cache (proxy_upstream.c). */
 #ifndef DS_PROXY_POOL_H
 #define DS_PROXY_POOL_H
 
 #include <curl/curl.h>
-
-/* A multi handle keeps the connections of its transfers in its own cache:
- * pooled with its easy handle, it carries one warm upstream connection
- * from one request to the next. */
-struct upstream_conn {
-	CURLM *multi;
-	CURL *easy;
-	long long idle_since; /* clock_now_ms, while pooled */
-};
+#include "proxy/proxy.h"
 
 struct upstream_pool;
 
-struct upstream_pool *upstream_pool_new(void);
+/* The callbacks every handle calls, with their data set per transfer. */
+struct pool_callbacks {
+	curl_write_callback on_header;
+	curl_write_callback on_body;
+	curl_xferinfo_callback on_progress;
+};
+
+struct upstream_pool *upstream_pool_new(const struct proxy_conf *pc,
+					const struct pool_callbacks *cb);
 void upstream_pool_free(struct upstream_pool *pool);
 
-/* The share object every easy handle of the pool uses (CURLOPT_SHARE). */
-CURLSH *upstream_pool_share(struct upstream_pool *pool);
+/* An idle handle, or a new one with the fixed options set; NULL when out
+ * of memory or an option is refused. */
+CURL *upstream_pool_take(struct upstream_pool *pool);
 
-/* An idle pair (its connection still open) or a new one; NULL when out
- * of memory. Pairs idle for idle_timeout seconds or longer are closed on
- * the way. */
-struct upstream_conn *upstream_pool_take(struct upstream_pool *pool, unsigned long idle_timeout);
-
-/* Takes c back: kept when reusable (only a transfer that ended cleanly
- * leaves a reusable connection) and there is room, else closed. */
-void upstream_pool_give(struct upstream_pool *pool, struct upstream_conn *c, int reusable,
-			unsigned long idle_timeout);
+/* Takes h back: kept when reusable and there is room, else cleaned up. */
+void upstream_pool_give(struct upstream_pool *pool, CURL *h, int reusable);
 
 #endif

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* The proxy's server side on libmicrohttpd, one thread per connection:
- * who may call (the kernel's word on the peer's uid, before anything is
- * spent on a connection; then proxy key, Host), the limits (connections,
- * bodies held), what is forwarded (paths, size), the
- * upstream transfer (run by the same thread, proxy_upstream.h), and one
- * log line per request, handed to the program (proxy.h). */
+/* The proxy's server side on libmicrohttpd, and its one event loop: an
+ * epoll set holds libmicrohttpd's own (external epoll mode, no thread of
+ * its own), libcurl's sockets (proxy_upstream.h), the key worker's
+ * eventfd and, for each request waiting on upstream, its client's socket
+ * (a hang-up cancels the transfer). A request waiting on upstream is
+ * suspended and resumed when its transfer has news; a connection costs
+ * no thread. Here too: who may call (the kernel's word on the peer's
+ * uid, before anything is spent on a connection; then proxy key, Host),
+ * the limits (connections, bodies held), what is forwarded (paths,
+ * size), and one log line per request, handed to the program (proxy.h). */
 #include "config.h"
 #include "base/clock.h"
 #include "base/peer_uid.h"
@@ -20,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,20 +35,39 @@
 struct proxy {
 	struct proxy_conf pc; /* copies of what start was given */
 	struct proxy_host host;
-	struct upstream_env env; /* the two and the pool, for every transfer */
+	struct upstream_env env; /* the two, the multi handle and the key worker */
 	struct MHD_Daemon *daemon;
+	int epfd; /* the loop's epoll set */
+	struct loop_tag mhd; /* libmicrohttpd's epoll descriptor, in it */
+	struct loop_tag stop; /* an eventfd: stop */
+	pthread_t loop;
+	int loop_started;
+	int mhd_due; /* MHD has work: an event on its descriptor, a resumed request */
 	struct sockaddr_storage listen_addr; /* the local end of every connection */
 	uid_t uid; /* the only uid whose connections are served */
-	/* `limits` guards the two counts every connection thread changes */
+	/* `limits` guards the two counts (the loop's thread alone changes
+	 * them now; the lock costs nothing uncontended) */
 	pthread_mutex_t limits;
 	unsigned connections;
 	size_t body_held; /* request body bytes reserved, all connections */
 };
 
-/* One request, from its first line to its completion. Owned by the
- * connection thread, the upstream transfer included. */
+/* One client connection's socket in the loop's epoll set, for all its
+ * life (EPOLLRDHUP, edge-triggered: no epoll_ctl a request): a hang-up
+ * cancels the transfer of a request suspended on upstream, which MHD
+ * does not look at. */
+struct client_watch {
+	struct loop_tag tag;
+	struct preq *rq; /* the request in progress */
+	int hup; /* the client has hung up */
+};
+
+/* One request, from its first line to its completion. */
 struct preq {
+	struct client_watch *cw;
 	struct proxy *px;
+	struct MHD_Connection *conn;
+	int suspended;
 	char *uri; /* raw, as the client sent it */
 	const char *uri_in_place; /* where MHD has it, in its read buffer */
 	long long t0; /* clock_now_ms at the first line */
@@ -56,7 +81,8 @@ struct preq {
 	int client_fd;
 	unsigned status;
 	unsigned long long bytes_out;
-	struct upstream up;
+	struct upstream *up; /* once the request goes upstream */
+	char request_id[80]; /* the upstream's, for the log */
 };
 
 /* ---- answers made here ---- */
@@ -217,15 +243,44 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	struct proxy *px = cls;
+	struct client_watch *cw = *socket_ctx;
 
-	(void)c;
-	(void)socket_ctx;
 	pthread_mutex_lock(&px->limits);
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
 		px->connections++;
 	else if (px->connections)
 		px->connections--;
 	pthread_mutex_unlock(&px->limits);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct epoll_event ev;
+
+		cw = calloc(1, sizeof(*cw));
+		if (!cw || !ci)
+			goto none;
+		cw->tag.kind = LOOP_CLIENT;
+		cw->tag.fd = ci->connect_fd;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = &cw->tag;
+		if (epoll_ctl(px->epfd, EPOLL_CTL_ADD, cw->tag.fd, &ev) != 0)
+			goto none;
+		*socket_ctx = cw;
+		return;
+	none:
+		/* unwatched: a hang-up is seen once the answer comes */
+		free(cw);
+		*socket_ctx = NULL;
+		return;
+	}
+	if (cw) {
+		(void)epoll_ctl(px->epfd, EPOLL_CTL_DEL, cw->tag.fd, NULL);
+		if (cw->rq)
+			cw->rq->cw = NULL;
+		free(cw);
+		*socket_ctx = NULL;
+	}
 }
 
 static int connections_over(struct proxy *px)
@@ -318,6 +373,51 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
+/* ---- waiting on upstream: suspended, the client's socket watched ---- */
+
+/* 0, or -1 when the client has hung up already: its transfer is then
+ * cancelled and the request not suspended. */
+static int suspend(struct preq *rq)
+{
+	if (rq->cw && rq->cw->hup) {
+		upstream_abort(rq->up);
+		return -1;
+	}
+	MHD_suspend_connection(rq->conn);
+	rq->suspended = 1;
+	return 0;
+}
+
+static void resume(struct preq *rq)
+{
+	if (!rq->suspended)
+		return;
+	rq->suspended = 0;
+	rq->px->mhd_due = 1;
+	MHD_resume_connection(rq->conn);
+}
+
+/* The transfer has news: its request, if suspended, looks again. */
+static void on_upstream_news(void *ctx, struct upstream *u)
+{
+	(void)ctx;
+	if (u->owner)
+		resume(u->owner);
+}
+
+/* The client hung up: a request waiting on upstream ends. */
+static void on_client_gone(struct client_watch *cw)
+{
+	struct preq *rq = cw->rq;
+
+	cw->hup = 1;
+	if (!rq || !rq->suspended)
+		return; /* MHD sees it, or suspend will */
+	if (rq->up)
+		upstream_abort(rq->up);
+	resume(rq);
+}
+
 /* ---- the response ---- */
 
 static ssize_t on_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -326,28 +426,25 @@ static ssize_t on_read(void *cls, uint64_t pos, char *buf, size_t max)
 	long n;
 
 	(void)pos;
-	n = upstream_read(&rq->up, buf, max, rq->client_fd);
+	n = upstream_read(rq->up, buf, max);
 	if (n > 0) {
 		rq->bytes_out += (unsigned long long)n;
 		return n;
 	}
+	if (n == UPSTREAM_LATER && suspend(rq) == 0)
+		return 0; /* resumed by on_upstream_news */
 	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* The head is known: the answer goes out. */
 static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq)
 {
-	struct upstream *u = &rq->up;
+	struct upstream *u = rq->up;
 	uint64_t size = MHD_SIZE_UNKNOWN;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	int head;
 
-	head = upstream_begin(u, rq->client_fd);
-	if (head < 0)
-		return MHD_NO; /* the client went away */
-	if (head == 0)
-		return answer_error(c, rq, 502, "ProxyUpstreamError",
-				    u->reason[0] ? u->reason : "The upstream answered nothing.");
+	memcpy(rq->request_id, u->request_id, sizeof(rq->request_id));
 	/* A HEAD or a 304 answer keeps the upstream's length and sends no
 	 * body (MHD sends none for either). Its size must still be known:
 	 * MHD 0.9.75 ends a body-less answer of unknown size with a last
@@ -387,12 +484,30 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 	return ret;
 }
 
+/* Called again each time the suspended request is resumed. */
+static enum MHD_Result answer_when_known(struct MHD_Connection *c, struct preq *rq)
+{
+	struct upstream *u = rq->up;
+
+	if (u->aborted)
+		return MHD_NO; /* the client went away */
+	if (u->head_ready)
+		return answer_upstream(c, rq);
+	if (u->failed || u->done)
+		return answer_error(c, rq, 502, "ProxyUpstreamError",
+				    u->reason[0] ? u->reason : "The upstream answered nothing.");
+	return suspend(rq) == 0 ? MHD_YES : MHD_NO;
+}
+
 static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
 {
 	const struct proxy_conf *pc = &rq->px->pc;
 	struct hdr_ctx h = { NULL, NULL, 0 };
-	struct upstream *u = &rq->up;
+	struct upstream *u = upstream_new(&rq->px->env, rq);
 
+	if (!u)
+		return -1;
+	rq->up = u;
 	h.connection = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Connection");
 	MHD_get_connection_values(c, MHD_HEADER_KIND, on_header, &h);
 	u->headers = h.list;
@@ -402,11 +517,11 @@ static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
 		u->url = NULL;
 		return -1;
 	}
-	u->env = &rq->px->env;
 	ds_strcpy(u->method, sizeof(u->method), rq->method);
 	u->body = rq->body;
 	u->body_len = rq->body_len;
 	u->anthropic = !strncmp(rq->uri, "/apps/anthropic/", 16);
+	u->client_fd = rq->client_fd;
 	return 0;
 }
 
@@ -504,6 +619,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		rq->started = 1;
+		const union MHD_ConnectionInfo *si =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+		rq->conn = c;
+		rq->cw = si ? si->socket_context : NULL;
+		if (rq->cw)
+			rq->cw->rq = rq;
 		rq->client_fd = ci ? ci->connect_fd : -1;
 		ds_strcpy(rq->method, sizeof(rq->method), method);
 		if (connections_over(px)) {
@@ -525,6 +647,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (rq->up)
+		return answer_when_known(c, rq);
 	if (rq->refuse == 503)
 		return answer_error(c, rq, 503, "ProxyBusy",
 				    "The proxy holds proxy_max_total_body of request bodies; retry shortly.");
@@ -533,7 +657,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				    "The request body is larger than proxy_max_body.");
 	if (upstream_prepare(rq, c))
 		return answer_error(c, rq, 500, "ProxyError", "Out of memory.");
-	return answer_upstream(c, rq);
+	upstream_start(rq->up);
+	return answer_when_known(c, rq);
 }
 
 /* ---- request bookkeeping and the log ---- */
@@ -584,7 +709,7 @@ static void log_line(const struct preq *rq)
 	rules_log_clean(path, sizeof(path), rq->uri, plen < 200 ? plen : 200);
 	snprintf(line, sizeof(line), "%s %s %s %u in=%zu out=%llu %.3fs%s%s", when,
 		 method[0] ? method : "-", path, rq->status, rq->body_len, rq->bytes_out, secs,
-		 rq->up.request_id[0] ? " request_id=" : "", rq->up.request_id);
+		 rq->request_id[0] ? " request_id=" : "", rq->request_id);
 	host->log(host->ctx, line);
 }
 
@@ -597,7 +722,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	(void)c;
 	if (!rq)
 		return;
-	upstream_finish(&rq->up, why == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	rq->suspended = 0; /* (only when the server stops) */
+	if (rq->cw)
+		rq->cw->rq = NULL;
+	if (rq->up)
+		upstream_release(rq->up, why == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	rq->up = NULL;
 	if (!px->pc.quiet && rq->started)
 		log_line(rq);
 	body_drop(rq);
@@ -606,16 +736,118 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	*ctx = NULL;
 }
 
+/* ---- the event loop ---- */
+
+#define SWEEP_MS 500
+
+static int loop_timeout(struct proxy *px, long long next_sweep)
+{
+	long long now = clock_now_ms(), until = next_sweep;
+	MHD_UNSIGNED_LONG_LONG mt;
+
+	if (px->env.timer_at >= 0 && px->env.timer_at < until)
+		until = px->env.timer_at;
+	if (MHD_get_timeout(px->daemon, &mt) == MHD_YES && now + (long long)mt < until)
+		until = now + (long long)mt;
+	return until <= now ? 0 : (int)(until - now);
+}
+
+static int mhd_timeout_now(struct proxy *px)
+{
+	MHD_UNSIGNED_LONG_LONG mt;
+
+	return MHD_get_timeout(px->daemon, &mt) == MHD_YES && mt == 0;
+}
+
+/* Resumes every suspended request (MHD may not stop with one) after
+ * cancelling its transfer. */
+static void loop_end(struct proxy *px)
+{
+	for (struct upstream *u = px->env.live; u; u = u->next) {
+		struct preq *rq = u->owner;
+
+		if (rq && rq->suspended) {
+			upstream_abort(u);
+			resume(rq);
+		}
+	}
+}
+
+static void *loop_run(void *arg)
+{
+	struct proxy *px = arg;
+	long long next_sweep = clock_now_ms() + SWEEP_MS;
+	struct epoll_event evs[64];
+
+	for (;;) {
+		int n = epoll_wait(px->epfd, evs, 64, loop_timeout(px, next_sweep));
+
+		for (int i = 0; i < n; i++) {
+			struct loop_tag *t = evs[i].data.ptr;
+
+			switch (t->kind) {
+			case LOOP_STOP:
+				loop_end(px);
+				return NULL;
+			case LOOP_MHD:
+				px->mhd_due = 1;
+				break;
+			case LOOP_KEYS:
+				upstream_on_keys(&px->env);
+				break;
+			case LOOP_CURL:
+				upstream_on_socket(&px->env, t->fd, evs[i].events);
+				break;
+			case LOOP_CLIENT:
+				on_client_gone((struct client_watch *)t);
+				break;
+			}
+		}
+		if (px->env.timer_at >= 0 && clock_now_ms() >= px->env.timer_at)
+			upstream_on_timer(&px->env);
+		if (clock_now_ms() >= next_sweep) {
+			upstream_sweep(&px->env);
+			next_sweep = clock_now_ms() + SWEEP_MS;
+		}
+		if (px->mhd_due || mhd_timeout_now(px)) {
+			px->mhd_due = 0;
+			(void)MHD_run(px->daemon);
+		}
+	}
+}
+
 static void proxy_stop(struct proxy *px)
 {
+	uint64_t one = 1;
+
 	if (!px)
 		return;
+	if (px->loop_started) {
+		if (write(px->stop.fd, &one, sizeof(one)) < 0) {
+			/* an eventfd write fails only on overflow */
+		}
+		pthread_join(px->loop, NULL);
+	}
 	if (px->daemon)
 		MHD_stop_daemon(px->daemon);
-	upstream_pool_free(px->env.pool);
+	upstream_env_free(&px->env);
 	curl_global_cleanup();
+	if (px->stop.fd >= 0)
+		close(px->stop.fd);
+	if (px->epfd >= 0)
+		close(px->epfd);
 	pthread_mutex_destroy(&px->limits);
 	free(px);
+}
+
+static int loop_add(struct proxy *px, struct loop_tag *t)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = t;
+	return epoll_ctl(px->epfd, EPOLL_CTL_ADD, t->fd, &ev);
 }
 
 static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *host, int listen_fd,
@@ -623,6 +855,7 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 {
 	struct proxy *px = calloc(1, sizeof(*px));
 	socklen_t sl = sizeof(px->listen_addr);
+	const union MHD_DaemonInfo *di;
 
 	*out = NULL;
 	if (!px) {
@@ -632,43 +865,62 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 	px->pc = *pc;
 	px->host = *host;
 	px->uid = geteuid();
+	px->epfd = px->stop.fd = -1;
+	px->env.keys.fd = -1;
 	if (getsockname(listen_fd, (struct sockaddr *)&px->listen_addr, &sl) != 0 ||
 	    pthread_mutex_init(&px->limits, NULL) != 0) {
 		free(px);
 		close(listen_fd);
 		return ds_err_set(err, DS_EFAIL, "The proxy's listening socket cannot be used.");
 	}
-	px->env.pc = &px->pc;
-	px->env.host = &px->host;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		pthread_mutex_destroy(&px->limits);
 		free(px);
 		close(listen_fd);
 		return ds_err_set(err, DS_EFAIL, "libcurl could not be initialised.");
 	}
-	px->env.pool = upstream_pool_new();
-	if (px->env.pool)
-		px->daemon =
-			MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-						 MHD_USE_POLL_INTERNAL_THREAD,
-					 0, on_accept, px, on_request, px, MHD_OPTION_LISTEN_SOCKET,
-					 listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_uri, px,
-					 MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, px,
-					 MHD_OPTION_NOTIFY_COMPLETED, on_completed, px,
-					 MHD_OPTION_NOTIFY_CONNECTION, on_connection, px,
-					 /* past the cap a connection is answered 503;
-					  * further ones are not even taken */
-					 MHD_OPTION_CONNECTION_LIMIT, pc->max_connections + 64,
-					 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)pc->idle_timeout,
-					 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
-					 /* MHD's own checks (Host, spaces in the
-					  * target); head_malformed does the rest */
-					 MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
+	px->epfd = epoll_create1(EPOLL_CLOEXEC);
+	px->stop.kind = LOOP_STOP;
+	px->stop.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (px->epfd < 0 || px->stop.fd < 0 || loop_add(px, &px->stop) ||
+	    upstream_env_init(&px->env, &px->pc, &px->host, px->epfd)) {
+		close(listen_fd);
+		proxy_stop(px);
+		return ds_err_set(err, DS_EFAIL, "The proxy's event loop could not start.");
+	}
+	px->env.notify = on_upstream_news;
+	px->env.notify_ctx = px;
+	px->daemon =
+		MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, on_accept, px,
+				 on_request, px, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+				 MHD_OPTION_URI_LOG_CALLBACK, on_uri, px,
+				 MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, px,
+				 MHD_OPTION_NOTIFY_COMPLETED, on_completed, px,
+				 MHD_OPTION_NOTIFY_CONNECTION, on_connection, px,
+				 /* past the cap a connection is answered 503; further ones are
+		 * not even taken */
+				 MHD_OPTION_CONNECTION_LIMIT, pc->max_connections + 64,
+				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)pc->idle_timeout,
+				 /* MHD's default: a request head up to about 16 KiB; the pool
+		 * is cleared after each request */
+				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+				 /* MHD's own checks (Host, spaces in the target); head_malformed
+		 * does the rest */
+				 MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
 	if (!px->daemon) {
 		close(listen_fd);
 		proxy_stop(px);
 		return ds_err_set(err, DS_EFAIL, "The proxy's HTTP server could not start.");
 	}
+	di = MHD_get_daemon_info(px->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	px->mhd.kind = LOOP_MHD;
+	px->mhd.fd = di ? di->epoll_fd : -1;
+	if (px->mhd.fd < 0 || loop_add(px, &px->mhd) ||
+	    pthread_create(&px->loop, NULL, loop_run, px) != 0) {
+		proxy_stop(px);
+		return ds_err_set(err, DS_EFAIL, "The proxy's event loop could not start.");
+	}
+	px->loop_started = 1;
 	*out = px;
 	return DS_OK;
 }

@@ -1,23 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* One request's trip upstream, run by the connection thread itself
- * (proxy_upstream.h): libcurl's multi interface drives a transfer with a
- * temporary key in its headers until the response head is known, then
- * again each time the client wants more of the body (so a slow client
- * holds back only its own upstream). A 401 before any byte reached the
- * client drops the key and the request is replayed once with a new one. */
+/* One request's trip upstream, driven by the event loop
+ * (proxy_upstream.h): an easy handle of the one multi handle carries it
+ * with a temporary key in its headers; the request is told of its head,
+ * of each piece of body (a slow client holds back only its own upstream:
+ * the transfer pauses past PROXY_STREAM_BUF) and of its end. A 401
+ * before any byte reached the client drops the key and the request is
+ * replayed once with a new one. */
 #include "config.h"
 #include "base/clock.h"
 #include "proxy/proxy_upstream.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
-#define SLICE_MS 200 /* how often a waiting thread looks at the client's socket */
+#define UPSTREAM_MAXCONNECTS 64 /* upstream connections kept warm */
+#define DRAIN_MS 1000 /* the end of an answer the client has whole, read for reuse */
 /* SPEC 10: the body of a 401 before the replay is read for at most this
  * much or this long (an endless one must not hold the request) */
 #define HELD_401_MAX_BYTES (64 * 1024)
@@ -35,30 +41,17 @@ static int client_gone(int fd)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
-/* Whether a slice has passed since the client's socket was last looked
- * at. It runs on each wake-up of a busy transfer (each chunk of a
- * stream), so it reads the coarse clock on purpose rather than
- * clock_now_ms: the kernel's last tick, no hardware timer read, and a
- * tick of a few ms is precise enough for a 200 ms slice. */
-static int client_check_due(struct upstream *u)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-	ms = (long long)(now.tv_sec - u->client_checked.tv_sec) * 1000 +
-	     (now.tv_nsec - u->client_checked.tv_nsec) / 1000000;
-	if (ms < SLICE_MS)
-		return 0;
-	u->client_checked = now;
-	return 1;
-}
-
 static void fail(struct upstream *u, const char *what, const char *why)
 {
 	if (!u->reason[0])
 		snprintf(u->reason, sizeof(u->reason), "%s%s", what, why);
 	u->failed = 1;
+}
+
+static void tell(struct upstream *u)
+{
+	if (u->owner)
+		u->env->notify(u->env->notify_ctx, u);
 }
 
 /* ---- libcurl callbacks ---- */
@@ -193,6 +186,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 		u->content_length = u->cur_length;
 		memcpy(u->request_id, u->cur_id, sizeof(u->request_id));
 		u->head_ready = 1;
+		tell(u);
 		return n;
 	}
 	colon = memchr(data, ':', len);
@@ -249,9 +243,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	}
 	if (u->draining)
 		return n; /* the body of one nobody reads */
-	/* The thread runs the transfer only while the client has nothing
-	 * left to read, but one run of it reads as long as the socket has
-	 * bytes (a megabyte and more): past PROXY_STREAM_BUF libcurl keeps
+	/* Past PROXY_STREAM_BUF not yet read by the client, libcurl keeps
 	 * this piece and reads no more until upstream_read resumes it. */
 	if (u->len && u->len + n > PROXY_STREAM_BUF && n <= PROXY_BUF_MAX) {
 		u->paused = 1;
@@ -273,12 +265,14 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	}
 	memcpy(u->buf + u->len, data, n);
 	u->len += n;
+	tell(u);
 	return n;
 }
 
-/* libcurl calls this each time the transfer runs: the idle limit is
- * looked at here (a byte counted either way resets the latter;
- * libcurl's LOW_SPEED averages and so misses a stream gone quiet). */
+/* libcurl calls this each time the transfer runs: a byte counted either
+ * way resets the idle clock (libcurl's LOW_SPEED averages and so misses
+ * a stream gone quiet); the loop's sweep looks at it too, for a
+ * transfer libcurl has no reason to run. */
 static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct upstream *u = ctx;
@@ -298,51 +292,13 @@ static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	return u->idle;
 }
 
-/* ---- one attempt ---- */
-
-#define SET(h, opt, val)                                             \
-	do {                                                         \
-		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK) \
-			goto out;                                    \
-	} while (0)
+/* ---- the request's headers: built once, the key added per attempt ---- */
 
 static void wipe_list(struct curl_slist *list)
 {
 	for (struct curl_slist *l = list; l; l = l->next)
 		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(list);
-}
-
-/* The client's headers plus ours; NULL when out of memory. */
-static struct curl_slist *request_headers(const struct upstream *u, const struct secret *key)
-{
-	struct curl_slist *list = NULL, *l;
-	size_t alen = key->len + 32;
-	char *line = malloc(alen);
-	int ok = line != NULL;
-
-	for (const struct curl_slist *h = u->headers; ok && h; h = h->next)
-		ok = (l = curl_slist_append(list, h->data)) != NULL && (list = l);
-	if (ok) {
-		snprintf(line, alen, "Authorization: Bearer %s", key->data);
-		ok = (l = curl_slist_append(list, line)) != NULL && (list = l);
-	}
-	if (ok && u->anthropic) {
-		snprintf(line, alen, "x-api-key: %s", key->data);
-		ok = (l = curl_slist_append(list, line)) != NULL && (list = l);
-	}
-	/* no 100-continue round trip; no defaults the client did not send */
-	if (ok)
-		ok = (l = curl_slist_append(list, "Expect:")) != NULL && (list = l);
-	if (line) {
-		explicit_bzero(line, alen);
-		free(line);
-	}
-	if (!ok) {
-		wipe_list(list);
-		return NULL;
-	}
-	return list;
 }
 
 static int has_header(const struct curl_slist *list, const char *name)
@@ -355,68 +311,104 @@ static int has_header(const struct curl_slist *list, const char *name)
 	return 0;
 }
 
-/* Sets the pair's easy handle up for this attempt and adds it to its
- * multi handle; the key goes only into u->sent. */
+static int append(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(*list, line);
+
+	if (!l)
+		return -1;
+	*list = l;
+	return 0;
+}
+
+/* Once a request: no 100-continue round trip, and none of the defaults
+ * curl adds (for a POST) that the client did not send. */
+static int headers_finish(struct upstream *u)
+{
+	if (append(&u->headers, "Expect:"))
+		return -1;
+	if (!has_header(u->headers, "Content-Type") && append(&u->headers, "Content-Type:"))
+		return -1;
+	if (!has_header(u->headers, "Accept") && append(&u->headers, "Accept:"))
+		return -1;
+	for (u->tail = u->headers; u->tail->next; u->tail = u->tail->next)
+		;
+	return 0;
+}
+
+/* The key's lines, after u->tail (wiped when they go). */
+static int headers_key_add(struct upstream *u, const struct secret *key)
+{
+	struct curl_slist *k = NULL;
+	size_t alen = key->len + 32;
+	char *line = malloc(alen);
+	int ok = line != NULL;
+
+	if (ok) {
+		snprintf(line, alen, "Authorization: Bearer %s", key->data);
+		ok = append(&k, line) == 0;
+	}
+	if (ok && u->anthropic) {
+		snprintf(line, alen, "x-api-key: %s", key->data);
+		ok = append(&k, line) == 0;
+	}
+	if (line) {
+		explicit_bzero(line, alen);
+		free(line);
+	}
+	if (!ok) {
+		wipe_list(k);
+		return -1;
+	}
+	u->tail->next = k;
+	return 0;
+}
+
+static void headers_key_drop(struct upstream *u)
+{
+	if (u->tail) {
+		wipe_list(u->tail->next);
+		u->tail->next = NULL;
+	}
+}
+
+/* ---- one attempt ---- */
+
+#define SET(h, opt, val)                                             \
+	do {                                                         \
+		if (curl_easy_setopt((h), (opt), (val)) != CURLE_OK) \
+			goto out;                                    \
+	} while (0)
+
+/* Sets the handle up for this attempt (the options that differ from one
+ * request to the next; the pool set the rest) and adds it to the multi
+ * handle; the key goes only into the header list's tail. */
 static int attempt_setup(struct upstream *u, const struct secret *key)
 {
-	const struct proxy_conf *pc = u->env->pc;
-	int http = !strncasecmp(u->url, "http://", 7);
-	CURL *h = u->conn->easy;
-	struct curl_slist *l;
+	CURL *h = u->easy;
 
-	u->sent = request_headers(u, key);
-	if (!u->sent)
+	if (headers_key_add(u, key))
 		return -1;
-	/* curl adds these for a POST unless told not to */
-	if (!has_header(u->headers, "Content-Type")) {
-		if (!(l = curl_slist_append(u->sent, "Content-Type:")))
-			return -1;
-		u->sent = l;
-	}
-	if (!has_header(u->headers, "Accept")) {
-		if (!(l = curl_slist_append(u->sent, "Accept:")))
-			return -1;
-		u->sent = l;
-	}
-	curl_easy_reset(h); /* options go; the multi handle keeps the connection */
 	SET(h, CURLOPT_URL, u->url);
-	/* the path goes as the server checked it (rules_path), never
-	 * rewritten: no dot segments removed, no fragment cut */
-	SET(h, CURLOPT_PATH_AS_IS, 1L);
-	SET(h, CURLOPT_PROTOCOLS_STR, http ? "http" : "https");
-	SET(h, CURLOPT_FOLLOWLOCATION, 0L);
-	SET(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	SET(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (pc->ca_file)
-		SET(h, CURLOPT_CAINFO, pc->ca_file);
-	/* a loopback http:// endpoint never goes through a proxy (SPEC 2) */
-	if (http)
-		SET(h, CURLOPT_NOPROXY, "*");
-	SET(h, CURLOPT_NOSIGNAL, 1L);
-	SET(h, CURLOPT_SHARE, upstream_pool_share(u->env->pool));
-	/* no total timeout on a stream; an idle one is closed (on_progress) */
-	SET(h, CURLOPT_CONNECTTIMEOUT, (long)pc->connect_timeout);
-	SET(h, CURLOPT_HTTPHEADER, u->sent);
+	SET(h, CURLOPT_HTTPHEADER, u->headers);
 	SET(h, CURLOPT_ERRORBUFFER, u->errbuf);
-	SET(h, CURLOPT_HEADERFUNCTION, on_header);
 	SET(h, CURLOPT_HEADERDATA, u);
-	SET(h, CURLOPT_WRITEFUNCTION, on_body);
 	SET(h, CURLOPT_WRITEDATA, u);
-	SET(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	SET(h, CURLOPT_XFERINFODATA, u);
-	SET(h, CURLOPT_NOPROGRESS, 0L);
+	SET(h, CURLOPT_PRIVATE, u);
+	SET(h, CURLOPT_CUSTOMREQUEST, NULL);
 	if (!strcmp(u->method, "HEAD")) {
 		SET(h, CURLOPT_NOBODY, 1L);
 	} else if (!strcmp(u->method, "GET") && !u->body_len) {
 		SET(h, CURLOPT_HTTPGET, 1L);
 	} else {
-		SET(h, CURLOPT_POSTFIELDS, u->body ? u->body : "");
+		SET(h, CURLOPT_NOBODY, 0L);
 		SET(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)u->body_len);
+		SET(h, CURLOPT_POSTFIELDS, u->body ? u->body : "");
 		if (strcmp(u->method, "POST"))
 			SET(h, CURLOPT_CUSTOMREQUEST, u->method);
 	}
-	if (curl_multi_add_handle(u->conn->multi, h) != CURLM_OK)
+	if (curl_multi_add_handle(u->env->multi, h) != CURLM_OK)
 		return -1;
 	u->attached = 1;
 	return 0;
@@ -429,51 +421,81 @@ out:
 static void attempt_detach(struct upstream *u)
 {
 	if (u->attached) {
-		if (curl_multi_remove_handle(u->conn->multi, u->conn->easy) != CURLM_OK)
+		if (curl_multi_remove_handle(u->env->multi, u->easy) != CURLM_OK)
 			u->reusable_lost = 1;
 		u->attached = 0;
 	}
-	if (curl_easy_setopt(u->conn->easy, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
-		u->reusable_lost = 1;
-	if (curl_easy_setopt(u->conn->easy, CURLOPT_ERRORBUFFER, NULL) != CURLE_OK)
-		u->reusable_lost = 1;
-	wipe_list(u->sent);
-	u->sent = NULL;
+	if (u->easy) {
+		if (curl_easy_setopt(u->easy, CURLOPT_HTTPHEADER, NULL) != CURLE_OK)
+			u->reusable_lost = 1;
+		if (curl_easy_setopt(u->easy, CURLOPT_ERRORBUFFER, NULL) != CURLE_OK)
+			u->reusable_lost = 1;
+	}
+	headers_key_drop(u);
 }
 
-/* Takes a key (minting one when needed; after a 401, one newer than the
- * refused one) and starts an attempt with it. */
-static int attempt_start(struct upstream *u)
+static void handle_give(struct upstream *u)
 {
-	const struct proxy_host *host = u->env->host;
-	struct ds_err err = { 0, "" };
-	struct secret *key;
+	if (u->easy)
+		upstream_pool_give(u->env->pool, u->easy, !u->reusable_lost);
+	u->easy = NULL;
+}
+
+/* Starts an attempt with key (which it frees). */
+static void attempt_go(struct upstream *u, struct secret *key, unsigned long gen)
+{
 	int rc;
 
-	if (host->key_get(host->ctx, u->round ? u->gen : 0, &key, &u->gen, &err)) {
-		fail(u, "Minting a temporary key failed: ", err.msg);
-		return -1;
-	}
-	/* a mint takes a while: a client gone meanwhile costs no upstream
-	 * request (a completion nobody reads is still billed) */
-	if (client_gone(u->client_fd)) {
-		secret_free(key);
-		u->aborted = 1;
-		return -1;
-	}
+	u->gen = gen;
 	u->errbuf[0] = 0;
 	u->held_401 = 0;
 	u->held_401_bytes = 0;
 	u->cur_status = 0;
 	u->seen_down = u->seen_up = 0;
 	u->last_byte = clock_now_ms();
-	rc = attempt_setup(u, key);
+	if (!u->easy)
+		u->easy = upstream_pool_take(u->env->pool);
+	rc = u->easy ? attempt_setup(u, key) : -1;
 	secret_free(key);
 	if (rc) {
 		attempt_detach(u);
 		fail(u, "The upstream request could not be set up: ", "out of memory.");
+		handle_give(u);
+		tell(u);
 	}
-	return rc;
+}
+
+static void worker_queue(struct upstream *u)
+{
+	struct upstream_env *env = u->env;
+
+	u->in_worker = 1;
+	u->knext = NULL;
+	pthread_mutex_lock(&env->klock);
+	if (env->kq_tail)
+		env->kq_tail->knext = u;
+	else
+		env->kq = u;
+	env->kq_tail = u;
+	pthread_cond_signal(&env->kcv);
+	pthread_mutex_unlock(&env->klock);
+}
+
+/* Takes a key (after a 401, one newer than the refused one) and starts
+ * an attempt with it: from the cache at once when it holds a fresh one,
+ * else once the key worker has minted. */
+static void attempt_start(struct upstream *u)
+{
+	const struct proxy_host *host = u->env->host;
+	unsigned long refused = u->round ? u->gen : 0, gen = 0;
+	struct secret *key = NULL;
+
+	if (host->key_peek(host->ctx, refused, &key, &gen) == 0) {
+		attempt_go(u, key, gen);
+		return;
+	}
+	u->krefused = refused;
+	worker_queue(u);
 }
 
 /* Whether the first attempt was refused as a 401 is, however its transfer
@@ -495,27 +517,36 @@ static int answered_401(struct upstream *u, CURLcode cc)
 		return 1;
 	if (cc == CURLE_OK)
 		return 0;
-	if (curl_easy_getinfo(u->conn->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
+	if (curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK)
 		code = 0;
 	if (u->cur_status == 401 || code == 401)
 		return 1;
 	if (cc != CURLE_SEND_ERROR || u->cur_status != 0 || !u->body_len)
 		return 0;
-	if (curl_easy_getinfo(u->conn->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK)
+	if (curl_easy_getinfo(u->easy, CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK)
 		return 0;
 	return sent >= 0 && (unsigned long long)sent < u->body_len;
 }
 
+static void upstream_free(struct upstream *u);
+
 /* The attempt's transfer ended with cc: replay it once after a 401,
- * else record how it ended. */
+ * else record how it ended and tell the request. */
 static void attempt_end(struct upstream *u, CURLcode cc)
 {
 	int replay = answered_401(u, cc);
 
 	attempt_detach(u);
+	if (u->draining || !u->owner) {
+		/* the end of an answer nobody reads: its connection is reused
+		 * when it ended cleanly (the multi handle keeps it) */
+		u->done = cc == CURLE_OK;
+		upstream_free(u);
+		return;
+	}
 	if (replay) {
 		u->round = 1;
-		(void)attempt_start(u); /* a failure is recorded in u */
+		attempt_start(u);
 		return;
 	}
 	curl_slist_free_all(u->cur_headers);
@@ -530,76 +561,388 @@ static void attempt_end(struct upstream *u, CURLcode cc)
 		fail(u, "The upstream answered nothing.", "");
 	else
 		u->done = 1;
+	handle_give(u);
+	tell(u);
 }
 
-static int head_known(const struct upstream *u)
+/* ---- the loop's events ---- */
+
+/* The loop's record of one of curl's sockets, by descriptor: kept when
+ * curl lets go of a socket whose connection it caches, so that the next
+ * transfer on it costs no epoll_ctl (two a request otherwise). */
+struct curl_sock {
+	struct loop_tag tag;
+	unsigned registered; /* the events it is in the epoll set for; 0: not in it */
+	int wanted; /* curl watches it */
+};
+
+static struct curl_sock *curl_sock_of(struct upstream_env *env, int fd)
 {
-	return u->head_ready;
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= env->nsocks) {
+		size_t n = env->nsocks ? env->nsocks : 64;
+		struct curl_sock **v;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		v = realloc(env->socks, n * sizeof(*v));
+		if (!v)
+			return NULL;
+		memset(v + env->nsocks, 0, (n - env->nsocks) * sizeof(*v));
+		env->socks = v;
+		env->nsocks = n;
+	}
+	if (!env->socks[fd]) {
+		env->socks[fd] = calloc(1, sizeof(struct curl_sock));
+		if (!env->socks[fd])
+			return NULL;
+		env->socks[fd]->tag.kind = LOOP_CURL;
+		env->socks[fd]->tag.fd = fd;
+	}
+	return env->socks[fd];
 }
 
-static int body_buffered(const struct upstream *u)
+static void curl_sock_drop(struct upstream_env *env, struct curl_sock *cs)
 {
-	return u->off < u->len;
+	if (cs->registered)
+		(void)epoll_ctl(env->epfd, EPOLL_CTL_DEL, cs->tag.fd, NULL);
+	cs->registered = 0;
 }
 
-static int never(const struct upstream *u)
+static void transfers_ended(struct upstream_env *env)
 {
-	(void)u;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(env->multi, &left))) {
+		struct upstream *u = NULL;
+		CURLcode cc = msg->data.result;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&u) !=
+			    CURLE_OK ||
+		    !u || !u->attached)
+			continue;
+		attempt_end(u, cc);
+	}
+}
+
+void upstream_on_socket(struct upstream_env *env, int fd, unsigned events)
+{
+	struct curl_sock *cs = (size_t)fd < env->nsocks ? env->socks[fd] : NULL;
+	int mask = 0, running;
+
+	if (cs && !cs->wanted) {
+		curl_sock_drop(env, cs); /* a cached connection, closing */
+		return;
+	}
+
+	if (events & EPOLLIN)
+		mask |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		mask |= CURL_CSELECT_OUT;
+	if (events & (EPOLLERR | EPOLLHUP))
+		mask |= CURL_CSELECT_ERR;
+	(void)curl_multi_socket_action(env->multi, fd, mask, &running);
+	transfers_ended(env);
+}
+
+void upstream_on_timer(struct upstream_env *env)
+{
+	int running;
+
+	env->timer_at = -1;
+	(void)curl_multi_socket_action(env->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	transfers_ended(env);
+}
+
+static int on_socket(CURL *e, curl_socket_t s, int what, void *ctx, void *sockp)
+{
+	struct upstream_env *env = ctx;
+	struct curl_sock *cs = curl_sock_of(env, s);
+	struct epoll_event ev;
+	unsigned want;
+
+	(void)e;
+	(void)sockp;
+	if (!cs)
+		return -1;
+	if (what == CURL_POLL_REMOVE) {
+		/* left in the set: an event on it while curl does not watch
+		 * it takes it out (upstream_on_socket); a close takes it out */
+		cs->wanted = 0;
+		return 0;
+	}
+	cs->wanted = 1;
+	want = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	if (cs->registered == want)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.ptr = &cs->tag;
+	/* registered may be stale: the descriptor was closed and reused */
+	if (cs->registered && epoll_ctl(env->epfd, EPOLL_CTL_MOD, s, &ev) == 0) {
+		cs->registered = want;
+		return 0;
+	}
+	if (epoll_ctl(env->epfd, EPOLL_CTL_ADD, s, &ev) != 0 &&
+	    (errno != EEXIST || epoll_ctl(env->epfd, EPOLL_CTL_MOD, s, &ev) != 0))
+		return -1;
+	cs->registered = want ? want : EPOLLIN;
 	return 0;
 }
 
-static int ended(const struct upstream *u)
+static int on_timer(CURLM *m, long ms, void *ctx)
 {
-	return u->done || u->failed || u->aborted || !u->attached;
+	struct upstream_env *env = ctx;
+
+	(void)m;
+	env->timer_at = ms < 0 ? -1 : clock_now_ms() + ms;
+	return 0;
 }
 
-/* Runs the transfer until ready(u) holds or it ended (0), the client went
- * away (-1), or for at most limit_ms (0; negative: no limit). */
-static int drive(struct upstream *u, int client_fd, int (*ready)(const struct upstream *),
-		 long limit_ms)
+/* Transfers libcurl has no reason to run: an upstream silent for
+ * proxy_idle_timeout, a 401's body that does not end, a drain past its
+ * second. */
+void upstream_sweep(struct upstream_env *env)
 {
-	CURLM *m = u->conn->multi;
-	long long until = limit_ms >= 0 ? clock_deadline_in(limit_ms) : 0;
+	long long now = clock_now_ms(), idle = (long long)env->pc->idle_timeout * 1000;
+	struct upstream *u, *next;
 
+	for (u = env->live; u; u = next) {
+		next = u->next;
+		if (!u->attached)
+			continue;
+		if (u->draining && now >= u->drain_until) {
+			attempt_end(u, CURLE_ABORTED_BY_CALLBACK);
+		} else if (u->held_401 && now - u->held_401_at >= HELD_401_MAX_MS) {
+			attempt_end(u, CURLE_ABORTED_BY_CALLBACK);
+		} else if (!u->paused && now - u->last_byte >= idle) {
+			u->idle = 1;
+			attempt_end(u, CURLE_ABORTED_BY_CALLBACK);
+		}
+	}
+}
+
+/* ---- the key worker ---- */
+
+static void *key_worker(void *arg)
+{
+	struct upstream_env *env = arg;
+	const struct proxy_host *host = env->host;
+
+	pthread_mutex_lock(&env->klock);
 	for (;;) {
-		int running, n = 0, left;
-		CURLMsg *msg;
+		struct upstream *u;
+		struct ds_err err = { 0, "" };
+		uint64_t one = 1;
 
-		if (ready(u) || ended(u))
-			return 0;
-		if (curl_multi_perform(m, &running) != CURLM_OK) {
-			attempt_end(u, CURLE_FAILED_INIT);
-			return 0;
+		while (!env->kq && !env->kstop)
+			pthread_cond_wait(&env->kcv, &env->klock);
+		if (env->kstop)
+			break;
+		u = env->kq;
+		env->kq = u->knext;
+		if (!env->kq)
+			env->kq_tail = NULL;
+		pthread_mutex_unlock(&env->klock);
+		u->krc = host->key_get(host->ctx, u->krefused, &u->kkey, &u->kgen, &err);
+		if (u->krc)
+			ds_strcpy(u->kreason, sizeof(u->kreason), err.msg);
+		pthread_mutex_lock(&env->klock);
+		u->knext = env->kdone;
+		env->kdone = u;
+		if (write(env->keys.fd, &one, sizeof(one)) < 0) {
+			/* the counter is full: the loop has a wake-up pending anyway */
 		}
-		while ((msg = curl_multi_info_read(m, &left)))
-			if (msg->msg == CURLMSG_DONE && u->attached)
-				attempt_end(u, msg->data.result);
-		if (ready(u) || ended(u) || (limit_ms >= 0 && clock_now_ms() >= until))
-			return 0;
-		if (curl_multi_poll(m, NULL, 0, SLICE_MS, &n) != CURLM_OK) {
-			attempt_end(u, CURLE_FAILED_INIT);
-			return 0;
+	}
+	pthread_mutex_unlock(&env->klock);
+	return NULL;
+}
+
+void upstream_on_keys(struct upstream_env *env)
+{
+	struct upstream *list, *rev = NULL, *u;
+	uint64_t n;
+
+	if (read(env->keys.fd, &n, sizeof(n)) < 0) {
+		/* nothing to read: another pass took it */
+	}
+	pthread_mutex_lock(&env->klock);
+	list = env->kdone;
+	env->kdone = NULL;
+	pthread_mutex_unlock(&env->klock);
+	while (list) { /* oldest first */
+		u = list;
+		list = u->knext;
+		u->knext = rev;
+		rev = u;
+	}
+	while ((u = rev)) {
+		struct secret *key = u->kkey;
+
+		rev = u->knext;
+		u->kkey = NULL;
+		u->in_worker = 0;
+		if (!u->owner || u->aborted) {
+			secret_free(key);
+			if (!u->owner)
+				upstream_free(u);
+			continue;
 		}
-		if ((n == 0 || client_check_due(u)) && client_gone(client_fd)) {
+		if (u->krc) {
+			fail(u, "Minting a temporary key failed: ", u->kreason);
+			tell(u);
+		} else if (client_gone(u->client_fd)) {
+			/* gone while its key was minted: no upstream request
+			 * (a completion nobody reads is still billed) */
+			secret_free(key);
 			u->aborted = 1;
-			return -1;
+			tell(u);
+		} else {
+			attempt_go(u, key, u->kgen);
 		}
 	}
 }
 
-int upstream_begin(struct upstream *u, int client_fd)
+/* ---- set-up ---- */
+
+int upstream_env_init(struct upstream_env *env, const struct proxy_conf *pc,
+		      const struct proxy_host *host, int epfd)
 {
-	u->client_fd = client_fd;
-	u->content_length = -1;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &u->client_checked);
-	u->conn = upstream_pool_take(u->env->pool, u->env->pc->idle_timeout);
-	if (!u->conn) {
-		fail(u, "The upstream request could not be set up: ", "out of memory.");
-		return 0;
-	}
-	if (attempt_start(u) == 0 && drive(u, client_fd, head_known, -1) < 0)
+	static const struct pool_callbacks cb = { on_header, on_body, on_progress };
+	struct epoll_event ev;
+	int mc = CURLM_OK;
+
+	memset(env, 0, sizeof(*env));
+	env->pc = pc;
+	env->host = host;
+	env->epfd = epfd;
+	env->timer_at = -1;
+	env->keys.kind = LOOP_KEYS;
+	env->keys.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (env->keys.fd < 0)
 		return -1;
-	return u->aborted ? -1 : u->head_ready;
+	pthread_mutex_init(&env->klock, NULL);
+	pthread_cond_init(&env->kcv, NULL);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &env->keys;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, env->keys.fd, &ev) != 0)
+		return -1;
+	env->pool = upstream_pool_new(pc, &cb);
+	env->multi = curl_multi_init();
+	if (!env->pool || !env->multi)
+		return -1;
+	mc |= curl_multi_setopt(env->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	mc |= curl_multi_setopt(env->multi, CURLMOPT_SOCKETDATA, env);
+	mc |= curl_multi_setopt(env->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	mc |= curl_multi_setopt(env->multi, CURLMOPT_TIMERDATA, env);
+	/* the warm upstream connections kept between requests */
+	mc |= curl_multi_setopt(env->multi, CURLMOPT_MAXCONNECTS, (long)UPSTREAM_MAXCONNECTS);
+	if (mc != CURLM_OK)
+		return -1;
+	if (pthread_create(&env->worker, NULL, key_worker, env) != 0)
+		return -1;
+	env->worker_started = 1;
+	return 0;
+}
+
+void upstream_env_free(struct upstream_env *env)
+{
+	if (env->worker_started) {
+		pthread_mutex_lock(&env->klock);
+		env->kstop = 1;
+		pthread_cond_signal(&env->kcv);
+		pthread_mutex_unlock(&env->klock);
+		pthread_join(env->worker, NULL);
+		env->worker_started = 0;
+	}
+	/* what the worker answered or never took */
+	for (struct upstream *u = env->kdone; u; u = u->knext)
+		secret_free(u->kkey), u->kkey = NULL, u->in_worker = 0;
+	for (struct upstream *u = env->kq; u; u = u->knext)
+		u->in_worker = 0;
+	env->kdone = env->kq = env->kq_tail = NULL;
+	while (env->live) {
+		env->live->owner = NULL;
+		upstream_free(env->live);
+	}
+	if (env->multi)
+		curl_multi_cleanup(env->multi);
+	for (size_t i = 0; i < env->nsocks; i++)
+		free(env->socks[i]);
+	free(env->socks);
+	env->socks = NULL;
+	env->nsocks = 0;
+	upstream_pool_free(env->pool);
+	if (env->keys.fd >= 0) {
+		close(env->keys.fd);
+		pthread_cond_destroy(&env->kcv);
+		pthread_mutex_destroy(&env->klock);
+	}
+	env->multi = NULL;
+	env->pool = NULL;
+	env->keys.fd = -1;
+}
+
+/* ---- one request's transfer ---- */
+
+struct upstream *upstream_new(struct upstream_env *env, void *owner)
+{
+	struct upstream *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	u->env = env;
+	u->owner = owner;
+	u->client_fd = -1;
+	u->content_length = -1;
+	u->next = env->live;
+	if (env->live)
+		env->live->prev = u;
+	env->live = u;
+	return u;
+}
+
+static void upstream_free(struct upstream *u)
+{
+	struct upstream_env *env = u->env;
+
+	if (u->in_worker) {
+		u->owner = NULL; /* freed when the worker hands it back */
+		return;
+	}
+	attempt_detach(u);
+	handle_give(u);
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		env->live = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	if (u->buf) {
+		explicit_bzero(u->buf, u->len);
+		free(u->buf);
+	}
+	free(u->cur_connection);
+	curl_slist_free_all(u->resp_headers);
+	curl_slist_free_all(u->cur_headers);
+	curl_slist_free_all(u->headers);
+	free(u->url);
+	secret_free(u->kkey);
+	free(u);
+}
+
+void upstream_start(struct upstream *u)
+{
+	if (headers_finish(u)) {
+		fail(u, "The upstream request could not be set up: ", "out of memory.");
+		return;
+	}
+	attempt_start(u);
 }
 
 int upstream_whole(const struct upstream *u)
@@ -615,59 +958,53 @@ int upstream_whole(const struct upstream *u)
  * it kept at once. */
 static int resume(struct upstream *u)
 {
-	if (!u->paused)
+	if (!u->paused || !u->attached)
 		return 0;
 	u->paused = 0;
-	if (curl_easy_pause(u->conn->easy, CURLPAUSE_CONT) != CURLE_OK) {
+	if (curl_easy_pause(u->easy, CURLPAUSE_CONT) != CURLE_OK) {
 		fail(u, "The upstream request failed: ", "it could not be resumed.");
 		return -1;
 	}
 	return 0;
 }
 
-long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd)
+long upstream_read(struct upstream *u, char *buf, size_t max)
 {
-	if (!body_buffered(u) && !ended(u)) {
+	for (int pass = 0; pass < 2; pass++) {
+		if (u->off < u->len) {
+			size_t take = u->len - u->off < max ? u->len - u->off : max;
+
+			memcpy(buf, u->buf + u->off, take);
+			u->off += take;
+			return (long)take;
+		}
 		u->off = u->len = 0;
-		if (resume(u) || drive(u, client_fd, body_buffered, -1) < 0)
+		if (u->done)
+			return 0;
+		if (u->failed || u->aborted || !u->attached)
+			return -1;
+		if (resume(u))
 			return -1;
 	}
-	if (body_buffered(u)) {
-		size_t take = u->len - u->off < max ? u->len - u->off : max;
-		memcpy(buf, u->buf + u->off, take);
-		u->off += take;
-		return (long)take;
-	}
-	return u->done ? 0 : -1;
+	return UPSTREAM_LATER;
 }
 
-void upstream_finish(struct upstream *u, int graceful)
+void upstream_abort(struct upstream *u)
 {
-	if (u->conn) {
-		/* the client has it all: let libcurl read the end of the
-		 * response, so the connection can be reused, for a while */
-		if (graceful && !ended(u)) {
-			u->draining = 1;
-			if (!resume(u))
-				(void)drive(u, -1, never, 1000);
-		}
+	u->aborted = 1;
+	if (u->attached)
 		attempt_detach(u);
-		upstream_pool_give(u->env->pool, u->conn, u->done && !u->reusable_lost,
-				   u->env->pc->idle_timeout);
-		u->conn = NULL;
+	handle_give(u);
+}
+
+void upstream_release(struct upstream *u, int graceful)
+{
+	u->owner = NULL;
+	if (graceful && u->attached && !u->done && !u->failed) {
+		u->draining = 1;
+		u->drain_until = clock_now_ms() + DRAIN_MS;
+		if (!resume(u))
+			return;
 	}
-	if (u->buf) {
-		explicit_bzero(u->buf, u->len);
-		free(u->buf);
-	}
-	u->buf = NULL;
-	u->off = u->len = u->cap = 0;
-	free(u->cur_connection);
-	u->cur_connection = NULL;
-	curl_slist_free_all(u->resp_headers);
-	curl_slist_free_all(u->cur_headers);
-	curl_slist_free_all(u->headers);
-	u->resp_headers = u->cur_headers = u->headers = NULL;
-	free(u->url);
-	u->url = NULL;
+	upstream_free(u);
 }

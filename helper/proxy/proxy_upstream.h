@@ -1,48 +1,92 @@
 /* SPDX-License-Identifier: MIT */
-/* The proxy module's upstream transfer (proxy_upstream.c): one request's
- * trip upstream, driven by the connection thread itself. A pooled multi
- * handle (proxy_pool.h, which keeps its upstream connection between
- * requests) runs the transfer while the thread waits for the response
- * head, and again each time the client wants more body. No second thread
- * and no hand-over: a request costs no thread start and no wake-up. */
+/* The proxy module's upstream side (proxy_upstream.c), run by the one
+ * event loop (proxy_server.c): every transfer is an easy handle of one
+ * libcurl multi handle driven through its socket interface, so a request
+ * waiting on upstream costs no thread. The key a request needs comes
+ * from the key cache without blocking when it is fresh; a mint (which
+ * waits on the network and the store) runs on one key worker thread,
+ * which wakes the loop through an eventfd. */
 #ifndef DS_PROXY_UPSTREAM_H
 #define DS_PROXY_UPSTREAM_H
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stddef.h>
-#include <time.h>
 #include "proxy/proxy.h"
 #include "proxy/proxy_pool.h"
 #include "proxy/proxy_rules.h"
 
-/* What every transfer of one server shares, read-only: its settings, the
- * program's key source and the connection pool. */
+/* What the loop's epoll set hands back: the first member of every
+ * structure registered in it. */
+enum loop_kind { LOOP_STOP, LOOP_MHD, LOOP_KEYS, LOOP_CURL, LOOP_CLIENT };
+struct loop_tag {
+	enum loop_kind kind;
+	int fd;
+};
+
+struct upstream;
+struct curl_sock;
+
+/* What every transfer of one server shares; the loop's thread alone
+ * touches it, but for the key worker's queue (klock). */
 struct upstream_env {
 	const struct proxy_conf *pc;
 	const struct proxy_host *host;
 	struct upstream_pool *pool;
+	CURLM *multi;
+	int epfd; /* the loop's epoll set: curl's sockets go in it */
+	long long timer_at; /* curl's timeout, clock_now_ms; -1: none */
+	struct upstream *live; /* every transfer not yet freed */
+	struct curl_sock **socks; /* by descriptor: curl's sockets in the epoll set */
+	size_t nsocks;
+	/* told when a transfer has news for its request: its head, some
+	 * body, its end or failure */
+	void (*notify)(void *ctx, struct upstream *u);
+	void *notify_ctx;
+
+	/* the key worker */
+	pthread_t worker;
+	int worker_started;
+	pthread_mutex_t klock;
+	pthread_cond_t kcv;
+	struct upstream *kq, *kq_tail; /* waiting for a key, oldest first */
+	struct upstream *kdone; /* answered, for the loop */
+	int kstop;
+	struct loop_tag keys; /* an eventfd: the worker answered */
 };
 
 struct upstream {
-	/* set before upstream_begin, read-only after */
-	const struct upstream_env *env;
+	/* set before upstream_start, read-only after */
+	struct upstream_env *env;
+	void *owner; /* the request; NULL once it is gone */
 	char *url;
 	char method[16];
-	struct curl_slist *headers; /* the client's end-to-end headers */
+	struct curl_slist *headers; /* the client's end-to-end headers, ours added once */
 	const char *body;
 	size_t body_len;
 	int anthropic;
+	int client_fd; /* looked at after a mint */
+
+	/* bookkeeping */
+	struct upstream *prev, *next; /* env->live */
+	struct upstream *knext; /* the worker's lists */
+	int in_worker;
+	unsigned long krefused;
+	struct secret *kkey;
+	unsigned long kgen;
+	int krc;
+	char kreason[300];
 
 	/* the transfer */
-	struct upstream_conn *conn; /* from the pool; NULL when none */
-	struct curl_slist *sent; /* this attempt's request headers, key included */
+	CURL *easy; /* from the pool; NULL when none */
+	struct curl_slist *tail; /* the last node of headers before the key's */
 	char errbuf[CURL_ERROR_SIZE];
 	int round; /* 0, then 1 for the replay after a 401 */
 	unsigned long gen; /* generation of the key in use */
-	int client_fd; /* the client's socket, looked at after a mint */
 	int attached; /* the easy handle is in the multi handle */
 	int reusable_lost; /* a handle could not be cleaned: do not pool it */
 	int head_ready, done, failed, aborted, draining;
+	long long drain_until;
 	int paused; /* on_body paused the transfer: PROXY_STREAM_BUF is full */
 	CURLcode result;
 	long status;
@@ -52,7 +96,6 @@ struct upstream {
 	char reason[512]; /* failed before a head: why (a 502 body) */
 	char *buf; /* body received and not yet read: buf[off, len) */
 	size_t off, len, cap;
-	struct timespec client_checked; /* last look at the client's socket (COARSE) */
 
 	/* the response head being parsed */
 	long cur_status;
@@ -74,22 +117,45 @@ struct upstream {
  * of n bytes. */
 int header_listed(const char *list, const char *name, size_t n);
 
-/* Starts the transfer and runs it until the response head is known (1),
- * the transfer failed before one (0, u->reason says why) or client_fd's
- * peer went away (-1, also when it left while a key was minted). */
-int upstream_begin(struct upstream *u, int client_fd);
+/* The multi handle, the pool and the key worker; 0 or -1. */
+int upstream_env_init(struct upstream_env *env, const struct proxy_conf *pc,
+		      const struct proxy_host *host, int epfd);
+/* Stops the key worker (waiting for a mint under way) and frees every
+ * transfer left. */
+void upstream_env_free(struct upstream_env *env);
+
+/* A transfer for owner, to fill in (url, method, headers, body) before
+ * upstream_start; NULL when out of memory. */
+struct upstream *upstream_new(struct upstream_env *env, void *owner);
+
+/* Starts it: a key (from the cache, or the worker), then the transfer.
+ * Whatever happens next is told through env->notify. */
+void upstream_start(struct upstream *u);
+
+/* The loop's events: a curl socket, curl's timer, the key worker's
+ * eventfd, and the sweep (idle transfers, held 401s, drains) it runs
+ * about twice a second. */
+void upstream_on_socket(struct upstream_env *env, int fd, unsigned events);
+void upstream_on_timer(struct upstream_env *env);
+void upstream_on_keys(struct upstream_env *env);
+void upstream_sweep(struct upstream_env *env);
 
 /* Whether the whole answer is in u->buf (the transfer ended cleanly
  * with a body that is the one to send), so no reading is needed. */
 int upstream_whole(const struct upstream *u);
 
-/* Copies up to max body bytes: >0, 0 at the end, -1 on failure or when
- * client_fd's peer went away. Runs the transfer until one of those. */
-long upstream_read(struct upstream *u, char *buf, size_t max, int client_fd);
+#define UPSTREAM_LATER (-2)
+/* Copies up to max body bytes: >0, 0 at the end, -1 on failure,
+ * UPSTREAM_LATER when nothing is there yet (env->notify tells when). */
+long upstream_read(struct upstream *u, char *buf, size_t max);
 
-/* Ends the transfer (graceful: after up to a second for it to finish by
- * itself, as it does once the client has had every byte, so that its
- * connection can be reused), returns the handles and frees everything. */
-void upstream_finish(struct upstream *u, int graceful);
+/* The client went away: the transfer is cancelled (a mint under way
+ * still ends, and its key is then dropped). */
+void upstream_abort(struct upstream *u);
+
+/* The request is done with u: freed, or (graceful, the client had
+ * every byte) left to read the end of its answer for up to a second so
+ * that its upstream connection can be reused. */
+void upstream_release(struct upstream *u, int graceful);
 
 #endif
