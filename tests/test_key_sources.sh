@@ -266,7 +266,7 @@ socket_listens() { ss -xlH 2>/dev/null | grep -qF -- " $1 "; }
 broker_can_run() {
 	[ "$(id -u)" = 0 ] || { echo "needs root (runs the broker as its service user)"; return 1; }
 	local tool
-	for tool in setpriv useradd ss; do
+	for tool in setpriv useradd ss systemd-socket-activate; do
 		command -v "$tool" >/dev/null || { echo "$tool is missing"; return 1; }
 	done
 }
@@ -277,28 +277,38 @@ test_broker_mints_with_the_new_key_after_a_swap() {
 	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
 	return $rc
 }
-broker_swap() {
-	local k1 k2 bconf sock blog
-	k1=$(newkey) k2=$(newkey)
+# start_key_broker SOURCE-LINE [ACTIVATE ARGS]: the broker as its service
+# user, under systemd-socket-activate, serving profile org (root may use
+# it) from SOURCE-LINE; the client side set to ask it
+start_key_broker() {
+	local line=$1
+	shift
 	chmod 711 "$TMPROOT" "$HOME" && chmod -R a+rX "$SRV"
+	BCONF="$TMPROOT/broker.conf" SOCK="$TMPROOT/run/broker.sock" BLOG="$TMPROOT/broker.log"
+	mkdir -p "$TMPROOT/run" "$TMPROOT/var" && chown "$SVC" "$TMPROOT/run" "$TMPROOT/var" && chmod 700 "$TMPROOT/var"
+	printf '[defaults]\ntimeout = 3\nstore = broker\n[broker]\nroot = org\n[profile org]\nregion = singapore\n%s\n' \
+		"$line" >"$BCONF"
+	chmod 644 "$BCONF"
+	systemd-socket-activate -l "$SOCK" "$@" -E PATH=/usr/bin:/bin -E HOME=/nonexistent \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$TMPROOT/var/keys" \
+		-E DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" -E DASHSCOPE_CREDENTIAL_CA_FILE="$CA" \
+		"$(command -v setpriv)" --reuid="$SVC" --regid="$SVC" --init-groups -- \
+		"$DS" broker --log-stderr --idle-timeout 0 2>"$BLOG" </dev/null &
+	BROKER_PID=$!
+	wait_for socket_listens "$SOCK" || { diag "$(cat "$BLOG")"; return 1; }
+	chmod 666 "$SOCK"
+	export DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" DASHSCOPE_CREDENTIAL_BROKER="$SOCK"
+	unset DASHSCOPE_CREDENTIAL_STORE
+}
+broker_swap() {
+	local k1 k2
+	k1=$(newkey) k2=$(newkey)
 	K8S="$TMPROOT/k8s.$$"
 	k8s_write "$k1"
 	chmod 755 "$K8S"
-	bconf="$TMPROOT/broker.conf" sock="$TMPROOT/run/broker.sock" blog="$TMPROOT/broker.log"
-	mkdir -p "$TMPROOT/run" && chown "$SVC" "$TMPROOT/run"
-	printf '[defaults]\ntimeout = 3\nstore = broker\n[broker]\nroot = org\n[profile org]\nregion = singapore\nkey_file = %s\n' \
-		"$K8S/api_key" >"$bconf"
-	chmod 644 "$bconf"
-	env -i PATH=/usr/bin:/bin HOME=/nonexistent DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$bconf" \
-		DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$TMPROOT/var-keys" \
-		DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" DASHSCOPE_CREDENTIAL_CA_FILE="$CA" \
-		setpriv --reuid="$SVC" --regid="$SVC" --init-groups -- \
-		"$DS" broker --listen "$sock" --log-stderr --idle-timeout 0 2>"$blog" </dev/null &
-	BROKER_PID=$!
-	wait_for socket_listens "$sock" || { diag "$(cat "$blog")"; return 1; }
-	chmod 666 "$sock"
-	export DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$bconf" DASHSCOPE_CREDENTIAL_BROKER="$sock"
-	unset DASHSCOPE_CREDENTIAL_STORE
+	start_key_broker "key_file = $K8S/api_key" || return 1
+	local blog=$BLOG
 	run token -p org -l 60
 	expect_rc 0 && expect_no_leak "$k1" && [ "$(mints_of "$k1")" = 1 ] || { diag "$(cat "$blog")"; return 1; }
 	k8s_write "$k2"
@@ -317,10 +327,51 @@ if broker_can_run >/dev/null && ! getent passwd "$SVC" >/dev/null; then
 		bail_out "could not create $SVC"
 	MADE_SVC=1
 fi
+# A key sealed with the host key (systemd-creds encrypt), opened into the
+# service's credentials directory as LoadCredentialEncrypted= does
+# (systemd-creds decrypt, the service user's 0400 file in its 0500
+# directory), served by the broker through key_credential.
+test_broker_sealed_credential_round_trip() {
+	local rc
+	sealed_round_trip
+	rc=$?
+	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
+	return $rc
+}
+sealed_round_trip() {
+	local k creds=$TMPROOT/credentials/dashscope-credential-broker.service
+	k=$(newkey)
+	printf '%s' "$k" | systemd-creds encrypt --with-key=host --name=dashscope-credential.org - "$TMPROOT/sealed" 2>"$TMPROOT/creds.err" ||
+		{ diag "$(cat "$TMPROOT/creds.err")"; return 1; }
+	if grep -qF -- "$k" "$TMPROOT/sealed" || grep -qF -- "${k#sk-}" <(base64 -d "$TMPROOT/sealed" 2>/dev/null); then
+		diag "the sealed file holds the key in plain text"
+		return 1
+	fi
+	mkdir -p "$creds"
+	systemd-creds decrypt --name=dashscope-credential.org "$TMPROOT/sealed" "$creds/dashscope-credential.org" 2>"$TMPROOT/creds.err" ||
+		{ diag "$(cat "$TMPROOT/creds.err")"; return 1; }
+	chmod 711 "$TMPROOT/credentials"
+	chown -R "$SVC" "$creds" && chmod 400 "$creds/dashscope-credential.org" && chmod 500 "$creds"
+	start_key_broker "key_credential = dashscope-credential.org" -E CREDENTIALS_DIRECTORY="$creds" || return 1
+	run token -p org -l 60
+	expect_rc 0 && expect_no_leak "$k" && grep -q '^st-' "$OUT" && [ "$(mints_of "$k")" = 1 ] ||
+		{ diag "$(cat "$BLOG")"; return 1; }
+}
+# systemd_creds_works: prints why not when systemd-creds cannot seal here
+systemd_creds_works() {
+	command -v systemd-creds >/dev/null || { echo "systemd-creds is missing"; return 1; }
+	command -v systemd-socket-activate >/dev/null || { echo "systemd-socket-activate is missing"; return 1; }
+	local out
+	out=$(printf x | systemd-creds encrypt --with-key=host --name=probe - - 2>&1 >/dev/null) ||
+		{ echo "systemd-creds encrypt --with-key=host fails here: $(printf %s "$out" | head -c 200)"; return 1; }
+}
+
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
 	case $f in
 	test_broker_*)
-		why=$(broker_can_run) || { skip "$f" "$why"; continue; } ;;
+		why=$(broker_can_run) || { skip "$f" "$why"; continue; } ;;&
+	test_broker_sealed_*)
+		why=$(systemd_creds_works) || { skip "$f" "$why"; continue; } ;;
 	esac
 	t "$f"
 done

@@ -151,6 +151,15 @@ static char *dup_or_null(const char *s, int *oom)
 	return d;
 }
 
+/* Whether profile p's key source serves st: a client of the broker
+ * leaves the system file's sources to the broker, which reads the same
+ * file (and the user, as a rule, cannot read the key). */
+static int source_here(const struct store *st, const struct profile_conf *p)
+{
+	return (p->key_file || p->key_credential) &&
+	       !(st->kind == STORE_BROKER && p->source_system);
+}
+
 int store_open_sources(struct store *st, const struct conf *c, struct ds_err *err)
 {
 	struct store_params params = { NULL, NULL, 0, NULL, 0, NULL, 0 };
@@ -159,7 +168,7 @@ int store_open_sources(struct store *st, const struct conf *c, struct ds_err *er
 	int oom = 0, rc;
 
 	for (p = c->profiles; p; p = p->next)
-		if (p->key_file || p->key_credential) {
+		if (source_here(st, p)) {
 			rc = policy_check_source(&c->policy, p->source_system, p->name, err);
 			if (rc)
 				return rc;
@@ -173,7 +182,7 @@ int store_open_sources(struct store *st, const struct conf *c, struct ds_err *er
 	for (p = c->profiles; p; p = p->next) {
 		struct store_source *s;
 
-		if (!p->key_file && !p->key_credential)
+		if (!source_here(st, p))
 			continue;
 		s = &st->sources[st->nsources++];
 		s->name = dup_or_null(p->name, &oom);
