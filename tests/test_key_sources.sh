@@ -270,13 +270,15 @@ broker_can_run() {
 		command -v "$tool" >/dev/null || { echo "$tool is missing"; return 1; }
 	done
 }
-test_broker_mints_with_the_new_key_after_a_swap() {
+# with_broker FUNC: runs FUNC, then stops the broker it started
+with_broker() {
 	local rc
-	broker_swap
+	"$1"
 	rc=$?
 	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
 	return $rc
 }
+test_broker_mints_with_the_new_key_after_a_swap() { with_broker broker_swap; }
 # start_key_broker SOURCE-LINE [ACTIVATE ARGS]: the broker as its service
 # user, under systemd-socket-activate, serving profile org (root may use
 # it) from SOURCE-LINE; the client side set to ask it
@@ -331,13 +333,7 @@ fi
 # service's credentials directory as LoadCredentialEncrypted= does
 # (systemd-creds decrypt, the service user's 0400 file in its 0500
 # directory), served by the broker through key_credential.
-test_broker_sealed_credential_round_trip() {
-	local rc
-	sealed_round_trip
-	rc=$?
-	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
-	return $rc
-}
+test_broker_sealed_credential_round_trip() { with_broker sealed_round_trip; }
 sealed_round_trip() {
 	local k creds=$TMPROOT/credentials/dashscope-credential-broker.service
 	k=$(newkey)
