@@ -81,7 +81,7 @@ static struct broker b;
 
 static void setup_with(const char *system_conf)
 {
-	struct store_params params = { NULL, NULL, 0, NULL, 0 };
+	struct store_params params = { NULL, NULL, 0, NULL, 0, NULL, 0 };
 	pthread_condattr_t ca;
 	struct ds_err err;
 

@@ -163,6 +163,37 @@ START_TEST(test_later_file_overrides_earlier)
 }
 END_TEST
 
+/* SPEC section 15: key_file and key_credential, one source a profile. */
+START_TEST(test_key_sources_parse_and_check)
+{
+	static const char text[] = "[profile a]\nregion = singapore\nkey_file = /run/secrets/a\n"
+				   "[profile b]\nregion = singapore\nkey_file = /x\n"
+				   "key_credential = dashscope-credential.b\n";
+	const struct profile_conf *p;
+	struct conf c;
+	struct ds_err err;
+
+	ck_assert_msg(load(&c, text, 0, &err) == DS_OK, "%s", err.msg);
+	p = conf_profile(&c, "a");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p->key_file, "/run/secrets/a");
+	ck_assert_ptr_null(p->key_credential);
+	ck_assert_int_eq(p->source_system, 0);
+	p = conf_profile(&c, "b");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_null(p->key_file);
+	ck_assert_str_eq(p->key_credential, "dashscope-credential.b");
+	ck_assert_uint_eq(p->source_line, 7);
+	conf_free(&c);
+	expect_bad("[profile a]\nregion = sg\nkey_file = run/secrets/a\n",
+		   ":3: 'key_file' must be an absolute path");
+	expect_bad("[profile a]\nregion = sg\nkey_credential = ../a\n", ":3: 'key_credential'");
+	expect_bad("[profile a]\nregion = sg\nkey_credential = ..\n", "key_credential");
+	expect_bad("[profile a]\nkey_file = /a\n",
+		   ":2: [profile a] takes its key from key_file but names no region");
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("config");
@@ -174,6 +205,7 @@ Suite *suite_make(void)
 	ADD(tc, test_bad_files_name_file_and_line);
 	ADD(tc, test_error_messages_carry_no_control_characters);
 	ADD(tc, test_later_file_overrides_earlier);
+	ADD(tc, test_key_sources_parse_and_check);
 	suite_add_tcase(s, tc);
 	return s;
 }

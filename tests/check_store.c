@@ -114,7 +114,7 @@ static const struct store_ops fake_minting_ops = {
 static void open_fake(struct store *st, const struct store_ops *ops,
 		      const struct store_record *recs, size_t n)
 {
-	struct store_params params = { NULL, NULL, 0, NULL, 0 };
+	struct store_params params = { NULL, NULL, 0, NULL, 0, NULL, 0 };
 	struct ds_err err;
 
 	memset(&fake, 0, sizeof(fake));
@@ -425,7 +425,7 @@ END_TEST
 
 START_TEST(test_store_cleans_control_bytes_from_a_backend_message)
 {
-	struct store_params params = { NULL, NULL, 0, NULL, 0 };
+	struct store_params params = { NULL, NULL, 0, NULL, 0, NULL, 0 };
 	struct store st;
 	struct ds_err err;
 

@@ -236,6 +236,8 @@ static int broker_open_keys(struct app *app, struct ds_err *err)
 
 	system_keyfile_path(path, sizeof(path));
 	rc = store_open_file(&app->store, path, "the broker's system key file", err);
+	if (rc == DS_OK && (rc = store_open_sources(&app->store, &app->conf, err)))
+		store_close(&app->store);
 	if (rc == DS_OK)
 		app->store_ready = 1;
 	return rc;

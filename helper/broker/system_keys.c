@@ -88,6 +88,8 @@ int system_keys_open(struct app *app, struct ds_err *err)
 		rc = become(pw, err);
 	if (!rc)
 		rc = store_open_file(&app->store, path, "--system: the broker's key file", err);
+	if (!rc && (rc = store_open_sources(&app->store, &app->conf, err)))
+		store_close(&app->store);
 	if (!rc)
 		app->store_ready = 1;
 	return rc;

@@ -74,6 +74,28 @@ static void doctor_file_modes(struct doctor *d, const char *path)
 		    path);
 }
 
+/* A key source (SPEC section 15): its file readable, its key well-formed. */
+static void doctor_source(struct app *app, struct doctor *d, const struct profile *p)
+{
+	const char *what, *from = store_profile_from(&app->store, p->name, &what);
+	struct secret *key = NULL;
+	struct ds_err e;
+
+	if (!what)
+		return;
+	if (store_get_key(&app->store, p, &key, &e) != DS_OK) {
+		size_t len = strlen(e.msg);
+
+		if (len && e.msg[len - 1] == '.')
+			e.msg[len - 1] = '\0';
+		say(d, LEVEL_FAIL, "fix the file, or the secret manager that writes it", "%s",
+		    e.msg);
+	} else if (key)
+		say(d, LEVEL_OK, NULL, "profile %s: %s %s is readable and holds a well-formed key",
+		    p->name, from, what);
+	secret_free(key);
+}
+
 static void doctor_profile(struct app *app, struct doctor *d, const struct profile *p)
 {
 	const struct policy *pol = &app->conf.policy;
@@ -105,6 +127,7 @@ static void doctor_profile(struct app *app, struct doctor *d, const struct profi
 		say(d, LEVEL_OK, NULL, "profile %s: %s/%s %s, key %s, base_url %s", p->name,
 		    p->place.region->id, p->place.workspace[0] ? p->place.workspace : "-",
 		    plan_name(p->place.plan), p->key_tail, ep.base_url);
+	doctor_source(app, d, p);
 	if (app->o.online && p->place.plan == PLAN_PAYG && !refused) {
 		struct want w;
 		struct credential c;

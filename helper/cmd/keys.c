@@ -288,10 +288,13 @@ int cmd_list(struct app *app, struct ds_err *err)
 	for (size_t i = 0; i < l.n; i++) {
 		const struct profile *p = &l.items[i];
 
-		printf("%c %-20s %-15s %-20s %-7s %-15s %s\n", strcmp(def, p->name) ? ' ' : '*',
+		const char *what, *from = store_profile_from(&app->store, p->name, &what);
+
+		printf("%c %-20s %-15s %-20s %-7s %-15s %s%s%s\n", strcmp(def, p->name) ? ' ' : '*',
 		       p->name, p->place.region->id,
 		       p->place.workspace[0] ? p->place.workspace : "-", plan_name(p->place.plan),
-		       store_kind_name(app->store.kind), p->key_tail[0] ? p->key_tail : "-");
+		       from, p->key_tail[0] ? p->key_tail : "-", what ? "  " : "",
+		       what ? what : "");
 	}
 	profile_list_free(&l);
 	return DS_OK;

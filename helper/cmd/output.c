@@ -43,10 +43,12 @@ int app_print_json(json_t *v, size_t flags, struct ds_err *err)
 
 json_t *app_profile_json(const struct app *app, const struct profile *p)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "profile", p->name, "region",
+	const char *what, *from = store_profile_from(&app->store, p->name, &what);
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?}", "profile", p->name, "region",
 			 p->place.region->id, "workspace", p->place.workspace, "plan",
-			 plan_name(p->place.plan), "store", store_kind_name(app->store.kind), "key",
-			 p->key_tail);
+			 plan_name(p->place.plan), "store", from, "key", p->key_tail, "source",
+			 what);
 }
 
 void cmd_note_lowered(const struct app *app, const struct credential *c)

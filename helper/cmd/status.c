@@ -207,11 +207,14 @@ static void status_text(const struct app *app, const struct status *s)
 		printf("Profiles: %zu\n", s->l.n);
 		for (size_t i = 0; i < s->l.n; i++) {
 			const struct profile *p = &s->l.items[i];
+			const char *what, *from = store_profile_from(&app->store, p->name, &what);
 
-			printf("  %c %-20s %-15s %-7s %-20s %s\n",
+			printf("  %c %-20s %-15s %-7s %-20s %s%s%s%s%s\n",
 			       s->found && !strcmp(p->name, s->chosen.name) ? '*' : ' ', p->name,
 			       p->place.region->id, plan_name(p->place.plan),
-			       p->place.workspace[0] ? p->place.workspace : "-", p->key_tail);
+			       p->place.workspace[0] ? p->place.workspace : "-", p->key_tail,
+			       what ? "  from " : "", what ? from : "", what ? " " : "",
+			       what ? what : "");
 		}
 	}
 	print_policy(&app->conf.policy);

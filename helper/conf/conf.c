@@ -38,6 +38,8 @@ void conf_free(struct conf *c)
 		struct profile_conf *next = p->next;
 
 		free(p->model);
+		free(p->key_file);
+		free(p->key_credential);
 		free(p);
 		p = next;
 	}
@@ -236,8 +238,46 @@ static struct profile_conf *profile_get(struct conf *c, const char *name)
 	return p;
 }
 
-static int set_profile(struct conf *c, const char *pname, const char *name, const char *v,
-		       const char *file, unsigned line, struct ds_err *err)
+/* A systemd credential's name: a file name in $CREDENTIALS_DIRECTORY. */
+static int credential_name_valid(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 255 || !strcmp(v, ".") || !strcmp(v, ".."))
+		return 0;
+	return strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@:+-") ==
+	       n;
+}
+
+/* key_file or key_credential: one source per profile, the later line's. */
+static int set_source(struct profile_conf *p, const char *name, const char *v, int is_system,
+		      const char *file, unsigned line, struct ds_err *err)
+{
+	int is_file = !strcmp(name, "key_file");
+
+	if (is_file && *v != '/')
+		return bad(err, file, line, name,
+			   "must be an absolute path (the file your secret manager writes)");
+	if (is_file && strlen(v) >= PATH_MAX)
+		return bad(err, file, line, name, "is longer than this system allows");
+	if (!is_file && !credential_name_valid(v))
+		return bad(err, file, line, name,
+			   "must be a systemd credential name (letters, digits and ._@:+-, no '/')");
+	if (replace_str(is_file ? &p->key_file : &p->key_credential, v))
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	free(is_file ? p->key_credential : p->key_file);
+	if (is_file)
+		p->key_credential = NULL;
+	else
+		p->key_file = NULL;
+	p->source_system = is_system;
+	snprintf(p->source_file, sizeof(p->source_file), "%s", file);
+	p->source_line = line;
+	return DS_OK;
+}
+
+static int set_profile(struct conf *c, int is_system, const char *pname, const char *name,
+		       const char *v, const char *file, unsigned line, struct ds_err *err)
 {
 	struct profile_conf *p;
 	unsigned long n;
@@ -275,6 +315,8 @@ static int set_profile(struct conf *c, const char *pname, const char *name, cons
 		if (plan_parse(v, &p->plan))
 			return bad(err, file, line, name, "must be payg or coding");
 		p->has_plan = 1;
+	} else if (!strcmp(name, "key_file") || !strcmp(name, "key_credential")) {
+		return set_source(p, name, v, is_system, file, line, err);
 	} else {
 		return bad(err, file, line, name, "is not a setting of a [profile] section");
 	}
@@ -347,7 +389,7 @@ static int on_setting(void *vctx, const char *section, const char *name, const c
 		return set_defaults(c, name, v, file, line, err);
 	}
 	if (!strncmp(section, "profile ", 8))
-		return set_profile(c, section + 8, name, v, file, line, err);
+		return set_profile(c, ctx->is_system, section + 8, name, v, file, line, err);
 	if (!strcmp(section, "policy") || !strcmp(section, "pam") || !strcmp(section, "broker")) {
 		/* a user cannot loosen the administrator's rules */
 		if (!ctx->is_system) {
@@ -421,6 +463,19 @@ static int apply_env(struct conf *c, struct ds_err *err)
 	return DS_OK;
 }
 
+/* A profile whose key comes from a source has its place in the config:
+ * the region at least (SPEC section 15). */
+static int check_sources(const struct conf *c, struct ds_err *err)
+{
+	for (const struct profile_conf *p = c->profiles; p; p = p->next)
+		if ((p->key_file || p->key_credential) && !p->region)
+			return ds_err_set(err, DS_EINPUT,
+					  "%s:%u: [profile %s] takes its key from %s but names no region; add 'region = REGION' to the section.",
+					  p->source_file, p->source_line, p->name,
+					  p->key_file ? "key_file" : "key_credential");
+	return DS_OK;
+}
+
 int conf_load(struct conf *c, struct ds_err *err)
 {
 	struct load_ctx sys = { c, 1 }, usr = { c, 0 };
@@ -437,6 +492,8 @@ int conf_load(struct conf *c, struct ds_err *err)
 	if (rc)
 		return rc;
 	rc = ini_parse_file(c->user_path, over && *over, on_setting, &usr, err);
+	if (!rc)
+		rc = check_sources(c, err);
 	if (rc)
 		return rc;
 	return apply_env(c, err);
@@ -460,6 +517,8 @@ int conf_load_buffer(struct conf *c, const char *buf, size_t len, int is_system,
 {
 	struct load_ctx ctx = { c, is_system };
 
-	return ini_parse_buffer(buf, len, is_system ? "system-config" : "config", on_setting, &ctx,
-				err);
+	int rc = ini_parse_buffer(buf, len, is_system ? "system-config" : "config", on_setting,
+				  &ctx, err);
+
+	return rc ? rc : check_sources(c, err);
 }

@@ -30,6 +30,13 @@ struct profile_conf {
 	char workspace[DS_WORKSPACE_MAX];
 	int has_plan;
 	enum plan plan;
+	/* a key source (SPEC section 15): the key is read from key_file, or
+	 * from $CREDENTIALS_DIRECTORY/key_credential; at most one is set (the
+	 * later line wins), source_file and source_line name it */
+	char *key_file, *key_credential;
+	int source_system; /* set in the system file */
+	char source_file[256];
+	unsigned source_line;
 	struct profile_conf *next;
 };
 

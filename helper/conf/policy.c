@@ -26,6 +26,17 @@ int policy_check_store(const struct policy *p, enum store_kind k, struct ds_err 
 			  store_kind_name(k));
 }
 
+int policy_check_source(const struct policy *p, int from_system, const char *profile,
+			struct ds_err *err)
+{
+	if (from_system || policy_check_store(p, STORE_FILE, NULL) == DS_OK ||
+	    policy_check_store(p, STORE_SECRET_SERVICE, NULL) == DS_OK)
+		return DS_OK;
+	return ds_err_set(err, DS_EPOLICY,
+			  "Policy allowed_stores keeps keys with the administrator's broker; remove key_file/key_credential of profile %s from your config.",
+			  profile);
+}
+
 int policy_store_choice(const struct policy *p, enum store_kind k, const char *from,
 			struct store_choice *out, struct ds_err *err)
 {

@@ -13,6 +13,13 @@ int policy_check_region(const struct policy *p, const struct region *r, struct d
 /* allowed_stores: DS_EPOLICY when store k is not allowed. */
 int policy_check_store(const struct policy *p, enum store_kind k, struct ds_err *err);
 
+/* A key source (SPEC section 15) for the profile named: one the system
+ * file names is the administrator's; one the user file names is a key
+ * the user holds, refused (DS_EPOLICY) where allowed_stores leaves users
+ * only the broker. */
+int policy_check_source(const struct policy *p, int from_system, const char *profile,
+			struct ds_err *err);
+
 /* Which store to open for the configured one (SPEC sections 3 and 6). */
 struct store_choice {
 	enum store_kind kind; /* never STORE_AUTO */

@@ -34,6 +34,8 @@ int app_store(struct app *app, struct ds_err *err)
 	if (app->store_ready)
 		return DS_OK;
 	rc = store_open_conf(&app->conf, &app->store, !app->o.no_key, err);
+	if (rc == DS_OK && (rc = store_open_sources(&app->store, &app->conf, err)))
+		store_close(&app->store);
 	if (rc == DS_OK)
 		app->store_ready = 1;
 	return rc;
@@ -311,7 +313,7 @@ static int credential_key(struct app *app, struct credential *cred, struct ds_er
 	int long_lived = cred->lifetime == 0 || cred->profile.place.plan == PLAN_CODING;
 	int rc;
 
-	if (store_mints(&app->store)) {
+	if (store_mints(&app->store) && !store_source_of(&app->store, name)) {
 		/* the keys are the administrator's: temporary keys only */
 		if (long_lived)
 			return ds_err_set(err, DS_EPOLICY,

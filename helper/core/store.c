@@ -63,7 +63,7 @@ int store_open_ops(struct store *st, const struct store_ops *ops, const struct s
 
 static int open_kind(struct store *st, enum store_kind k, int may_prompt, struct ds_err *err)
 {
-	struct store_params params = { NULL, NULL, may_prompt, st->path, sizeof(st->path) };
+	struct store_params params = { NULL, NULL, may_prompt, st->path, sizeof(st->path), NULL, 0 };
 	const struct store_ops *ops;
 	int rc;
 
@@ -115,7 +115,7 @@ int store_open_conf(const struct conf *c, struct store *st, int may_prompt, stru
 
 int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err)
 {
-	struct store_params params = { NULL, NULL, 0, NULL, 0 };
+	struct store_params params = { NULL, NULL, 0, NULL, 0, NULL, 0 };
 
 	memset(st, 0, sizeof(*st));
 	st->kind = STORE_FILE;
@@ -127,12 +127,116 @@ int store_open_file(struct store *st, const char *path, const char *why, struct 
 	return store_open_ops(st, &store_file_ops, &params, err);
 }
 
+static void sources_free(struct store *st)
+{
+	for (size_t i = 0; i < st->nsources; i++) {
+		struct store_source *s = &st->sources[i];
+
+		free((char *)s->name);
+		free((char *)s->region);
+		free((char *)s->workspace);
+		free((char *)s->plan);
+		free((char *)s->path);
+		free((char *)s->credential);
+	}
+	free(st->sources);
+	st->sources = NULL;
+	st->nsources = 0;
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	*oom |= s && !d;
+	return d;
+}
+
+/* Whether profile p's key source serves st: a client of the broker
+ * leaves the system file's sources to the broker, which reads the same
+ * file (and the user, as a rule, cannot read the key). */
+static int source_here(const struct store *st, const struct profile_conf *p)
+{
+	return (p->key_file || p->key_credential) &&
+	       !(st->kind == STORE_BROKER && p->source_system);
+}
+
+int store_open_sources(struct store *st, const struct conf *c, struct ds_err *err)
+{
+	struct store_params params = { NULL, NULL, 0, NULL, 0, NULL, 0 };
+	const struct profile_conf *p;
+	size_t n = 0;
+	int oom = 0, rc;
+
+	for (p = c->profiles; p; p = p->next)
+		if (source_here(st, p)) {
+			rc = policy_check_source(&c->policy, p->source_system, p->name, err);
+			if (rc)
+				return rc;
+			n++;
+		}
+	if (!n || st->src_ops)
+		return DS_OK;
+	st->sources = calloc(n, sizeof(*st->sources));
+	if (!st->sources)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	for (p = c->profiles; p; p = p->next) {
+		struct store_source *s;
+
+		if (!source_here(st, p))
+			continue;
+		s = &st->sources[st->nsources++];
+		s->name = dup_or_null(p->name, &oom);
+		s->region = dup_or_null(p->region->id, &oom);
+		s->workspace = dup_or_null(p->workspace, &oom);
+		s->plan = dup_or_null(plan_name(p->has_plan ? p->plan : PLAN_PAYG), &oom);
+		s->path = dup_or_null(p->key_file, &oom);
+		s->credential = dup_or_null(p->key_credential, &oom);
+	}
+	if (oom) {
+		sources_free(st);
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	params.sources = st->sources;
+	params.nsources = st->nsources;
+	rc = store_source_ops.open(&params, &st->src_state, err);
+	if (rc) {
+		sources_free(st);
+		return backend_status(rc, err);
+	}
+	st->src_ops = &store_source_ops;
+	return DS_OK;
+}
+
+const struct store_source *store_source_of(const struct store *st, const char *name)
+{
+	for (size_t i = 0; i < st->nsources; i++)
+		if (!strcmp(st->sources[i].name, name))
+			return &st->sources[i];
+	return NULL;
+}
+
+const char *store_profile_from(const struct store *st, const char *name, const char **what)
+{
+	const struct store_source *src = store_source_of(st, name);
+
+	*what = src ? (src->path ? src->path : src->credential) : NULL;
+	if (!src)
+		return store_kind_name(st->kind);
+	return src->path ? "key_file" : "key_credential";
+}
+
 void store_close(struct store *st)
 {
 	if (st->ops)
 		st->ops->close(st->state);
+	if (st->src_ops)
+		st->src_ops->close(st->src_state);
+	sources_free(st);
 	st->ops = NULL;
 	st->state = NULL;
+	st->src_ops = NULL;
+	st->src_state = NULL;
 }
 
 int store_key_valid(const char *key, size_t len, const enum plan *plan)
@@ -199,7 +303,10 @@ int store_list(struct store *st, const char *only, struct profile_list *out, int
 	ctx.out = out;
 	ctx.only = only;
 	ctx.oom = 0;
-	rc = st->ops->list(st->state, only, with_tails, list_one, &ctx, err);
+	rc = st->src_ops ? st->src_ops->list(st->src_state, only, with_tails, list_one, &ctx, err)
+			 : DS_OK;
+	if (!rc && !ctx.oom && !(only && profile_list_find(out, only)))
+		rc = st->ops->list(st->state, only, with_tails, list_one, &ctx, err);
 	if (ctx.oom)
 		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
 	if (rc) {
@@ -245,13 +352,22 @@ int store_get_key(struct store *st, const struct profile *p, struct secret **key
 		  struct ds_err *err)
 {
 	struct get_ctx ctx = { p, NULL, 0, 0 };
+	const struct store_source *src = store_source_of(st, p->name);
 	const char *name = p->name;
 	int rc;
 
 	*key = NULL;
-	rc = st->ops->get(st->state, name, get_one, &ctx, err);
+	if (src)
+		rc = st->src_ops->get(st->src_state, name, get_one, &ctx, err);
+	else
+		rc = st->ops->get(st->state, name, get_one, &ctx, err);
 	if (ctx.oom)
 		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	else if (rc == DS_OK && !ctx.key && ctx.bad && src)
+		rc = ds_err_set(err, DS_ESTORE,
+				"Profile %s: the key in %s%s is not a valid Model Studio key (half-written, not a key, or an sk-sp- key without 'plan = coding'); it was not used.",
+				name, src->path ? src->path : "the systemd credential ",
+				src->path ? "" : src->credential);
 	else if (rc == DS_OK && !ctx.key && ctx.bad)
 		rc = ds_err_set(err, DS_ESTORE,
 				"The key stored for profile %s is not a valid Model Studio key, or belongs to a second entry of that name for another region (a corrupted, planted or stale entry); it was not used. Store it again with '%sdashscope-credential add %s%s'.",
@@ -276,6 +392,8 @@ int store_put(struct store *st, const struct profile *p, const struct secret *ke
 				    key->len,
 				    0 };
 
+	if (store_source_of(st, p->name))
+		return backend_status(st->src_ops->put(st->src_state, &rec, err), err);
 	if (!store_key_valid(key->data, key->len, &p->place.plan))
 		return ds_err_set(err, DS_EINPUT, "The key is not a valid Model Studio key.");
 	return backend_status(st->ops->put(st->state, &rec, err), err);
@@ -284,6 +402,8 @@ int store_put(struct store *st, const struct profile *p, const struct secret *ke
 int store_delete(struct store *st, const char *name, int *found, struct ds_err *err)
 {
 	*found = 0;
+	if (store_source_of(st, name))
+		return backend_status(st->src_ops->del(st->src_state, name, found, err), err);
 	return backend_status(st->ops->del(st->state, name, found, err), err);
 }
 

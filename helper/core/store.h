@@ -22,6 +22,13 @@ struct store {
 	int system; /* the broker's system key file (store_open_file): fixes say --system */
 	const struct store_ops *ops;
 	void *state; /* the backend's, behind ops */
+	/* the configuration's key sources (SPEC section 15), a backend of
+	 * their own asked first for the profiles they name: a sourced
+	 * profile shadows a stored one of the same name */
+	const struct store_ops *src_ops;
+	void *src_state;
+	struct store_source *sources;
+	size_t nsources;
 };
 
 /* Connects to the store chosen (policy_store_choice): auto tries the
@@ -44,6 +51,21 @@ int store_open_ops(struct store *st, const struct store_ops *ops, const struct s
 /* Opens the file store on the key file at path, whatever is configured
  * (the broker's system key file). */
 int store_open_file(struct store *st, const char *path, const char *why, struct ds_err *err);
+
+/* Adds the key sources of configuration c (key_file, key_credential) to
+ * the open store st: they answer for their profiles from then on, and
+ * refuse put and delete (DS_EPOLICY naming the file). A user file's
+ * source where the policy keeps keys with the administrator is
+ * DS_EPOLICY. */
+int store_open_sources(struct store *st, const struct conf *c, struct ds_err *err);
+
+/* The key source of the profile named, or NULL when the store holds it. */
+const struct store_source *store_source_of(const struct store *st, const char *name);
+
+/* Where the profile named takes its key from, for list, status and
+ * doctor: "key_file" or "key_credential" with *what the file or the
+ * credential's name; else the store's kind name and *what NULL. */
+const char *store_profile_from(const struct store *st, const char *name, const char **what);
 
 /* Every stored profile, sorted by name; only the one named when only is
  * not NULL. Records whose name or attributes fail the checks are left out.

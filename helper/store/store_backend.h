@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include "base/util.h"
 
-#define STORE_BACKEND_ABI "dscred-store/3"
+#define STORE_BACKEND_ABI "dscred-store/4"
 
 /* One stored profile as a backend sees it. Strings are NUL-terminated and
  * unchecked; they belong to the backend and live only during the callback
@@ -27,6 +27,14 @@ struct store_record {
 /* Receives records; a non-zero return stops the walk and is returned. */
 typedef int (*store_record_fn)(void *ctx, const struct store_record *rec);
 
+/* A key that a secret manager keeps in a file (SPEC section 15): the
+ * record the key source backend answers for name, read from path, or
+ * from $CREDENTIALS_DIRECTORY/credential (one of them is NULL). */
+struct store_source {
+	const char *name, *region, *workspace, *plan;
+	const char *path, *credential;
+};
+
 struct store_params {
 	const char *path; /* the file store's key file; NULL: its default */
 	const char *socket; /* the broker's socket; NULL: its default */
@@ -35,6 +43,9 @@ struct store_params {
 	 * left as it was where it has none. */
 	char *where;
 	size_t where_len;
+	/* the key source backend's files; the strings outlive the state */
+	const struct store_source *sources;
+	size_t nsources;
 };
 
 struct store_ops {

@@ -17,5 +17,7 @@ int store_file_parse(const char *buf, size_t len, size_t *nrecs, struct ds_err *
 extern const struct store_ops store_file_ops;
 /* The broker's client (store_broker.c): it mints, and holds no key. */
 extern const struct store_ops store_broker_ops;
+/* The key sources of the configuration (store_source.c): read-only. */
+extern const struct store_ops store_source_ops;
 
 #endif

@@ -1,0 +1,374 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Keys from the systems that already manage secrets (SPEC section 15):
+# key_file and key_credential on a profile, the file replaced the way
+# Kubernetes, Vault Agent and an editor replace it and seen by the next
+# `token`, by a running proxy at its next mint and by the broker; files
+# that are empty, half-written, writable by others, FIFOs or another
+# user's refused naming the profile; the sourced profile read-only.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/proxy-lib.sh"
+
+CHAT=/compatible-mode/v1/chat/completions
+fresh_user
+start_server || bail_out "could not start the test server"
+use_server
+CONF="$HOME/.config/dashscope-credential/config"
+mkdir -p "${CONF%/*}"
+printf '[defaults]\ntimeout = 3\n[policy]\nallow_long_lived = yes\n' >"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+snapshot_home
+
+# newkey: a fresh test key the token server mints from
+newkey() { printf 'sk-test-ok-%s%s' "$RANDOM" "$RANDOM"; }
+mints_of() {
+	local n
+	n=$(grep -c "\"key\": \"$1\"" "$SERVER_LOG" 2>/dev/null)
+	echo "${n:-0}"
+}
+# source_profile PATH: profile p takes its key from key_file PATH
+source_profile() {
+	printf '[profile p]\nregion = singapore\nkey_file = %s\n' "$1" >>"$CONF"
+}
+# token_with KEY [ARGS]: `token -p p` succeeds, and minted from KEY
+token_with() {
+	local key=$1 before
+	shift
+	before=$(mints_of "$key")
+	run token -p p "$@"
+	expect_rc 0 && expect_no_leak "$key" || return 1
+	[ "$(mints_of "$key")" -gt "$before" ] && return 0
+	diag "the token was not minted from the expected key"
+	return 1
+}
+# refused WORDS: `token -p p` exits 3 naming the profile and WORDS, prints
+# no key
+refused() {
+	run_limited token -p p -l 0 || return 1
+	expect_rc 3 && expect_out_empty && expect_err_has "Profile p" && expect_err_has "$1"
+}
+
+# A Kubernetes secret volume: KEY in a timestamped directory, ..data a
+# link to it, the file a link through ..data.
+K8S="$HOME/k8s"
+k8s_write() {
+	local d="..2026_12_04_$RANDOM$RANDOM"
+	mkdir -p "$K8S/$d"
+	printf '%s\n' "$1" >"$K8S/$d/api_key"
+	chmod 644 "$K8S/$d/api_key"
+	ln -s "$d" "$K8S/..data_tmp"
+	mv -T "$K8S/..data_tmp" "$K8S/..data"
+	[ -L "$K8S/api_key" ] || ln -s ..data/api_key "$K8S/api_key"
+}
+
+test_key_file_is_read_by_token() {
+	local k
+	k=$(newkey)
+	mkdir -m 700 "$HOME/vault" && printf '%s\n' "$k" >"$HOME/vault/key" && chmod 600 "$HOME/vault/key"
+	source_profile "$HOME/vault/key"
+	token_with "$k" && grep -q '^st-' "$OUT"
+}
+test_key_file_surrounding_whitespace_is_ignored() {
+	local k
+	k=$(newkey)
+	printf '  %s \r\n\n' "$k" >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	run token -p p -l 0
+	expect_rc 0 && expect_out_has "$k"
+}
+test_kubernetes_symlink_swap_is_seen_by_the_next_token() {
+	local k1 k2
+	k1=$(newkey) k2=$(newkey)
+	k8s_write "$k1"
+	source_profile "$K8S/api_key"
+	token_with "$k1" || return 1
+	k8s_write "$k2"
+	token_with "$k2" && [ "$(mints_of "$k1")" = 1 ]
+}
+test_vault_agent_rename_is_seen_by_the_next_token() {
+	local k1 k2
+	k1=$(newkey) k2=$(newkey)
+	mkdir -m 700 "$HOME/sink"
+	printf '%s\n' "$k1" >"$HOME/sink/key" && chmod 600 "$HOME/sink/key"
+	source_profile "$HOME/sink/key"
+	token_with "$k1" || return 1
+	(umask 077 && printf '%s\n' "$k2" >"$HOME/sink/.key.tmp") && mv "$HOME/sink/.key.tmp" "$HOME/sink/key"
+	token_with "$k2"
+}
+test_in_place_rewrite_is_seen_by_the_next_token() {
+	local k1 k2
+	k1=$(newkey) k2="${k1%?}x"
+	printf '%s\n' "$k1" >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	token_with "$k1" || return 1
+	# same size, same inode: only the content (and mtime) differ
+	printf '%s\n' "$k2" >"$HOME/key"
+	token_with "$k2"
+}
+# proxy_minted_from KEY [N]: a request through the proxy succeeds and the
+# proxy has minted from KEY (N times) by now
+proxy_minted_from() {
+	[ "$(post "$CHAT")" = 200 ] && [ "$(mints_of "$1")" -ge "${2:-1}" ]
+}
+test_running_proxy_mints_with_the_new_key_at_its_next_mint() {
+	local k1 k2 n1
+	k1=$(newkey) k2=$(newkey)
+	k8s_write "$k1"
+	source_profile "$K8S/api_key"
+	start_proxy -p p --lifetime 2 || return 1
+	[ "$(post "$CHAT")" = 200 ] || { stop_proxy; diag "first request failed"; return 1; }
+	k8s_write "$k2"
+	wait_for proxy_minted_from "$k2" || { stop_proxy; return 1; }
+	n1=$(mints_of "$k1")
+	# from now on only the new key mints
+	wait_for proxy_minted_from "$k2" 2
+	local rc=$?
+	stop_proxy
+	[ "$rc" = 0 ] && [ "$(mints_of "$k1")" = "$n1" ]
+}
+test_empty_file_is_an_error_naming_the_profile() {
+	: >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	refused "$HOME/key is empty"
+}
+test_file_emptied_after_use_is_an_error_never_the_old_key() {
+	local k
+	k=$(newkey)
+	printf '%s\n' "$k" >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	token_with "$k" || return 1
+	: >"$HOME/key"
+	refused "is empty" && expect_no_leak "$k"
+}
+test_half_written_file_is_an_error_naming_the_profile() {
+	printf 'sk-te' >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	refused "not a valid Model Studio key"
+}
+test_vanished_file_is_an_error_naming_profile_and_path() {
+	source_profile "$HOME/gone/key"
+	refused "$HOME/gone/key"
+}
+test_file_writable_by_others_is_refused() {
+	newkey >"$HOME/key" && chmod 622 "$HOME/key"
+	source_profile "$HOME/key"
+	refused "other users can write it"
+}
+test_file_in_a_directory_others_can_write_is_refused() {
+	mkdir "$HOME/open" && chmod 777 "$HOME/open"
+	newkey >"$HOME/open/key" && chmod 600 "$HOME/open/key"
+	source_profile "$HOME/open/key"
+	refused "writable by other users"
+}
+test_fifo_is_refused_without_waiting() {
+	mkfifo -m 600 "$HOME/key"
+	source_profile "$HOME/key"
+	refused "not a regular file"
+}
+test_file_owned_by_another_user_is_refused() {
+	[ "$(id -u)" = 0 ] || { diag "needs root to give a file to another user"; return 77; }
+	newkey >"$HOME/key" && chmod 600 "$HOME/key" && chown 65534 "$HOME/key"
+	source_profile "$HOME/key"
+	refused "belongs to another user"
+}
+test_key_credential_reads_the_credentials_directory() {
+	local k
+	k=$(newkey)
+	# as systemd sets it up: a directory of the unit's credentials, 0400 files
+	mkdir -m 500 "$TMPROOT/creds.$$" 2>/dev/null || true
+	chmod 700 "$TMPROOT/creds.$$"
+	printf '%s' "$k" >"$TMPROOT/creds.$$/dashscope-credential.p" && chmod 400 "$TMPROOT/creds.$$/dashscope-credential.p"
+	chmod 500 "$TMPROOT/creds.$$"
+	printf '[profile p]\nregion = singapore\nkey_credential = dashscope-credential.p\n' >>"$CONF"
+	CREDENTIALS_DIRECTORY="$TMPROOT/creds.$$" token_with "$k"
+}
+test_key_credential_without_credentials_directory_says_so() {
+	printf '[profile p]\nregion = singapore\nkey_credential = dashscope-credential.p\n' >>"$CONF"
+	unset CREDENTIALS_DIRECTORY
+	run token -p p
+	expect_rc 3 && expect_out_empty && expect_err_has "CREDENTIALS_DIRECTORY is not set"
+}
+test_add_remove_store_erase_on_a_sourced_profile_exit_6_naming_the_file() {
+	local k sum
+	k=$(newkey)
+	printf '%s\n' "$k" >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	sum=$(store_sum)
+	run_in "$(newkey)" add p --region singapore
+	expect_rc 6 && expect_err_has "$HOME/key" || return 1
+	run remove p
+	expect_rc 6 && expect_err_has "$HOME/key" || return 1
+	run_in "$(printf 'profile=p\nregion=singapore\npassword=%s\n\n' "$(newkey)")" store
+	expect_rc 6 && expect_err_has "$HOME/key" || return 1
+	run_in "$(printf 'profile=p\npassword=%s\n\n' "$k")" erase
+	expect_rc 6 && expect_err_has "$HOME/key" || return 1
+	expect_store_unchanged "$sum" && [ "$(cat "$HOME/key")" = "$k" ]
+}
+test_sourced_profile_shadows_a_stored_one() {
+	local k ks
+	k=$(newkey) ks=$(newkey)
+	add_key p "$ks" --region singapore || return 1
+	printf '%s\n' "$k" >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	token_with "$k" && [ "$(mints_of "$ks")" = 0 ]
+}
+test_key_file_needs_a_region() {
+	printf '[profile p]\nkey_file = %s\n' "$HOME/key" >>"$CONF"
+	run list
+	expect_rc 2 && expect_err_has "config:2:" && expect_err_has "region"
+}
+test_key_file_must_be_absolute() {
+	printf '[profile p]\nregion = singapore\nkey_file = key\n' >>"$CONF"
+	run list
+	expect_rc 2 && expect_err_has "config:3: 'key_file' must be an absolute path"
+}
+test_user_key_file_refused_where_policy_allows_only_the_broker() {
+	printf '[policy]\nallowed_stores = broker\n' >>"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	newkey >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	run token -p p
+	expect_rc 6 && expect_out_empty && expect_err_has "allowed_stores"
+}
+test_list_and_status_show_the_source() {
+	local k
+	k=$(newkey)
+	printf '%s\n' "$k" >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	run list
+	expect_rc 0 && grep -q "^\* p .* key_file .*  $HOME/key\$" "$OUT" || { diag "$(cat "$OUT")"; return 1; }
+	run list --json
+	expect_rc 0 && python3 -c 'import json,sys; p = json.load(open(sys.argv[1]))[0]
+sys.exit(0 if p["store"] == "key_file" and p["source"] == sys.argv[2] else 1)' "$OUT" "$HOME/key" || return 1
+	run status
+	expect_rc 0 && grep -q " p .*from key_file $HOME/key\$" "$OUT" && expect_no_leak "$k"
+}
+test_doctor_checks_the_key_file() {
+	newkey >"$HOME/key" && chmod 600 "$HOME/key"
+	source_profile "$HOME/key"
+	run doctor
+	grep -q "^\[ok\] *profile p: key_file $HOME/key is readable and holds a well-formed key" "$OUT" ||
+		{ diag "$(cat "$OUT")"; return 1; }
+	printf 'sk-te' >"$HOME/key"
+	run doctor
+	[ "$RC" != 0 ] && grep -q "^\[FAIL\] *Profile p: the key in $HOME/key is not a valid" "$OUT" ||
+		{ diag "$(cat "$OUT")"; return 1; }
+}
+
+# ---- the broker: the administrator's key file, swapped under it ----
+SVC=dashscope-credential
+MADE_SVC=""
+BROKER_PID=""
+teardown() {
+	[ -n "$MADE_SVC" ] && userdel "$SVC" 2>/dev/null
+	cleanup
+}
+trap teardown EXIT
+socket_listens() { ss -xlH 2>/dev/null | grep -qF -- " $1 "; }
+broker_can_run() {
+	[ "$(id -u)" = 0 ] || { echo "needs root (runs the broker as its service user)"; return 1; }
+	local tool
+	for tool in setpriv useradd ss systemd-socket-activate; do
+		command -v "$tool" >/dev/null || { echo "$tool is missing"; return 1; }
+	done
+}
+# with_broker FUNC: runs FUNC, then stops the broker it started
+with_broker() {
+	local rc
+	"$1"
+	rc=$?
+	[ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
+	return $rc
+}
+test_broker_mints_with_the_new_key_after_a_swap() { with_broker broker_swap; }
+# start_key_broker SOURCE-LINE [ACTIVATE ARGS]: the broker as its service
+# user, under systemd-socket-activate, serving profile org (root may use
+# it) from SOURCE-LINE; the client side set to ask it
+start_key_broker() {
+	local line=$1
+	shift
+	chmod 711 "$TMPROOT" "$HOME" && chmod -R a+rX "$SRV"
+	BCONF="$TMPROOT/broker.conf" SOCK="$TMPROOT/run/broker.sock" BLOG="$TMPROOT/broker.log"
+	mkdir -p "$TMPROOT/run" "$TMPROOT/var" && chown "$SVC" "$TMPROOT/run" "$TMPROOT/var" && chmod 700 "$TMPROOT/var"
+	printf '[defaults]\ntimeout = 3\nstore = broker\n[broker]\nroot = org\n[profile org]\nregion = singapore\n%s\n' \
+		"$line" >"$BCONF"
+	chmod 644 "$BCONF"
+	systemd-socket-activate -l "$SOCK" "$@" -E PATH=/usr/bin:/bin -E HOME=/nonexistent \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
+		-E DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$TMPROOT/var/keys" \
+		-E DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" -E DASHSCOPE_CREDENTIAL_CA_FILE="$CA" \
+		"$(command -v setpriv)" --reuid="$SVC" --regid="$SVC" --init-groups -- \
+		"$DS" broker --log-stderr --idle-timeout 0 2>"$BLOG" </dev/null &
+	BROKER_PID=$!
+	wait_for socket_listens "$SOCK" || { diag "$(cat "$BLOG")"; return 1; }
+	chmod 666 "$SOCK"
+	export DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" DASHSCOPE_CREDENTIAL_BROKER="$SOCK"
+	unset DASHSCOPE_CREDENTIAL_STORE
+}
+broker_swap() {
+	local k1 k2
+	k1=$(newkey) k2=$(newkey)
+	K8S="$TMPROOT/k8s.$$"
+	k8s_write "$k1"
+	chmod 755 "$K8S"
+	start_key_broker "key_file = $K8S/api_key" || return 1
+	local blog=$BLOG
+	run token -p org -l 60
+	expect_rc 0 && expect_no_leak "$k1" && [ "$(mints_of "$k1")" = 1 ] || { diag "$(cat "$blog")"; return 1; }
+	k8s_write "$k2"
+	# another lifetime: the broker's next mint, not its cache
+	run token -p org -l 61
+	expect_rc 0 && expect_no_leak "$k2" && [ "$(mints_of "$k2")" = 1 ] && [ "$(mints_of "$k1")" = 1 ] ||
+		{ diag "$(cat "$blog")"; return 1; }
+	# emptied: refused naming the profile, never the old key
+	: >"$(readlink -f "$K8S/api_key")"
+	run token -p org -l 62
+	[ "$RC" != 0 ] && expect_out_empty && [ "$(mints_of "$k1")" = 1 ] && [ "$(mints_of "$k2")" = 1 ]
+}
+
+if broker_can_run >/dev/null && ! getent passwd "$SVC" >/dev/null; then
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SVC" ||
+		bail_out "could not create $SVC"
+	MADE_SVC=1
+fi
+# A key sealed with the host key (systemd-creds encrypt), opened into the
+# service's credentials directory as LoadCredentialEncrypted= does
+# (systemd-creds decrypt, the service user's 0400 file in its 0500
+# directory), served by the broker through key_credential.
+test_broker_sealed_credential_round_trip() { with_broker sealed_round_trip; }
+sealed_round_trip() {
+	local k creds=$TMPROOT/credentials/dashscope-credential-broker.service
+	k=$(newkey)
+	printf '%s' "$k" | systemd-creds encrypt --with-key=host --name=dashscope-credential.org - "$TMPROOT/sealed" 2>"$TMPROOT/creds.err" ||
+		{ diag "$(cat "$TMPROOT/creds.err")"; return 1; }
+	if grep -qF -- "$k" "$TMPROOT/sealed" || grep -qF -- "${k#sk-}" <(base64 -d "$TMPROOT/sealed" 2>/dev/null); then
+		diag "the sealed file holds the key in plain text"
+		return 1
+	fi
+	mkdir -p "$creds"
+	systemd-creds decrypt --name=dashscope-credential.org "$TMPROOT/sealed" "$creds/dashscope-credential.org" 2>"$TMPROOT/creds.err" ||
+		{ diag "$(cat "$TMPROOT/creds.err")"; return 1; }
+	chmod 711 "$TMPROOT/credentials"
+	chown -R "$SVC" "$creds" && chmod 400 "$creds/dashscope-credential.org" && chmod 500 "$creds"
+	start_key_broker "key_credential = dashscope-credential.org" -E CREDENTIALS_DIRECTORY="$creds" || return 1
+	run token -p org -l 60
+	expect_rc 0 && expect_no_leak "$k" && grep -q '^st-' "$OUT" && [ "$(mints_of "$k")" = 1 ] ||
+		{ diag "$(cat "$BLOG")"; return 1; }
+}
+# systemd_creds_works: prints why not when systemd-creds cannot seal here
+systemd_creds_works() {
+	command -v systemd-creds >/dev/null || { echo "systemd-creds is missing"; return 1; }
+	command -v systemd-socket-activate >/dev/null || { echo "systemd-socket-activate is missing"; return 1; }
+	local out
+	out=$(printf x | systemd-creds encrypt --with-key=host --name=probe - - 2>&1 >/dev/null) ||
+		{ echo "systemd-creds encrypt --with-key=host fails here: $(printf %s "$out" | head -c 200)"; return 1; }
+}
+
+for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
+	case $f in
+	test_broker_*)
+		why=$(broker_can_run) || { skip "$f" "$why"; continue; } ;;&
+	test_broker_sealed_*)
+		why=$(systemd_creds_works) || { skip "$f" "$why"; continue; } ;;
+	esac
+	t "$f"
+done
+finish
