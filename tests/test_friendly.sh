@@ -237,7 +237,7 @@ test_doctor_fails_when_claude_code_settings_set_a_winning_key() {
 test_doctor_passes_claude_code_settings_that_use_the_helper() {
 	claude_settings '{"apiKeyHelper": "/usr/bin/dashscope-credential token -p work"}'
 	run doctor
-	expect_rc 0 && doctor_line '\[ok\]   .*settings.json: apiKeyHelper runs dashscope-credential token'
+	expect_rc 0 && doctor_line '\[ok\]   .*settings.json: apiKeyHelper runs dashscope-credential'
 }
 test_doctor_json_lists_the_checks() {
 	user_default gone
@@ -429,11 +429,10 @@ test_setup_claude_code_keeps_unrelated_settings() {
 import json, sys
 old, new = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 env = new.pop("env"); old_env = old.pop("env")
-assert new.pop("apiKeyHelper") == sys.argv[3] + " token -p work", "apiKeyHelper"
+assert new.pop("apiKeyHelper") == sys.argv[3] + " proxy --print-key", "apiKeyHelper"
 assert old == new, (old, new)
 assert env.pop("FOO") == "bar"
-assert env.pop("ANTHROPIC_BASE_URL") == "https://127.0.0.1:%s/apps/anthropic" % sys.argv[4]
-assert env.pop("CLAUDE_CODE_API_KEY_HELPER_TTL_MS") == "45000"
+assert env.pop("ANTHROPIC_BASE_URL") == "http://127.0.0.1:8418/apps/anthropic"
 assert env == {}, env
 PY
 }
@@ -460,7 +459,7 @@ test_setup_claude_code_writes_a_backup() {
 }
 test_setup_claude_code_creates_the_file_when_missing() {
 	run setup claude-code -p work
-	expect_rc 0 && python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["apiKeyHelper"].endswith(" token -p work")' \
+	expect_rc 0 && python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["apiKeyHelper"].endswith(" proxy --print-key")' \
 		"$HOME/.claude/settings.json"
 }
 test_setup_claude_code_dry_run_prints_and_changes_nothing() {
@@ -468,15 +467,32 @@ test_setup_claude_code_dry_run_prints_and_changes_nothing() {
 	local sum
 	sum=$(sha256sum <"$HOME/.claude/settings.json")
 	run setup claude-code -p work --dry-run
-	expect_rc 0 && json 'j["model"] == "opus" and j["apiKeyHelper"].endswith(" token -p work")' &&
+	expect_rc 0 && json 'j["model"] == "opus" and j["apiKeyHelper"].endswith(" proxy --print-key")' &&
 		[ "$(sha256sum <"$HOME/.claude/settings.json")" = "$sum" ] &&
 		[ -z "$(ls "$HOME/.claude" | grep bak)" ]
 }
-test_setup_claude_code_ttl_follows_the_lifetime() {
+# the TTL an earlier setup wrote is no use with a key that does not expire
+test_setup_claude_code_removes_the_helper_ttl_and_sets_the_model() {
 	mkdir -p "$(dirname "$CONF")"
 	printf '[profile work]\nlifetime = 300\nmodel = qwen3-coder-plus\n' >"$CONF"
+	claude_settings '{"env": {"CLAUDE_CODE_API_KEY_HELPER_TTL_MS": "45000"}}'
 	run setup claude-code -p work --dry-run
-	expect_rc 0 && json 'j["env"]["CLAUDE_CODE_API_KEY_HELPER_TTL_MS"] == "225000" and j["env"]["ANTHROPIC_MODEL"] == "qwen3-coder-plus"'
+	expect_rc 0 && json '"CLAUDE_CODE_API_KEY_HELPER_TTL_MS" not in j["env"] and j["env"]["ANTHROPIC_MODEL"] == "qwen3-coder-plus"'
+}
+test_setup_writes_no_backup_when_nothing_changes() {
+	claude_settings '{"model": "opus"}'
+	run setup claude-code -p work
+	expect_rc 0 || return 1
+	rm -f "$HOME/.claude/"settings.json.bak-*
+	run setup claude-code -p work
+	expect_rc 0 && expect_err_has "nothing was changed" &&
+		[ -z "$(ls "$HOME/.claude" | grep bak)" ]
+}
+# the helper Claude Code runs: the standalone proxy's key, the same each time
+test_proxy_print_key_prints_the_standalone_proxy_key() {
+	run proxy --print-key
+	expect_rc 0 && grep -qx 'sk-local-[A-Za-z0-9_-]*' "$OUT" &&
+		[ "$(cat "$OUT")" = "$(cat "$HOME/.config/dashscope-credential/proxy-key")" ]
 }
 test_setup_claude_code_honours_CLAUDE_CONFIG_DIR() {
 	CLAUDE_CONFIG_DIR="$HOME/cc" run setup claude-code -p work

@@ -58,9 +58,9 @@ test_readme_claude_code_setup_runs_as_written() {
 	expect_rc 0 && python3 - "$HOME/.claude/settings.json" "$DS_REAL" "$PORT_MAIN" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-assert j["apiKeyHelper"] == sys.argv[2] + " token -p work", j
-assert j["env"]["ANTHROPIC_BASE_URL"] == "https://127.0.0.1:%s/apps/anthropic" % sys.argv[3], j
-assert j["env"]["CLAUDE_CODE_API_KEY_HELPER_TTL_MS"] == "45000", j
+assert j["apiKeyHelper"] == sys.argv[2] + " proxy --print-key", j
+assert j["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:8418/apps/anthropic", j
+assert "CLAUDE_CODE_API_KEY_HELPER_TTL_MS" not in j["env"], j
 PY
 }
 test_readme_sdk_recipe_runs_as_written() {

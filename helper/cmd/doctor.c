@@ -304,7 +304,8 @@ static void doctor_environment(struct doctor *d)
 }
 
 /* The command of an apiKeyHelper is ours when its program is named
- * dashscope-credential. */
+ * dashscope-credential and it prints a key: token, or the standalone
+ * proxy's key (setup claude-code). */
 static int helper_is_ours(const char *cmd)
 {
 	size_t len = strcspn(cmd, " \t");
@@ -314,7 +315,8 @@ static int helper_is_ours(const char *cmd)
 		if (cmd[i] == '/')
 			base = cmd + i + 1;
 	return (size_t)(cmd + len - base) == strlen(PACKAGE_NAME) &&
-	       !strncmp(base, PACKAGE_NAME, strlen(PACKAGE_NAME)) && strstr(cmd, " token");
+	       !strncmp(base, PACKAGE_NAME, strlen(PACKAGE_NAME)) &&
+	       (strstr(cmd, " token") || strstr(cmd, " proxy --print-key"));
 }
 
 static void doctor_claude(struct doctor *d)
@@ -366,7 +368,7 @@ static void doctor_claude(struct doctor *d)
 		say(d, LEVEL_WARN, "'dashscope-credential setup claude-code'",
 		    "%s: apiKeyHelper runs another program, not dashscope-credential token", path);
 	else if (!bad)
-		say(d, LEVEL_OK, NULL, "%s: apiKeyHelper runs dashscope-credential token", path);
+		say(d, LEVEL_OK, NULL, "%s: apiKeyHelper runs dashscope-credential", path);
 	json_decref(root);
 }
 
