@@ -81,9 +81,22 @@ test_env_sets_key_and_urls_for_default_list() {
 		grep -qx "DASHSCOPE_API_REGION=ap-southeast-1" <<<"$out" &&
 		grep -q "^OPENAI_API_KEY=st-ok-" <<<"$out" &&
 		grep -qx "OPENAI_BASE_URL=$base/compatible-mode/v1" <<<"$out" &&
-		grep -qx "DASHSCOPE_CREDENTIAL_PROFILE=work" <<<"$out" &&
+		grep -qx "DASHSCOPE_CREDENTIAL_PROFILE=" <<<"$out" &&
 		grep -q '^DASHSCOPE_CREDENTIAL_EXPIRES_AT=' "$OUT" && ! grep -q ANTHROPIC "$OUT" &&
 		expect_no_leak "$KEY" || { diag "$out"; return 1; }
+}
+# A shell that ran eval "$(env)" follows a later `add --default` (issue
+# 25); -p pins the profile on purpose.
+test_env_pins_the_profile_only_when_p_was_given() {
+	run env -p work
+	expect_rc 0 && grep -q "^DASHSCOPE_CREDENTIAL_PROFILE='work'; export" "$OUT" || return 1
+	run env
+	expect_rc 0 && ! grep -q DASHSCOPE_CREDENTIAL_PROFILE "$OUT" || return 1
+	# the default follows add --default in the same shell
+	add_key other sk-test-ok-other-1 --region beijing --default >/dev/null || return 1
+	(eval "$(cat "$OUT")" && "$DS" status) >"$TMPROOT/status" 2>&1
+	grep -q '^Profile:  other (cn-beijing), chosen by the default' "$TMPROOT/status" ||
+		{ diag "$(cat "$TMPROOT/status")"; return 1; }
 }
 test_env_one_key_shared_by_all_variables() {
 	run env --for dashscope,openai,anthropic --shell pam

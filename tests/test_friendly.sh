@@ -47,27 +47,39 @@ test_status_option_beats_every_default() {
 	run -p work status --json
 	expect_rc 0 && json 'j["profile"]["name"] == "work" and j["profile"]["source"] == "option"'
 }
-test_status_says_why_no_profile_is_chosen() {
+test_status_says_why_no_profile_is_chosen_and_exits_1() {
 	run status --json
-	expect_rc 0 && json 'j["profile"]["name"] is None and "Several profiles match (cn, work)" in j["profile"]["problem"]' || return 1
+	expect_rc 1 && json 'j["profile"]["name"] is None and "Several profiles match (cn, work)" in j["profile"]["problem"]' || return 1
 	DASHSCOPE_CREDENTIAL_PROFILE=gone run status
-	expect_rc 0 && grep -q '^Profile:  none: .*gone.*not stored' "$OUT"
+	expect_rc 1 && grep -q '^Profile:  none: .*gone.*not stored' "$OUT"
+}
+# the endpoint override is visible, and whose it is (issue 25)
+test_status_shows_the_endpoint_and_who_set_it() {
+	run status -p work
+	expect_rc 0 && grep -q "^Endpoint: https://127.0.0.1:$PORT_MAIN/api/v1/tokens (overridden by DASHSCOPE_CREDENTIAL_ENDPOINT)$" "$OUT" ||
+		{ diag "$(cat "$OUT")"; return 1; }
+	run status -p work --json
+	expect_rc 0 && json 'j["endpoint"]["token_url"] == "https://127.0.0.1:'"$PORT_MAIN"'/api/v1/tokens" and "DASHSCOPE_CREDENTIAL_ENDPOINT" in j["endpoint"]["why"]'
+}
+test_network_error_names_the_url_it_tried() {
+	DASHSCOPE_CREDENTIAL_ENDPOINT=https://127.0.0.1:1 run token -p work
+	expect_rc 5 && expect_err_has "Could not reach the token endpoint https://127.0.0.1:1/api/v1/tokens: "
 }
 test_status_shows_store_and_why_and_every_profile() {
-	run status --json
+	run status -p work --json
 	expect_rc 0 && json 'j["store"]["kind"] == "file" and "DASHSCOPE_CREDENTIAL_STORE" in j["store"]["why"]' &&
 		json '[p["profile"] for p in j["profiles"]] == ["cn", "work"] and j["profiles"][1]["key"] == "sk-…ly-1"' &&
 		expect_no_leak "$KEY"
 }
 test_status_shows_the_policy() {
 	printf '[policy]\nallowed_regions = sg\nmax_lifetime = 300\n' >"$SYS"
-	run status --json
+	run status -p work --json
 	expect_rc 0 && json 'j["policy"]["allowed_regions"] == ["ap-southeast-1"] and j["policy"]["max_lifetime"] == 300' || return 1
-	run status
+	run status -p work
 	grep -q '^Policy:   allowed_regions = ap-southeast-1; max_lifetime = 300$' "$OUT"
 }
 test_status_broker_socket_absent_is_not_running() {
-	run status --json
+	run status -p work --json
 	expect_rc 0 && json 'j["broker"] == {"socket": "'"$DASHSCOPE_CREDENTIAL_BROKER"'", "answers": False}'
 }
 test_status_broker_socket_that_accepts_answers() {
@@ -77,14 +89,14 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); print("up",
 		"$sock" >"$HOME/broker.up" &
 	pid=$!
 	wait_file "$HOME/broker.up" || return 1
-	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status --json
+	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status -p work --json
 	kill "$pid"
 	expect_rc 0 && json 'j["broker"]["answers"] is True'
 }
 test_status_socket_nobody_listens_on_is_not_running() {
 	local sock="$HOME/dead.sock"
 	python3 -c 'import socket,sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$sock"
-	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status --json
+	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status -p work --json
 	expect_rc 0 && json 'j["broker"]["answers"] is False'
 }
 up_or_gone() { [ -s "$1" ] || pid_gone "$2"; }
@@ -102,29 +114,29 @@ s = socket.socket(); s.bind(("127.0.0.1", 8418)); s.listen(4); print("up", flush
 		echo "# 127.0.0.1:8418 is in use"
 		return 77
 	fi
-	run status --json
+	run status -p work --json
 	kill "$pid"
 	expect_rc 0 && json 'j["proxy"] == {"address": "127.0.0.1:8418", "answers": True, "held_by": None}'
 }
 test_status_lists_variables_that_win_without_their_values() {
-	ANTHROPIC_AUTH_TOKEN=sk-secret-winner-1 OPENAI_API_KEY=st-temp-winner-2 run status
+	ANTHROPIC_AUTH_TOKEN=sk-secret-winner-1 OPENAI_API_KEY=st-temp-winner-2 run status -p work
 	expect_rc 0 && grep -q '^Environment: ANTHROPIC_AUTH_TOKEN holds a long-lived key: Claude Code' "$OUT" &&
 		grep -q '^Environment: OPENAI_API_KEY holds a temporary key' "$OUT" &&
 		expect_no_leak sk-secret-winner-1 && expect_no_leak st-temp-winner-2 || return 1
-	ANTHROPIC_API_KEY=sk-x1234567 run status --json
+	ANTHROPIC_API_KEY=sk-x1234567 run status -p work --json
 	json '[e["name"] for e in j["environment"]] == ["ANTHROPIC_API_KEY"]'
 }
-test_status_shows_a_config_that_does_not_parse_and_exits_0() {
+test_status_shows_a_config_that_does_not_parse_and_goes_on() {
 	printf '[defaults]\nlifetime = forever\n' >"$SYS"
-	run status
+	run status -p work
 	expect_rc 0 && grep -q "^Config:   does not parse: $SYS:2: 'lifetime'" "$OUT" || return 1
-	run status --json
+	run status -p work --json
 	expect_rc 0 && json 'j["config"]["error"].startswith("'"$SYS"':2:")'
 }
-test_status_exits_0_when_the_store_is_unreadable() {
+test_status_exits_1_when_the_store_is_unreadable() {
 	chmod 644 "$KEYFILE"
 	run status
-	expect_rc 0 && grep -q '^Profile:  none' "$OUT" && grep -q 'chmod 600' "$OUT"
+	expect_rc 1 && grep -q '^Profile:  none' "$OUT" && grep -q 'chmod 600' "$OUT"
 }
 
 # ---- doctor, each check both ways ----
@@ -414,6 +426,26 @@ test_every_command_help_describes_its_options() {
 			grep -qE "^ +(-[a-zA-Z], )?$o( |$)" "$OUT" || { diag "$c --help does not describe $o"; return 1; }
 		done
 	done
+}
+
+# ---- proxy log ----
+# A request the proxy answers 502 because the mint failed: its log line
+# says why (issue 25), not a bare 502.
+test_proxy_log_says_why_a_mint_failed() {
+	local pp port pk
+	pk=$("$DS" proxy --print-key) || return 1
+	DASHSCOPE_CREDENTIAL_ENDPOINT=https://127.0.0.1:1 \
+		"$DS" proxy -p work --listen 127.0.0.1:0 >"$TMPROOT/proxy.out" 2>"$TMPROOT/proxy.err" &
+	pp=$!
+	wait_grep listening "$TMPROOT/proxy.err" || { kill "$pp"; return 1; }
+	port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$TMPROOT/proxy.err")
+	printf 'header = "Authorization: Bearer %s"\n' "$pk" |
+		curl -s -K - -o /dev/null -d '{}' "http://127.0.0.1:$port/compatible-mode/v1/chat/completions"
+	wait_grep ' 502 ' "$TMPROOT/proxy.err"
+	kill "$pp"
+	wait "$pp" 2>/dev/null
+	grep -q ' 502 .*error: Minting a temporary key failed: .*https://127.0.0.1:1' "$TMPROOT/proxy.err" ||
+		{ diag "$(cat "$TMPROOT/proxy.err")"; return 1; }
 }
 
 # ---- setup ----

@@ -33,7 +33,7 @@ test_readme_five_minutes_runs_as_written() {
 	RC=$?
 	expect_rc 0 || { diag "$(cat "$OUT")"; return 1; }
 	grep -q '^OPENAI_API_KEY=st-ok-' "$OUT" && grep -q '^\* work ' "$OUT" &&
-		grep -q '^Profile:  work (ap-southeast-1), chosen by DASHSCOPE_CREDENTIAL_PROFILE is set' "$OUT" &&
+		grep -q '^Profile:  work (ap-southeast-1), chosen by the default in .*/config$' "$OUT" &&
 		grep -q "^Environment: OPENAI_API_KEY holds a temporary key from 'env' or 'exec', valid for" "$OUT" &&
 		! grep -q '^\[warn\]' "$OUT" &&
 		! grep -q '^\[FAIL\]' "$OUT" && expect_no_leak "$KEY"

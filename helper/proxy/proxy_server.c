@@ -572,7 +572,7 @@ static void log_line(const struct preq *rq)
 	const struct proxy_host *host = &rq->px->host;
 	time_t now = time(NULL);
 	struct tm tm;
-	char when[32], method[4 * 16], path[4 * 200], line[1024];
+	char when[32], method[4 * 16], path[4 * 200], line[1536], why[4 * 160] = "";
 	size_t plen = strcspn(rq->uri, "?");
 	double secs = (double)(clock_now_ms() - rq->t0) / 1e3;
 
@@ -582,9 +582,13 @@ static void log_line(const struct preq *rq)
 	 * reaches a terminal as a control (rules_log_clean) */
 	rules_log_clean(method, sizeof(method), rq->method, strlen(rq->method));
 	rules_log_clean(path, sizeof(path), rq->uri, plen < 200 ? plen : 200);
-	snprintf(line, sizeof(line), "%s %s %s %u in=%zu out=%llu %.3fs%s%s", when,
+	/* why the proxy answered 502 itself: a failed mint says what failed */
+	if (rq->status == 502 && rq->up.reason[0])
+		rules_log_clean(why, sizeof(why), rq->up.reason, strnlen(rq->up.reason, 160));
+	snprintf(line, sizeof(line), "%s %s %s %u in=%zu out=%llu %.3fs%s%s%s%s", when,
 		 method[0] ? method : "-", path, rq->status, rq->body_len, rq->bytes_out, secs,
-		 rq->up.request_id[0] ? " request_id=" : "", rq->up.request_id);
+		 rq->up.request_id[0] ? " request_id=" : "", rq->up.request_id,
+		 why[0] ? " error: " : "", why);
 	host->log(host->ctx, line);
 }
 
