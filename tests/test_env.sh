@@ -165,9 +165,16 @@ test_exec_sets_variables_and_removes_conflicts() {
 	ANTHROPIC_API_KEY=stale OPENAI_API_KEY=stale run exec --for openai,anthropic -- sh -c 'printf "%s|%s|%s|%s\n" "${ANTHROPIC_API_KEY-unset}" "$OPENAI_API_KEY" "$ANTHROPIC_AUTH_TOKEN" "$ANTHROPIC_BASE_URL"'
 	expect_rc 0 && grep -qx "unset|st-ok-[0-9]*-[0-9]*|st-ok-[0-9]*-[0-9]*|https://127.0.0.1:$PORT_MAIN/apps/anthropic" "$OUT"
 }
-test_exec_keeps_anthropic_api_key_when_not_chosen() {
-	ANTHROPIC_API_KEY=mine run exec --for openai -- sh -c 'printf "%s\n" "$ANTHROPIC_API_KEY"'
-	expect_rc 0 && expect_out_has mine
+# SPEC 13 (amended): a long-lived ANTHROPIC_AUTH_TOKEN left beside the
+# fresh key would win inside Claude Code, whatever --for says
+test_exec_removes_family_variables_it_does_not_set() {
+	ANTHROPIC_AUTH_TOKEN=sk-long-lived-1 ANTHROPIC_API_KEY=mine run exec -- sh -c 'printf "%s|%s\n" "${ANTHROPIC_AUTH_TOKEN-unset}" "${ANTHROPIC_API_KEY-unset}"'
+	expect_rc 0 && expect_out_has 'unset|unset'
+}
+# the key file is renewed, a variable is not: none holds a key that dies
+test_exec_key_file_leaves_no_key_in_a_variable() {
+	run exec --key-file -- sh -c 'printf "%s|%s|%s\n" "${OPENAI_API_KEY-unset}" "${DASHSCOPE_API_KEY-unset}" "$(cat "$DASHSCOPE_API_KEY_FILE_PATH")"'
+	expect_rc 0 && grep -qx 'unset|unset|st-ok-.*' "$OUT"
 }
 test_exec_passes_exit_status() {
 	run exec -- sh -c 'exit 42'

@@ -428,6 +428,29 @@ test_every_command_help_describes_its_options() {
 	done
 }
 
+# ---- small things (issue 25) ----
+test_add_trims_whitespace_around_a_pasted_key() {
+	printf ' \tsk-test-ok-trimmed-1 \n' | "$DS" add trimmed --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && run token -p trimmed && expect_rc 0 &&
+		grep -q '"key": "sk-test-ok-trimmed-1"' "$SERVER_LOG"
+}
+test_add_still_refuses_inner_whitespace() {
+	printf 'sk-test-ok inner\n' | "$DS" add inner --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2
+}
+test_dev_null_is_an_empty_config() {
+	DASHSCOPE_CREDENTIAL_CONFIG=/dev/null run token -p work
+	expect_rc 0 && grep -q '^st-ok-' "$OUT"
+}
+test_doctor_fix_follows_a_sentence_without_a_stray_period() {
+	user_default gone
+	printf '[profile work]\nregion = nowhere\n' >>"$CONF"
+	run doctor
+	! grep -q '\.; fix:' "$OUT" || { diag "$(grep '\.; fix:' "$OUT")"; return 1; }
+}
+
 # ---- proxy log ----
 # A request the proxy answers 502 because the mint failed: its log line
 # says why (issue 25), not a bare 502.

@@ -42,6 +42,9 @@ static void say(struct doctor *d, enum level lv, const char *fix, const char *fm
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	ds_sanitize(msg);
+	/* a sentence passed on ends in '.': not before "; fix:" */
+	if (fix && msg[0] && msg[strlen(msg) - 1] == '.')
+		msg[strlen(msg) - 1] = '\0';
 	if (d->json)
 		json_array_append_new(d->checks, json_pack("{s:s, s:s, s:s?}", "status", words[lv],
 							   "message", msg, "fix", fix));
