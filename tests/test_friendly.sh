@@ -428,6 +428,44 @@ test_every_command_help_describes_its_options() {
 	done
 }
 
+# ---- doctor: tools set up earlier that drifted (issue 25) ----
+# each fails, and the line is gone after the fix it names
+test_doctor_fails_on_a_helper_naming_a_removed_profile() {
+	claude_settings '{"apiKeyHelper": "/usr/bin/dashscope-credential token -p gone"}'
+	run doctor
+	expect_rc 1 && doctor_line '\[FAIL\] .*settings.json: the helper names profile gone, which is not stored; fix: .*setup claude-code' || return 1
+	"$DS" setup claude-code -p work >/dev/null 2>&1 || return 1
+	run doctor
+	! grep -q 'names profile gone' "$OUT"
+}
+test_doctor_fails_on_a_long_lived_key_in_a_project_settings_file() {
+	mkdir -p "$HOME/proj/.claude"
+	printf '{"env": {"ANTHROPIC_AUTH_TOKEN": "sk-in-project-7"}}\n' >"$HOME/proj/.claude/settings.local.json"
+	(cd "$HOME/proj" && "$DS" doctor) >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 1 && expect_no_leak sk-in-project-7 &&
+		doctor_line '\[FAIL\] .*/proj/.claude/settings.local.json sets env.ANTHROPIC_AUTH_TOKEN \(a long-lived key\).*; fix: remove env.ANTHROPIC_AUTH_TOKEN' || return 1
+	rm "$HOME/proj/.claude/settings.local.json"
+	(cd "$HOME/proj" && "$DS" doctor) >"$OUT" 2>"$ERR"
+	! grep -q 'ANTHROPIC_AUTH_TOKEN' "$OUT"
+}
+test_doctor_fails_on_a_stale_proxy_key_in_qwen_code_settings() {
+	mkdir -p "$HOME/.qwen"
+	printf '{"security": {"auth": {"baseUrl": "http://127.0.0.1:8418/compatible-mode/v1", "apiKey": "sk-local-old"}}}\n' >"$HOME/.qwen/settings.json"
+	run doctor
+	expect_rc 1 && doctor_line '\[FAIL\] .*settings.json holds a proxy key the standalone proxy no longer takes.*; fix: .*setup qwen-code' || return 1
+	"$DS" setup qwen-code -p work >/dev/null 2>&1 || return 1
+	run doctor
+	! grep -q 'no longer takes' "$OUT" && grep -q 'Qwen Code uses the standalone proxy with its key' "$OUT"
+}
+test_doctor_fails_when_a_tool_points_at_a_stopped_proxy() {
+	tools_tcp_free=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 8418))' 2>/dev/null && echo 1)
+	[ -n "$tools_tcp_free" ] || return 77
+	"$DS" setup claude-code -p work >/dev/null 2>&1 || return 1
+	run doctor
+	expect_rc 1 && doctor_line '\[FAIL\] .*settings.json points Claude Code at the standalone proxy on 127.0.0.1:8418, which does not answer; fix: .*dashscope-credential proxy'
+}
+
 # ---- small things (issue 25) ----
 test_add_trims_whitespace_around_a_pasted_key() {
 	printf ' \tsk-test-ok-trimmed-1 \n' | "$DS" add trimmed --region sg >"$OUT" 2>"$ERR"

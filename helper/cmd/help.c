@@ -91,7 +91,8 @@ static const struct help helps[] = {
 		     "      --json              the table as JSON\n" },
 	{ "doctor",
 	  "Checks the configuration, the store, every profile, the policy, the [pam]\n"
-	  "rules, variables that would win over the helper and Claude Code's settings;\n"
+	  "rules, variables that would win over the helper, and the settings of Claude\n"
+	  "Code (user, project, local) and Qwen Code: drift since setup included;\n"
 	  "one line per check, [ok], [warn] or [FAIL], with the fix. Exits 1 when a\n"
 	  "check fails.\n\n"
 	  "Options:\n"
