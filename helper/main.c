@@ -37,6 +37,8 @@ enum {
 	OPT_KEY_FILE,
 	OPT_DRY_RUN,
 	OPT_DEBUG,
+	OPT_LOG,
+	OPT_PRINT_KEY,
 };
 
 /* Which command-specific options each command takes (global options are
@@ -68,9 +70,9 @@ static const struct command commands[] = {
 	  "exec [--for LIST] [--key-file] [-- COMMAND [ARG...]]" },
 	{ "proxy", cmd_proxy,
 	  O(OPT_FOR) | O(OPT_LISTEN) | O(OPT_PRINT_ENV) | O(OPT_SHELL) | O(OPT_NEW_KEY) |
-		  O(OPT_QUIET),
+		  O(OPT_QUIET) | O(OPT_LOG) | O(OPT_PRINT_KEY),
 	  1, ANY_ARGS,
-	  "proxy [--for LIST] [--listen ADDR] [--quiet] [--print-env [--shell S]] [--new-key] [-- COMMAND [ARG...]]" },
+	  "proxy [--for LIST] [--listen ADDR] [--quiet] [--log FILE|-] [--print-env [--shell S]] [--print-key] [--new-key] [-- COMMAND [ARG...]]" },
 	{ "regions", cmd_regions, O(OPT_JSON), 0, 0, "regions [--json]" },
 	{ "doctor", cmd_doctor, O(OPT_ONLINE) | O(OPT_JSON), 0, 0, "doctor [--online] [--json]" },
 	{ "status", cmd_status, O(OPT_JSON), 0, 0, "status [--json]" },
@@ -109,6 +111,8 @@ static const struct option long_opts[] = {
 	{ "key-file", no_argument, NULL, OPT_KEY_FILE },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "debug", no_argument, NULL, OPT_DEBUG },
+	{ "log", required_argument, NULL, OPT_LOG },
+	{ "print-key", no_argument, NULL, OPT_PRINT_KEY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -242,6 +246,14 @@ static int parse_args(int argc, char **argv, int in_order, struct opts *o, unsig
 			break;
 		case OPT_DEBUG:
 			ds_debug_enable();
+			break;
+		case OPT_LOG:
+			o->log = optarg;
+			*given |= O(c);
+			break;
+		case OPT_PRINT_KEY:
+			o->print_key = 1;
+			*given |= O(c);
 			break;
 		case ':':
 			return ds_err_set(err, DS_EINPUT, "Option %s needs a value; see --help.",

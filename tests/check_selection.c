@@ -204,7 +204,7 @@ START_TEST(test_selection_without_criteria_or_default_refuses_several_profiles)
 }
 END_TEST
 
-START_TEST(test_selection_with_a_default_naming_a_missing_profile_refuses_several)
+START_TEST(test_selection_with_a_default_naming_a_missing_profile_says_so)
 {
 	struct criteria cr = { 0 };
 	struct ds_err err;
@@ -212,7 +212,8 @@ START_TEST(test_selection_with_a_default_naming_a_missing_profile_refuses_severa
 
 	ck_assert_int_eq(pick(&cr, "gone", &name, &err), DS_EFAIL);
 	ck_assert_str_eq(name, "");
-	ck_assert_msg(strstr(err.msg, "Several profiles match") != NULL, "%s", err.msg);
+	ck_assert_msg(strstr(err.msg, "The default profile gone does not exist") != NULL, "%s",
+		      err.msg);
 }
 END_TEST
 
@@ -302,7 +303,7 @@ Suite *suite_make(void)
 	ADD(tc, test_selection_by_plan_takes_the_coding_plan_profile);
 	ADD(tc, test_selection_without_criteria_takes_the_default_profile);
 	ADD(tc, test_selection_without_criteria_or_default_refuses_several_profiles);
-	ADD(tc, test_selection_with_a_default_naming_a_missing_profile_refuses_several);
+	ADD(tc, test_selection_with_a_default_naming_a_missing_profile_says_so);
 	ADD(tc, test_selection_takes_the_only_profile_when_the_default_names_a_missing_one);
 	ADD(tc, test_selection_matching_nothing_is_no_match);
 	ADD(tc, test_selection_from_no_profiles_is_no_match);

@@ -105,19 +105,31 @@ test_claude_code_through_exec_ignores_a_stale_api_key() {
 # configuration: `setup claude-code`, and Qwen Code under exec with only a
 # prompt added so that it runs without a terminal.
 test_claude_code_after_setup_sends_a_minted_key() {
+	local pp
 	new_key || return 1
 	rm -rf "$HOME/.claude"
 	sh -ec "$(readme_block claude-code) -p e2e" >"$OUT" 2>"$ERR" || { diag "setup: $(cat "$ERR")"; return 1; }
+	# the README's next step: the standalone proxy
+	"$DS" proxy -p e2e >"$TMPROOT/proxy.out" 2>"$TMPROOT/proxy.err" &
+	pp=$!
+	wait_grep listening "$TMPROOT/proxy.err" || { kill "$pp"; return 1; }
 	"$BIN/claude" -p "Say ping" </dev/null >"$OUT" 2>"$ERR"
 	RC=$?
+	kill "$pp"
+	wait "$pp" 2>/dev/null
 	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		! grep -q 'sk-local-' "$SERVER_LOG" "$SRV/headers.log" &&
 		expect_minted_keys_at /apps/anthropic/v1/messages
 }
 # What the README says of ANTHROPIC_AUTH_TOKEN and ANTHROPIC_API_KEY: each
 # replaces the helper's key in its own header.
 test_claude_code_sends_set_variables_in_place_of_the_helpers_key() {
+	local url
 	new_key || return 1
-	"$DS" setup claude-code -p e2e >/dev/null 2>&1 || return 1
+	url=$("$DS" env -p e2e --for anthropic --shell pam --no-key | sed -n 's/^ANTHROPIC_BASE_URL=//p')
+	mkdir -p "$HOME/.claude"
+	printf '{\n  "apiKeyHelper": "%s token -p e2e",\n  "env": { "ANTHROPIC_BASE_URL": "%s" }\n}\n' \
+		"$DS" "$url" >"$HOME/.claude/settings.json"
 	ANTHROPIC_AUTH_TOKEN=sk-stale-auth-token-1 ANTHROPIC_API_KEY=sk-stale-api-key-2 \
 		"$BIN/claude" -p "Say ping" </dev/null >"$OUT" 2>"$ERR"
 	model_keys /apps/anthropic/v1/messages >"$TMPROOT/sent"
@@ -274,6 +286,82 @@ test_claude_code_through_proxy_sends_minted_keys() {
 		expect_proxy_key_stayed_local "$(proxy_key_of "$TMPROOT/pk")"
 }
 
+# Claude Code's settings file from `setup claude-code` names a base URL of
+# its own; `proxy -- claude` must still be the one Claude Code talks to
+# (issue 25): an answer, and no proxy key upstream.
+test_claude_code_through_proxy_after_setup_sends_no_proxy_key() {
+	new_key || return 1
+	rm -rf "$HOME/.claude"
+	"$DS" setup claude-code -p e2e >/dev/null 2>"$ERR" || { diag "setup: $(cat "$ERR")"; return 1; }
+	# a cap only against a client that retries 401s for good
+	timeout 300 "$DS" proxy -p e2e -- "$BIN/claude" -p "Say ping" </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && grep -q E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		! grep -q 'sk-local-' "$SERVER_LOG" "$SRV/headers.log" &&
+		expect_minted_keys_at /apps/anthropic/v1/messages
+}
+# A key a project's .claude/settings.local.json sets would go upstream in
+# place of the proxy key: `proxy -- claude` refuses, naming file and key.
+test_proxy_refuses_claude_code_with_a_key_in_its_settings() {
+	new_key || return 1
+	mkdir -p "$HOME/proj/.claude"
+	printf '{"env": {"ANTHROPIC_AUTH_TOKEN": "sk-project-secret-1"}}\n' >"$HOME/proj/.claude/settings.local.json"
+	(cd "$HOME/proj" && "$DS" proxy -p e2e -- "$BIN/claude" -p "Say ping") </dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+	rm -rf "$HOME/proj"
+	expect_rc 2 && expect_err_has "settings.local.json sets env.ANTHROPIC_AUTH_TOKEN" &&
+		expect_no_leak sk-project-secret-1
+}
+
+# The recipe `setup claude-code` writes, with the standalone proxy
+# running: one Claude Code session, two prompts with an idle gap longer
+# than the key's lifetime between them (Claude Code 2.1 answers the first
+# request after such a gap with its cached helper value). Lifetimes are
+# short to keep the test quick; the gap waits until every key minted so far
+# has expired. Upstream must refuse no key.
+test_claude_code_setup_recipe_sends_no_expired_key_after_an_idle_gap() {
+	local pp
+	new_key || return 1
+	rm -rf "$HOME/.claude"
+	"$DS" setup claude-code -p e2e -l 4 >/dev/null 2>"$ERR" || { diag "setup: $(cat "$ERR")"; return 1; }
+	"$DS" proxy -p e2e -l 4 >"$TMPROOT/proxy.out" 2>"$TMPROOT/proxy.err" &
+	pp=$!
+	wait_grep listening "$TMPROOT/proxy.err" || { kill "$pp"; return 1; }
+	python3 - "$BIN/claude" "$SERVER_LOG" 4 >"$OUT" 2>"$ERR" <<'PY'
+import json, subprocess, sys, time
+claude, log, life = sys.argv[1], sys.argv[2], int(sys.argv[3])
+p = subprocess.Popen([claude, "-p", "--input-format", "stream-json", "--output-format",
+                      "stream-json", "--verbose"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     text=True)
+def ask():
+    p.stdin.write(json.dumps({"type": "user", "message": {"role": "user", "content": "Say ping"}}) + "\n")
+    p.stdin.flush()
+    for line in p.stdout:
+        e = json.loads(line)
+        if e.get("type") == "result":
+            print(e.get("result"))
+            return
+    sys.exit("claude ended without a result")
+def newest_expiry():
+    # the server's keys are st-SCENARIO-N-MINTED_AT
+    return max(int(json.loads(l)["minted"].rsplit("-", 1)[1]) + life
+               for l in open(log) if '"minted"' in l)
+ask()
+until = newest_expiry() + 1
+while time.time() < until:
+    time.sleep(0.2)
+ask()
+p.stdin.close()
+sys.exit(p.wait())
+PY
+	RC=$?
+	kill "$pp"
+	wait "$pp" 2>/dev/null
+	expect_rc 0 && [ "$(grep -c E2E-OK "$OUT")" = 2 ] && expect_no_leak "$KEY" || return 1
+	! grep '"refused"' "$SERVER_LOG" | grep -q . || { diag "upstream refused: $(grep '"refused"' "$SERVER_LOG" | tr '\n' ' ')"; return 1; }
+	expect_minted_keys_at /apps/anthropic/v1/messages
+}
+
 # One client object, created once, used for longer than three key
 # lifetimes: every request succeeds, upstream sees several minted keys
 # (the client goes on until four keys reached upstream, or a generous cap).
@@ -365,7 +453,9 @@ test_codex_through_the_proxy_holds_no_dashscope_key() {
 }
 
 for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
-	if [ "$f" = test_qwen_code_after_setup_talks_through_the_standalone_proxy ] && ! proxy_usable; then
+	if { [ "$f" = test_qwen_code_after_setup_talks_through_the_standalone_proxy ] ||
+		[ "$f" = test_claude_code_after_setup_sends_a_minted_key ] ||
+		[ "$f" = test_claude_code_setup_recipe_sends_no_expired_key_after_an_idle_gap ]; } && ! proxy_usable; then
 		skip "$f" "no proxy command in this build, or 127.0.0.1:8418 is taken"
 		continue
 	fi

@@ -50,27 +50,39 @@ test_status_option_beats_every_default() {
 	run -p work status --json
 	expect_rc 0 && json 'j["profile"]["name"] == "work" and j["profile"]["source"] == "option"'
 }
-test_status_says_why_no_profile_is_chosen() {
+test_status_says_why_no_profile_is_chosen_and_exits_1() {
 	run status --json
-	expect_rc 0 && json 'j["profile"]["name"] is None and "Several profiles match (cn, work)" in j["profile"]["problem"]' || return 1
+	expect_rc 1 && json 'j["profile"]["name"] is None and "Several profiles match (cn, work)" in j["profile"]["problem"]' || return 1
 	DASHSCOPE_CREDENTIAL_PROFILE=gone run status
-	expect_rc 0 && grep -q '^Profile:  none: .*gone.*not stored' "$OUT"
+	expect_rc 1 && grep -q '^Profile:  none: .*gone.*not stored' "$OUT"
+}
+# the endpoint override is visible, and whose it is (issue 25)
+test_status_shows_the_endpoint_and_who_set_it() {
+	run status -p work
+	expect_rc 0 && grep -q "^Endpoint: https://127.0.0.1:$PORT_MAIN/api/v1/tokens (overridden by DASHSCOPE_CREDENTIAL_ENDPOINT)$" "$OUT" ||
+		{ diag "$(cat "$OUT")"; return 1; }
+	run status -p work --json
+	expect_rc 0 && json 'j["endpoint"]["token_url"] == "https://127.0.0.1:'"$PORT_MAIN"'/api/v1/tokens" and "DASHSCOPE_CREDENTIAL_ENDPOINT" in j["endpoint"]["why"]'
+}
+test_network_error_names_the_url_it_tried() {
+	DASHSCOPE_CREDENTIAL_ENDPOINT=https://127.0.0.1:1 run token -p work
+	expect_rc 5 && expect_err_has "Could not reach the token endpoint https://127.0.0.1:1/api/v1/tokens: "
 }
 test_status_shows_store_and_why_and_every_profile() {
-	run status --json
+	run status -p work --json
 	expect_rc 0 && json 'j["store"]["kind"] == "file" and "DASHSCOPE_CREDENTIAL_STORE" in j["store"]["why"]' &&
 		json '[p["profile"] for p in j["profiles"]] == ["cn", "work"] and j["profiles"][1]["key"] == "sk-…ly-1"' &&
 		expect_no_leak "$KEY"
 }
 test_status_shows_the_policy() {
 	printf '[policy]\nallowed_regions = sg\nmax_lifetime = 300\n' >"$SYS"
-	run status --json
+	run status -p work --json
 	expect_rc 0 && json 'j["policy"]["allowed_regions"] == ["ap-southeast-1"] and j["policy"]["max_lifetime"] == 300' || return 1
-	run status
+	run status -p work
 	grep -q '^Policy:   allowed_regions = ap-southeast-1; max_lifetime = 300$' "$OUT"
 }
 test_status_broker_socket_absent_is_not_running() {
-	run status --json
+	run status -p work --json
 	expect_rc 0 && json 'j["broker"] == {"socket": "'"$DASHSCOPE_CREDENTIAL_BROKER"'", "answers": False}'
 }
 test_status_broker_socket_that_accepts_answers() {
@@ -80,14 +92,14 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); print("up",
 		"$sock" >"$HOME/broker.up" &
 	pid=$!
 	wait_file "$HOME/broker.up" || return 1
-	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status --json
+	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status -p work --json
 	kill "$pid"
 	expect_rc 0 && json 'j["broker"]["answers"] is True'
 }
 test_status_socket_nobody_listens_on_is_not_running() {
 	local sock="$HOME/dead.sock"
 	python3 -c 'import socket,sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$sock"
-	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status --json
+	DASHSCOPE_CREDENTIAL_BROKER="$sock" run status -p work --json
 	expect_rc 0 && json 'j["broker"]["answers"] is False'
 }
 up_or_gone() { [ -s "$1" ] || pid_gone "$2"; }
@@ -105,29 +117,29 @@ s = socket.socket(); s.bind(("127.0.0.1", 8418)); s.listen(4); print("up", flush
 		echo "# 127.0.0.1:8418 is in use"
 		return 77
 	fi
-	run status --json
+	run status -p work --json
 	kill "$pid"
 	expect_rc 0 && json 'j["proxy"] == {"address": "127.0.0.1:8418", "answers": True, "held_by": None}'
 }
 test_status_lists_variables_that_win_without_their_values() {
-	ANTHROPIC_AUTH_TOKEN=sk-secret-winner-1 OPENAI_API_KEY=st-temp-winner-2 run status
+	ANTHROPIC_AUTH_TOKEN=sk-secret-winner-1 OPENAI_API_KEY=st-temp-winner-2 run status -p work
 	expect_rc 0 && grep -q '^Environment: ANTHROPIC_AUTH_TOKEN holds a long-lived key: Claude Code' "$OUT" &&
 		grep -q '^Environment: OPENAI_API_KEY holds a temporary key' "$OUT" &&
 		expect_no_leak sk-secret-winner-1 && expect_no_leak st-temp-winner-2 || return 1
-	ANTHROPIC_API_KEY=sk-x1234567 run status --json
+	ANTHROPIC_API_KEY=sk-x1234567 run status -p work --json
 	json '[e["name"] for e in j["environment"]] == ["ANTHROPIC_API_KEY"]'
 }
-test_status_shows_a_config_that_does_not_parse_and_exits_0() {
+test_status_shows_a_config_that_does_not_parse_and_goes_on() {
 	printf '[defaults]\nlifetime = forever\n' >"$SYS"
-	run status
+	run status -p work
 	expect_rc 0 && grep -q "^Config:   does not parse: $SYS:2: 'lifetime'" "$OUT" || return 1
-	run status --json
+	run status -p work --json
 	expect_rc 0 && json 'j["config"]["error"].startswith("'"$SYS"':2:")'
 }
-test_status_exits_0_when_the_store_is_unreadable() {
+test_status_exits_1_when_the_store_is_unreadable() {
 	chmod 644 "$KEYFILE"
 	run status
-	expect_rc 0 && grep -q '^Profile:  none' "$OUT" && grep -q 'chmod 600' "$OUT"
+	expect_rc 1 && grep -q '^Profile:  none' "$OUT" && grep -q 'chmod 600' "$OUT"
 }
 
 # ---- doctor, each check both ways ----
@@ -240,7 +252,7 @@ test_doctor_fails_when_claude_code_settings_set_a_winning_key() {
 test_doctor_passes_claude_code_settings_that_use_the_helper() {
 	claude_settings '{"apiKeyHelper": "/usr/bin/dashscope-credential token -p work"}'
 	run doctor
-	expect_rc 0 && doctor_line '\[ok\]   .*settings.json: apiKeyHelper runs dashscope-credential token'
+	expect_rc 0 && doctor_line '\[ok\]   .*settings.json: apiKeyHelper runs dashscope-credential'
 }
 test_doctor_json_lists_the_checks() {
 	user_default gone
@@ -419,6 +431,87 @@ test_every_command_help_describes_its_options() {
 	done
 }
 
+# ---- doctor: tools set up earlier that drifted (issue 25) ----
+# each fails, and the line is gone after the fix it names
+test_doctor_fails_on_a_helper_naming_a_removed_profile() {
+	claude_settings '{"apiKeyHelper": "/usr/bin/dashscope-credential token -p gone"}'
+	run doctor
+	expect_rc 1 && doctor_line '\[FAIL\] .*settings.json: the helper names profile gone, which is not stored; fix: .*setup claude-code' || return 1
+	"$DS" setup claude-code -p work >/dev/null 2>&1 || return 1
+	run doctor
+	! grep -q 'names profile gone' "$OUT"
+}
+test_doctor_fails_on_a_long_lived_key_in_a_project_settings_file() {
+	mkdir -p "$HOME/proj/.claude"
+	printf '{"env": {"ANTHROPIC_AUTH_TOKEN": "sk-in-project-7"}}\n' >"$HOME/proj/.claude/settings.local.json"
+	(cd "$HOME/proj" && "$DS" doctor) >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 1 && expect_no_leak sk-in-project-7 &&
+		doctor_line '\[FAIL\] .*/proj/.claude/settings.local.json sets env.ANTHROPIC_AUTH_TOKEN \(a long-lived key\).*; fix: remove env.ANTHROPIC_AUTH_TOKEN' || return 1
+	rm "$HOME/proj/.claude/settings.local.json"
+	(cd "$HOME/proj" && "$DS" doctor) >"$OUT" 2>"$ERR"
+	! grep -q 'ANTHROPIC_AUTH_TOKEN' "$OUT"
+}
+test_doctor_fails_on_a_stale_proxy_key_in_qwen_code_settings() {
+	mkdir -p "$HOME/.qwen"
+	printf '{"security": {"auth": {"baseUrl": "http://127.0.0.1:8418/compatible-mode/v1", "apiKey": "sk-local-old"}}}\n' >"$HOME/.qwen/settings.json"
+	run doctor
+	expect_rc 1 && doctor_line '\[FAIL\] .*settings.json holds a proxy key the standalone proxy no longer takes.*; fix: .*setup qwen-code' || return 1
+	"$DS" setup qwen-code -p work >/dev/null 2>&1 || return 1
+	run doctor
+	! grep -q 'no longer takes' "$OUT" && grep -q 'Qwen Code uses the standalone proxy with its key' "$OUT"
+}
+test_doctor_fails_when_a_tool_points_at_a_stopped_proxy() {
+	tools_tcp_free=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 8418))' 2>/dev/null && echo 1)
+	[ -n "$tools_tcp_free" ] || return 77
+	"$DS" setup claude-code -p work >/dev/null 2>&1 || return 1
+	run doctor
+	expect_rc 1 && doctor_line '\[FAIL\] .*settings.json points Claude Code at the standalone proxy on 127.0.0.1:8418, which does not answer; fix: .*dashscope-credential proxy'
+}
+
+# ---- small things (issue 25) ----
+test_add_trims_whitespace_around_a_pasted_key() {
+	printf ' \tsk-test-ok-trimmed-1 \n' | "$DS" add trimmed --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 0 && run token -p trimmed && expect_rc 0 &&
+		grep -q '"key": "sk-test-ok-trimmed-1"' "$SERVER_LOG"
+}
+test_add_still_refuses_inner_whitespace() {
+	printf 'sk-test-ok inner\n' | "$DS" add inner --region sg >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 2
+}
+test_dev_null_is_an_empty_config() {
+	DASHSCOPE_CREDENTIAL_CONFIG=/dev/null run token -p work
+	expect_rc 0 && grep -q '^st-ok-' "$OUT"
+}
+test_doctor_fix_follows_a_sentence_without_a_stray_period() {
+	user_default gone
+	printf '[profile work]\nregion = nowhere\n' >>"$CONF"
+	run doctor
+	! grep -q '\.; fix:' "$OUT" || { diag "$(grep '\.; fix:' "$OUT")"; return 1; }
+}
+
+# ---- proxy log ----
+# A request the proxy answers 502 because the mint failed: its log line
+# says why (issue 25), not a bare 502.
+test_proxy_log_says_why_a_mint_failed() {
+	local pp port pk
+	pk=$("$DS" proxy --print-key) || return 1
+	DASHSCOPE_CREDENTIAL_ENDPOINT=https://127.0.0.1:1 \
+		"$DS" proxy -p work --listen 127.0.0.1:0 >"$TMPROOT/proxy.out" 2>"$TMPROOT/proxy.err" &
+	pp=$!
+	wait_grep listening "$TMPROOT/proxy.err" || { kill "$pp"; return 1; }
+	port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$TMPROOT/proxy.err")
+	printf 'header = "Authorization: Bearer %s"\n' "$pk" |
+		curl -s -K - -o /dev/null -d '{}' "http://127.0.0.1:$port/compatible-mode/v1/chat/completions"
+	wait_grep ' 502 ' "$TMPROOT/proxy.err"
+	kill "$pp"
+	wait "$pp" 2>/dev/null
+	grep -q ' 502 .*error: Minting a temporary key failed: .*https://127.0.0.1:1' "$TMPROOT/proxy.err" ||
+		{ diag "$(cat "$TMPROOT/proxy.err")"; return 1; }
+}
+
 # ---- setup ----
 test_setup_claude_code_keeps_unrelated_settings() {
 	local f="$HOME/.claude/settings.json"
@@ -432,11 +525,10 @@ test_setup_claude_code_keeps_unrelated_settings() {
 import json, sys
 old, new = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 env = new.pop("env"); old_env = old.pop("env")
-assert new.pop("apiKeyHelper") == sys.argv[3] + " token -p work", "apiKeyHelper"
+assert new.pop("apiKeyHelper") == sys.argv[3] + " proxy --print-key", "apiKeyHelper"
 assert old == new, (old, new)
 assert env.pop("FOO") == "bar"
-assert env.pop("ANTHROPIC_BASE_URL") == "https://127.0.0.1:%s/apps/anthropic" % sys.argv[4]
-assert env.pop("CLAUDE_CODE_API_KEY_HELPER_TTL_MS") == "45000"
+assert env.pop("ANTHROPIC_BASE_URL") == "http://127.0.0.1:8418/apps/anthropic"
 assert env == {}, env
 PY
 }
@@ -463,7 +555,7 @@ test_setup_claude_code_writes_a_backup() {
 }
 test_setup_claude_code_creates_the_file_when_missing() {
 	run setup claude-code -p work
-	expect_rc 0 && python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["apiKeyHelper"].endswith(" token -p work")' \
+	expect_rc 0 && python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["apiKeyHelper"].endswith(" proxy --print-key")' \
 		"$HOME/.claude/settings.json"
 }
 test_setup_claude_code_dry_run_prints_and_changes_nothing() {
@@ -471,15 +563,32 @@ test_setup_claude_code_dry_run_prints_and_changes_nothing() {
 	local sum
 	sum=$(sha256sum <"$HOME/.claude/settings.json")
 	run setup claude-code -p work --dry-run
-	expect_rc 0 && json 'j["model"] == "opus" and j["apiKeyHelper"].endswith(" token -p work")' &&
+	expect_rc 0 && json 'j["model"] == "opus" and j["apiKeyHelper"].endswith(" proxy --print-key")' &&
 		[ "$(sha256sum <"$HOME/.claude/settings.json")" = "$sum" ] &&
 		[ -z "$(ls "$HOME/.claude" | grep bak)" ]
 }
-test_setup_claude_code_ttl_follows_the_lifetime() {
+# the TTL an earlier setup wrote is no use with a key that does not expire
+test_setup_claude_code_removes_the_helper_ttl_and_sets_the_model() {
 	mkdir -p "$(dirname "$CONF")"
 	printf '[profile work]\nlifetime = 300\nmodel = qwen3-coder-plus\n' >"$CONF"
+	claude_settings '{"env": {"CLAUDE_CODE_API_KEY_HELPER_TTL_MS": "45000"}}'
 	run setup claude-code -p work --dry-run
-	expect_rc 0 && json 'j["env"]["CLAUDE_CODE_API_KEY_HELPER_TTL_MS"] == "225000" and j["env"]["ANTHROPIC_MODEL"] == "qwen3-coder-plus"'
+	expect_rc 0 && json '"CLAUDE_CODE_API_KEY_HELPER_TTL_MS" not in j["env"] and j["env"]["ANTHROPIC_MODEL"] == "qwen3-coder-plus"'
+}
+test_setup_writes_no_backup_when_nothing_changes() {
+	claude_settings '{"model": "opus"}'
+	run setup claude-code -p work
+	expect_rc 0 || return 1
+	rm -f "$HOME/.claude/"settings.json.bak-*
+	run setup claude-code -p work
+	expect_rc 0 && expect_err_has "nothing was changed" &&
+		[ -z "$(ls "$HOME/.claude" | grep bak)" ]
+}
+# the helper Claude Code runs: the standalone proxy's key, the same each time
+test_proxy_print_key_prints_the_standalone_proxy_key() {
+	run proxy --print-key
+	expect_rc 0 && grep -qx 'sk-local-[A-Za-z0-9_-]*' "$OUT" &&
+		[ "$(cat "$OUT")" = "$(cat "$HOME/.config/dashscope-credential/proxy-key")" ]
 }
 test_setup_claude_code_honours_CLAUDE_CONFIG_DIR() {
 	CLAUDE_CONFIG_DIR="$HOME/cc" run setup claude-code -p work

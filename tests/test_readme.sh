@@ -33,7 +33,7 @@ test_readme_five_minutes_runs_as_written() {
 	RC=$?
 	expect_rc 0 || { diag "$(cat "$OUT")"; return 1; }
 	grep -q '^OPENAI_API_KEY=st-ok-' "$OUT" && grep -q '^\* work ' "$OUT" &&
-		grep -q '^Profile:  work (ap-southeast-1), chosen by DASHSCOPE_CREDENTIAL_PROFILE is set' "$OUT" &&
+		grep -q '^Profile:  work (ap-southeast-1), chosen by the default in .*/config$' "$OUT" &&
 		grep -q "^Environment: OPENAI_API_KEY holds a temporary key from 'env' or 'exec', valid for" "$OUT" &&
 		! grep -q '^\[warn\]' "$OUT" &&
 		! grep -q '^\[FAIL\]' "$OUT" && expect_no_leak "$KEY"
@@ -58,9 +58,9 @@ test_readme_claude_code_setup_runs_as_written() {
 	expect_rc 0 && python3 - "$HOME/.claude/settings.json" "$DS_REAL" "$PORT_MAIN" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-assert j["apiKeyHelper"] == sys.argv[2] + " token -p work", j
-assert j["env"]["ANTHROPIC_BASE_URL"] == "https://127.0.0.1:%s/apps/anthropic" % sys.argv[3], j
-assert j["env"]["CLAUDE_CODE_API_KEY_HELPER_TTL_MS"] == "45000", j
+assert j["apiKeyHelper"] == sys.argv[2] + " proxy --print-key", j
+assert j["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:8418/apps/anthropic", j
+assert "CLAUDE_CODE_API_KEY_HELPER_TTL_MS" not in j["env"], j
 PY
 }
 test_readme_sdk_recipe_runs_as_written() {

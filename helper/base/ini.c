@@ -206,6 +206,10 @@ int ini_parse_file(const char *path, int required, ini_fn fn, void *ctx, struct 
 	struct stat sb;
 	int rc;
 
+	/* /dev/null is an empty file, as ssh -F /dev/null and git's
+	 * GIT_CONFIG_GLOBAL=/dev/null mean it */
+	if (!strcmp(path, "/dev/null"))
+		return DS_OK;
 	/* never blocks on a FIFO and takes regular files only (files.h) */
 	rc = file_read(path, required ? FILE_REQUIRED : 0, INI_FILE_MAX, "config file", DS_EINPUT,
 		       &buf, &len, &sb, err);

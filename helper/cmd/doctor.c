@@ -8,6 +8,7 @@
 #include "base/files.h"
 #include "cmd/tools.h"
 #include "conf/place.h"
+#include "proxy/proxy_keys.h"
 
 #include <grp.h>
 #include <jansson.h>
@@ -43,6 +44,9 @@ static void say(struct doctor *d, enum level lv, const char *fix, const char *fm
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	ds_sanitize(msg);
+	/* a sentence passed on ends in '.': not before "; fix:" */
+	if (fix && msg[0] && msg[strlen(msg) - 1] == '.')
+		msg[strlen(msg) - 1] = '\0';
 	if (d->json)
 		json_array_append_new(d->checks, json_pack("{s:s, s:s, s:s?}", "status", words[lv],
 							   "message", msg, "fix", fix));
@@ -328,7 +332,8 @@ static void doctor_environment(struct doctor *d)
 }
 
 /* The command of an apiKeyHelper is ours when its program is named
- * dashscope-credential. */
+ * dashscope-credential and it prints a key: token, or the standalone
+ * proxy's key (setup claude-code). */
 static int helper_is_ours(const char *cmd)
 {
 	size_t len = strcspn(cmd, " \t");
@@ -338,59 +343,169 @@ static int helper_is_ours(const char *cmd)
 		if (cmd[i] == '/')
 			base = cmd + i + 1;
 	return (size_t)(cmd + len - base) == strlen(PACKAGE_NAME) &&
-	       !strncmp(base, PACKAGE_NAME, strlen(PACKAGE_NAME)) && strstr(cmd, " token");
+	       !strncmp(base, PACKAGE_NAME, strlen(PACKAGE_NAME)) &&
+	       (strstr(cmd, " token") || strstr(cmd, " proxy --print-key"));
 }
 
-static void doctor_claude(struct doctor *d)
+/* The profile a helper command names with -p, or "" (the default). */
+static void helper_profile(const char *cmd, char *out, size_t n)
 {
-	static const char *const keys[] = { "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN" };
-	char path[PATH_MAX], *buf = NULL;
-	struct ds_err e;
-	json_error_t je;
-	json_t *root, *env;
-	const char *helper;
+	const char *p = strstr(cmd, " -p ");
 	size_t len;
+
+	out[0] = '\0';
+	if (!p)
+		return;
+	p += 4;
+	len = strcspn(p, " \t");
+	if (len < n) {
+		memcpy(out, p, len);
+		out[len] = '\0';
+	}
+}
+
+/* A URL at the standalone proxy's address. */
+static int at_proxy(const char *url)
+{
+	char pfx[64];
+
+	snprintf(pfx, sizeof(pfx), "http://%s:%u/", TOOLS_PROXY_HOST, TOOLS_PROXY_PORT);
+	return url && !strncmp(url, pfx, strlen(pfx));
+}
+
+/* A tool pointed at the standalone proxy waits on a port nobody answers. */
+static void doctor_tool_proxy(struct doctor *d, const char *path, const char *what)
+{
+	if (tools_tcp_answers(TOOLS_PROXY_HOST, TOOLS_PROXY_PORT))
+		return;
+	say(d, LEVEL_FAIL,
+	    "systemctl --user enable --now dashscope-credential-proxy.socket, or run 'dashscope-credential proxy'",
+	    "%s points %s at the standalone proxy on %s:%u, which does not answer", path, what,
+	    TOOLS_PROXY_HOST, TOOLS_PROXY_PORT);
+}
+
+/* A helper naming a profile: it must exist, and the base URL beside it be
+ * that profile's (re-added in another region, it moved). */
+static void doctor_helper_profile(struct app *app, struct doctor *d, const char *path,
+				  const char *helper, const char *base_url, const char *tool)
+{
+	char name[DS_PROFILE_MAX + 1], fix[200];
+	struct profile_list l;
+	const struct profile *p;
+	struct endpoints ep;
+	struct ds_err e;
+
+	helper_profile(helper, name, sizeof(name));
+	if (!name[0] || !app->store_ready || store_list(&app->store, NULL, &l, 1, &e) != DS_OK)
+		return;
+	p = profile_list_find(&l, name);
+	snprintf(fix, sizeof(fix), "'dashscope-credential setup %s' with the profile to use", tool);
+	if (!p)
+		say(d, LEVEL_FAIL, fix, "%s: the helper names profile %s, which is not stored",
+		    path, name);
+	else if (base_url && !at_proxy(base_url) &&
+		 place_endpoints(&p->place, app->conf.endpoint, &ep, &e) == DS_OK &&
+		 strcmp(base_url, ep.anthropic_base_url) && strcmp(base_url, ep.base_url))
+		say(d, LEVEL_FAIL, fix,
+		    "%s: the base URL %s is not profile %s's (%s, %s): the key would go to another region",
+		    path, base_url, name, p->place.region->id, ep.anthropic_base_url);
+	profile_list_free(&l);
+}
+
+/* One Claude Code settings file: a key in its env wins over the helper
+ * and the proxy (in a project's file too); the helper and the URL
+ * setup wrote must still hold. */
+static int doctor_claude_file(struct app *app, struct doctor *d, const char *path, int user)
+{
+	struct ds_err e;
+	json_t *root = NULL, *env;
+	const char *helper, *key, *url;
 	int ours, bad = 0;
 
-	if (tools_claude_settings(path, sizeof(path), &e) ||
-	    file_read(path, 0, 4 * 1024 * 1024, "settings file", DS_EFAIL, &buf, &len, NULL, &e)) {
-		say(d, LEVEL_WARN, NULL, "Claude Code's settings: %s", e.msg);
-		return;
+	if (tools_json_read(path, &root, &e) != DS_OK) {
+		say(d, LEVEL_WARN, "correct the file; Claude Code ignores it as it is", "%s",
+		    e.msg);
+		return 0;
 	}
-	if (!buf)
-		return;
-	root = json_loadb(buf, len, 0, &je);
-	explicit_bzero(buf, len);
-	free(buf);
-	if (!json_is_object(root)) {
-		say(d, LEVEL_WARN, "correct the file; Claude Code ignores it as it is",
-		    "%s is not a JSON object (line %d: %s)", path, je.line, je.text);
-		json_decref(root);
-		return;
-	}
+	if (!root)
+		return 0;
 	helper = json_string_value(json_object_get(root, "apiKeyHelper"));
 	ours = helper && helper_is_ours(helper);
 	env = json_object_get(root, "env");
-	for (size_t i = 0; i < 2; i++) {
-		const char *v = json_string_value(json_object_get(env, keys[i]));
+	url = json_string_value(json_object_get(env, "ANTHROPIC_BASE_URL"));
+	key = tools_claude_env_key(root);
+	if (key) {
+		const char *v = json_string_value(json_object_get(env, key));
 		char fix[120];
 
-		if (!v || !*v)
-			continue;
 		bad++;
-		snprintf(fix, sizeof(fix), "remove env.%s from that file", keys[i]);
-		say(d, ours ? LEVEL_FAIL : LEVEL_WARN, fix,
+		snprintf(fix, sizeof(fix), "remove env.%s from that file", key);
+		say(d, ours || !user || !strncmp(v, "sk-", 3) ? LEVEL_FAIL : LEVEL_WARN, fix,
 		    "%s sets env.%s (%s), which Claude Code sends in place of apiKeyHelper's key",
-		    path, keys[i], tools_key_kind(v));
+		    path, key, tools_key_kind(v));
 	}
-	if (!helper)
+	if (user && !helper)
 		say(d, LEVEL_WARN, "'dashscope-credential setup claude-code'",
 		    "%s has no apiKeyHelper: Claude Code does not use the helper", path);
-	else if (!ours)
+	else if (helper && !ours)
 		say(d, LEVEL_WARN, "'dashscope-credential setup claude-code'",
-		    "%s: apiKeyHelper runs another program, not dashscope-credential token", path);
-	else if (!bad)
-		say(d, LEVEL_OK, NULL, "%s: apiKeyHelper runs dashscope-credential token", path);
+		    "%s: apiKeyHelper runs another program, not dashscope-credential", path);
+	else if (helper && !bad)
+		say(d, LEVEL_OK, NULL, "%s: apiKeyHelper runs dashscope-credential", path);
+	if (ours)
+		doctor_helper_profile(app, d, path, helper, url, "claude-code");
+	if (at_proxy(url))
+		doctor_tool_proxy(d, path, "Claude Code");
+	json_decref(root);
+	return 1;
+}
+
+static void doctor_claude(struct app *app, struct doctor *d)
+{
+	char files[CLAUDE_FILES][PATH_MAX];
+	struct ds_err e;
+
+	if (tools_claude_files(files, &e)) {
+		say(d, LEVEL_WARN, NULL, "Claude Code's settings: %s", e.msg);
+		return;
+	}
+	for (int i = 0; i < CLAUDE_FILES; i++)
+		doctor_claude_file(app, d, files[i], i == CLAUDE_USER);
+}
+
+/* Qwen Code as setup qwen-code left it: the proxy must answer, and with
+ * the key the file holds (proxy --new-key changes it). */
+static void doctor_qwen(struct doctor *d)
+{
+	char path[PATH_MAX];
+	struct ds_err e;
+	json_t *root = NULL, *auth;
+	const char *url, *key;
+
+	if (tools_qwen_settings(path, sizeof(path), &e) || tools_json_read(path, &root, &e)) {
+		say(d, LEVEL_WARN, NULL, "Qwen Code's settings: %s", e.msg);
+		return;
+	}
+	auth = json_object_get(json_object_get(root, "security"), "auth");
+	url = json_string_value(json_object_get(auth, "baseUrl"));
+	key = json_string_value(json_object_get(auth, "apiKey"));
+	if (at_proxy(url)) {
+		struct secret *pk = NULL;
+
+		doctor_tool_proxy(d, path, "Qwen Code");
+		if (key && proxy_key_load(0, &pk, &e) == DS_OK && strcmp(key, pk->data))
+			say(d, LEVEL_FAIL,
+			    "'dashscope-credential setup qwen-code' writes the current one",
+			    "%s holds a proxy key the standalone proxy no longer takes (proxy --new-key replaced it)",
+			    path);
+		else if (key && pk)
+			say(d, LEVEL_OK, NULL,
+			    "%s: Qwen Code uses the standalone proxy with its key", path);
+		secret_free(pk);
+	} else if (key && !strncmp(key, "sk-", 3)) {
+		say(d, LEVEL_WARN, "'dashscope-credential setup qwen-code'",
+		    "%s holds %s, which never expires", path, tools_key_kind(key));
+	}
 	json_decref(root);
 }
 
@@ -459,7 +574,8 @@ int cmd_doctor(struct app *app, struct ds_err *err)
 	}
 	doctor_environment(&d);
 	doctor_proxy_port(&d);
-	doctor_claude(&d);
+	doctor_claude(app, &d);
+	doctor_qwen(&d);
 	if (d.json) {
 		json_t *root = json_pack("{s:o, s:i, s:i}", "checks", d.checks, "problems",
 					 d.problems, "warnings", d.warnings);

@@ -38,6 +38,21 @@ static void add(struct varset *vs, const char *name, const char *value, int is_k
 	vs->n++;
 }
 
+/* A shell that ran `eval "$(env)"` must follow a later `add --default`:
+ * the profile is pinned there only when -p chose it (SPEC 13). The PAM
+ * form keeps it: a login's rule chose that profile. */
+static void env_unpin_profile(const struct app *app, enum shell_kind kind, struct varset *vs)
+{
+	size_t k = 0;
+
+	if (app->o.profile || kind == SHELL_PAM)
+		return;
+	for (size_t i = 0; i < vs->n; i++)
+		if (strcmp(vs->v[i].name, "DASHSCOPE_CREDENTIAL_PROFILE"))
+			vs->v[k++] = vs->v[i];
+	vs->n = k;
+}
+
 /* The variables of SPEC section 5, from the table in envvars.c; key is
  * NULL for --no-key. */
 void env_build_vars(struct varset *vs, unsigned mask, const struct profile *p,
@@ -232,6 +247,7 @@ static int env_no_key(struct app *app, enum shell_kind kind, unsigned mask, stru
 	if (rc)
 		return rc;
 	env_build_vars(&vs, mask, &p, &ep, env_model_of(pc), NULL, 0);
+	env_unpin_profile(app, kind, &vs);
 	return render(kind, &vs, &p, 0, err);
 }
 
@@ -290,6 +306,7 @@ int cmd_env(struct app *app, struct ds_err *err)
 		return rc;
 	env_build_vars(&vs, mask, &c.profile, &c.ep, env_model_of(c.pconf), c.key->data,
 		       c.expires_at);
+	env_unpin_profile(app, kind, &vs);
 	rc = render(kind, &vs, &c.profile, c.expires_at, err);
 	if (!rc)
 		env_note_expiry(&c, "this key");

@@ -6,6 +6,7 @@
  * when DASHSCOPE_API_KEY is unset. */
 #include "config.h"
 #include "cmd/cmd_int.h"
+#include "conf/envvars.h"
 #include "base/child.h"
 #include "base/file_write.h"
 
@@ -108,6 +109,21 @@ static int keyfile_renew(struct app *app, const struct keyfile *kf, struct crede
 	return rc;
 }
 
+/* Unsets every key variable outside the families of keep (and with
+ * keep 0, the expiry that went with them). */
+static int exec_unset_keys(unsigned keep)
+{
+	size_t n;
+	const struct envvar *t = envvar_table(&n);
+
+	for (size_t i = 0; i < n; i++)
+		if (((t[i].is_key && !(t[i].family & keep)) ||
+		     (!keep && t[i].value == EV_EXPIRES_AT)) &&
+		    unsetenv(t[i].name) != 0)
+			return -1;
+	return 0;
+}
+
 static int exec_key_file(struct app *app, struct credential *c, struct ds_err *err)
 {
 	struct keyfile kf = { "", "" };
@@ -120,8 +136,10 @@ static int exec_key_file(struct app *app, struct credential *c, struct ds_err *e
 	if (rc)
 		return rc;
 	rc = keyfile_write(&kf, c->key, err);
-	if (!rc && (unsetenv("DASHSCOPE_API_KEY") != 0 ||
-		    setenv("DASHSCOPE_API_KEY_FILE_PATH", kf.path, 1) != 0))
+	/* the file is renewed, the variables are not: a key in one would die
+	 * while COMMAND runs (SPEC 13), so none is left */
+	if (!rc &&
+	    (exec_unset_keys(0) != 0 || setenv("DASHSCOPE_API_KEY_FILE_PATH", kf.path, 1) != 0))
 		rc = ds_err_set(err, DS_EFAIL, "Cannot set DASHSCOPE_API_KEY_FILE_PATH.");
 	if (!rc && child_signals_block(&saved) != 0)
 		rc = ds_err_set(err, DS_EFAIL, "Cannot set up signal handling.");
@@ -185,6 +203,11 @@ int cmd_exec(struct app *app, struct ds_err *err)
 	env_build_vars(&vs, mask, &c.profile, &c.ep, env_model_of(c.pconf), c.key->data,
 		       c.expires_at);
 	rc = env_set_vars(&vs, mask, err);
+	/* every family's keys go, not only those of --for: a long-lived
+	 * ANTHROPIC_AUTH_TOKEN left beside the fresh key would win in a tool
+	 * (SPEC 13) */
+	if (!rc && exec_unset_keys(mask) != 0)
+		rc = ds_err_set(err, DS_EFAIL, "Cannot clear the environment.");
 	if (rc) {
 		credential_free(&c);
 		return rc;

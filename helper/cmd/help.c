@@ -76,8 +76,14 @@ static const struct help helps[] = {
 	  "      --for LIST          families of variables for COMMAND (default all three)\n"
 	  "      --listen ADDR       127.0.0.1:PORT, [::1]:PORT or localhost:PORT\n"
 	  "      --quiet             no log line per request\n"
+	  "      --log FILE          the log lines go to FILE; - is standard error\n"
+	  "                          (default: standard error for the standalone proxy,\n"
+	  "                          ~/.local/state/dashscope-credential/proxy.log with\n"
+	  "                          COMMAND, so that they never draw inside its screen)\n"
 	  "      --print-env         print the variables once listening (standalone)\n"
 	  "      --shell SHELL       the syntax of --print-env: sh, fish, csh, dotenv, json\n"
+	  "      --print-key         print the standalone proxy's key and exit (a tool's\n"
+	  "                          key command: Claude Code's apiKeyHelper)\n"
 	  "      --new-key           replace the standalone proxy's key\n" SELECT_OPTS
 		  LIFETIME_OPT },
 	{ "regions", "Prints the region table: ids, aliases and hosts.\n\n"
@@ -85,7 +91,8 @@ static const struct help helps[] = {
 		     "      --json              the table as JSON\n" },
 	{ "doctor",
 	  "Checks the configuration, the store, every profile, the policy, the [pam]\n"
-	  "rules, variables that would win over the helper and Claude Code's settings;\n"
+	  "rules, variables that would win over the helper, and the settings of Claude\n"
+	  "Code (user, project, local) and Qwen Code: drift since setup included;\n"
 	  "one line per check, [ok], [warn] or [FAIL], with the fix. Exits 1 when a\n"
 	  "check fails.\n\n"
 	  "Options:\n"

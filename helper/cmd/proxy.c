@@ -5,6 +5,7 @@
 #include "config.h"
 #include "cmd/cmd_int.h"
 #include "cmd/tools.h"
+#include "conf/envvars.h"
 #include "base/child.h"
 #include "base/debug.h"
 #include "base/listen_fds.h"
@@ -14,9 +15,14 @@
 #include "proxy/proxy_keys.h"
 #include "base/shell_quote.h"
 #include "conf/place.h"
+#include "base/files.h"
+#include "base/file_write.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -164,9 +170,12 @@ static int check_options(const struct app *app, int has_cmd, enum shell_kind *ki
 	const struct opts *o = &app->o;
 
 	*kind = SHELL_SH;
-	if (has_cmd && (o->print_env || o->new_key))
+	if (has_cmd && (o->print_env || o->new_key || o->print_key))
 		return ds_err_set(err, DS_EINPUT,
-				  "--print-env and --new-key are for the standalone proxy, not with a command.");
+				  "--print-env, --print-key and --new-key are for the standalone proxy, not with a command.");
+	if (o->print_key && (o->print_env || o->listen || o->log))
+		return ds_err_set(err, DS_EINPUT,
+				  "--print-key prints the key and exits; it takes no other proxy option.");
 	if (o->shell && !o->print_env)
 		return ds_err_set(err, DS_EINPUT, "--shell goes with --print-env.");
 	if (o->shell && (shell_parse(o->shell, kind) || *kind == SHELL_PAM))
@@ -202,6 +211,9 @@ struct run {
 	const struct proxy_ops *ops;
 	struct proxy *px;
 	sigset_t saved;
+	FILE *log; /* the log lines' file; stderr unless --log or COMMAND */
+	char settings[512]; /* Claude Code's --settings value */
+	char log_path[PATH_MAX];
 };
 
 static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err *err)
@@ -260,21 +272,135 @@ static int run_setup(struct app *app, struct run *r, int has_cmd, struct ds_err 
  * without waiting */
 static int host_key_peek(void *ctx, unsigned long refused, struct secret **out, unsigned long *gen)
 {
-	return keycache_peek(ctx, refused, out, gen);
+	struct run *r = ctx;
+
+	return keycache_peek(&r->kc, refused, out, gen);
 }
 
 /* from its key worker */
 static int host_key_get(void *ctx, unsigned long refused, struct secret **out, unsigned long *gen,
 			struct ds_err *err)
 {
-	return keycache_get(ctx, refused, out, gen, err);
+	struct run *r = ctx;
+
+	return keycache_get(&r->kc, refused, out, gen, err);
 }
 
-/* stdio locks the stream: lines from several threads do not mix. */
+/* stdio locks the stream: lines from several threads do not mix. A log
+ * file is flushed per line, so that tail -f shows each request. */
 static void host_log(void *ctx, const char *line)
 {
-	(void)ctx;
-	fprintf(stderr, "%s\n", line);
+	struct run *r = ctx;
+
+	fprintf(r->log, "%s\n", line);
+	fflush(r->log);
+}
+
+/* Where the log lines go: --log FILE, --log - (standard error), else
+ * standard error for the standalone proxy and, for COMMAND, a file:
+ * lines on the terminal would draw inside a tool's screen (Qwen Code's
+ * input box). The file is appended to, made 0600. */
+static int log_open(const struct app *app, struct run *r, int has_cmd, struct ds_err *err)
+{
+	const char *want = app->o.log;
+	char dir[PATH_MAX];
+	int fd, rc;
+
+	r->log = stderr;
+	if (want && !strcmp(want, "-"))
+		return DS_OK;
+	if (!want && (!has_cmd || app->o.quiet))
+		return DS_OK;
+	if (want)
+		rc = path_format(r->log_path, sizeof(r->log_path), err, "%s", want);
+	else
+		rc = path_xdg("XDG_STATE_HOME", ".local/state", "dashscope-credential/proxy.log",
+			      r->log_path, sizeof(r->log_path), err);
+	if (rc)
+		return rc;
+	file_dir_of(r->log_path, dir, sizeof(dir));
+	if (!want && file_mkdirs(dir, err))
+		return DS_EFAIL;
+	fd = open(r->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0 || !(r->log = fdopen(fd, "a"))) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		r->log = stderr;
+		return ds_err_set(err, DS_EFAIL, "Cannot open the log file %s: %s.", r->log_path,
+				  strerror(e));
+	}
+	return DS_OK;
+}
+
+/* Claude Code's settings files (user, project, local) rank above the
+ * environment: an env.ANTHROPIC_BASE_URL there, as an earlier setup
+ * wrote, sends Claude Code's requests past the proxy with the proxy key.
+ * Its --settings option ranks above all three, so the proxy gives its
+ * URL there, and an apiKeyHelper that answers the proxy key (from
+ * ANTHROPIC_AUTH_TOKEN, which the proxy set) in place of theirs. A key
+ * those files set would still win over the proxy key: that refuses. */
+static int claude_settings_arg(const char *origin, char *out, size_t n, struct ds_err *err)
+{
+	char files[CLAUDE_FILES][PATH_MAX], url[160];
+	json_t *o;
+	size_t len;
+	int rc = tools_claude_files(files, err);
+
+	for (int i = 0; !rc && i < CLAUDE_FILES; i++) {
+		json_t *root = NULL;
+		const char *key;
+
+		rc = tools_json_read(files[i], &root, err);
+		key = rc ? NULL : tools_claude_env_key(root);
+		json_decref(root);
+		if (key)
+			rc = ds_err_set(err, DS_EINPUT,
+					"%s sets env.%s, which Claude Code would send upstream in place of the proxy key; remove it from that file (nothing was started).",
+					files[i], key);
+	}
+	if (rc)
+		return rc;
+	snprintf(url, sizeof(url), "%s/apps/anthropic", origin);
+	o = json_pack("{s:s, s:{s:s}}", "apiKeyHelper", "printenv ANTHROPIC_AUTH_TOKEN", "env",
+		      "ANTHROPIC_BASE_URL", url);
+	len = o ? json_dumpb(o, out, n - 1, JSON_COMPACT) : 0;
+	json_decref(o);
+	if (!len || len >= n)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	out[len] = '\0';
+	return DS_OK;
+}
+
+/* COMMAND's argv: as given, or Claude Code's with --settings first. */
+static int cmd_argv(const struct app *app, const char *origin, char ***argv, char *settings,
+		    size_t n, struct ds_err *err)
+{
+	const char *prog = app->o.rest[0], *slash = strrchr(prog, '/');
+	unsigned mask;
+	char **v;
+	int rc;
+
+	*argv = app->o.rest;
+	if (strcmp(slash ? slash + 1 : prog, "claude"))
+		return DS_OK;
+	rc = env_parse_for(app->o.for_list ? app->o.for_list : "anthropic", &mask, err);
+	if (rc || !(mask & FOR_ANTHROPIC))
+		return rc;
+	rc = claude_settings_arg(origin, settings, n, err);
+	if (rc)
+		return rc;
+	v = calloc((size_t)app->o.nrest + 3, sizeof(*v));
+	if (!v)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	v[0] = app->o.rest[0];
+	v[1] = (char *)"--settings";
+	v[2] = settings;
+	for (int i = 1; i < app->o.nrest; i++)
+		v[i + 2] = app->o.rest[i];
+	*argv = v;
+	return DS_OK;
 }
 
 /* The first key is minted before CMD starts: a failure is CMD's failure. */
@@ -312,12 +438,18 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 		     struct ds_err *err)
 {
 	const struct profile_conf *pcf = conf_profile(&app->conf, r->kc.profile.name);
-	const struct proxy_host host = { &r->kc, host_key_peek, host_key_get, host_log };
+	const struct proxy_host host = { r, host_key_peek, host_key_get, host_log };
 	char origin[96];
+	char **argv = NULL;
 	int rc, status = 0;
 	pid_t pid;
 
 	snprintf(origin, sizeof(origin), "http://%s:%u", r->addr.host, r->addr.port);
+	if (has_cmd) {
+		rc = cmd_argv(app, origin, &argv, r->settings, sizeof(r->settings), err);
+		if (rc)
+			return rc;
+	}
 	r->ops = module_load(PROXY_MODULE, PROXY_MODULE_SYMBOL, PROXY_ABI, DS_EFAIL, "proxy", err);
 	if (!r->ops)
 		return err->code;
@@ -333,16 +465,22 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 	}
 	rc = r->ops->start(&r->pc, &host, r->fd, &r->px, err);
 	r->fd = -1; /* the server owns it now, or has closed it */
-	if (rc)
-		return rc;
-	if (has_cmd) {
-		rc = child_start(app->o.rest, &r->saved, app->caller_umask, &app->caller_core,
+	if (!rc && has_cmd) {
+		if (r->log_path[0] && !app->o.quiet)
+			fprintf(stderr,
+				"dashscope-credential: proxy for profile %s on %s; log in %s\n",
+				r->kc.profile.name, origin, r->log_path);
+		rc = child_start(argv, &r->saved, app->caller_umask, &app->caller_core,
 				 &app->caller_nofile, &pid, err);
-		if (rc)
-			return rc;
-		child_wait(pid, -1, &status);
-		return status;
+		if (!rc) {
+			child_wait(pid, -1, &status);
+			rc = status;
+		}
 	}
+	if (argv != app->o.rest)
+		free(argv);
+	if (rc || has_cmd)
+		return rc;
 	if (app->o.print_env) {
 		rc = env_for_proxy(app->o.for_list, &r->kc.profile, pcf ? pcf->model : NULL, origin,
 				   r->proxy_key->data, (int)kind, 0, err);
@@ -350,8 +488,8 @@ static int run_serve(struct app *app, struct run *r, int has_cmd, enum shell_kin
 			return rc;
 	}
 	if (!app->o.quiet)
-		fprintf(stderr, "dashscope-credential: proxy for profile %s listening on %s\n",
-			r->kc.profile.name, origin);
+		fprintf(stderr, "dashscope-credential: proxy for profile %s listening on %s%s%s\n",
+			r->kc.profile.name, origin, r->log_path[0] ? "; log in " : "", r->log_path);
 	child_wait(0, -1, &status);
 	return DS_OK;
 }
@@ -410,6 +548,22 @@ static void stop_bounded(struct run *r, int rc, const struct ds_err *err)
 	pthread_join(t, NULL);
 }
 
+/* --print-key: the standalone proxy's key, made when missing, for a tool's
+ * key command. It does not expire: a tool that caches it never sends a
+ * dead key (the proxy puts a fresh temporary key on each request). */
+static int print_key(struct ds_err *err)
+{
+	struct secret *k = NULL;
+	int rc = proxy_key_load(0, &k, err);
+
+	if (rc)
+		return rc;
+	if (printf("%s\n", k->data) < 0 || fflush(stdout) != 0)
+		rc = ds_err_set(err, DS_EFAIL, "Cannot write to standard output.");
+	secret_free(k);
+	return rc;
+}
+
 int cmd_proxy(struct app *app, struct ds_err *err)
 {
 	int has_cmd = app->o.nrest > 0;
@@ -419,7 +573,12 @@ int cmd_proxy(struct app *app, struct ds_err *err)
 
 	memset(&r, 0, sizeof(r));
 	r.fd = -1;
+	r.log = stderr;
 	rc = check_options(app, has_cmd, &kind, err);
+	if (!rc && app->o.print_key)
+		return print_key(err);
+	if (!rc)
+		rc = log_open(app, &r, has_cmd, err);
 	if (rc)
 		return rc;
 	/* before any thread: the signals are taken by the wait loop */
@@ -437,5 +596,7 @@ int cmd_proxy(struct app *app, struct ds_err *err)
 	if (r.kc_ready)
 		keycache_free(&r.kc);
 	secret_free(r.proxy_key);
+	if (r.log != stderr)
+		fclose(r.log);
 	return rc;
 }

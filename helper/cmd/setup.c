@@ -67,8 +67,8 @@ static int target_get(struct app *app, struct target *t, struct ds_err *err)
 	return DS_OK;
 }
 
-/* The command line a tool runs, quoted for /bin/sh when the path needs it. */
-static void helper_command(const struct target *t, const struct app *app, char *out, size_t n)
+/* This program's path, quoted for /bin/sh when it needs it, then tail. */
+static void helper_command(const struct target *t, const char *tail, char *out, size_t n)
 {
 	int plain = 1;
 	size_t o = 0;
@@ -93,8 +93,7 @@ static void helper_command(const struct target *t, const struct app *app, char *
 		out[o] = '\0';
 	}
 	if (o < n)
-		snprintf(out + o, n - o, " token -p %s%s%s", t->p.name,
-			 app->o.lifetime ? " -l " : "", app->o.lifetime ? app->o.lifetime : "");
+		snprintf(out + o, n - o, " %s", tail);
 }
 
 #define SETTINGS_MAX (4 * 1024 * 1024)
@@ -203,6 +202,13 @@ static int settings_save(const struct app *app, struct settings *st, mode_t mode
 		token_json_free(s);
 		return rc;
 	}
+	/* the same bytes again: nothing to write, no backup to pile up */
+	if (st->raw && st->len == strlen(s) + 1 && !memcmp(st->raw, s, st->len - 1) &&
+	    st->raw[st->len - 1] == '\n') {
+		fprintf(stderr, "%s already says this; nothing was changed.\n", st->path);
+		token_json_free(s);
+		return DS_OK;
+	}
 	if (st->raw) {
 		time_t now = time(NULL);
 		struct tm tm;
@@ -255,47 +261,62 @@ static void note_shell_winners(const char *const *names, size_t n, const char *t
  * key there would look done and change nothing. */
 static int claude_check_env(const struct settings *st, struct ds_err *err)
 {
-	json_t *env = json_object_get(st->root, "env");
+	const char *key = tools_claude_env_key(st->root);
 
-	for (size_t i = 0; i < 2; i++) {
-		const char *v = json_string_value(json_object_get(env, winning_keys[i]));
-
-		if (v && *v)
-			return ds_err_set(err, DS_EFAIL,
-					  "%s sets env.%s, which Claude Code sends in place of apiKeyHelper's key; remove it from that file and run setup again (nothing was changed).",
-					  st->path, winning_keys[i]);
-	}
+	if (key)
+		return ds_err_set(err, DS_EFAIL,
+				  "%s sets env.%s, which Claude Code sends in place of apiKeyHelper's key; remove it from that file and run setup again (nothing was changed).",
+				  st->path, key);
 	return DS_OK;
 }
 
-static int claude_apply(const struct app *app, const struct target *t, json_t *root,
-			const char *cmd, char *ttl, size_t ttl_n)
+/* Claude Code at the standalone proxy, its apiKeyHelper answering the
+ * proxy key. Claude Code 2.1 answers a request after an idle gap with the
+ * helper's cached value and refreshes it afterwards: a temporary key
+ * there would go upstream expired (401, a second mint, a retry). The
+ * proxy key does not expire, and the proxy puts a fresh temporary key on
+ * every request; the TTL variable an earlier setup wrote goes. */
+static int claude_apply(const struct target *t, json_t *root, const char *cmd, const char *base_url)
 {
 	json_t *env = object_member(root, "env");
 
 	if (!env || json_object_set_new(root, "apiKeyHelper", json_string(cmd)) ||
-	    json_object_set_new(env, "ANTHROPIC_BASE_URL", json_string(t->ep.anthropic_base_url)))
+	    json_object_set_new(env, "ANTHROPIC_BASE_URL", json_string(base_url)))
 		return -1;
-	snprintf(ttl, ttl_n, "300000");
-	if (t->p.place.plan == PLAN_PAYG) {
-		/* Claude Code asks again after this many ms: before the key dies */
-		snprintf(ttl, ttl_n, "%lu",
-			 (t->lifetime - (unsigned long)token_renewal_margin(t->lifetime)) * 1000UL);
-		if (json_object_set_new(env, "CLAUDE_CODE_API_KEY_HELPER_TTL_MS", json_string(ttl)))
-			return -1;
-	}
+	json_object_del(env, "CLAUDE_CODE_API_KEY_HELPER_TTL_MS");
 	if (t->pc && t->pc->model &&
 	    json_object_set_new(env, "ANTHROPIC_MODEL", json_string(t->pc->model)))
 		return -1;
-	(void)app;
 	return 0;
+}
+
+/* Where a tool reaches the standalone proxy: the URLs of section 2 on its
+ * own address. */
+static int proxy_endpoints(const struct target *t, struct endpoints *pep, struct ds_err *err)
+{
+	char base[64];
+
+	snprintf(base, sizeof(base), "http://%s:%u", TOOLS_PROXY_HOST, TOOLS_PROXY_PORT);
+	return place_endpoints(&t->p.place, base, pep, err);
+}
+
+/* How to start the standalone proxy for the profile setup was given. */
+static void note_start_proxy(const struct app *app, const struct target *t)
+{
+	fprintf(stderr,
+		"Start the proxy with\n"
+		"  systemctl --user enable --now dashscope-credential-proxy.socket\n"
+		"or run 'dashscope-credential proxy%s%s%s%s' in a terminal.\n",
+		app->o.profile ? " -p " : "", app->o.profile ? t->p.name : "",
+		app->o.lifetime ? " -l " : "", app->o.lifetime ? app->o.lifetime : "");
 }
 
 static int setup_claude_code(struct app *app, struct ds_err *err)
 {
 	struct target t;
 	struct settings st;
-	char path[PATH_MAX], cmd[PATH_MAX + 200], ttl[32];
+	struct endpoints pep;
+	char path[PATH_MAX];
 	int rc;
 
 	rc = tools_claude_settings(path, sizeof(path), err);
@@ -306,9 +327,13 @@ static int setup_claude_code(struct app *app, struct ds_err *err)
 		rc = claude_check_env(&st, err);
 	if (!rc)
 		rc = target_get(app, &t, err);
+	if (!rc)
+		rc = proxy_endpoints(&t, &pep, err);
 	if (!rc) {
-		helper_command(&t, app, cmd, sizeof(cmd));
-		if (claude_apply(app, &t, st.root, cmd, ttl, sizeof(ttl)))
+		char cmd[PATH_MAX + 200];
+
+		helper_command(&t, "proxy --print-key", cmd, sizeof(cmd));
+		if (claude_apply(&t, st.root, cmd, pep.anthropic_base_url))
 			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
 	}
 	if (!rc)
@@ -316,10 +341,11 @@ static int setup_claude_code(struct app *app, struct ds_err *err)
 	settings_free(&st);
 	if (rc)
 		return rc;
-	if (!app->o.dry_run)
-		fprintf(stderr,
-			"Claude Code now asks '%s' for a key (profile %s, %s) every %s ms.\n", cmd,
-			t.p.name, t.p.place.region->id, ttl);
+	if (!app->o.dry_run) {
+		fprintf(stderr, "Claude Code now talks to the proxy at %s (profile %s, %s).\n",
+			pep.anthropic_base_url, t.p.name, t.p.place.region->id);
+		note_start_proxy(app, &t);
+	}
 	note_shell_winners(winning_keys, 2, "Claude Code");
 	return DS_OK;
 }
@@ -360,7 +386,7 @@ static int setup_qwen_code(struct app *app, struct ds_err *err)
 	struct target t;
 	struct settings st;
 	struct endpoints pep;
-	char path[PATH_MAX], base[64], key[128] = "";
+	char path[PATH_MAX], key[128] = "";
 	const char *model = DEFAULT_CODING_MODEL;
 	int rc;
 
@@ -370,10 +396,8 @@ static int setup_qwen_code(struct app *app, struct ds_err *err)
 		rc = tools_qwen_settings(path, sizeof(path), err);
 	if (!rc)
 		rc = settings_load(path, &st, err);
-	/* the proxy serves the URLs of section 2 on its own address */
-	snprintf(base, sizeof(base), "http://%s:%u", TOOLS_PROXY_HOST, TOOLS_PROXY_PORT);
 	if (!rc)
-		rc = place_endpoints(&t.p.place, base, &pep, err);
+		rc = proxy_endpoints(&t, &pep, err);
 	if (!rc && !app->o.dry_run)
 		rc = proxy_key(key, sizeof(key), err);
 	if (!rc) {
@@ -391,11 +415,9 @@ static int setup_qwen_code(struct app *app, struct ds_err *err)
 	settings_free(&st);
 	if (rc || app->o.dry_run)
 		return rc;
-	fprintf(stderr,
-		"Qwen Code now talks to the proxy at %s (model %s). Start it with\n"
-		"  systemctl --user enable --now dashscope-credential-proxy.socket\n"
-		"or run 'dashscope-credential proxy%s%s' in a terminal.\n",
-		pep.base_url, model, app->o.profile ? " -p " : "", app->o.profile ? t.p.name : "");
+	fprintf(stderr, "Qwen Code now talks to the proxy at %s (model %s).\n", pep.base_url,
+		model);
+	note_start_proxy(app, &t);
 	note_shell_winners(winners, 1, "Qwen Code");
 	return DS_OK;
 }

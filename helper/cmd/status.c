@@ -25,6 +25,8 @@ struct status {
 	const char *source; /* why chosen */
 	char problem[640]; /* why none is chosen */
 	char default_missing[200];
+	struct endpoints ep; /* the chosen profile's; ep_why says whose URLs */
+	const char *ep_why;
 	int broker, proxy;
 	char proxy_holder[300]; /* another uid listening on the proxy's port */
 	char broker_path[PATH_MAX];
@@ -72,6 +74,11 @@ static void status_select(struct app *app, struct status *s)
 			snprintf(s->problem, sizeof(s->problem), "no stored profile matches");
 		return;
 	}
+	if (place_endpoints(&s->chosen.place, app->conf.endpoint, &s->ep, &e) == DS_OK)
+		s->ep_why = !app->conf.endpoint ? "the region's"
+			    : getenv("DASHSCOPE_CREDENTIAL_ENDPOINT")
+				    ? "overridden by DASHSCOPE_CREDENTIAL_ENDPOINT"
+				    : "overridden by 'endpoint' in the configuration";
 	if (w.cr.profile)
 		s->source = "option";
 	else if (app->conf.default_profile[0] && !strcmp(app->conf.default_profile, s->chosen.name))
@@ -142,7 +149,7 @@ static void source_words(const struct app *app, const char *src, char *out, size
 	else if (!strcmp(src, "system config"))
 		snprintf(out, n, "the default in %s", app->conf.system_path);
 	else if (!strcmp(src, "DASHSCOPE_CREDENTIAL_PROFILE"))
-		snprintf(out, n, "DASHSCOPE_CREDENTIAL_PROFILE is set");
+		snprintf(out, n, "DASHSCOPE_CREDENTIAL_PROFILE");
 	else if (!strcmp(src, "option"))
 		snprintf(out, n, "--profile");
 	else if (!strcmp(src, "match"))
@@ -197,6 +204,9 @@ static void status_text(const struct app *app, const struct status *s)
 		       s->default_missing);
 	} else
 		printf("Profile:  none: %s\n", s->problem);
+	if (s->found && s->ep_why)
+		printf("Endpoint: %s (%s)\n", s->ep.token_url[0] ? s->ep.token_url : s->ep.base_url,
+		       s->ep_why);
 	if (s->store_ok)
 		printf("Store:    %s (%s)%s%s\n", store_kind_name(app->store.kind), app->store.why,
 		       app->store.kind == STORE_FILE ? ", " : "",
@@ -280,6 +290,11 @@ static json_t *status_json(const struct app *app, const struct status *s)
 	else
 		o = json_pack("{s:n, s:s}", "name", "problem", s->problem);
 	json_object_set_new(root, "profile", o);
+	json_object_set_new(root, "endpoint",
+			    s->found && s->ep_why
+				    ? json_pack("{s:s, s:s, s:s}", "token_url", s->ep.token_url,
+						"base_url", s->ep.base_url, "why", s->ep_why)
+				    : json_null());
 	if (s->store_ok)
 		o = json_pack("{s:s, s:s, s:s?}", "kind", store_kind_name(app->store.kind), "why",
 			      app->store.why, "path",
@@ -343,5 +358,9 @@ int cmd_status(struct app *app, struct ds_err *err)
 		profile_list_free(&s.l);
 	if (!rc && (fflush(stdout) != 0 || ferror(stdout)))
 		rc = ds_err_set(err, DS_EFAIL, "Cannot write to standard output.");
+	/* a script asks status whether anything would work (as gh auth status) */
+	if (!rc && !s.found)
+		rc = ds_err_set(err, DS_EFAIL, "No profile is usable: %s%s", s.problem,
+				s.problem[0] && s.problem[strlen(s.problem) - 1] == '.' ? "" : ".");
 	return rc;
 }

@@ -185,3 +185,63 @@ int tools_qwen_settings(char *out, size_t n, struct ds_err *err)
 
 	return rc ? rc : path_format(out, n, err, "%s/.qwen/settings.json", home);
 }
+
+int tools_claude_files(char out[CLAUDE_FILES][PATH_MAX], struct ds_err *err)
+{
+	char cwd[PATH_MAX];
+	int rc = tools_claude_settings(out[CLAUDE_USER], PATH_MAX, err);
+
+	if (rc)
+		return rc;
+	/* no working directory: no project files to read */
+	if (!getcwd(cwd, sizeof(cwd))) {
+		out[CLAUDE_PROJECT][0] = out[CLAUDE_LOCAL][0] = '\0';
+		return DS_OK;
+	}
+	rc = path_format(out[CLAUDE_PROJECT], PATH_MAX, err, "%s/.claude/settings.json",
+			 strcmp(cwd, "/") ? cwd : "");
+	if (!rc)
+		rc = path_format(out[CLAUDE_LOCAL], PATH_MAX, err, "%s/.claude/settings.local.json",
+				 strcmp(cwd, "/") ? cwd : "");
+	return rc;
+}
+
+#define SETTINGS_MAX (4 * 1024 * 1024)
+
+int tools_json_read(const char *path, json_t **out, struct ds_err *err)
+{
+	json_error_t je;
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if (!path[0])
+		return DS_OK;
+	rc = file_read(path, 0, SETTINGS_MAX, "settings file", DS_EINPUT, &buf, &len, NULL, err);
+	if (rc || !buf)
+		return rc;
+	*out = json_loadb(buf, len, 0, &je);
+	explicit_bzero(buf, len);
+	free(buf);
+	if (json_is_object(*out))
+		return DS_OK;
+	json_decref(*out);
+	*out = NULL;
+	return ds_err_set(err, DS_EINPUT, "%s is not a JSON object (line %d: %s)", path, je.line,
+			  je.text);
+}
+
+const char *tools_claude_env_key(json_t *root)
+{
+	static const char *const names[] = { "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN" };
+	json_t *env = json_object_get(root, "env");
+
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = json_string_value(json_object_get(env, names[i]));
+
+		if (v && *v)
+			return names[i];
+	}
+	return NULL;
+}

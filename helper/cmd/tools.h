@@ -5,6 +5,8 @@
 #ifndef DS_TOOLS_H
 #define DS_TOOLS_H
 
+#include <jansson.h>
+#include <limits.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include "conf/conf.h"
@@ -58,5 +60,20 @@ const char *tools_default_source(const struct conf *c, const char *option);
  * ours); a path that does not fit is an error. */
 int tools_claude_settings(char *out, size_t n, struct ds_err *err);
 int tools_qwen_settings(char *out, size_t n, struct ds_err *err);
+
+/* Claude Code's settings files, lowest precedence first: the user's, the
+ * project's (.claude/settings.json in the working directory) and the
+ * local one (.claude/settings.local.json); each later one wins. */
+enum { CLAUDE_USER, CLAUDE_PROJECT, CLAUDE_LOCAL, CLAUDE_FILES };
+int tools_claude_files(char out[CLAUDE_FILES][PATH_MAX], struct ds_err *err);
+
+/* A tool's JSON settings: *out is the object (json_decref it), NULL when
+ * the file does not exist. DS_EINPUT when it is not a JSON object. */
+int tools_json_read(const char *path, json_t **out, struct ds_err *err);
+
+/* The variable of Claude Code's that root's "env" sets to a key, which
+ * Claude Code sends in place of apiKeyHelper's and the environment's:
+ * ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN; NULL when neither is set. */
+const char *tools_claude_env_key(json_t *root);
 
 #endif

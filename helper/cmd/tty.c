@@ -97,6 +97,7 @@ static ssize_t read_from_tty(const char *prompt, char *buf, size_t n)
 int tty_read_key(const char *prompt, struct secret **out, struct ds_err *err)
 {
 	char buf[KEY_INPUT_MAX];
+	const char *start = buf;
 	ssize_t len;
 
 	*out = NULL;
@@ -104,12 +105,20 @@ int tty_read_key(const char *prompt, struct secret **out, struct ds_err *err)
 		len = read_from_tty(prompt, buf, sizeof(buf));
 	else
 		len = read_line(STDIN_FILENO, buf, sizeof(buf));
+	/* a paste often brings a space or tab at either end; one inside is
+	 * still refused where the key is checked */
+	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		len--;
+	while (len > 0 && (*start == ' ' || *start == '\t')) {
+		start++;
+		len--;
+	}
 	if (len <= 0) {
 		explicit_bzero(buf, sizeof(buf));
 		return ds_err_set(err, DS_EINPUT,
 				  "No key was read; paste it at the prompt or pipe it on standard input.");
 	}
-	*out = secret_new(buf, (size_t)len);
+	*out = secret_new(start, (size_t)len);
 	explicit_bzero(buf, sizeof(buf));
 	if (!*out)
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");

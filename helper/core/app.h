@@ -23,6 +23,8 @@ struct opts {
 	const char *listen, *idle; /* broker, proxy; broker */
 	int log_stderr, system; /* broker; add/list/remove --system */
 	int print_env, new_key, quiet, key_file; /* proxy; exec --key-file */
+	const char *log; /* proxy --log */
+	int print_key; /* proxy --print-key */
 	char **rest; /* positional arguments after the command */
 	int nrest;
 };

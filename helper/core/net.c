@@ -63,23 +63,27 @@ static void backoff(int attempt, long retry_after)
 		;
 }
 
-static int transport_error(const struct net_answer *a, struct ds_err *err)
+/* Each sentence names the URL tried: an endpoint override must show. */
+static int transport_error(const struct net_answer *a, const char *url, struct ds_err *err)
 {
 	switch (a->result) {
 	case NET_TOO_LARGE:
 		return ds_err_set(err, DS_ENET,
-				  "The token endpoint sent more than 64 KiB; refused. Check the endpoint setting.");
+				  "The token endpoint %s sent more than 64 KiB; refused. Check the endpoint setting.",
+				  url);
 	case NET_TIMEOUT:
 		return ds_err_set(err, DS_ENET,
-				  "The token endpoint did not answer in time; check the network or raise 'timeout' in the config.");
+				  "The token endpoint %s did not answer in time; check the network or raise 'timeout' in the config.",
+				  url);
 	case NET_TLS:
 		return ds_err_set(err, DS_ENET,
-				  "The token endpoint's TLS certificate could not be verified (%s); nothing was sent. Check the endpoint and ca_file settings.",
-				  a->reason);
+				  "The TLS certificate of the token endpoint %s could not be verified (%s); nothing was sent. Check the endpoint and ca_file settings.",
+				  url, a->reason);
 	case NET_SCHEME:
-		return ds_err_set(err, DS_ENET, "The token endpoint URL's scheme is not allowed.");
+		return ds_err_set(err, DS_ENET,
+				  "The scheme of the token endpoint %s is not allowed.", url);
 	default:
-		return ds_err_set(err, DS_ENET, "Could not reach the token endpoint: %s.",
+		return ds_err_set(err, DS_ENET, "Could not reach the token endpoint %s: %s.", url,
 				  a->reason);
 	}
 }
@@ -184,7 +188,7 @@ int token_mint(const struct token_request *tr, struct minted *out, struct ds_err
 			break;
 		}
 		if (a->result != NET_OK) {
-			rc = transport_error(a, err);
+			rc = transport_error(a, tr->token_url, err);
 			retry = a->result == NET_UNREACHABLE;
 		} else {
 			rc = http_error(a, tr->key, err);

@@ -101,6 +101,11 @@ int select_profile(const struct profile_list *l, const struct criteria *cr,
 		*out = def;
 		return DS_OK;
 	}
+	/* the default is the thing to fix, not the choice among several */
+	if (default_name && !profile_list_find(l, default_name))
+		return ds_err_set(err, DS_EFAIL,
+				  "The default profile %s does not exist; store it with 'add %s --region REGION', or choose another with --profile or 'add OTHER --default'.",
+				  default_name, default_name);
 	return ds_err_set(err, DS_EFAIL,
 			  "Several profiles match (%s); choose one with --profile or set a default with 'add --default'.",
 			  names);

@@ -697,7 +697,7 @@ static void log_line(const struct preq *rq)
 	const struct proxy_host *host = &rq->px->host;
 	time_t now = time(NULL);
 	struct tm tm;
-	char when[32], method[4 * 16], path[4 * 200], line[1024];
+	char when[32], method[4 * 16], path[4 * 200], line[1536], why[4 * 160] = "";
 	size_t plen = strcspn(rq->uri, "?");
 	double secs = (double)(clock_now_ms() - rq->t0) / 1e3;
 
@@ -707,9 +707,13 @@ static void log_line(const struct preq *rq)
 	 * reaches a terminal as a control (rules_log_clean) */
 	rules_log_clean(method, sizeof(method), rq->method, strlen(rq->method));
 	rules_log_clean(path, sizeof(path), rq->uri, plen < 200 ? plen : 200);
-	snprintf(line, sizeof(line), "%s %s %s %u in=%zu out=%llu %.3fs%s%s", when,
+	/* why the proxy answered 502 itself: a failed mint says what failed */
+	if (rq->status == 502 && rq->up && rq->up->reason[0])
+		rules_log_clean(why, sizeof(why), rq->up->reason, strnlen(rq->up->reason, 160));
+	snprintf(line, sizeof(line), "%s %s %s %u in=%zu out=%llu %.3fs%s%s%s%s", when,
 		 method[0] ? method : "-", path, rq->status, rq->body_len, rq->bytes_out, secs,
-		 rq->request_id[0] ? " request_id=" : "", rq->request_id);
+		 rq->request_id[0] ? " request_id=" : "", rq->request_id,
+		 why[0] ? " error: " : "", why);
 	host->log(host->ctx, line);
 }
 
@@ -725,11 +729,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 	rq->suspended = 0; /* (only when the server stops) */
 	if (rq->cw)
 		rq->cw->rq = NULL;
+	/* the line first: a 502's reason is the upstream's */
+	if (!px->pc.quiet && rq->started)
+		log_line(rq);
 	if (rq->up)
 		upstream_release(rq->up, why == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	rq->up = NULL;
-	if (!px->pc.quiet && rq->started)
-		log_line(rq);
 	body_drop(rq);
 	free(rq->uri);
 	free(rq);
