@@ -712,8 +712,8 @@ static void log_line(const struct preq *rq)
 		rules_log_clean(why, sizeof(why), rq->up->reason, strnlen(rq->up->reason, 160));
 	snprintf(line, sizeof(line), "%s %s %s %u in=%zu out=%llu %.3fs%s%s%s%s", when,
 		 method[0] ? method : "-", path, rq->status, rq->body_len, rq->bytes_out, secs,
-		 rq->request_id[0] ? " request_id=" : "", rq->request_id,
-		 why[0] ? " error: " : "", why);
+		 rq->request_id[0] ? " request_id=" : "", rq->request_id, why[0] ? " error: " : "",
+		 why);
 	host->log(host->ctx, line);
 }
 
