@@ -2,6 +2,17 @@
 # What the proxy tests share (sourced after tests/lib.sh): starting and
 # stopping the standalone proxy.
 
+# A proxy script's start: a fresh user, the loopback token server, and a
+# long-lived key LONG_KEY (sk-test-ok-NAME...) stored as profile work.
+proxy_suite_start() {
+	command -v curl >/dev/null || skip_all "curl is not installed"
+	fresh_user
+	start_server || bail_out "could not start the test server"
+	use_server
+	LONG_KEY="sk-test-ok-$1$RANDOM$RANDOM"
+	add_key work "$LONG_KEY" --region singapore || bail_out "add failed"
+}
+
 # start_proxy ARGS: the standalone proxy on a port the kernel picks; sets
 # PROXY_PID, PLOG (its stderr) and, from --print-env, OPENAI_BASE_URL,
 # OPENAI_API_KEY (the proxy key) and PORT.

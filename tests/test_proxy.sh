@@ -6,13 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 
-command -v curl >/dev/null || skip_all "curl is not installed"
-fresh_user
-start_server || bail_out "could not start the test server"
-use_server
+proxy_suite_start proxy
 HEADERS_LOG="$SRV/headers.log"
-LONG_KEY="sk-test-ok-proxy$RANDOM$RANDOM"
-add_key work "$LONG_KEY" --region singapore || bail_out "add failed"
 snapshot_home
 CHAT=/compatible-mode/v1/chat/completions
 

@@ -7,12 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 
-command -v curl >/dev/null || skip_all "curl is not installed"
-fresh_user
-start_server || bail_out "could not start the test server"
-use_server
-LONG_KEY="sk-test-ok-loop$RANDOM$RANDOM"
-add_key work "$LONG_KEY" --region singapore || bail_out "add failed"
+proxy_suite_start loop
 snapshot_home
 CHAT=/compatible-mode/v1/chat/completions
 

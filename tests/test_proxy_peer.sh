@@ -7,15 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/proxy-lib.sh"
 
-command -v curl >/dev/null || skip_all "curl is not installed"
-fresh_user
 # the standalone proxy's fixed port (127.0.0.1:8418) is used here: one
 # such script at a time
 machine_lock port-8418 || bail_out "could not lock the port 8418"
-start_server || bail_out "could not start the test server"
-use_server
-LONG_KEY="sk-test-ok-peer$RANDOM$RANDOM"
-add_key work "$LONG_KEY" --region singapore || bail_out "add failed"
+proxy_suite_start peer
 snapshot_home
 CHAT=/compatible-mode/v1/chat/completions
 PEER_CLIENT="$TESTS_SRC/peer_client.py"
