@@ -220,7 +220,7 @@ test_get_unknown_profile_prints_nothing() {
 	nothing $'profile=nosuch\n\n'
 }
 test_get_ambiguous_without_default_names_profiles() {
-	printf '[defaults]\nprofile = none-of-them\n' >"$HOME/c1"
+	printf '[defaults]\n' >"$HOME/c1"
 	DASHSCOPE_CREDENTIAL_CONFIG="$HOME/c1" run_in $'lifetime=60\n' get
 	expect_rc 1 && expect_out_empty && expect_err_has 'cp, work'
 }
