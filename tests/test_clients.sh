@@ -3,7 +3,7 @@
 # End to end with the real clients (issues 4, 12 and 17): Qwen Code and the
 # OpenAI Node SDK through `exec` and `proxy --`, Claude Code through
 # `apiKeyHelper`, `exec` and `proxy --`, Codex CLI through its auth command
-# with the README's config.toml, all pointed by the helper's own variables at
+# as `setup codex` writes it, all pointed by the helper's own variables at
 # the loopback server, which answers the token endpoint and the
 # OpenAI-compatible (chat completions, Responses, models) and
 # Anthropic-compatible endpoints, and only for keys it minted. The key each
@@ -171,61 +171,66 @@ test_openai_sdk_responses_through_exec_sends_a_minted_key() {
 	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_minted_keys_at /compatible-mode/v1/responses
 }
 
-# Codex CLI (issue 17) with the README's config.toml as written there; only
-# base_url points at the loopback server (the URL `env` gives for the
-# profile). Codex trusts the test CA through CODEX_CA_CERTIFICATE, and the
-# README's `command = "dashscope-credential"` is found on PATH. The -c
-# options keep Codex on this machine: no update check, analytics, plugin
-# marketplace (git ls-remote github.com), apps or remote plugins
-# (chatgpt.com), nor a login-shell snapshot; test_codex_stays_on_loopback
-# checks under strace that nothing leaves the machine.
+# Codex CLI (issues 17 and 25) set up by the README's recipe, `setup codex`,
+# over a config.toml that already has Codex's own [projects] table and
+# other tables of the user's: Codex reads the file setup wrote and uses the
+# provider through `--profile dashscope`. The base URL setup writes is the
+# loopback server's (DASHSCOPE_CREDENTIAL_ENDPOINT). Codex trusts the test
+# CA through CODEX_CA_CERTIFICATE. The -c options keep Codex on this
+# machine: no update check, analytics, plugin marketplace (git ls-remote
+# github.com), apps or remote plugins (chatgpt.com), nor a login-shell
+# snapshot; test_codex_stays_on_loopback checks under strace that nothing
+# leaves the machine.
 CODEX_OFFLINE=(-c check_for_update_on_startup=false -c analytics.enabled=false
 	-c features.plugins=false -c features.remote_plugin=false -c features.apps=false
 	-c features.plugin_sharing=false -c features.shell_snapshot=false)
-# The TOML block under "**Codex CLI**" in README.md.
-readme_codex_recipe() {
-	awk '/^\*\*Codex CLI\*\*/ { found = 1 } found && /^```$/ && inside { exit }
-		found && inside { print } found && /^```toml$/ { inside = 1 }' "$abs_top_srcdir/README.md"
-}
-# codex_config: writes the README recipe to a fresh CODEX_HOME, with base_url
-# for profile e2e.
+# codex_config: a fresh CODEX_HOME with the user's tables, then the README's
+# recipe for profile e2e.
 codex_config() {
-	local url recipe
-	url=$("$DS" env -p e2e --for openai --shell pam --no-key | sed -n 's/^OPENAI_BASE_URL=//p')
-	recipe=$(readme_codex_recipe)
-	printf '%s\n' "$recipe" | grep -qx 'wire_api = "responses"' &&
-		printf '%s\n' "$recipe" | grep -q '^base_url = ' ||
-		{ diag "README.md has no Codex recipe with wire_api = \"responses\""; return 1; }
 	export CODEX_HOME="$HOME/.codex-e2e"
+	rm -rf "$CODEX_HOME"
 	mkdir -p "$CODEX_HOME"
-	printf '%s\n' "$recipe" | sed "s|^base_url = .*|base_url = \"$url\"|" >"$CODEX_HOME/config.toml"
+	printf '%s\n' 'approval_policy = "never"' '' "[projects.\"$HOME\"]" 'trust_level = "trusted"' '' \
+		'[tui]' 'notifications = false' '' '[model_providers.other]' 'name = "Other"' \
+		'base_url = "http://127.0.0.1:9/v1"' >"$CODEX_HOME/config.toml"
+	cp "$CODEX_HOME/config.toml" "$TMPROOT/codex-user.toml"
+	[ -n "$(readme_block codex)" ] || { diag "README.md has no codex recipe"; return 1; }
+	sh -ec "$(readme_block codex) -p e2e" >"$OUT" 2>"$ERR" || { diag "setup codex: $(cat "$ERR")"; return 1; }
+	# the user's lines are all still there, first
+	cmp -s "$TMPROOT/codex-user.toml" <(head -c "$(stat -c %s "$TMPROOT/codex-user.toml")" "$CODEX_HOME/config.toml") ||
+		{ diag "setup codex changed the user's lines"; return 1; }
 }
-# run_codex [WRAPPER...]: `codex exec "Say ping"` with the helper on PATH.
+# run_codex [WRAPPER...]: `codex --profile dashscope exec "Say ping"` with
+# the helper on PATH.
 run_codex() {
-	PATH="$(dirname "$DS"):$PATH" CODEX_CA_CERTIFICATE="$CA" "$@" "$BIN/codex" exec \
+	PATH="$(dirname "$DS"):$PATH" CODEX_CA_CERTIFICATE="$CA" "$@" "$BIN/codex" --profile dashscope exec \
 		--skip-git-repo-check "${CODEX_OFFLINE[@]}" "Say ping" </dev/null >"$OUT" 2>"$ERR"
 	RC=$?
 	[ "$RC" = 0 ] || diag "codex: $(grep -v '^WARNING: proceeding' "$ERR" | tail -n 3 | tr '\n' '|')"
 	grep -qx E2E-OK "$OUT" || diag "codex did not answer E2E-OK"
 }
 
-# setup codex prints a section that works pasted as it is
-test_codex_with_the_setup_codex_section_sends_minted_keys() {
-	new_key || return 1
-	export CODEX_HOME="$HOME/.codex-setup"
-	mkdir -p "$CODEX_HOME"
-	"$DS" setup codex -p e2e >"$CODEX_HOME/config.toml" 2>"$ERR" || { diag "setup codex: $(cat "$ERR")"; return 1; }
-	run_codex
-	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_no_leak "$KEY" &&
-		expect_minted_keys_at /compatible-mode/v1/responses
-}
-test_codex_with_the_readme_recipe_sends_minted_keys() {
+test_codex_after_setup_codex_over_the_users_tables_sends_minted_keys() {
 	new_key || return 1
 	codex_config || return 1
 	run_codex
 	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_no_leak "$KEY" &&
 		expect_minted_keys_at /compatible-mode/v1/responses &&
 		expect_minted_keys_at /compatible-mode/v1/models
+}
+# Codex 0.171 refuses `--profile dashscope` while config.toml has a
+# [profiles.dashscope] table (an older recipe's): setup removes it.
+test_codex_after_setup_codex_over_an_old_profiles_table_sends_minted_keys() {
+	new_key || return 1
+	export CODEX_HOME="$HOME/.codex-old"
+	rm -rf "$CODEX_HOME"
+	mkdir -p "$CODEX_HOME"
+	printf '%s\n' "[projects.\"$HOME\"]" 'trust_level = "trusted"' '' '[profiles.dashscope]' \
+		'model_provider = "dashscope"' 'model = "qwen-plus"' >"$CODEX_HOME/config.toml"
+	"$DS" setup codex -p e2e >"$OUT" 2>"$ERR" || { diag "setup codex: $(cat "$ERR")"; return 1; }
+	run_codex
+	expect_rc 0 && grep -qx E2E-OK "$OUT" && expect_no_leak "$KEY" &&
+		expect_minted_keys_at /compatible-mode/v1/responses
 }
 # The README's claim that Codex runs the command again after a 401: the
 # server refuses the first key it minted, so the answer can only come back

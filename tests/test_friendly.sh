@@ -620,19 +620,93 @@ test_setup_qwen_code_keeps_an_existing_proxy_key() {
 	expect_rc 0 && grep -q '"apiKey": "sk-local-existingKEYexistingKEYexistingKEY0123456789"' "$HOME/.qwen/settings.json" &&
 		expect_no_leak sk-local-existingKEYexistingKEYexistingKEY0123456789
 }
-test_setup_codex_prints_the_config_section() {
-	run setup codex -p work
-	expect_rc 0 || return 1
-	python3 - "$OUT" "$DS_REAL" "$PORT_MAIN" <<'PY'
-import sys, tomllib
-t = tomllib.load(open(sys.argv[1], "rb"))
-assert t["model_provider"] == "dashscope" and t["model"] == "qwen3-coder-plus", t
+# Codex's config.toml as a user has it: Codex's own [projects] table, other
+# tables, a header-looking line inside a string (issue 25)
+codex_user_config() {
+	mkdir -p "$HOME/.codex"
+	printf '%s\n' '# mine' 'approval_policy = "on-request"' '' '[projects."/home/u/my.proj"]' \
+		'trust_level = "trusted"' '' '[tui]' 'notifications = [' '  "a", # [b]' ']' \
+		'note = """' '[model_providers.dashscope]' '"""' >"$HOME/.codex/config.toml"
+	cp "$HOME/.codex/config.toml" "$HOME/codex-before.toml"
+}
+# the provider as setup codex -p work writes it, and the profile selecting it
+expect_codex_setup() {
+	python3 - "$1" "$DS_REAL" "$PORT_MAIN" <<'PY'
+import os, sys, tomllib
+home = sys.argv[1]
+t = tomllib.load(open(home + "/config.toml", "rb"))
 p = t["model_providers"]["dashscope"]
 assert p["base_url"] == "https://127.0.0.1:%s/compatible-mode/v1" % sys.argv[3], p
 assert p["wire_api"] == "responses"
 assert p["auth"] == {"command": sys.argv[2], "args": ["token", "-p", "work"],
                      "refresh_interval_ms": 45000}, p["auth"]
+assert "model_provider" not in t and "profiles" not in t, t
+prof = tomllib.load(open(home + "/dashscope.config.toml", "rb"))
+assert prof == {"model_provider": "dashscope", "model": "qwen3-coder-plus"}, prof
 PY
+}
+test_setup_codex_writes_its_tables_after_the_users_tables() {
+	codex_user_config
+	run setup codex -p work
+	expect_rc 0 && expect_out_empty && expect_codex_setup "$HOME/.codex" || return 1
+	# the user's lines are kept byte for byte; ours are tables, after theirs
+	cmp -s "$HOME/codex-before.toml" <(head -c "$(stat -c %s "$HOME/codex-before.toml")" "$HOME/.codex/config.toml") ||
+		{ diag "the user's lines changed"; return 1; }
+	tail -c +"$(($(stat -c %s "$HOME/codex-before.toml") + 1))" "$HOME/.codex/config.toml" >"$HOME/ours.toml"
+	[ "$(grep -v '^$' "$HOME/ours.toml" | head -1)" = '[model_providers.dashscope]' ] ||
+		{ diag "ours: $(tr '\n' '|' <"$HOME/ours.toml")"; return 1; }
+	expect_err_has "codex --profile dashscope" && expect_err_has "the old file is in $HOME/.codex/config.toml.bak-" &&
+		cmp -s "$HOME/codex-before.toml" "$HOME/.codex/"config.toml.bak-*
+}
+test_setup_codex_second_run_changes_nothing_and_writes_no_backup() {
+	codex_user_config
+	run setup codex -p work
+	expect_rc 0 || return 1
+	rm -f "$HOME/.codex/"*.bak-*
+	cp "$HOME/.codex/config.toml" "$HOME/once.toml"
+	cp "$HOME/.codex/dashscope.config.toml" "$HOME/once-profile.toml"
+	run setup codex -p work
+	expect_rc 0 && expect_err_has "nothing was changed" || return 1
+	cmp -s "$HOME/once.toml" "$HOME/.codex/config.toml" &&
+		cmp -s "$HOME/once-profile.toml" "$HOME/.codex/dashscope.config.toml" ||
+		{ diag "the second run changed a file"; return 1; }
+	[ -z "$(ls "$HOME/.codex" | grep bak)" ] || { diag "a backup was made: $(ls "$HOME/.codex")"; return 1; }
+}
+# a profile re-added elsewhere: our tables are replaced where they are
+test_setup_codex_replaces_its_own_tables_in_place() {
+	codex_user_config
+	printf '%s\n' '' '[model_providers.dashscope]' 'name = "old"' 'base_url = "https://old/v1"' \
+		'[profiles.dashscope]' 'model_provider = "dashscope"' '' '[after]' 'x = 1' >>"$HOME/.codex/config.toml"
+	run setup codex -p work
+	expect_rc 0 && expect_codex_setup "$HOME/.codex" || return 1
+	! grep -qE '^name = "old"|^\[profiles.dashscope\]' "$HOME/.codex/config.toml" &&
+		tail -n 2 "$HOME/.codex/config.toml" | tr '\n' '|' | grep -qx '\[after\]|x = 1|' ||
+		{ diag "$(tr '\n' '|' <"$HOME/.codex/config.toml")"; return 1; }
+}
+test_setup_codex_dry_run_prints_and_changes_nothing() {
+	codex_user_config
+	run setup codex -p work --dry-run
+	expect_rc 0 && expect_err_has "was not changed" || return 1
+	cmp -s "$HOME/codex-before.toml" "$HOME/.codex/config.toml" && [ ! -e "$HOME/.codex/dashscope.config.toml" ] &&
+		[ -z "$(ls "$HOME/.codex" | grep bak)" ] || { diag "--dry-run changed $(ls "$HOME/.codex")"; return 1; }
+	# what it prints is what a real run writes
+	mkdir "$HOME/printed"
+	awk -v d="$HOME/printed" '/^==> .* <==$/ { n = split($2, p, "/"); f = d "/" p[n]; next } { print > f }' "$OUT"
+	expect_codex_setup "$HOME/printed" && grep -q '^\[projects\."/home/u/my.proj"\]$' "$HOME/printed/config.toml"
+}
+test_setup_codex_refuses_a_file_it_cannot_edit_safely() {
+	mkdir -p "$HOME/.codex"
+	printf '[tui]\nnote = """\nnever closed\n' >"$HOME/.codex/config.toml"
+	cp "$HOME/.codex/config.toml" "$HOME/codex-before.toml"
+	run setup codex -p work
+	expect_rc 2 && expect_out_empty && expect_err_one_line &&
+		expect_err_has "config.toml: line 2: a multi-line string that is never closed" || return 1
+	cmp -s "$HOME/codex-before.toml" "$HOME/.codex/config.toml" && [ ! -e "$HOME/.codex/dashscope.config.toml" ] &&
+		[ -z "$(ls "$HOME/.codex" | grep bak)" ]
+}
+test_setup_codex_honours_CODEX_HOME() {
+	CODEX_HOME="$HOME/cx" run setup codex -p work
+	expect_rc 0 && expect_codex_setup "$HOME/cx" && [ ! -e "$HOME/.codex" ]
 }
 test_setup_unknown_tool_suggests_the_closest() {
 	run setup claude

@@ -109,7 +109,8 @@ static const struct help helps[] = {
 	  "                CLAUDE_CODE_API_KEY_HELPER_TTL_MS), keeping every other setting\n"
 	  "                and a backup; refuses while its env sets a key that would win\n"
 	  "  qwen-code     points ~/.qwen/settings.json at the standalone proxy\n"
-	  "  codex         prints the ~/.codex/config.toml section to paste\n\n"
+	  "  codex         adds the provider to ~/.codex/config.toml (tables only) and\n"
+	  "                the profile dashscope.config.toml: codex --profile dashscope\n\n"
 	  "Options:\n"
 	  "  -p, --profile NAME      the profile the tool uses (default: the default profile)\n"
 	  "      --dry-run           print the resulting file; change nothing\n" },

@@ -10,6 +10,7 @@
 #include "base/files.h"
 #include "base/file_write.h"
 #include "conf/place.h"
+#include "cmd/toml_edit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -118,11 +119,11 @@ static void settings_free(struct settings *st)
 	memset(st, 0, sizeof(*st));
 }
 
-/* Reads a JSON settings file through the shared reader (regular files
- * only, never blocking); a missing file is an empty object. */
-static int settings_load(const char *path, struct settings *st, struct ds_err *err)
+/* Reads a tool's file through the shared reader (regular files only,
+ * never blocking), keeping its bytes for the backup; raw stays NULL when
+ * the file does not exist. */
+static int settings_read(const char *path, struct settings *st, struct ds_err *err)
 {
-	json_error_t je;
 	struct stat sb;
 	int rc;
 
@@ -131,13 +132,23 @@ static int settings_load(const char *path, struct settings *st, struct ds_err *e
 	st->mode = 0600;
 	rc = file_read(path, 0, SETTINGS_MAX, "settings file", DS_EINPUT, &st->raw, &st->len, &sb,
 		       err);
+	if (!rc && st->raw)
+		st->mode = sb.st_mode & 0777;
+	return rc;
+}
+
+/* A JSON settings file; a missing file is an empty object. */
+static int settings_load(const char *path, struct settings *st, struct ds_err *err)
+{
+	json_error_t je;
+	int rc = settings_read(path, st, err);
+
 	if (rc)
 		return rc;
 	if (!st->raw) {
 		st->root = json_object();
 		return st->root ? DS_OK : ds_err_set(err, DS_EFAIL, "Out of memory.");
 	}
-	st->mode = sb.st_mode & 0777;
 	st->root = json_loadb(st->raw, st->len, 0, &je);
 	if (!st->root)
 		return ds_err_set(err, DS_EINPUT,
@@ -182,31 +193,24 @@ static int write_file(const char *path, const char *data, size_t len, mode_t mod
 	return rc ? DS_EFAIL : DS_OK;
 }
 
-/* Writes the settings (or prints them with --dry-run); the old bytes go
- * to PATH.bak-YYYYmmdd-HHMMSS first. mode is for a new file. */
-static int settings_save(const struct app *app, struct settings *st, mode_t mode,
-			 struct ds_err *err)
+/* Writes text over a tool's file (or prints it with --dry-run); the old
+ * bytes go to PATH.bak-YYYYmmdd-HHMMSS first. Text the file already holds
+ * is not written again, and leaves no backup. mode is for a new file. */
+static int settings_write(const struct app *app, const struct settings *st, const char *text,
+			  size_t len, mode_t mode, struct ds_err *err)
 {
-	char *s = json_dumps(st->root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	char bpath[PATH_MAX + 40] = "";
 	int rc = DS_OK;
 
-	if (!s)
-		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	if (app->o.dry_run) {
-		if (printf("%s\n", s) < 0 || fflush(stdout) != 0)
-			rc = ds_err_set(err, DS_EFAIL, "Cannot write to standard output.");
-		else
-			fprintf(stderr, "dashscope-credential: --dry-run: %s was not changed.\n",
-				st->path);
-		token_json_free(s);
-		return rc;
+		if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)
+			return ds_err_set(err, DS_EFAIL, "Cannot write to standard output.");
+		fprintf(stderr, "dashscope-credential: --dry-run: %s was not changed.\n", st->path);
+		return DS_OK;
 	}
 	/* the same bytes again: nothing to write, no backup to pile up */
-	if (st->raw && st->len == strlen(s) + 1 && !memcmp(st->raw, s, st->len - 1) &&
-	    st->raw[st->len - 1] == '\n') {
+	if (st->raw && st->len == len && !memcmp(st->raw, text, len)) {
 		fprintf(stderr, "%s already says this; nothing was changed.\n", st->path);
-		token_json_free(s);
 		return DS_OK;
 	}
 	if (st->raw) {
@@ -221,23 +225,36 @@ static int settings_save(const struct app *app, struct settings *st, mode_t mode
 		if (!rc)
 			rc = write_file(bpath, st->raw, st->len, st->mode, err);
 	}
-	if (!rc) {
-		size_t len = strlen(s);
-		char *text = malloc(len + 2);
-
-		if (!text) {
-			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
-		} else {
-			memcpy(text, s, len);
-			text[len] = '\n';
-			rc = write_file(st->path, text, len + 1, mode, err);
-			explicit_bzero(text, len + 1);
-			free(text);
-		}
-	}
+	if (!rc)
+		rc = write_file(st->path, text, len, mode, err);
 	if (!rc)
 		fprintf(stderr, "Wrote %s%s%s.\n", st->path,
 			bpath[0] ? "; the old file is in " : "", bpath);
+	return rc;
+}
+
+/* The JSON settings, two-space indented as the tools write them. */
+static int settings_save(const struct app *app, struct settings *st, mode_t mode,
+			 struct ds_err *err)
+{
+	char *s = json_dumps(st->root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	size_t len;
+	char *text;
+	int rc;
+
+	if (!s)
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	len = strlen(s);
+	text = malloc(len + 2);
+	if (!text) {
+		token_json_free(s);
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	memcpy(text, s, len);
+	text[len] = '\n';
+	rc = settings_write(app, st, text, len + 1, mode, err);
+	explicit_bzero(text, len + 1);
+	free(text);
 	token_json_free(s);
 	return rc;
 }
@@ -443,40 +460,131 @@ static int toml_string(const char *s, char *out, size_t n)
 	return 0;
 }
 
+/* Codex's names for what setup writes: the provider's tables in
+ * config.toml, and the profile that selects it (`codex --profile
+ * dashscope`), a file of its own. Codex 0.171 refuses a [profiles.NAME]
+ * table when --profile NAME is given, and a root `profile = NAME` always
+ * ("legacy ... no longer supported"), so an old [profiles.dashscope] goes. */
+#define CODEX_ID "dashscope"
+static const char *const codex_tables[] = { "model_providers." CODEX_ID,
+					    "model_providers." CODEX_ID ".auth",
+					    "profiles." CODEX_ID };
+static const char *const codex_keys[] = { "model_provider", "model" };
+
+/* The provider's two tables. */
+static int codex_provider_block(const struct app *app, const struct target *t, char **out)
+{
+	char self[PATH_MAX * 2 + 4], name[DS_PROFILE_MAX * 2 + 4];
+
+	if (toml_string(t->self, self, sizeof(self)) || toml_string(t->p.name, name, sizeof(name)))
+		return -1;
+	return asprintf(out,
+			"[model_providers." CODEX_ID "]\n"
+			"name = \"DashScope (%s)\"\n"
+			"base_url = \"%s\"\n"
+			"wire_api = \"responses\"\n\n"
+			"[model_providers." CODEX_ID ".auth]\n"
+			"command = %s\n"
+			"args = [\"token\", \"-p\", %s%s%s%s]\n"
+			"refresh_interval_ms = %lu\n",
+			t->p.name, t->ep.base_url, self, name,
+			app->o.lifetime ? ", \"-l\", \"" : "",
+			app->o.lifetime ? app->o.lifetime : "", app->o.lifetime ? "\"" : "",
+			(t->lifetime - (unsigned long)token_renewal_margin(t->lifetime)) * 1000UL) <
+			       0
+		       ? -1
+		       : 0;
+}
+
+/* One TOML file of Codex's: what it says now, with block put in place of
+ * our tables (root: our root keys); written, or printed under --dry-run.
+ * fresh is the text of a file that does not exist yet. */
+static int codex_edit(const struct app *app, const char *path, int root, const char *block,
+		      const char *fresh, struct ds_err *err)
+{
+	struct settings st;
+	struct toml_doc doc;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = settings_read(path, &st, err);
+
+	if (!rc && !st.raw && fresh) {
+		text = strdup(fresh);
+		len = text ? strlen(text) : 0;
+		if (!text)
+			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	} else if (!rc) {
+		rc = toml_parse(st.raw ? st.raw : "", st.len, &doc, err);
+		if (!rc) {
+			rc = root ? toml_replace_root_keys(&doc, codex_keys, 2, block, &text, &len,
+							   err)
+				  : toml_replace_tables(&doc, codex_tables, 3, block, &text, &len,
+							err);
+			toml_doc_free(&doc);
+		}
+		if (rc == DS_EINPUT) {
+			char why[sizeof(err->msg)];
+
+			snprintf(why, sizeof(why), "%s", err->msg);
+			rc = ds_err_set(err, DS_EINPUT,
+					"%s: %s; setup cannot edit it safely, nothing was changed. Correct it, or move it away and run setup again.",
+					path, why);
+		}
+	}
+	if (!rc && app->o.dry_run)
+		printf("==> %s <==\n", path);
+	if (!rc)
+		rc = settings_write(app, &st, text, len, 0600, err);
+	free(text);
+	settings_free(&st);
+	return rc;
+}
+
 static int setup_codex(struct app *app, struct ds_err *err)
 {
 	struct target t;
-	char self[PATH_MAX * 2 + 4], model[300];
+	char home[PATH_MAX], conf[PATH_MAX], prof[PATH_MAX], model[300];
+	const char *model_name;
+	char *block = NULL, *keys = NULL, *fresh = NULL;
 	int rc;
 
 	rc = target_get(app, &t, err);
+	if (!rc)
+		rc = tools_codex_home(home, sizeof(home), err);
+	if (!rc)
+		rc = path_format(conf, sizeof(conf), err, "%s/config.toml", home);
+	if (!rc)
+		rc = path_format(prof, sizeof(prof), err, "%s/" CODEX_ID ".config.toml", home);
 	if (rc)
 		return rc;
-	if (toml_string(t.self, self, sizeof(self)) ||
-	    toml_string(t.pc && t.pc->model ? t.pc->model : DEFAULT_CODING_MODEL, model,
-			sizeof(model)))
+	model_name = t.pc && t.pc->model ? t.pc->model : DEFAULT_CODING_MODEL;
+	if (toml_string(model_name, model, sizeof(model)) || codex_provider_block(app, &t, &block))
 		return ds_err_set(err, DS_EINPUT,
-				  "This program's path or the model has a control character; it cannot go into config.toml.");
-	if (app->o.dry_run)
-		fputs("dashscope-credential: setup codex only prints; --dry-run changes nothing.\n",
-		      stderr);
-	printf("# ~/.codex/config.toml: put the first two lines above every [table]\n"
-	       "model = %s\n"
-	       "model_provider = \"dashscope\"\n\n"
-	       "[model_providers.dashscope]\n"
-	       "name = \"DashScope (%s)\"\n"
-	       "base_url = \"%s\"\n"
-	       "wire_api = \"responses\"\n\n"
-	       "[model_providers.dashscope.auth]\n"
-	       "command = %s\n"
-	       "args = [\"token\", \"-p\", \"%s\"%s%s%s]\n"
-	       "refresh_interval_ms = %lu\n",
-	       model, t.p.name, t.ep.base_url, self, t.p.name,
-	       app->o.lifetime ? ", \"-l\", \"" : "", app->o.lifetime ? app->o.lifetime : "",
-	       app->o.lifetime ? "\"" : "",
-	       (t.lifetime - (unsigned long)token_renewal_margin(t.lifetime)) * 1000UL);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return ds_err_set(err, DS_EFAIL, "Cannot write to standard output.");
+				  "This program's path, the profile or the model has a control character; it cannot go into config.toml.");
+	if (asprintf(&keys, "model_provider = \"" CODEX_ID "\"\nmodel = %s\n", model) < 0 ||
+	    asprintf(&fresh,
+		     "# codex --profile " CODEX_ID
+		     ": Model Studio through dashscope-credential (setup codex)\n%s",
+		     keys) < 0) {
+		keys = fresh = NULL;
+		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	}
+	/* the provider first: the profile names it */
+	if (!rc)
+		rc = codex_edit(app, conf, 0, block, NULL, err);
+	if (!rc)
+		rc = codex_edit(app, prof, 1, keys, fresh, err);
+	free(block);
+	free(keys);
+	free(fresh);
+	if (rc)
+		return rc;
+	fprintf(stderr,
+		"Codex has the provider " CODEX_ID " (profile %s, %s, model %s). Select it with\n"
+		"  codex --profile " CODEX_ID "\n"
+		"or make it Codex's default: model_provider = \"" CODEX_ID
+		"\" and model = %s at the top of %s, above every [table].\n",
+		t.p.name, t.p.place.region->id, model_name, model, conf);
 	return DS_OK;
 }
 

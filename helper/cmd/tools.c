@@ -186,6 +186,18 @@ int tools_qwen_settings(char *out, size_t n, struct ds_err *err)
 	return rc ? rc : path_format(out, n, err, "%s/.qwen/settings.json", home);
 }
 
+int tools_codex_home(char *out, size_t n, struct ds_err *err)
+{
+	const char *dir = getenv("CODEX_HOME");
+	char home[PATH_MAX];
+	int rc;
+
+	if (dir && *dir)
+		return path_format(out, n, err, "%s", dir);
+	rc = path_home(home, sizeof(home), err);
+	return rc ? rc : path_format(out, n, err, "%s/.codex", home);
+}
+
 int tools_claude_files(char out[CLAUDE_FILES][PATH_MAX], struct ds_err *err)
 {
 	char cwd[PATH_MAX];

@@ -60,6 +60,9 @@ const char *tools_default_source(const struct conf *c, const char *option);
  * ours); a path that does not fit is an error. */
 int tools_claude_settings(char *out, size_t n, struct ds_err *err);
 int tools_qwen_settings(char *out, size_t n, struct ds_err *err);
+/* Codex's home: $CODEX_HOME when set, else ~/.codex; config.toml and the
+ * profile files (NAME.config.toml) are in it. */
+int tools_codex_home(char *out, size_t n, struct ds_err *err);
 
 /* Claude Code's settings files, lowest precedence first: the user's, the
  * project's (.claude/settings.json in the working directory) and the
