@@ -469,6 +469,56 @@ test_doctor_fails_when_a_tool_points_at_a_stopped_proxy() {
 	expect_rc 1 && doctor_line '\[FAIL\] .*settings.json points Claude Code at the standalone proxy on 127.0.0.1:8418, which does not answer; fix: .*dashscope-credential proxy'
 }
 
+# Codex (issue 25): what setup codex wrote, drifted
+# codex_fixed PATTERN: the fix doctor names (setup codex) run, doctor's
+# output has no line matching PATTERN
+codex_fixed() {
+	"$DS" setup codex -p work >/dev/null 2>&1 || return 1
+	run doctor
+	! grep -q -- "$1" "$OUT" || { diag "after setup codex: $(grep -- "$1" "$OUT")"; return 1; }
+}
+test_doctor_fails_on_codex_naming_a_removed_profile() {
+	"$DS" setup codex -p cn >/dev/null 2>&1 && "$DS" remove cn >/dev/null 2>&1 || return 1
+	run doctor
+	expect_rc 1 && doctor_line '\[FAIL\] .*/.codex/config.toml: the helper names profile cn, which is not stored; fix: .*setup codex' || return 1
+	codex_fixed 'names profile cn' && grep -q "config.toml: Codex's provider dashscope runs $DS_REAL" "$OUT"
+}
+# the profile re-added in another region: the base URL in config.toml is
+# the old region's (doctor, like setup, offline; no endpoint override, so
+# each region has its own URL)
+test_doctor_fails_on_codex_after_its_profile_moved_region() {
+	(
+		unset DASHSCOPE_CREDENTIAL_ENDPOINT
+		"$DS" setup codex -p work >/dev/null 2>&1 || exit 1
+		add_key work "$KEY" --region beijing || exit 1
+		run doctor
+		expect_rc 1 && doctor_line "\[FAIL\] .*/.codex/config.toml: the base URL https://dashscope-intl.aliyuncs.com/compatible-mode/v1 is not profile work's \(cn-beijing, https://dashscope.aliyuncs.com/compatible-mode/v1\).*; fix: .*setup codex" || exit 1
+		codex_fixed 'is not profile work'
+	)
+}
+# codex_command CMD: Codex set up, then its auth command changed to CMD
+codex_command() {
+	"$DS" setup codex -p work >/dev/null 2>&1 &&
+		sed -i "s|^command = .*|command = \"$1\"|" "$HOME/.codex/config.toml"
+}
+test_doctor_fails_on_codex_running_a_program_that_is_gone() {
+	codex_command /opt/gone/dashscope-credential || return 1
+	run doctor
+	expect_rc 1 && doctor_line "\[FAIL\] .*/.codex/config.toml: Codex's provider dashscope runs /opt/gone/dashscope-credential, which does not exist; fix: .*setup codex" || return 1
+	codex_fixed /opt/gone
+}
+test_doctor_warns_on_codex_running_another_program() {
+	codex_command /bin/echo || return 1
+	run doctor
+	expect_rc 0 && doctor_line "\[warn\] .*/.codex/config.toml: Codex's provider dashscope runs /bin/echo, not dashscope-credential; fix: .*setup codex"
+}
+test_doctor_reads_codex_from_CODEX_HOME() {
+	mkdir -p "$HOME/cx"
+	printf '[model_providers.dashscope.auth]\ncommand = "dashscope-credential"\nargs = ["token", "--profile=gone"]\n' >"$HOME/cx/config.toml"
+	CODEX_HOME="$HOME/cx" run doctor
+	expect_rc 1 && doctor_line '\[FAIL\] .*/cx/config.toml: the helper names profile gone, which is not stored'
+}
+
 # ---- small things (issue 25) ----
 test_add_trims_whitespace_around_a_pasted_key() {
 	printf ' \tsk-test-ok-trimmed-1 \n' | "$DS" add trimmed --region sg >"$OUT" 2>"$ERR"

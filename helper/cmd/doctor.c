@@ -9,6 +9,7 @@
 #include "cmd/tools.h"
 #include "conf/place.h"
 #include "proxy/proxy_keys.h"
+#include "cmd/toml_edit.h"
 
 #include <grp.h>
 #include <jansson.h>
@@ -385,17 +386,19 @@ static void doctor_tool_proxy(struct doctor *d, const char *path, const char *wh
 }
 
 /* A helper naming a profile: it must exist, and the base URL beside it be
- * that profile's (re-added in another region, it moved). */
+ * that profile's (re-added in another region, it moved). tool is what
+ * `setup` calls it; a base URL is compared with the profile's, Anthropic
+ * (anthropic) or OpenAI-compatible. */
 static void doctor_helper_profile(struct app *app, struct doctor *d, const char *path,
-				  const char *helper, const char *base_url, const char *tool)
+				  const char *name, const char *base_url, const char *tool,
+				  int anthropic)
 {
-	char name[DS_PROFILE_MAX + 1], fix[200];
+	char fix[200];
 	struct profile_list l;
 	const struct profile *p;
 	struct endpoints ep;
 	struct ds_err e;
 
-	helper_profile(helper, name, sizeof(name));
 	if (!name[0] || !app->store_ready || store_list(&app->store, NULL, &l, 1, &e) != DS_OK)
 		return;
 	p = profile_list_find(&l, name);
@@ -408,7 +411,8 @@ static void doctor_helper_profile(struct app *app, struct doctor *d, const char 
 		 strcmp(base_url, ep.anthropic_base_url) && strcmp(base_url, ep.base_url))
 		say(d, LEVEL_FAIL, fix,
 		    "%s: the base URL %s is not profile %s's (%s, %s): the key would go to another region",
-		    path, base_url, name, p->place.region->id, ep.anthropic_base_url);
+		    path, base_url, name, p->place.region->id,
+		    anthropic ? ep.anthropic_base_url : ep.base_url);
 	profile_list_free(&l);
 }
 
@@ -452,8 +456,12 @@ static int doctor_claude_file(struct app *app, struct doctor *d, const char *pat
 		    "%s: apiKeyHelper runs another program, not dashscope-credential", path);
 	else if (helper && !bad)
 		say(d, LEVEL_OK, NULL, "%s: apiKeyHelper runs dashscope-credential", path);
-	if (ours)
-		doctor_helper_profile(app, d, path, helper, url, "claude-code");
+	if (ours) {
+		char name[DS_PROFILE_MAX + 1];
+
+		helper_profile(helper, name, sizeof(name));
+		doctor_helper_profile(app, d, path, name, url, "claude-code", 1);
+	}
 	if (at_proxy(url))
 		doctor_tool_proxy(d, path, "Claude Code");
 	json_decref(root);
@@ -507,6 +515,108 @@ static void doctor_qwen(struct doctor *d)
 		    "%s holds %s, which never expires", path, tools_key_kind(key));
 	}
 	json_decref(root);
+}
+
+/* The profile Codex's auth command names: -p NAME, -pNAME, --profile NAME
+ * or --profile=NAME; "" for the default. */
+static void codex_args_profile(char *const *args, char *out, size_t n)
+{
+	out[0] = '\0';
+	for (size_t i = 0; args && args[i]; i++) {
+		const char *v = NULL;
+
+		if ((!strcmp(args[i], "-p") || !strcmp(args[i], "--profile")) && args[i + 1])
+			v = args[i + 1];
+		else if (!strncmp(args[i], "--profile=", 10))
+			v = args[i] + 10;
+		else if (!strncmp(args[i], "-p", 2) && args[i][2] != '-')
+			v = args[i] + 2;
+		if (v)
+			snprintf(out, n, "%s", v);
+	}
+}
+
+/* Where a command Codex runs is found: a path as it is, a bare name on
+ * PATH, as Codex runs it. 0 when nothing executable is there. */
+static int command_found(const char *cmd)
+{
+	const char *path = getenv("PATH");
+	char full[PATH_MAX];
+
+	if (strchr(cmd, '/'))
+		return access(cmd, X_OK) == 0;
+	for (const char *p = path ? path : ""; *p;) {
+		size_t len = strcspn(p, ":");
+
+		if (len &&
+		    (size_t)snprintf(full, sizeof(full), "%.*s/%s", (int)len, p, cmd) <
+			    sizeof(full) &&
+		    access(full, X_OK) == 0)
+			return 1;
+		p += len + (p[len] == ':');
+	}
+	return 0;
+}
+
+/* The provider setup codex wrote, read back from a parsed config.toml. */
+static void doctor_codex_provider(struct app *app, struct doctor *d, const char *path,
+				  const struct toml_doc *doc)
+{
+	char *cmd = NULL, *url = NULL, **args = NULL, name[DS_PROFILE_MAX + 1] = "";
+	struct ds_err e;
+
+	if (toml_get_string(doc, "model_providers.dashscope.auth.command", &cmd, &e) ||
+	    toml_get_strings(doc, "model_providers.dashscope.auth.args", &args, &e) ||
+	    toml_get_string(doc, "model_providers.dashscope.base_url", &url, &e)) {
+		say(d, LEVEL_WARN, "'dashscope-credential setup codex'", "%s: %s", path, e.msg);
+	} else if (cmd) {
+		const char *base = strrchr(cmd, '/') ? strrchr(cmd, '/') + 1 : cmd;
+
+		codex_args_profile(args, name, sizeof(name));
+		if (strcmp(base, PACKAGE_NAME))
+			say(d, LEVEL_WARN, "'dashscope-credential setup codex'",
+			    "%s: Codex's provider dashscope runs %s, not dashscope-credential",
+			    path, cmd);
+		else if (!command_found(cmd))
+			say(d, LEVEL_FAIL,
+			    "'dashscope-credential setup codex' writes this program's path",
+			    "%s: Codex's provider dashscope runs %s, which does not exist", path,
+			    cmd);
+		else
+			say(d, LEVEL_OK, NULL, "%s: Codex's provider dashscope runs %s", path, cmd);
+		if (!strcmp(base, PACKAGE_NAME))
+			doctor_helper_profile(app, d, path, name, url, "codex", 0);
+	}
+	free(cmd);
+	free(url);
+	toml_strings_free(args);
+}
+
+/* Codex's config.toml ($CODEX_HOME or ~/.codex), when it has our provider. */
+static void doctor_codex(struct app *app, struct doctor *d)
+{
+	char home[PATH_MAX], path[PATH_MAX];
+	struct toml_doc doc;
+	struct ds_err e;
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (tools_codex_home(home, sizeof(home), &e) ||
+	    path_format(path, sizeof(path), &e, "%s/config.toml", home) ||
+	    file_read(path, 0, TOOLS_SETTINGS_MAX, "Codex's config.toml", DS_EINPUT, &buf, &len,
+		      NULL, &e)) {
+		say(d, LEVEL_WARN, NULL, "Codex's settings: %s", e.msg);
+		return;
+	}
+	if (!buf)
+		return;
+	if (toml_parse(buf, len, &doc, &e) == DS_OK) {
+		doctor_codex_provider(app, d, path, &doc);
+		toml_doc_free(&doc);
+	} else if (strstr(buf, "dashscope")) {
+		say(d, LEVEL_WARN, "correct the file", "%s: %s", path, e.msg);
+	}
+	free(buf);
 }
 
 /* The standalone proxy's port held by another user: tools configured for
@@ -576,6 +686,7 @@ int cmd_doctor(struct app *app, struct ds_err *err)
 	doctor_proxy_port(&d);
 	doctor_claude(app, &d);
 	doctor_qwen(&d);
+	doctor_codex(app, &d);
 	if (d.json) {
 		json_t *root = json_pack("{s:o, s:i, s:i}", "checks", d.checks, "problems",
 					 d.problems, "warnings", d.warnings);

@@ -97,8 +97,6 @@ static void helper_command(const struct target *t, const char *tail, char *out, 
 		snprintf(out + o, n - o, " %s", tail);
 }
 
-#define SETTINGS_MAX (4 * 1024 * 1024)
-
 /* A tool's JSON settings file: its bytes as read (for the backup) and
  * the object they hold. */
 struct settings {
@@ -130,8 +128,8 @@ static int settings_read(const char *path, struct settings *st, struct ds_err *e
 	memset(st, 0, sizeof(*st));
 	st->path = path;
 	st->mode = 0600;
-	rc = file_read(path, 0, SETTINGS_MAX, "settings file", DS_EINPUT, &st->raw, &st->len, &sb,
-		       err);
+	rc = file_read(path, 0, TOOLS_SETTINGS_MAX, "settings file", DS_EINPUT, &st->raw, &st->len,
+		       &sb, err);
 	if (!rc && st->raw)
 		st->mode = sb.st_mode & 0777;
 	return rc;

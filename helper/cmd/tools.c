@@ -218,8 +218,6 @@ int tools_claude_files(char out[CLAUDE_FILES][PATH_MAX], struct ds_err *err)
 	return rc;
 }
 
-#define SETTINGS_MAX (4 * 1024 * 1024)
-
 int tools_json_read(const char *path, json_t **out, struct ds_err *err)
 {
 	json_error_t je;
@@ -230,7 +228,8 @@ int tools_json_read(const char *path, json_t **out, struct ds_err *err)
 	*out = NULL;
 	if (!path[0])
 		return DS_OK;
-	rc = file_read(path, 0, SETTINGS_MAX, "settings file", DS_EINPUT, &buf, &len, NULL, err);
+	rc = file_read(path, 0, TOOLS_SETTINGS_MAX, "settings file", DS_EINPUT, &buf, &len, NULL,
+		       err);
 	if (rc || !buf)
 		return rc;
 	*out = json_loadb(buf, len, 0, &je);

@@ -17,6 +17,9 @@
 #define TOOLS_PROXY_HOST "127.0.0.1"
 #define TOOLS_PROXY_PORT ((unsigned)PROXY_DEFAULT_PORT)
 
+/* The largest tool settings file read (JSON or TOML). */
+#define TOOLS_SETTINGS_MAX (4 * 1024 * 1024)
+
 /* A variable that, when it holds a key, is used by tools instead of the
  * helper. */
 struct winner {
