@@ -221,6 +221,24 @@ START_TEST(test_root_keys_are_replaced_in_place)
 }
 END_TEST
 
+/* found by tests/fuzz/fuzz_toml: a blank line last, blank lines between
+ * the root keys and a header */
+START_TEST(test_root_keys_keep_the_blank_lines_around_them)
+{
+	expect_edit("\n", 1, "model_provider = \"dashscope\"\nmodel = \"qwen\"\n\n");
+	expect_edit("x = 1\n\n\n[t]\n", 1,
+		    "x = 1\nmodel_provider = \"dashscope\"\nmodel = \"qwen\"\n\n\n[t]\n");
+}
+END_TEST
+
+/* "" is a key, and [""] a table: neither is the root table */
+START_TEST(test_an_empty_key_is_a_key_of_its_own)
+{
+	expect_kept_then_block("[abc]\n['']\nmodel_providers.dashscope.name = 1\n\"\" = 2\n");
+	expect_refused("\"\".x = 1\nmodel_providers.dashscope = 1\n", 0, "line 2 defines");
+}
+END_TEST
+
 START_TEST(test_a_root_key_of_ours_that_is_a_table_is_refused)
 {
 	expect_refused("[model]\nx = 1\n", 1, "line 1 defines model in a way");
@@ -298,6 +316,8 @@ Suite *suite_make(void)
 	ADD(tc, test_root_keys_go_after_the_root_tables_last_key);
 	ADD(tc, test_root_keys_go_on_top_never_after_a_table);
 	ADD(tc, test_root_keys_are_replaced_in_place);
+	ADD(tc, test_root_keys_keep_the_blank_lines_around_them);
+	ADD(tc, test_an_empty_key_is_a_key_of_its_own);
 	ADD(tc, test_a_root_key_of_ours_that_is_a_table_is_refused);
 	ADD(tc, test_values_are_read_with_escapes_and_across_lines);
 	ADD(tc, test_a_dotted_key_is_read_as_its_table);

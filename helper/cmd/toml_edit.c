@@ -41,6 +41,13 @@ static void buf_addn(struct buf *b, const char *s, size_t n)
 	b->p[b->n] = '\0';
 }
 
+static void buf_reset(struct buf *b)
+{
+	b->n = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
 static void buf_addc(struct buf *b, char c)
 {
 	buf_addn(b, &c, 1);
@@ -51,6 +58,7 @@ struct scan {
 	size_t len, pos;
 	unsigned line;
 	struct ds_err *err;
+	int in_table; /* past the first header */
 };
 
 static int scan_fail(struct scan *sc, const char *what)
@@ -216,14 +224,15 @@ static int bare_key_char(char c)
 	       c == '_' || c == '-';
 }
 
-/* A dotted key (a.b."c d"), its segments appended to path. */
+/* A dotted key (a.b."c d"), its segments appended to path, each after a
+ * separator but the first. */
 static int parse_key(struct scan *sc, struct buf *path)
 {
-	for (;;) {
+	for (int first = 1;; first = 0) {
 		size_t seg;
 
 		skip_ws(sc);
-		if (path->n)
+		if (!first)
 			buf_addc(path, TOML_SEP);
 		seg = path->n;
 		if (at(sc, 0, '"') || at(sc, 0, '\'')) {
@@ -255,7 +264,7 @@ static int parse_header(struct scan *sc, struct toml_item *it, struct buf *table
 
 	it->kind = array ? TOML_ARRAY_TABLE : TOML_TABLE;
 	sc->pos += array ? 2 : 1;
-	table->n = 0;
+	buf_reset(table);
 	rc = parse_key(sc, table);
 	if (rc)
 		return rc;
@@ -275,10 +284,12 @@ static int parse_keyval(struct scan *sc, struct toml_item *it, const struct buf 
 	int depth = 0, seen = 0, rc;
 
 	it->kind = TOML_KEYVAL;
-	path->n = 0;
-	if (table->n)
-		buf_addn(path, table->p, table->n);
-	it->table_len = table->n;
+	buf_reset(path);
+	if (sc->in_table) {
+		buf_addn(path, table->p ? table->p : "", table->n);
+		buf_addc(path, TOML_SEP);
+	}
+	it->table_len = path->n;
 	rc = parse_key(sc, path);
 	if (rc)
 		return rc;
@@ -346,14 +357,16 @@ static int parse_item(struct scan *sc, struct toml_item *it, struct buf *table, 
 		skip_line(sc);
 		return DS_OK;
 	}
-	if (at(sc, 0, '['))
+	if (at(sc, 0, '[')) {
+		sc->in_table = 1;
 		return parse_header(sc, it, table);
+	}
 	return parse_keyval(sc, it, table, path);
 }
 
 int toml_parse(const char *text, size_t len, struct toml_doc *doc, struct ds_err *err)
 {
-	struct scan sc = { text, len, 0, 1, err };
+	struct scan sc = { text, len, 0, 1, err, 0 };
 	struct buf table = { 0 }, path = { 0 };
 	size_t cap = 0;
 	int rc = DS_OK;
@@ -386,7 +399,9 @@ int toml_parse(const char *text, size_t len, struct toml_doc *doc, struct ds_err
 		doc->n++;
 		if (it->kind == TOML_BLANK || it->kind == TOML_COMMENT)
 			continue;
-		it->path = strdup(it->kind == TOML_KEYVAL ? (path.p ? path.p : "") : table.p);
+		/* an empty key ("") is a key: its path may be "" */
+		it->path = it->kind == TOML_KEYVAL ? strndup(path.p ? path.p : "", path.n)
+						   : strndup(table.p ? table.p : "", table.n);
 		if (!it->path || table.oom || path.oom)
 			rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
 	}
@@ -429,9 +444,8 @@ static int item_conflicts(const struct toml_item *it, const char *ours, int root
 	switch (it->kind) {
 	case TOML_KEYVAL:
 		/* only a key of a table above ours can define ours */
-		return (it->table_len == 0 ||
-			(it->table_len < strlen(ours) && !strncmp(it->path, ours, it->table_len) &&
-			 ours[it->table_len] == TOML_SEP)) &&
+		return (it->table_len == 0 || (it->table_len <= strlen(ours) &&
+					       !strncmp(it->path, ours, it->table_len))) &&
 		       path_related(it->path, ours);
 	case TOML_TABLE:
 		return root && path_within(it->path, ours);
@@ -450,13 +464,16 @@ static void path_print(const char *path, char *out, size_t n)
 			*c = '.';
 }
 
-/* Marks item i and, when it is a table header, its statements, then the
- * blank lines after them. Returns the index past what was marked. */
+/* Marks item i and, when it is a table header, its statements and the
+ * blank lines after them (a root key's are left: edit_build puts one
+ * before a header only where none is). Returns the index past what was
+ * marked. */
 static size_t mark_region(const struct toml_doc *doc, size_t i, unsigned char *drop)
 {
 	size_t last = i, j = i + 1;
+	int table = doc->items[i].kind == TOML_TABLE;
 
-	if (doc->items[i].kind == TOML_TABLE)
+	if (table)
 		for (; j < doc->n && doc->items[j].kind != TOML_TABLE &&
 		       doc->items[j].kind != TOML_ARRAY_TABLE;
 		     j++)
@@ -464,7 +481,7 @@ static size_t mark_region(const struct toml_doc *doc, size_t i, unsigned char *d
 				last = j;
 	for (j = i; j <= last; j++)
 		drop[j] = 1;
-	while (j < doc->n && doc->items[j].kind == TOML_BLANK)
+	while (table && j < doc->n && doc->items[j].kind == TOML_BLANK)
 		drop[j++] = 1;
 	return j;
 }
@@ -547,8 +564,8 @@ static void emit_item(const struct toml_doc *doc, size_t i, struct buf *out)
 
 /* The kept items, the block before item ins: tables get a blank line
  * before them when a statement is above, and one after them when
- * something follows; root keys one before a header that follows. The
- * blank lines after our statements are ours, so running again gives the
+ * something follows (the blank lines after our tables are ours); root
+ * keys one when a header follows at once. So running again gives the
  * same bytes. */
 static void edit_build(const struct edit *ed, size_t ins, const char *block, struct buf *out)
 {
@@ -651,6 +668,7 @@ static void value_scan(const struct toml_doc *doc, const struct toml_item *it, s
 	sc->pos = it->value;
 	sc->line = it->line;
 	sc->err = err;
+	sc->in_table = 0;
 }
 
 static int value_string(struct scan *sc, const char *key, char **out)

@@ -28,7 +28,8 @@ struct toml_item {
 	size_t start, end; /* its bytes; end is past its last newline */
 	unsigned line; /* where it starts, from 1 */
 	char *path; /* a header: its table; a key/value: the key's full path */
-	size_t table_len; /* a key/value: the length of its table's part of path */
+	size_t table_len; /* a key/value: how much of path is its table's, the
+			     separator after it included; 0 in the root table */
 	size_t value; /* a key/value: where its value starts */
 };
 

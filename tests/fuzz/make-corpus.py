@@ -190,10 +190,37 @@ def shell_quote():
             yield "h29-%d-%02d" % (k, i), bytes([k]) + v
 
 
+def toml():
+    # Codex's config.toml (setup codex, doctor): the user's tables, header-like
+    # lines inside strings and arrays, our tables defined other ways
+    yield "ok-user", (b'model = "o3"\n# mine\n[projects."/home/u/p"]\ntrust_level = "trusted"\n\n'
+                      b'[tui]\nnotifications = [\n  "a", # [b]\n]\n')
+    yield "ok-ours", (b'[model_providers.dashscope]\nname = "x"\n\n[model_providers.dashscope.auth]\n'
+                      b'command = "/x"\nargs = ["token"]\n\n# note\n[after]\nx = 1\n')
+    yield "ok-profiles", b'[profiles.dashscope]\nmodel = "m"\n[profiles.other]\nmodel = "n"\n'
+    yield "ok-root-keys", b'model_provider = "openai"\nmodel = [\n "a",\n]\n[t]\n'
+    yield "ok-crlf", b'a = 1\r\n[t]\r\nb = "x"\r\n'
+    yield "ok-no-final-newline", b'[t]\nx = 1'
+    yield "ok-quoted-headers", b'[ model_providers . "dash\\u0073cope" ]\nname = 1\n[\'a\'."b c"]\n'
+    yield "ok-ml-strings", (b'x = """\n[model_providers.dashscope]\n"""\ny = \'\'\'\n[a]\'\'\'\n'
+                            b'z = """a \\""" \\\n [c]""""\n')
+    yield "ok-subtable", b'[model_providers.dashscope.http_headers]\nX = "1"\n'
+    yield "ok-empty", b""
+    yield "bad-dotted", b'model_providers.dashscope.name = "x"\n'
+    yield "bad-inline", b'[model_providers]\ndashscope = { name = "x" }\n'
+    yield "bad-array-table", b'[[model_providers]]\nname = 1\n[model]\n'
+    yield "bad-open-ml", b'[t]\nx = """\nnever\n'
+    yield "bad-open-array", b'a = [\n1,\n'
+    yield "bad-header", b'[t\n'
+    yield "bad-control-key", b'"a\\u0001" = 1\n'
+    yield "bad-nul", b'a = 1\n\0b = 2\n'
+    yield "bad-escape", b'a = "\\q"\n'
+
+
 TARGETS = {
     "protocol": protocol, "config": config, "token_response": token_response,
     "pam_opts": pam_opts, "pam_output": pam_output, "keyfile": keyfile,
-    "shell_quote": shell_quote,
+    "shell_quote": shell_quote, "toml": toml,
 }
 
 
