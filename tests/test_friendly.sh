@@ -512,6 +512,30 @@ test_doctor_warns_on_codex_running_another_program() {
 	run doctor
 	expect_rc 0 && doctor_line "\[warn\] .*/.codex/config.toml: Codex's provider dashscope runs /bin/echo, not dashscope-credential; fix: .*setup codex"
 }
+# what Codex 0.171 refuses, and a provider nothing selects
+test_doctor_fails_on_an_old_profiles_table_in_codex_config() {
+	"$DS" setup codex -p work >/dev/null 2>&1 || return 1
+	printf '[profiles.dashscope]\nmodel = "m"\n' >>"$HOME/.codex/config.toml"
+	run doctor
+	expect_rc 1 && doctor_line "\[FAIL\] .*/.codex/config.toml has a \[profiles.dashscope\] table, with which Codex 0.171 refuses 'codex --profile dashscope'; fix: .*setup codex" || return 1
+	codex_fixed 'profiles.dashscope'
+}
+test_doctor_fails_on_a_top_level_profile_key_in_codex_config() {
+	"$DS" setup codex -p work >/dev/null 2>&1 || return 1
+	sed -i '1i profile = "dashscope"' "$HOME/.codex/config.toml"
+	run doctor
+	expect_rc 1 && doctor_line "\[FAIL\] .*/.codex/config.toml sets profile at the top, which Codex 0.171 refuses.*; fix: remove it" || return 1
+	sed -i '1d' "$HOME/.codex/config.toml"
+	run doctor
+	! grep -q 'sets profile at the top' "$OUT"
+}
+test_doctor_warns_when_nothing_selects_the_codex_provider() {
+	"$DS" setup codex -p work >/dev/null 2>&1 || return 1
+	rm "$HOME/.codex/dashscope.config.toml"
+	run doctor
+	expect_rc 0 && doctor_line "\[warn\] .*/.codex/config.toml: nothing selects the provider dashscope.*; fix: .*setup codex" || return 1
+	codex_fixed 'nothing selects'
+}
 test_doctor_reads_codex_from_CODEX_HOME() {
 	mkdir -p "$HOME/cx"
 	printf '[model_providers.dashscope.auth]\ncommand = "dashscope-credential"\nargs = ["token", "--profile=gone"]\n' >"$HOME/cx/config.toml"

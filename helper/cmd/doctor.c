@@ -592,6 +592,62 @@ static void doctor_codex_provider(struct app *app, struct doctor *d, const char 
 	toml_strings_free(args);
 }
 
+/* A TOML file of Codex's, read and parsed; *buf NULL when it does not
+ * exist. Free doc (when parsed) and buf. */
+static int codex_read(const char *path, char **buf, struct toml_doc *doc, struct ds_err *e)
+{
+	size_t len = 0;
+	int rc = file_read(path, 0, TOOLS_SETTINGS_MAX, "Codex's settings", DS_EINPUT, buf, &len,
+			   NULL, e);
+
+	if (rc || !*buf)
+		return rc;
+	return toml_parse(*buf, len, doc, e);
+}
+
+/* What selects the provider: the profile file setup codex writes, or
+ * model_provider at the top of config.toml. Codex 0.171 refuses the two
+ * older ways. */
+static void doctor_codex_selection(struct doctor *d, const char *home, const char *path,
+				   const struct toml_doc *doc)
+{
+	char prof[PATH_MAX], *top = NULL, *sel = NULL, *pbuf = NULL;
+	struct toml_doc pdoc;
+	struct ds_err e;
+	int rc;
+
+	if (toml_has(doc, "profiles.dashscope"))
+		say(d, LEVEL_FAIL, "'dashscope-credential setup codex' removes it",
+		    "%s has a [profiles.dashscope] table, with which Codex 0.171 refuses 'codex --profile dashscope'",
+		    path);
+	if (toml_has(doc, "profile") && !toml_get_string(doc, "profile", &sel, &e))
+		say(d, LEVEL_FAIL, "remove it; select a profile with 'codex --profile NAME'",
+		    "%s sets profile at the top, which Codex 0.171 refuses (\"legacy profile config\"): Codex does not start",
+		    path);
+	free(sel);
+	sel = NULL;
+	if (toml_get_string(doc, "model_provider", &top, &e) == DS_OK && top &&
+	    !strcmp(top, "dashscope")) {
+		free(top);
+		return;
+	}
+	free(top);
+	if (path_format(prof, sizeof(prof), &e, "%s/dashscope.config.toml", home))
+		return;
+	rc = codex_read(prof, &pbuf, &pdoc, &e);
+	if (!rc && pbuf) {
+		if (toml_get_string(&pdoc, "model_provider", &sel, &e))
+			sel = NULL;
+		toml_doc_free(&pdoc);
+	}
+	if (!sel || strcmp(sel, "dashscope"))
+		say(d, LEVEL_WARN, "'dashscope-credential setup codex'",
+		    "%s: nothing selects the provider dashscope ('codex --profile dashscope' reads model_provider from %s)",
+		    path, prof);
+	free(sel);
+	free(pbuf);
+}
+
 /* Codex's config.toml ($CODEX_HOME or ~/.codex), when it has our provider. */
 static void doctor_codex(struct app *app, struct doctor *d)
 {
@@ -599,21 +655,21 @@ static void doctor_codex(struct app *app, struct doctor *d)
 	struct toml_doc doc;
 	struct ds_err e;
 	char *buf = NULL;
-	size_t len = 0;
+	int rc;
 
 	if (tools_codex_home(home, sizeof(home), &e) ||
-	    path_format(path, sizeof(path), &e, "%s/config.toml", home) ||
-	    file_read(path, 0, TOOLS_SETTINGS_MAX, "Codex's config.toml", DS_EINPUT, &buf, &len,
-		      NULL, &e)) {
+	    path_format(path, sizeof(path), &e, "%s/config.toml", home)) {
 		say(d, LEVEL_WARN, NULL, "Codex's settings: %s", e.msg);
 		return;
 	}
-	if (!buf)
-		return;
-	if (toml_parse(buf, len, &doc, &e) == DS_OK) {
-		doctor_codex_provider(app, d, path, &doc);
+	rc = codex_read(path, &buf, &doc, &e);
+	if (rc == DS_OK && buf) {
+		if (toml_has(&doc, "model_providers.dashscope")) {
+			doctor_codex_provider(app, d, path, &doc);
+			doctor_codex_selection(d, home, path, &doc);
+		}
 		toml_doc_free(&doc);
-	} else if (strstr(buf, "dashscope")) {
+	} else if (rc && (!buf || strstr(buf, "dashscope"))) {
 		say(d, LEVEL_WARN, "correct the file", "%s: %s", path, e.msg);
 	}
 	free(buf);

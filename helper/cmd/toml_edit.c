@@ -775,3 +775,14 @@ int toml_get_strings(const struct toml_doc *doc, const char *key, char ***out, s
 	*out = v;
 	return DS_OK;
 }
+
+int toml_has(const struct toml_doc *doc, const char *key)
+{
+	char *path = path_of(key);
+	int found = 0;
+
+	for (size_t i = 0; path && !found && i < doc->n; i++)
+		found = doc->items[i].path && path_within(doc->items[i].path, path);
+	free(path);
+	return found;
+}

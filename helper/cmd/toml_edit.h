@@ -70,4 +70,8 @@ int toml_get_string(const struct toml_doc *doc, const char *key, char **out, str
 int toml_get_strings(const struct toml_doc *doc, const char *key, char ***out, struct ds_err *err);
 void toml_strings_free(char **v);
 
+/* 1 when the file says anything of key (dotted bare keys): a header or a
+ * statement of it or below it. */
+int toml_has(const struct toml_doc *doc, const char *key);
+
 #endif
