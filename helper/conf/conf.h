@@ -114,8 +114,8 @@ int conf_set_default_profile(const struct conf *c, const char *name, struct ds_e
 /* The text the config file path (a symbolic link: its target, put in
  * target) would hold with the place and key source of [profile name] set
  * to settings ("region = ...\n" lines; NULL: taken out, and a section
- * left empty with them), every other line kept. *out is the caller's to
- * free; nothing is written (conf_write.c). */
+ * left empty with them), every other line kept. *out (NUL-terminated) is
+ * the caller's to free; nothing is written (conf_write.c). */
 int conf_profile_source_text(const char *path, const char *name, const char *settings, char *target,
 			     size_t tn, char **out, size_t *outlen, struct ds_err *err);
 

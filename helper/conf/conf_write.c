@@ -263,6 +263,7 @@ static char *profile_rewrite(const char *old, size_t len, const char *name, cons
 	if (settings && !done)
 		olen += (size_t)sprintf(out + olen, "%s[profile %s]\n%s", olen ? "\n" : "", name,
 					settings);
+	out[olen] = '\0';
 	*outlen = olen;
 	return out;
 }
