@@ -458,6 +458,22 @@ test_sealed_remove_system_removes_the_sealed_key_drop_in_and_config() {
 	run remove --system org
 	expect_rc 1 && expect_err_has "No stored profile is named org"
 }
+test_sealed_adds_at_once_lose_no_profile() {
+	local i pids=""
+	sealed_root || return 1
+	for i in 1 2 3 4 5 6; do
+		newkey | "$DS" add --system --sealed "p$i" --region singapore >/dev/null 2>"$TMPROOT/add.$i.err" &
+		pids="$pids $!"
+	done
+	for i in $pids; do
+		wait "$i" || { diag "$(cat "$TMPROOT"/add.*.err)"; return 1; }
+	done
+	for i in 1 2 3 4 5 6; do
+		grep -qx "key_credential = dashscope-credential.p$i" "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" &&
+			[ -s "$SROOT/etc/credstore.encrypted/dashscope-credential.p$i" ] ||
+			{ diag "p$i was lost: $(cat "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG")"; return 1; }
+	done
+}
 test_sealed_doctor_opens_a_good_one_and_names_the_fix_for_a_corrupted_one() {
 	local k
 	k=$(newkey)

@@ -7,15 +7,19 @@
 #include "config.h"
 #include "broker/system_sealed.h"
 #include "base/file_batch.h"
+#include "base/clock.h"
 #include "base/files.h"
 #include "base/run_filter.h"
 #include "conf/names.h"
 #include "core/key.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,12 +27,14 @@
 #define SEALED_DROPIN_DIR "/etc/systemd/system/" SEALED_SERVICE ".d"
 #define SEALED_MAX (64 * 1024) /* systemd-creds' answer for a key of 512 bytes is far less */
 #define SEALED_TIMEOUT_MS (120 * 1000) /* a TPM can be slow; a hung tool is not waited on */
+#define SEALED_LOCK_MS (300 * 1000) /* another add or remove, its tool included */
 
 struct sealed_paths {
 	char cred[128];
 	char sealed[PATH_MAX], sealed_sys[PATH_MAX];
 	char dropin[PATH_MAX], dropin_sys[PATH_MAX];
 	int test_root;
+	char etc[PATH_MAX]; /* what add and remove lock: /etc, or the test root */
 };
 
 /* The first of the places a distribution puts tool; no PATH search: root
@@ -70,7 +76,43 @@ static int paths_of(const char *cred, struct sealed_paths *sp, struct ds_err *er
 				 SEALED_DROPIN_DIR "/%s.conf", cred);
 	if (!rc)
 		rc = path_format(sp->dropin, sizeof(sp->dropin), err, "%s%s", root, sp->dropin_sys);
+	/* a test root may have no etc yet; the machine always has one */
+	if (!rc)
+		rc = path_format(sp->etc, sizeof(sp->etc), err, "%s", *root ? root : "/etc");
 	return rc;
+}
+
+/* One add or remove at a time: each reads the system config and writes
+ * it back whole, and a second one would lose the first one's profile.
+ * The lock is on /etc itself (the files are replaced by rename, so a
+ * lock on them would not hold); it goes with the descriptor. */
+static int lock_take(const struct sealed_paths *sp, int *fd, struct ds_err *err)
+{
+	long long deadline = clock_deadline_in(SEALED_LOCK_MS);
+
+	*fd = open(sp->etc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0)
+		return ds_err_set(err, DS_ESTORE, "Cannot open %s: %s.", sp->etc, strerror(errno));
+	while (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || !clock_left_ms(deadline, 0)) {
+			int e = errno;
+
+			close(*fd);
+			*fd = -1;
+			return ds_err_set(err, DS_ESTORE, "Cannot lock %s: %s.", sp->etc,
+					  e == EWOULDBLOCK
+						  ? "another add or remove --system holds it"
+						  : strerror(e));
+		}
+		poll(NULL, 0, clock_left_ms(deadline, 50));
+	}
+	return DS_OK;
+}
+
+static void lock_drop(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 /* The paths of profile name's sealed key; a name that could leave the
@@ -267,7 +309,7 @@ int system_sealed_add(const struct conf *c, const struct profile *p, const struc
 	struct run_filter f = { 0 };
 	char settings[512], dropin[3 * PATH_MAX], config[PATH_MAX], *text = NULL;
 	size_t tlen = 0;
-	int rc;
+	int lock = -1, rc;
 
 	memset(rep, 0, sizeof(*rep));
 	rc = need_root(err);
@@ -280,12 +322,15 @@ int system_sealed_add(const struct conf *c, const struct profile *p, const struc
 	if (rc)
 		return rc;
 	settings_of(p, sp.cred, settings, sizeof(settings));
-	rc = conf_profile_source_text(c->system_path, p->name, settings, config, sizeof(config),
-				      &text, &tlen, err);
+	rc = lock_take(&sp, &lock, err);
+	if (!rc)
+		rc = conf_profile_source_text(c->system_path, p->name, settings, config,
+					      sizeof(config), &text, &tlen, err);
 	if (!rc)
 		rc = seal(&sp, key, rep->with_key, &f, err);
 	if (rc) {
 		free(text);
+		lock_drop(lock);
 		return rc;
 	}
 	snprintf(dropin, sizeof(dropin),
@@ -297,6 +342,7 @@ int system_sealed_add(const struct conf *c, const struct profile *p, const struc
 	rc = write_batch(&sp, f.out, f.outlen, dropin, config, text, tlen, rep, err);
 	run_filter_free(&f);
 	free(text);
+	lock_drop(lock);
 	if (!rc)
 		reload(&sp, rep);
 	return rc;
@@ -310,7 +356,7 @@ int system_sealed_remove(const struct conf *c, const char *name, int *found,
 	struct stat sb;
 	char config[PATH_MAX], *text = NULL;
 	size_t tlen = 0;
-	int rc;
+	int lock = -1, rc;
 
 	*found = 0;
 	memset(rep, 0, sizeof(*rep));
@@ -324,14 +370,18 @@ int system_sealed_remove(const struct conf *c, const char *name, int *found,
 	if (!rep->had_config && lstat(sp.sealed, &sb) != 0 && lstat(sp.dropin, &sb) != 0)
 		return DS_OK;
 	*found = 1;
-	rc = conf_profile_source_text(c->system_path, name, NULL, config, sizeof(config), &text,
-				      &tlen, err);
-	if (rc)
-		return rc;
-	report_paths(&sp, config, rep);
-	/* a config without the entry is left as it is */
-	rc = write_batch(&sp, NULL, 0, NULL, config, rep->had_config ? text : NULL, tlen, rep, err);
+	rc = lock_take(&sp, &lock, err);
+	if (!rc)
+		rc = conf_profile_source_text(c->system_path, name, NULL, config, sizeof(config),
+					      &text, &tlen, err);
+	if (!rc) {
+		report_paths(&sp, config, rep);
+		/* a config without the entry is left as it is */
+		rc = write_batch(&sp, NULL, 0, NULL, config, rep->had_config ? text : NULL, tlen,
+				 rep, err);
+	}
 	free(text);
+	lock_drop(lock);
 	if (!rc)
 		reload(&sp, rep);
 	return rc;
