@@ -411,6 +411,24 @@ test_sealed_add_writes_the_sealed_key_the_drop_in_and_the_config() {
 	run list
 	expect_rc 0 && grep -q "^. org .* key_credential .*dashscope-credential.org" "$OUT" || { diag "$(cat "$OUT")"; return 1; }
 }
+# Every program started on the way (systemd-creds above all) gets the key
+# on a pipe: it is in no argv and no environment strace sees at execve.
+test_sealed_key_is_in_no_argv_or_environment() {
+	local k trace=$TMPROOT/trace.$$
+	command -v strace >/dev/null || { diag "strace is missing"; return 77; }
+	k=$(newkey)
+	sealed_root || return 1
+	printf '%s\n' "$k" | strace -f -qq -v -s 65536 -e trace=execve -o "$trace" \
+		"$DS" add --system --sealed org --region singapore >"$OUT" 2>"$ERR"
+	RC=$?
+	grep -q "execve(\"$DS\"" "$trace" 2>/dev/null || { diag "strace cannot trace here: $(head -c 200 "$ERR")"; return 77; }
+	expect_rc 0 && grep -q 'execve("[^"]*systemd-creds", \[[^]]*"encrypt"' "$trace" ||
+		{ diag "systemd-creds was not seen: $(grep -c execve "$trace") execve"; return 1; }
+	if grep -qF -- "${k#sk-}" "$trace"; then
+		diag "the key is in an argv or environment"
+		return 1
+	fi
+}
 test_sealed_file_does_not_hold_the_key_in_plain_text() {
 	local k
 	k=$(newkey)
@@ -606,6 +624,21 @@ test_non_root_sealed_add_is_refused_in_one_sentence() {
 	RC=$?
 	expect_rc 6 && expect_out_empty && expect_err_one_line && expect_err_has "needs root" &&
 		expect_no_leak "$k" && expect_state "$before"
+}
+test_non_root_remove_system_is_refused_in_one_sentence() {
+	local before
+	sealed_root || return 1
+	before=$(sealed_state)
+	if [ "$(id -u)" = 0 ]; then
+		chmod 711 "$TMPROOT" "$HOME" && chmod 644 "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+		setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/nonexistent \
+			"$DS" remove --system org </dev/null >"$OUT" 2>"$ERR"
+	else
+		"$DS" remove --system org </dev/null >"$OUT" 2>"$ERR"
+	fi
+	RC=$?
+	expect_rc 6 && expect_out_empty && expect_err_one_line && expect_err_has "needs root" &&
+		expect_state "$before"
 }
 # The broker, started as systemd starts it for the drop-in add wrote:
 # LoadCredentialEncrypted= opened into the service's credentials
