@@ -218,37 +218,48 @@ static int refuse_other_source(const struct conf *c, const char *name, const cha
 	return DS_OK;
 }
 
-/* systemctl daemon-reload, where systemd runs and the files are its. */
-static void reload(const struct sealed_paths *sp, struct sealed_report *rep)
+/* systemctl VERB [UNIT]: DS_OK when it ran and succeeded, else why in
+ * rep->reload_why. */
+static int systemctl(const char *verb, const char *unit, struct sealed_report *rep)
 {
 	char tool[PATH_MAX];
-	const char *argv[] = { tool, "daemon-reload", NULL };
+	const char *argv[] = { tool, verb, unit, NULL };
 	struct run_filter f;
 	struct ds_err e;
+	int rc;
 
-	rep->reload_why[0] = '\0';
-	if (sp->test_root) {
-		rep->reloaded = -1;
-		return;
-	}
-	if (access("/run/systemd/system", F_OK) != 0) {
-		rep->reloaded = 0;
-		return;
-	}
 	memset(&f, 0, sizeof(f));
 	f.argv = argv;
 	f.max_out = 4096;
 	f.timeout_ms = SEALED_TIMEOUT_MS;
-	if (tool_find("systemctl", tool, sizeof(tool), &e) || run_filter(&f, &e)) {
-		rep->reloaded = -2;
-		snprintf(rep->reload_why, sizeof(rep->reload_why), "%s", e.msg);
-		return;
-	}
-	rep->reloaded = f.status == 0 ? 1 : -2;
-	if (f.status != 0)
-		snprintf(rep->reload_why, sizeof(rep->reload_why), "%s",
-			 f.errline[0] ? f.errline : "it failed");
+	rc = tool_find("systemctl", tool, sizeof(tool), &e);
+	if (!rc)
+		rc = run_filter(&f, &e);
+	if (!rc && f.status != 0)
+		rc = ds_err_set(&e, DS_EFAIL, "systemctl %s: %s", verb,
+				f.errline[0] ? f.errline : "it failed");
 	run_filter_free(&f);
+	if (rc)
+		snprintf(rep->reload_why, sizeof(rep->reload_why), "%s", e.msg);
+	return rc;
+}
+
+/* Where systemd runs and the files are its: daemon-reload, then the
+ * broker restarted if it runs (try-restart), so that its credentials are
+ * the ones its config now names: it re-reads the config at every
+ * request, but its credentials directory only when it starts. */
+static void reload(const struct sealed_paths *sp, struct sealed_report *rep)
+{
+	rep->reload_why[0] = '\0';
+	if (sp->test_root)
+		rep->reloaded = -1;
+	else if (access("/run/systemd/system", F_OK) != 0)
+		rep->reloaded = 0;
+	else if (systemctl("daemon-reload", NULL, rep) ||
+		 systemctl("try-restart", SEALED_SERVICE, rep))
+		rep->reloaded = -2;
+	else
+		rep->reloaded = 1;
 }
 
 static void report_paths(const struct sealed_paths *sp, const char *config,

@@ -25,8 +25,9 @@ struct sealed_report {
 	char cred[128]; /* the credential's name */
 	const char *with_key; /* --with-key= given to systemd-creds */
 	int had_sealed, had_dropin, had_config; /* remove: what was there */
-	/* systemctl daemon-reload: 1 done, 0 systemd not running, -1 under a
-	 * test root, -2 failed (reload_why says why) */
+	/* systemctl daemon-reload and try-restart of the broker: 1 done, 0
+	 * systemd not running, -1 under a test root, -2 failed (reload_why
+	 * says why) */
 	int reloaded;
 	char reload_why[sizeof(((struct ds_err *)0)->msg)];
 };

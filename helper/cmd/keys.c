@@ -147,16 +147,18 @@ static int add_place(struct app *app, const struct want *w, const struct secret 
 static void sealed_report_reload(const struct sealed_report *rep)
 {
 	if (rep->reloaded == 1)
-		fputs("Reloaded systemd (systemctl daemon-reload); the broker loads the change when it next starts.\n",
+		fputs("Reloaded systemd (systemctl daemon-reload) and restarted the broker if it was running (try-restart).\n",
 		      stderr);
 	else if (rep->reloaded == 0)
-		fputs("systemd is not running here: no daemon-reload was done.\n", stderr);
+		fputs("systemd is not running here: no daemon-reload was done; restart the broker yourself.\n",
+		      stderr);
 	else if (rep->reloaded == -1)
 		fputs("The files are under DASHSCOPE_CREDENTIAL_SYSTEMD_ROOT: no daemon-reload was done.\n",
 		      stderr);
 	else
 		fprintf(stderr,
-			"dashscope-credential: warning: systemctl daemon-reload failed (%s); run it yourself.\n",
+			"dashscope-credential: warning: %s; run 'systemctl daemon-reload' and 'systemctl try-restart " SEALED_SERVICE
+			"' yourself.\n",
 			rep->reload_why);
 }
 
