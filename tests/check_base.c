@@ -5,11 +5,18 @@
 #include "check_main.h"
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
 #include "base/clock.h"
+#include "base/file_batch.h"
+#include "base/run_filter.h"
 #include "base/loopback.h"
 #include "base/peer_uid.h"
 
@@ -177,6 +184,243 @@ START_TEST(test_peer_uid_finds_nothing_for_a_tuple_no_socket_has)
 }
 END_TEST
 
+/* ---- file_batch: several files as one ---- */
+static char batch_dir[256];
+
+static void batch_setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	ck_assert_int_lt(snprintf(batch_dir, sizeof(batch_dir), "%.200s/ds-batch.XXXXXX",
+				  tmp && *tmp ? tmp : "/tmp"),
+			 (int)sizeof(batch_dir));
+	ck_assert_ptr_nonnull(mkdtemp(batch_dir));
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* the directory and all in it, links not followed */
+static void batch_teardown(void)
+{
+	ck_assert_int_eq(nftw(batch_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static void batch_path(char *out, const char *leaf)
+{
+	snprintf(out, PATH_MAX, "%s/%s", batch_dir, leaf);
+}
+
+static void put(const char *leaf, const char *text, mode_t mode)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	batch_path(p, leaf);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(p, mode), 0);
+}
+
+/* the file's text, or "(none)" */
+static const char *text_of(const char *leaf)
+{
+	static char buf[256];
+	char p[PATH_MAX];
+	FILE *f;
+	size_t n;
+
+	batch_path(p, leaf);
+	f = fopen(p, "r");
+	if (!f)
+		return "(none)";
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void change(struct file_change *c, char *path, const char *leaf, const char *data)
+{
+	memset(c, 0, sizeof(*c));
+	batch_path(path, leaf);
+	c->path = path;
+	c->data = data;
+	c->len = data ? strlen(data) : 0;
+	c->mode = 0644;
+	c->dir_mode = 0755;
+}
+
+START_TEST(test_file_batch_writes_every_file_and_makes_their_directories)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	struct file_change c[2];
+	struct ds_err err;
+	struct stat sb;
+
+	batch_setup();
+	put("a", "old a\n", 0600);
+	change(&c[0], a, "a", "new a\n");
+	c[0].keep_mode = 1;
+	change(&c[1], b, "d1/d2/b", "new b\n");
+	ck_assert_int_eq(file_batch_prepare(c, 2, &err), DS_OK);
+	ck_assert_int_eq(file_batch_apply(c, 2, &err), DS_OK);
+	file_batch_free(c, 2);
+	ck_assert_str_eq(text_of("a"), "new a\n");
+	ck_assert_str_eq(text_of("d1/d2/b"), "new b\n");
+	ck_assert_int_eq(stat(a, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 07777, 0600);
+	ck_assert_int_eq(stat(b, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 07777, 0644);
+	batch_teardown();
+}
+END_TEST
+
+START_TEST(test_file_batch_puts_back_what_it_did_when_a_later_change_fails)
+{
+	char a[PATH_MAX], gone[PATH_MAX], made[PATH_MAX], bad[PATH_MAX], link[PATH_MAX],
+		to[PATH_MAX];
+	struct file_change c[4];
+	struct ds_err err;
+	struct stat sb;
+
+	batch_setup();
+	put("a", "old a\n", 0640);
+	put("gone", "old gone\n", 0600);
+	change(&c[0], a, "a", "new a\n");
+	change(&c[1], gone, "gone", NULL);
+	change(&c[2], made, "new/dir/made", "made\n");
+	/* a directory that is not there only when written to */
+	batch_path(link, "link");
+	batch_path(to, "nowhere/at/all");
+	ck_assert_int_eq(symlink(to, link), 0);
+	change(&c[3], bad, "link/bad", "bad\n");
+	ck_assert_int_eq(file_batch_prepare(c, 4, &err), DS_OK);
+	ck_assert_int_eq(file_batch_apply(c, 4, &err), DS_ESTORE);
+	file_batch_free(c, 4);
+	ck_assert_str_eq(text_of("a"), "old a\n");
+	ck_assert_int_eq(stat(a, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 07777, 0640);
+	ck_assert_str_eq(text_of("gone"), "old gone\n");
+	batch_path(made, "new");
+	ck_assert_int_ne(lstat(made, &sb), 0);
+	ck_assert_ptr_null(strstr(err.msg, "back failed"));
+	batch_teardown();
+}
+END_TEST
+
+START_TEST(test_file_batch_refuses_a_symlink_fifo_or_directory_where_it_writes)
+{
+	static const char *const leaves[] = { "link", "fifo", "dir" };
+	char p[PATH_MAX], target[PATH_MAX];
+	struct file_change c;
+	struct ds_err err;
+
+	batch_setup();
+	batch_path(target, "target");
+	batch_path(p, "link");
+	ck_assert_int_eq(symlink(target, p), 0);
+	batch_path(p, "fifo");
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	batch_path(p, "dir");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		change(&c, p, leaves[i], "x");
+		ck_assert_int_eq(file_batch_prepare(&c, 1, &err), DS_ESTORE);
+		ck_assert_ptr_nonnull(strstr(err.msg, p));
+		file_batch_free(&c, 1);
+	}
+	ck_assert_str_eq(text_of("target"), "(none)");
+	batch_teardown();
+}
+END_TEST
+
+/* ---- run_filter: a program's stdin and stdout ---- */
+static void filter(struct run_filter *f, const char *const *argv, const char *in, size_t max_out,
+		   long long timeout_ms)
+{
+	memset(f, 0, sizeof(*f));
+	f->argv = argv;
+	f->in = in;
+	f->inlen = in ? strlen(in) : 0;
+	f->max_out = max_out;
+	f->timeout_ms = timeout_ms;
+}
+
+START_TEST(test_run_filter_feeds_stdin_and_reads_stdout)
+{
+	const char *const argv[] = { "/bin/cat", NULL };
+	struct run_filter f;
+	struct ds_err err;
+
+	filter(&f, argv, "sk-on-a-pipe", 100, 60000);
+	ck_assert_int_eq(run_filter(&f, &err), DS_OK);
+	ck_assert_int_eq(f.status, 0);
+	ck_assert_str_eq(f.out, "sk-on-a-pipe");
+	run_filter_free(&f);
+	ck_assert_ptr_null(f.out);
+}
+END_TEST
+
+START_TEST(test_run_filter_gives_the_status_and_the_last_line_of_stderr)
+{
+	const char *const argv[] = { "/bin/sh", "-c",
+				     "echo a warning >&2; echo why it failed >&2; exit 3", NULL };
+	struct run_filter f;
+	struct ds_err err;
+
+	filter(&f, argv, NULL, 100, 60000);
+	ck_assert_int_eq(run_filter(&f, &err), DS_OK);
+	ck_assert_int_eq(f.status, 3);
+	ck_assert_str_eq(f.errline, "why it failed");
+	run_filter_free(&f);
+}
+END_TEST
+
+START_TEST(test_run_filter_stops_a_program_that_writes_too_much)
+{
+	const char *const argv[] = { "/usr/bin/yes", NULL };
+	struct run_filter f;
+	struct ds_err err;
+
+	filter(&f, argv, NULL, 100, 60000);
+	ck_assert_int_eq(run_filter(&f, &err), DS_EFAIL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "wrote more than expected"));
+	ck_assert_ptr_null(f.out);
+}
+END_TEST
+
+START_TEST(test_run_filter_stops_a_program_past_its_deadline)
+{
+	const char *const argv[] = { "/bin/sleep", "600", NULL };
+	struct run_filter f;
+	struct ds_err err;
+
+	filter(&f, argv, NULL, 100, 50);
+	ck_assert_int_eq(run_filter(&f, &err), DS_EFAIL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "did not finish in time"));
+}
+END_TEST
+
+START_TEST(test_run_filter_says_when_the_program_cannot_start)
+{
+	const char *const argv[] = { "/nonexistent/program", NULL };
+	struct run_filter f;
+	struct ds_err err;
+
+	filter(&f, argv, "x", 100, 60000);
+	ck_assert_int_eq(run_filter(&f, &err), DS_EFAIL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "Cannot run /nonexistent/program"));
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("base");
@@ -191,6 +435,14 @@ Suite *suite_make(void)
 	ADD(tc, test_peer_uid_names_the_owner_of_a_loopback_v6_client);
 	ADD(tc, test_peer_uid_names_the_owner_of_a_listener);
 	ADD(tc, test_peer_uid_finds_nothing_for_a_tuple_no_socket_has);
+	ADD(tc, test_file_batch_writes_every_file_and_makes_their_directories);
+	ADD(tc, test_file_batch_puts_back_what_it_did_when_a_later_change_fails);
+	ADD(tc, test_file_batch_refuses_a_symlink_fifo_or_directory_where_it_writes);
+	ADD(tc, test_run_filter_feeds_stdin_and_reads_stdout);
+	ADD(tc, test_run_filter_gives_the_status_and_the_last_line_of_stderr);
+	ADD(tc, test_run_filter_stops_a_program_that_writes_too_much);
+	ADD(tc, test_run_filter_stops_a_program_past_its_deadline);
+	ADD(tc, test_run_filter_says_when_the_program_cannot_start);
 	suite_add_tcase(s, tc);
 	return s;
 }

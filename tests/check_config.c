@@ -3,7 +3,11 @@
  * the system-only [policy] and [pam] sections. */
 #include "config.h"
 #include "check_main.h"
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "conf/conf.h"
 
 static int load(struct conf *c, const char *text, int is_system, struct ds_err *err)
@@ -194,6 +198,78 @@ START_TEST(test_key_sources_parse_and_check)
 }
 END_TEST
 
+/* conf_profile_source_text on a file holding text: the text it would
+ * write (the caller frees it). */
+static char *rewritten(const char *text, const char *name, const char *settings)
+{
+	char path[] = "/tmp/ds-conf.XXXXXX", target[PATH_MAX], *out = NULL;
+	size_t len = 0;
+	struct ds_err err;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+	ck_assert_msg(conf_profile_source_text(path, name, settings, target, sizeof(target), &out,
+					       &len, &err) == DS_OK,
+		      "%s", err.msg);
+	unlink(path);
+	ck_assert_str_eq(target, path);
+	ck_assert_uint_eq(strlen(out), len);
+	return out;
+}
+
+#define SEALED_SETTINGS "region = ap-southeast-1\nkey_credential = dashscope-credential.org\n"
+
+START_TEST(test_sealed_source_is_added_in_a_section_of_its_own)
+{
+	char *out = rewritten("[defaults]\ntimeout = 3\n", "org", SEALED_SETTINGS);
+
+	ck_assert_str_eq(out, "[defaults]\ntimeout = 3\n\n[profile org]\n" SEALED_SETTINGS);
+	free(out);
+	out = rewritten("", "org", SEALED_SETTINGS);
+	ck_assert_str_eq(out, "[profile org]\n" SEALED_SETTINGS);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_sealed_source_replaces_the_place_and_source_keeping_the_rest)
+{
+	char *out = rewritten("# org's key\n[ profile   org ] # ours\nregion = eu\nlifetime = 120\n"
+			      "key_file = /run/secrets/org\n\n[profile org2]\nregion = eu\n"
+			      "[profile org]\nworkspace = ws\nmodel = qwen-plus\n",
+			      "org", SEALED_SETTINGS);
+
+	ck_assert_str_eq(out, "# org's key\n[ profile   org ] # ours\n" SEALED_SETTINGS
+			      "lifetime = 120\n\n[profile org2]\nregion = eu\n"
+			      "[profile org]\nmodel = qwen-plus\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_sealed_source_removed_takes_an_emptied_section_along)
+{
+	char *out = rewritten("[defaults]\ntimeout = 3\n\n[profile org]\n" SEALED_SETTINGS
+			      "\n[profile other]\nregion = eu\n",
+			      "org", NULL);
+
+	ck_assert_str_eq(out, "[defaults]\ntimeout = 3\n\n[profile other]\nregion = eu\n");
+	free(out);
+	out = rewritten("[profile org]\nlifetime = 120\n" SEALED_SETTINGS, "org", NULL);
+	ck_assert_str_eq(out, "[profile org]\nlifetime = 120\n");
+	free(out);
+	/* added, then removed: the file as it was */
+	out = rewritten("[defaults]\ntimeout = 3\n", "org", SEALED_SETTINGS);
+	{
+		char *back = rewritten(out, "org", NULL);
+
+		ck_assert_str_eq(back, "[defaults]\ntimeout = 3\n");
+		free(back);
+	}
+	free(out);
+}
+END_TEST
+
 Suite *suite_make(void)
 {
 	Suite *s = suite_create("config");
@@ -206,6 +282,9 @@ Suite *suite_make(void)
 	ADD(tc, test_error_messages_carry_no_control_characters);
 	ADD(tc, test_later_file_overrides_earlier);
 	ADD(tc, test_key_sources_parse_and_check);
+	ADD(tc, test_sealed_source_is_added_in_a_section_of_its_own);
+	ADD(tc, test_sealed_source_replaces_the_place_and_source_keeping_the_rest);
+	ADD(tc, test_sealed_source_removed_takes_an_emptied_section_along);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -281,15 +281,18 @@ with_broker() {
 test_broker_mints_with_the_new_key_after_a_swap() { with_broker broker_swap; }
 # start_key_broker SOURCE-LINE [ACTIVATE ARGS]: the broker as its service
 # user, under systemd-socket-activate, serving profile org (root may use
-# it) from SOURCE-LINE; the client side set to ask it
+# it) from SOURCE-LINE (-: from the system config $BCONF as it is); the
+# client side set to ask it
+BCONF="$TMPROOT/broker.conf"
 start_key_broker() {
 	local line=$1
 	shift
 	chmod 711 "$TMPROOT" "$HOME" && chmod -R a+rX "$SRV"
-	BCONF="$TMPROOT/broker.conf" SOCK="$TMPROOT/run/broker.sock" BLOG="$TMPROOT/broker.log"
+	SOCK="$TMPROOT/run/broker.sock" BLOG="$TMPROOT/broker.log"
 	mkdir -p "$TMPROOT/run" "$TMPROOT/var" && chown "$SVC" "$TMPROOT/run" "$TMPROOT/var" && chmod 700 "$TMPROOT/var"
-	printf '[defaults]\ntimeout = 3\nstore = broker\n[broker]\nroot = org\n[profile org]\nregion = singapore\n%s\n' \
-		"$line" >"$BCONF"
+	[ "$line" = - ] ||
+		printf '[defaults]\ntimeout = 3\nstore = broker\n[broker]\nroot = org\n[profile org]\nregion = singapore\n%s\n' \
+			"$line" >"$BCONF"
 	chmod 644 "$BCONF"
 	systemd-socket-activate -l "$SOCK" "$@" -E PATH=/usr/bin:/bin -E HOME=/nonexistent \
 		-E DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$BCONF" \
@@ -353,6 +356,313 @@ sealed_round_trip() {
 	expect_rc 0 && expect_no_leak "$k" && grep -q '^st-' "$OUT" && [ "$(mints_of "$k")" = 1 ] ||
 		{ diag "$(cat "$BLOG")"; return 1; }
 }
+
+# ---- add --system --sealed: the key sealed for the broker's service ----
+# systemd's files go under a root of the test's own
+# (DASHSCOPE_CREDENTIAL_SYSTEMD_ROOT), never the machine's /etc; the host
+# key seals (DASHSCOPE_CREDENTIAL_SEAL_WITH), whether or not a TPM2 is here.
+SEALED=/etc/credstore.encrypted/dashscope-credential.org
+DROPIN=/etc/systemd/system/dashscope-credential-broker.service.d/dashscope-credential.org.conf
+sealed_root() {
+	SROOT=$(mktemp -d "$TMPROOT/sysroot.XXXXXX") && chmod 755 "$SROOT" || return 1
+	export DASHSCOPE_CREDENTIAL_SYSTEMD_ROOT=$SROOT DASHSCOPE_CREDENTIAL_SEAL_WITH=host
+	# (remove --system of a profile that is not sealed goes to the key file)
+	export DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$TMPROOT/var.$RANDOM/keys"
+	mkdir -p "${DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE%/*}"
+	unset CREDENTIALS_DIRECTORY
+}
+# seal KEY [PROFILE [ARGS]]: add --system --sealed, the key on stdin
+seal() {
+	local k=$1 name=${2:-org}
+	shift
+	[ $# = 0 ] || shift
+	run_in "$k" add --system --sealed "$name" --region singapore "$@"
+}
+# sealed_state: every file under the root and the system config, with
+# modes and sums (what "nothing changed" compares)
+sealed_state() {
+	# (a directory's mtime changes when one made in it is taken back)
+	(cd "$SROOT" && find . \( -type f -printf '%p %M %s %T@\n' \) -o \( ! -type f -printf '%p %M\n' \) | sort)
+	sha256sum "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" 2>/dev/null
+}
+expect_state() {
+	[ "$(sealed_state)" = "$1" ] && return 0
+	diag "the files changed: $(sealed_state | tr '\n' '|')"
+	return 1
+}
+# opened NAME PATH: what systemd-creds opens PATH to, as the service would
+opened() { systemd-creds decrypt --name="$1" "$2" - 2>/dev/null; }
+
+test_sealed_add_writes_the_sealed_key_the_drop_in_and_the_config() {
+	local k
+	k=$(newkey)
+	sealed_root || return 1
+	seal "$k" || return 1
+	expect_rc 0 && expect_no_leak "$k" && expect_out_empty || return 1
+	[ "$(stat -c '%U %a' "$SROOT$SEALED")" = "root 600" ] &&
+		[ "$(stat -c '%U %a' "$SROOT$DROPIN")" = "root 644" ] ||
+		{ diag "modes: $(stat -c '%n %U %a' "$SROOT$SEALED" "$SROOT$DROPIN")"; return 1; }
+	[ "$(opened dashscope-credential.org "$SROOT$SEALED")" = "$k" ] || { diag "the sealed file does not open to the key"; return 1; }
+	grep -qx "LoadCredentialEncrypted=dashscope-credential.org:$SEALED" "$SROOT$DROPIN" &&
+		grep -qx '\[Service\]' "$SROOT$DROPIN" || { diag "drop-in: $(cat "$SROOT$DROPIN")"; return 1; }
+	grep -qx 'key_credential = dashscope-credential.org' "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" &&
+		grep -qx '\[profile org\]' "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" || { diag "config: $(cat "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG")"; return 1; }
+	# what the config now says parses, and names the source
+	run list
+	expect_rc 0 && grep -q "^. org .* key_credential .*dashscope-credential.org" "$OUT" || { diag "$(cat "$OUT")"; return 1; }
+}
+# Every program started on the way (systemd-creds above all) gets the key
+# on a pipe: it is in no argv and no environment strace sees at execve.
+test_sealed_key_is_in_no_argv_or_environment() {
+	local k trace=$TMPROOT/trace.$$
+	command -v strace >/dev/null || { diag "strace is missing"; return 77; }
+	k=$(newkey)
+	sealed_root || return 1
+	printf '%s\n' "$k" | strace -f -qq -v -s 65536 -e trace=execve -o "$trace" \
+		"$DS" add --system --sealed org --region singapore >"$OUT" 2>"$ERR"
+	RC=$?
+	grep -q "execve(\"$DS\"" "$trace" 2>/dev/null || { diag "strace cannot trace here: $(head -c 200 "$ERR")"; return 77; }
+	expect_rc 0 && grep -q 'execve("[^"]*systemd-creds", \[[^]]*"encrypt"' "$trace" ||
+		{ diag "systemd-creds was not seen: $(grep -c execve "$trace") execve"; return 1; }
+	if grep -qF -- "${k#sk-}" "$trace"; then
+		diag "the key is in an argv or environment"
+		return 1
+	fi
+}
+test_sealed_file_does_not_hold_the_key_in_plain_text() {
+	local k
+	k=$(newkey)
+	sealed_root && seal "$k" && expect_rc 0 || return 1
+	if grep -qF -- "${k#sk-}" "$SROOT$SEALED" || grep -qF -- "${k#sk-}" <(base64 -d "$SROOT$SEALED" 2>/dev/null); then
+		diag "the sealed file holds the key in plain text"
+		return 1
+	fi
+}
+test_sealed_add_keeps_the_other_lines_of_the_system_config() {
+	local k
+	k=$(newkey)
+	sealed_root || return 1
+	printf '[profile org]\nlifetime = 120\nregion = eu\nworkspace = ws-old\n\n[profile other]\nregion = eu\n' >>"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	seal "$k" && expect_rc 0 || return 1
+	python3 - "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" <<-'PY' || { diag "$(cat "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG")"; return 1; }
+		import configparser, sys
+		c = configparser.ConfigParser(inline_comment_prefixes=("#",))
+		c.read(sys.argv[1])
+		org, other = c["profile org"], c["profile other"]
+		assert dict(org) == {"lifetime": "120", "region": "ap-southeast-1",
+		                     "key_credential": "dashscope-credential.org"}, dict(org)
+		assert dict(other) == {"region": "eu"}, dict(other)
+		assert c["defaults"]["timeout"] == "3" and c["policy"]["allow_long_lived"] == "yes"
+	PY
+	run remove --system org
+	expect_rc 0 && grep -qx 'lifetime = 120' "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" &&
+		! grep -q 'key_credential\|ap-southeast-1' "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" &&
+		grep -qx '\[profile other\]' "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" ||
+		{ diag "$(cat "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG")"; return 1; }
+}
+test_sealed_remove_system_removes_the_sealed_key_drop_in_and_config() {
+	local k before
+	k=$(newkey)
+	sealed_root || return 1
+	before=$(sha256sum <"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG")
+	seal "$k" && expect_rc 0 || return 1
+	run remove --system org
+	expect_rc 0 && expect_err_has "$SROOT$SEALED" && expect_err_has "$SROOT$DROPIN" || return 1
+	[ ! -e "$SROOT$SEALED" ] && [ ! -e "$SROOT$DROPIN" ] ||
+		{ diag "left: $(cd "$SROOT" && find . -type f)"; return 1; }
+	[ "$(sha256sum <"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG")" = "$before" ] ||
+		{ diag "config: $(cat "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG")"; return 1; }
+	# and nothing is left to remove
+	run remove --system org
+	expect_rc 1 && expect_err_has "No stored profile is named org"
+}
+test_sealed_adds_at_once_lose_no_profile() {
+	local i pids=""
+	sealed_root || return 1
+	for i in 1 2 3 4 5 6; do
+		newkey | "$DS" add --system --sealed "p$i" --region singapore >/dev/null 2>"$TMPROOT/add.$i.err" &
+		pids="$pids $!"
+	done
+	for i in $pids; do
+		wait "$i" || { diag "$(cat "$TMPROOT"/add.*.err)"; return 1; }
+	done
+	for i in 1 2 3 4 5 6; do
+		grep -qx "key_credential = dashscope-credential.p$i" "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" &&
+			[ -s "$SROOT/etc/credstore.encrypted/dashscope-credential.p$i" ] ||
+			{ diag "p$i was lost: $(cat "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG")"; return 1; }
+	done
+}
+test_sealed_doctor_opens_a_good_one_and_names_the_fix_for_a_corrupted_one() {
+	local k
+	k=$(newkey)
+	sealed_root && seal "$k" && expect_rc 0 || return 1
+	run doctor
+	expect_no_leak "$k" &&
+		grep -q "^\[ok\] *profile org: the sealed credential $SROOT$SEALED opens and holds a well-formed key" "$OUT" ||
+		{ diag "$(grep -i sealed "$OUT")"; return 1; }
+	# one character of the sealed text changed: it no longer opens
+	python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); i = len(b) // 2
+b[i] = ord("A") if b[i] != ord("A") else ord("B"); open(p, "wb").write(b)' "$SROOT$SEALED"
+	run doctor
+	[ "$RC" != 0 ] && expect_no_leak "$k" &&
+		grep -q "^\[FAIL\] *profile org: the sealed credential $SROOT$SEALED: systemd-creds cannot open it.*; fix: seal the key again: 'sudo dashscope-credential add --system --sealed org --region ap-southeast-1'" "$OUT" ||
+		{ diag "$(grep -i sealed "$OUT")"; return 1; }
+}
+test_sealed_doctor_refuses_a_sealed_non_key() {
+	sealed_root || return 1
+	printf '[profile org]\nregion = singapore\nkey_credential = dashscope-credential.org\n' >>"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	mkdir -p "$SROOT${SEALED%/*}"
+	printf 'not a key\r\n' | systemd-creds encrypt --with-key=host --name=dashscope-credential.org - "$SROOT$SEALED" 2>/dev/null || return 1
+	run doctor
+	[ "$RC" != 0 ] && grep -q "^\[FAIL\] *profile org: the sealed credential .*holds no valid Model Studio key" "$OUT" ||
+		{ diag "$(grep -i sealed "$OUT")"; return 1; }
+}
+test_sealed_doctor_as_another_user_says_it_cannot_check() {
+	local k
+	k=$(newkey)
+	sealed_root && seal "$k" && expect_rc 0 || return 1
+	chmod 711 "$TMPROOT" "$HOME" && chmod 644 "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	mkdir -m 700 "$TMPROOT/nobody.$$" && chown 65534 "$TMPROOT/nobody.$$"
+	setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$TMPROOT/nobody.$$" \
+		"$DS" doctor </dev/null >"$OUT" 2>"$ERR"
+	grep -q "^\[warn\] *profile org: the sealed credential dashscope-credential.org can be checked by root only; fix: run 'sudo dashscope-credential doctor'" "$OUT" &&
+		! grep -q '^\[FAIL\].*sealed' "$OUT" || { diag "$(cat "$OUT")"; return 1; }
+}
+# seal_fails_cleanly WORDS: add --system --sealed exits 3 naming WORDS,
+# and every file is as it was
+seal_fails_cleanly() {
+	local k before
+	k=$(newkey)
+	before=$(sealed_state)
+	seal "$k"
+	expect_rc 3 && expect_no_leak "$k" && expect_err_has "$1" && expect_state "$before"
+}
+test_sealed_add_refused_before_writing_when_a_directory_cannot_be_made() {
+	sealed_root || return 1
+	# the drop-in's directory cannot be made: its parent is a file
+	mkdir -p "$SROOT/etc/systemd" && : >"$SROOT/etc/systemd/system"
+	seal_fails_cleanly "/etc/systemd/system"
+}
+# A directory that turns out not to be there only when it is written to
+# (a link to nowhere: root may write anywhere, so permissions cannot
+# stand in): what was written before is taken back, directories too.
+test_sealed_add_failing_at_the_drop_in_leaves_nothing_behind() {
+	sealed_root || return 1
+	mkdir -p "$SROOT/etc" && ln -s "$SROOT/nowhere/systemd" "$SROOT/etc/systemd"
+	seal_fails_cleanly "$SROOT/etc/systemd/system"
+}
+test_sealed_add_failing_at_the_config_leaves_nothing_behind() {
+	sealed_root || return 1
+	mkdir -p "$SROOT/etc" && ln -s "$SROOT/nowhere/config.d" "$SROOT/etc/dashscope-credential"
+	export DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG="$SROOT/etc/dashscope-credential/config"
+	seal_fails_cleanly "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+}
+test_sealed_add_refuses_names_that_leave_the_directory() {
+	local k before name
+	k=$(newkey)
+	sealed_root || return 1
+	before=$(sealed_state)
+	# (the name follows a prefix: "dashscope-credential.." stays inside)
+	for name in ../org org/x ./../../x $'org\nx' 'sk-looks-like-a-key'; do
+		seal "$k" "$name"
+		expect_rc 2 && expect_no_leak "$k" && expect_state "$before" || { diag "name: $name"; return 1; }
+	done
+}
+test_sealed_add_refuses_a_symlink_or_fifo_where_it_writes() {
+	local k before
+	k=$(newkey)
+	sealed_root || return 1
+	mkdir -p "$SROOT${SEALED%/*}" "$SROOT${DROPIN%/*}"
+	: >"$TMPROOT/victim"
+	ln -s "$TMPROOT/victim" "$SROOT$SEALED"
+	before=$(sealed_state)
+	seal "$k"
+	expect_rc 3 && expect_err_has "$SROOT$SEALED" && expect_state "$before" && [ ! -s "$TMPROOT/victim" ] || return 1
+	rm "$SROOT$SEALED" && mkfifo "$SROOT$DROPIN"
+	before=$(sealed_state)
+	printf '%s' "$k" | timeout -k 5 "$LIMIT" "$DS" add --system --sealed org --region singapore >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 3 && expect_err_has "not a regular file" && expect_state "$before"
+}
+test_sealed_add_refuses_a_directory_another_user_owns() {
+	local k before
+	k=$(newkey)
+	sealed_root || return 1
+	mkdir -p "$SROOT/etc" "$TMPROOT/theirs.$$" && chown 65534 "$TMPROOT/theirs.$$"
+	ln -s "$TMPROOT/theirs.$$" "$SROOT/etc/credstore.encrypted"
+	before=$(sealed_state)
+	seal "$k"
+	expect_rc 3 && expect_err_has "belongs to another user" && expect_state "$before" &&
+		[ -z "$(ls -A "$TMPROOT/theirs.$$")" ]
+}
+test_sealed_add_refused_where_the_system_config_names_a_key_file() {
+	local k before
+	k=$(newkey)
+	sealed_root || return 1
+	printf '[profile org]\nregion = singapore\nkey_file = /run/secrets/org\n' >>"$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	before=$(sealed_state)
+	seal "$k"
+	expect_rc 6 && expect_err_has "/run/secrets/org" && expect_state "$before"
+}
+test_add_sealed_without_system_is_a_usage_error() {
+	sealed_root || return 1
+	run_in "$(newkey)" add --sealed org --region singapore
+	expect_rc 2 && expect_err_has "--system" && expect_out_empty
+}
+test_non_root_sealed_add_is_refused_in_one_sentence() {
+	local k before
+	k=$(newkey)
+	sealed_root || return 1
+	before=$(sealed_state)
+	if [ "$(id -u)" = 0 ]; then
+		chmod 711 "$TMPROOT" "$HOME" && chmod 644 "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+		printf '%s\n' "$k" | setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/nonexistent \
+			"$DS" add --system --sealed org --region singapore >"$OUT" 2>"$ERR"
+	else
+		printf '%s\n' "$k" | "$DS" add --system --sealed org --region singapore >"$OUT" 2>"$ERR"
+	fi
+	RC=$?
+	expect_rc 6 && expect_out_empty && expect_err_one_line && expect_err_has "needs root" &&
+		expect_no_leak "$k" && expect_state "$before"
+}
+test_non_root_remove_system_is_refused_in_one_sentence() {
+	local before
+	sealed_root || return 1
+	before=$(sealed_state)
+	if [ "$(id -u)" = 0 ]; then
+		chmod 711 "$TMPROOT" "$HOME" && chmod 644 "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+		setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/nonexistent \
+			"$DS" remove --system org </dev/null >"$OUT" 2>"$ERR"
+	else
+		"$DS" remove --system org </dev/null >"$OUT" 2>"$ERR"
+	fi
+	RC=$?
+	expect_rc 6 && expect_out_empty && expect_err_one_line && expect_err_has "needs root" &&
+		expect_state "$before"
+}
+# The broker, started as systemd starts it for the drop-in add wrote:
+# LoadCredentialEncrypted= opened into the service's credentials
+# directory, the system config as add left it.
+test_broker_sealed_by_add_serves_a_temporary_key() { with_broker sealed_add_serves; }
+sealed_add_serves() {
+	local k line creds=$TMPROOT/credentials/dashscope-credential-broker.service
+	k=$(newkey)
+	sealed_root || return 1
+	printf '[defaults]\ntimeout = 3\nstore = broker\n[broker]\nroot = org\n' >"$BCONF"
+	DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG=$BCONF seal "$k"
+	expect_rc 0 && expect_no_leak "$k" || return 1
+	line=$(sed -n 's/^LoadCredentialEncrypted=//p' "$SROOT$DROPIN")
+	mkdir -p "$creds"
+	systemd-creds decrypt --name="${line%%:*}" "$SROOT${line#*:}" "$creds/${line%%:*}" 2>"$TMPROOT/creds.err" ||
+		{ diag "$(cat "$TMPROOT/creds.err")"; return 1; }
+	chmod 711 "$TMPROOT/credentials"
+	chown -R "$SVC" "$creds" && chmod 400 "$creds/${line%%:*}" && chmod 500 "$creds"
+	start_key_broker - -E CREDENTIALS_DIRECTORY="$creds" || return 1
+	run token -p org -l 60
+	expect_rc 0 && expect_no_leak "$k" && grep -q '^st-' "$OUT" && [ "$(mints_of "$k")" = 1 ] ||
+		{ diag "$(cat "$BLOG")"; return 1; }
+}
+
 # systemd_creds_works: prints why not when systemd-creds cannot seal here
 systemd_creds_works() {
 	command -v systemd-creds >/dev/null || { echo "systemd-creds is missing"; return 1; }
@@ -367,6 +677,9 @@ for f in $(declare -F | awk '$3 ~ /^test_/ {print $3}'); do
 	test_broker_*)
 		why=$(broker_can_run) || { skip "$f" "$why"; continue; } ;;&
 	test_broker_sealed_*)
+		why=$(systemd_creds_works) || { skip "$f" "$why"; continue; } ;;
+	test_sealed_*)
+		[ "$(id -u)" = 0 ] || { skip "$f" "needs root (add --system)"; continue; }
 		why=$(systemd_creds_works) || { skip "$f" "$why"; continue; } ;;
 	esac
 	t "$f"

@@ -82,6 +82,7 @@ complete -c dashscope-credential -n '__dscred_using env exec proxy' -l for -x -a
 complete -c dashscope-credential -n '__dscred_using env' -l no-key -d 'leave out key variables'
 complete -c dashscope-credential -n '__dscred_using setup' -l dry-run -d 'print, change nothing'
 complete -c dashscope-credential -n '__dscred_using add list remove' -l system -d 'the broker\'s system key file (root)'
+complete -c dashscope-credential -n '__dscred_using add' -l sealed -d 'with --system: seal it with systemd-creds for the broker (root)'
 complete -c dashscope-credential -n '__dscred_using broker' -l listen -r -F -d 'make the socket here'
 complete -c dashscope-credential -n '__dscred_using broker' -l log-stderr -d 'audit to standard error'
 complete -c dashscope-credential -n '__dscred_using broker' -l idle-timeout -x -d 'exit after this many idle seconds'

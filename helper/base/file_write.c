@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int write_all(int fd, const char *s, size_t len)
+int file_write_all(int fd, const char *s, size_t len)
 {
 	while (len) {
 		ssize_t w = write(fd, s, len);
@@ -143,7 +143,7 @@ int file_write_atomic(const char *path, mode_t mode, const char *data, size_t le
 	if (fd < 0)
 		return ds_err_set(err, DS_ESTORE, "Cannot write next to %s: %s.", path,
 				  strerror(errno));
-	ok = fchmod(fd, mode) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0;
+	ok = fchmod(fd, mode) == 0 && file_write_all(fd, data, len) == 0 && fsync(fd) == 0;
 	e = errno;
 	if (close(fd) != 0 && ok) {
 		ok = 0;

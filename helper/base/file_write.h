@@ -19,6 +19,9 @@ int file_dir_trusted(const char *dir, struct ds_err *err);
 /* Creates the missing directories of dir with mode 0700 (files.h). */
 int file_mkdirs(const char *dir, struct ds_err *err);
 
+/* Writes all len bytes to fd, again after EINTR; -1 with errno set. */
+int file_write_all(int fd, const char *s, size_t len);
+
 /* Replaces path with data, mode given, atomically (DS_ESTORE on failure;
  * path itself is left whole). */
 int file_write_atomic(const char *path, mode_t mode, const char *data, size_t len,

@@ -10,6 +10,7 @@
 #include "conf/place.h"
 #include "proxy/proxy_keys.h"
 #include "cmd/toml_edit.h"
+#include "broker/system_sealed.h"
 
 #include <grp.h>
 #include <jansson.h>
@@ -88,6 +89,10 @@ static void doctor_source(struct app *app, struct doctor *d, const struct profil
 
 	if (!what)
 		return;
+	/* a credential outside its service: doctor_sealed checks the
+	 * sealed file it comes from */
+	if (!strcmp(from, "key_credential") && !getenv("CREDENTIALS_DIRECTORY"))
+		return;
 	if (store_get_key(&app->store, p, &key, &e) != DS_OK) {
 		size_t len = strlen(e.msg);
 
@@ -99,6 +104,41 @@ static void doctor_source(struct app *app, struct doctor *d, const struct profil
 		say(d, LEVEL_OK, NULL, "profile %s: %s %s is readable and holds a well-formed key",
 		    p->name, from, what);
 	secret_free(key);
+}
+
+/* Each key_credential of the system file whose key is sealed in
+ * /etc/credstore.encrypted: as root, that systemd-creds opens it and
+ * finds a well-formed key (which goes nowhere); as anyone else, that it
+ * cannot be checked. */
+static void doctor_sealed(struct app *app, struct doctor *d)
+{
+	for (const struct profile_conf *pc = app->conf.profiles; pc; pc = pc->next) {
+		char path[PATH_MAX], fix[PATH_MAX + 200];
+		struct ds_err e;
+		int present, rc;
+
+		if (!pc->key_credential || !pc->source_system)
+			continue;
+		if (geteuid() != 0) {
+			say(d, LEVEL_WARN, "run 'sudo dashscope-credential doctor' to check it",
+			    "profile %s: the sealed credential %s can be checked by root only",
+			    pc->name, pc->key_credential);
+			continue;
+		}
+		rc = system_sealed_check(pc, &present, path, sizeof(path), &e);
+		if (!present && !rc)
+			continue; /* loaded from elsewhere (LoadCredential=) */
+		snprintf(fix, sizeof(fix),
+			 "seal the key again: 'sudo dashscope-credential add --system --sealed %s --region %s'",
+			 pc->name, pc->region ? pc->region->id : "REGION");
+		if (rc)
+			say(d, LEVEL_FAIL, fix, "profile %s: the sealed credential %s: %s",
+			    pc->name, path[0] ? path : pc->key_credential, e.msg);
+		else
+			say(d, LEVEL_OK, NULL,
+			    "profile %s: the sealed credential %s opens and holds a well-formed key",
+			    pc->name, path);
+	}
 }
 
 static void doctor_profile(struct app *app, struct doctor *d, const struct profile *p)
@@ -737,6 +777,7 @@ int cmd_doctor(struct app *app, struct ds_err *err)
 		doctor_broker_rules(app, &d);
 		doctor_lifetime(app, &d);
 		doctor_store(app, &d);
+		doctor_sealed(app, &d);
 	}
 	doctor_environment(&d);
 	doctor_proxy_port(&d);

@@ -38,7 +38,10 @@ static const struct help helps[] = {
 	  "  -p, --profile NAME      the profile name, when not given as PROFILE\n"
 	  "      --verify            mint one 1-second key first; refuse a key the API rejects\n"
 	  "      --default           make PROFILE the default in the user configuration\n"
-	  "      --system            root only: store it in the broker's system key file\n" },
+	  "      --system            root only: store it in the broker's system key file\n"
+	  "      --sealed            with --system: seal it with systemd-creds into\n"
+	  "                          /etc/credstore.encrypted and load it into the broker's\n"
+	  "                          service (LoadCredentialEncrypted= drop-in)\n" },
 	{ "list", "Shows the stored profiles: name, region, workspace, plan, store and the key\n"
 		  "as sk-... plus its last four characters; '*' marks the default.\n\n"
 		  "Options:\n"
@@ -46,7 +49,8 @@ static const struct help helps[] = {
 		  "      --system            root only: the broker's system key file\n" },
 	{ "remove", "Deletes one stored profile; exits 1 when there is none of that name.\n\n"
 		    "Options:\n"
-		    "      --system            root only: from the broker's system key file\n" },
+		    "      --system            root only: from the broker's system key file, or\n"
+		    "                          a sealed key with its drop-in and config entry\n" },
 	{ "token", "Prints one temporary key and a newline, nothing else: for Claude Code's\n"
 		   "apiKeyHelper, Codex CLI's auth command and scripts.\n\n"
 		   "Options:\n" SELECT_OPTS LIFETIME_OPT },

@@ -4,6 +4,7 @@
 #include "cmd/cmd_int.h"
 #include "conf/policy.h"
 #include "broker/broker.h"
+#include "broker/system_sealed.h"
 #include "core/key.h"
 #include "conf/place.h"
 #include "conf/names.h"
@@ -142,6 +143,42 @@ static int add_place(struct app *app, const struct want *w, const struct secret 
 	}
 }
 
+/* What systemd was told: reloaded, not running, or why not. */
+static void sealed_report_reload(const struct sealed_report *rep)
+{
+	if (rep->reloaded == 1)
+		fputs("Reloaded systemd (systemctl daemon-reload) and restarted the broker if it was running (try-restart).\n",
+		      stderr);
+	else if (rep->reloaded == 0)
+		fputs("systemd is not running here: no daemon-reload was done; restart the broker yourself.\n",
+		      stderr);
+	else if (rep->reloaded == -1)
+		fputs("The files are under DASHSCOPE_CREDENTIAL_SYSTEMD_ROOT: no daemon-reload was done.\n",
+		      stderr);
+	else
+		fprintf(stderr,
+			"dashscope-credential: warning: %s; run 'systemctl daemon-reload' and 'systemctl try-restart " SEALED_SERVICE
+			"' yourself.\n",
+			rep->reload_why);
+}
+
+/* add --system --sealed: the key sealed for the broker's service. */
+static int add_sealed(struct app *app, const struct profile *p, const struct secret *key,
+		      struct ds_err *err)
+{
+	struct sealed_report rep;
+	int rc = system_sealed_add(&app->conf, p, key, &rep, err);
+
+	if (rc)
+		return rc;
+	fprintf(stderr,
+		"Sealed the key of profile %s (%s) with systemd-creds (--with-key=%s) into %s; the drop-in %s loads it into the broker's service as the credential %s, and %s names it (key_credential).\n",
+		p->name, p->place.region->id, rep.with_key, rep.sealed, rep.dropin, rep.cred,
+		rep.config);
+	sealed_report_reload(&rep);
+	return DS_OK;
+}
+
 /* What a profile of this name holds now, so add can say what it replaced. */
 static int add_previous(struct app *app, const char *name, struct profile *old, int *had)
 {
@@ -199,6 +236,9 @@ int cmd_add(struct app *app, struct ds_err *err)
 	if (app->o.system && app->o.make_default)
 		return ds_err_set(err, DS_EINPUT,
 				  "--default does not apply to --system; set 'profile =' in [defaults] of the system config.");
+	if (app->o.sealed && !app->o.system)
+		return ds_err_set(err, DS_EINPUT,
+				  "--sealed seals a key for the broker's service: give it with --system.");
 	if (app->o.system && geteuid() != 0)
 		return ds_err_set(err, DS_EPOLICY,
 				  "--system changes the broker's keys and needs root (sudo).");
@@ -220,6 +260,11 @@ int cmd_add(struct app *app, struct ds_err *err)
 		rc = add_place(app, &w, key, &p, err);
 	if (!rc && app->o.verify)
 		rc = add_verify(app, &p, key, err);
+	if (!rc && app->o.sealed) {
+		rc = add_sealed(app, &p, key, err);
+		secret_free(key);
+		return rc;
+	}
 	if (!rc)
 		rc = app->o.system ? system_keys_open(app, err) : app_store(app, err);
 	if (!rc) {
@@ -300,6 +345,26 @@ int cmd_list(struct app *app, struct ds_err *err)
 	return DS_OK;
 }
 
+/* remove --system of a sealed profile: *found 0 when it is not one. */
+static int remove_sealed(struct app *app, const char *name, int *found, struct ds_err *err)
+{
+	struct sealed_report rep;
+	int rc = system_sealed_remove(&app->conf, name, found, &rep, err);
+
+	if (rc || !*found)
+		return rc;
+	fprintf(stderr, "Removed the sealed key of profile %s:", name);
+	if (rep.had_config)
+		fprintf(stderr, " its entry in %s;", rep.config);
+	if (rep.had_dropin)
+		fprintf(stderr, " the drop-in %s;", rep.dropin);
+	if (rep.had_sealed)
+		fprintf(stderr, " the sealed file %s;", rep.sealed);
+	fputs(" done.\n", stderr);
+	sealed_report_reload(&rep);
+	return DS_OK;
+}
+
 int cmd_remove(struct app *app, struct ds_err *err)
 {
 	/* main allows at most one argument; -p NAME serves as well */
@@ -311,6 +376,13 @@ int cmd_remove(struct app *app, struct ds_err *err)
 	if (!profile_name_valid(name))
 		return ds_err_set(err, DS_EINPUT, "'%.70s' is not a valid profile name.",
 				  ds_has_control(name) ? "?" : name);
+	/* a sealed key first: its files are root's, the key file the
+	 * service user's (system_keys_open gives up root for good) */
+	if (app->o.system) {
+		rc = remove_sealed(app, name, &found, err);
+		if (rc || found)
+			return rc;
+	}
 	rc = app->o.system ? system_keys_open(app, err) : app_refuse_broker_write(app, err);
 	if (!rc && !app->o.system)
 		rc = app_store(app, err);

@@ -111,6 +111,14 @@ int policy_allows_region(const struct policy *p, const struct region *r);
  * every other line; written atomically (conf_write.c). */
 int conf_set_default_profile(const struct conf *c, const char *name, struct ds_err *err);
 
+/* The text the config file path (a symbolic link: its target, put in
+ * target) would hold with the place and key source of [profile name] set
+ * to settings ("region = ...\n" lines; NULL: taken out, and a section
+ * left empty with them), every other line kept. *out (NUL-terminated) is
+ * the caller's to free; nothing is written (conf_write.c). */
+int conf_profile_source_text(const char *path, const char *name, const char *settings, char *target,
+			     size_t tn, char **out, size_t *outlen, struct ds_err *err);
+
 /* Paths from the environment and the build: */
 int conf_user_path(char *out, size_t n, struct ds_err *err);
 int conf_system_path(char *out, size_t n, struct ds_err *err);

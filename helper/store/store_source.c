@@ -302,7 +302,7 @@ static int source_refuse(const struct source_state *s, const char *name, struct 
 				  "Profile %s takes its key from %s (key_file in the configuration); change the key there, with the manager that writes it.",
 				  name, src->path);
 	return ds_err_set(err, DS_EPOLICY,
-			  "Profile %s takes its key from the systemd credential %s (key_credential in the configuration); change the key there.",
+			  "Profile %s takes its key from the systemd credential %s (key_credential in the configuration); change the key there (a key sealed with 'add --system --sealed': seal the new one the same way).",
 			  name, src->credential);
 }
 
