@@ -17,6 +17,7 @@
 #include "proxy/proxy_upstream.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -31,6 +32,19 @@
 #include <unistd.h>
 
 #define READ_BLOCK (16 * 1024)
+/* libmicrohttpd clears a connection's whole memory pool after every
+ * request, so an idle keep-alive connection holds all of it (it was 32
+ * KiB: 10,000 idle connections held 339 MiB). The pool holds the request
+ * head, a record per header field (HEAD_FIELD_COST) and then the response
+ * head, so both are bounded here, with an answer rather than a closed
+ * connection: a request head over REQUEST_HEAD_MAX is a 431, an upstream
+ * head over FORWARD_HEAD_MAX a 502 (as nginx's "upstream sent too big
+ * header"; its default buffer for it is one page). What SDKs send
+ * (Claude Code: two dozen fields, about 1 KiB) is well inside. */
+#define CONN_POOL (6 * 1024)
+#define HEAD_FIELD_COST 64 /* libmicrohttpd's record of a field, and alignment */
+#define REQUEST_HEAD_MAX (4 * 1024)
+#define FORWARD_HEAD_MAX (1536)
 
 struct proxy {
 	struct proxy_conf pc; /* copies of what start was given */
@@ -109,7 +123,8 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, struct preq *rq, u
 		return MHD_NO;
 	}
 	/* a request that was not strict leaves the connection unframed */
-	if (status == 400 && MHD_add_response_header(r, "Connection", "close") != MHD_YES) {
+	if ((status == 400 || status == 431) &&
+	    MHD_add_response_header(r, "Connection", "close") != MHD_YES) {
 		MHD_destroy_response(r);
 		return MHD_NO;
 	}
@@ -175,6 +190,7 @@ static int caller_allowed(const struct proxy_conf *pc, struct MHD_Connection *c)
  * upstream: the upstream request is made of these fields only. */
 struct head_walk {
 	const char *next; /* where the next line must begin; NULL: refused */
+	size_t fields;
 	struct rules_framing framing;
 };
 
@@ -191,12 +207,15 @@ static enum MHD_Result on_head_field(void *cls, enum MHD_ValueKind kind, const c
 	w->next = rules_header_in_place(name, nlen, value, vlen);
 	if (!w->next)
 		return MHD_NO;
+	w->fields++;
 	rules_framing_add(&w->framing, name, nlen, value, vlen);
 	return MHD_YES;
 }
 
+/* *status is set to 431 when the head, well formed, takes more of the
+ * connection's pool than REQUEST_HEAD_MAX. */
 static const char *head_malformed(struct MHD_Connection *c, const struct preq *rq,
-				  const char *method, const char *version)
+				  const char *method, const char *version, unsigned *status)
 {
 	size_t mlen = strlen(method);
 	struct head_walk w;
@@ -218,6 +237,10 @@ static const char *head_malformed(struct MHD_Connection *c, const struct preq *r
 	if (!w.next || w.next[0] != 0 || w.next[1] != 0)
 		return "A header line is malformed: a control byte in a value, a space before the colon, a folded line, or a line end other than CRLF.";
 	why = rules_request_framing(&w.framing, version[7] == '0');
+	if (!why && (size_t)(w.next + 2 - method) + w.fields * HEAD_FIELD_COST > REQUEST_HEAD_MAX) {
+		*status = 431;
+		return "The request head is larger than the proxy takes (4 KiB, counting 64 bytes a field).";
+	}
 	return why;
 }
 
@@ -441,6 +464,7 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 {
 	struct upstream *u = rq->up;
 	uint64_t size = MHD_SIZE_UNKNOWN;
+	size_t head = 0;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
@@ -455,6 +479,14 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 		size = (uint64_t)u->content_length;
 	else if (!strcmp(rq->method, "HEAD") || u->status == 304)
 		size = 0;
+	for (struct curl_slist *l = u->resp_headers; l; l = l->next)
+		head += strlen(l->data) + 2;
+	if (head > FORWARD_HEAD_MAX) {
+		/* the reason goes to the log line too */
+		ds_strcpy(u->reason, sizeof(u->reason),
+			  "The upstream's response head is larger than the proxy forwards (1.5 KiB).");
+		return answer_error(c, rq, 502, "ProxyUpstreamError", u->reason);
+	}
 	if (upstream_whole(u)) {
 		/* the answer came whole with its head (a small non-streamed
 		 * one): MHD sends head and body in one write */
@@ -532,13 +564,13 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 			      const char **code, const char **msg)
 {
 	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-	const char *why = head_malformed(c, rq, method, version);
-	unsigned path;
+	unsigned status = 400, path;
+	const char *why = head_malformed(c, rq, method, version, &status);
 
 	if (why) {
-		*code = "BadRequest";
+		*code = status == 431 ? "RequestHeaderFieldsTooLarge" : "BadRequest";
 		*msg = why;
-		return 400;
+		return status;
 	}
 
 	if (!strcmp(rq->method, "OPTIONS") || !strcmp(rq->method, "CONNECT") ||
@@ -855,6 +887,19 @@ static int loop_add(struct proxy *px, struct loop_tag *t)
 	return epoll_ctl(px->epfd, EPOLL_CTL_ADD, t->fd, &ev);
 }
 
+/* glibc gives the top of the loop thread's heap back to the kernel
+ * (madvise) whenever 128 KiB of it is free, and takes it again (page
+ * faults) on the next request: a quarter of the proxy's CPU went there.
+ * The proxy keeps what it has used, up to a bound; buffers of a
+ * mebibyte or more still come from mmap and go back when freed. */
+static void malloc_tune(void)
+{
+#if defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+	(void)mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+#endif
+}
+
 static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *host, int listen_fd,
 		       struct proxy **out, struct ds_err *err)
 {
@@ -867,6 +912,7 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 		close(listen_fd);
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	}
+	malloc_tune();
 	px->pc = *pc;
 	px->host = *host;
 	px->uid = geteuid();
@@ -906,9 +952,7 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 		 * not even taken */
 				 MHD_OPTION_CONNECTION_LIMIT, pc->max_connections + 64,
 				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)pc->idle_timeout,
-				 /* MHD's default: a request head up to about 16 KiB; the pool
-		 * is cleared after each request */
-				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 				 /* MHD's own checks (Host, spaces in the target); head_malformed
 		 * does the rest */
 				 MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
