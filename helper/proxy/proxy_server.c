@@ -59,6 +59,7 @@ struct proxy {
 	int mhd_due; /* MHD has work: an event on its descriptor, a resumed request */
 	struct sockaddr_storage listen_addr; /* the local end of every connection */
 	uid_t uid; /* the only uid whose connections are served */
+	char hosts[4][80]; /* the Host values that name it (hosts_make) */
 	/* `limits` guards the two counts (the loop's thread alone changes
 	 * them now; the lock costs nothing uncontended) */
 	pthread_mutex_t limits;
@@ -92,6 +93,7 @@ struct preq {
 	char *body;
 	size_t body_len, body_cap;
 	size_t body_reserved; /* counted in px->body_held */
+	size_t body_hint; /* the Content-Length, when under proxy_max_body */
 	int client_fd;
 	unsigned status;
 	unsigned long long bytes_out;
@@ -146,20 +148,24 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, struct preq *rq, u
 
 /* ---- who may call, and what ---- */
 
-static int host_allowed(const struct proxy_conf *pc, const char *host)
+/* The Host values that name this proxy, made once at start. */
+static void hosts_make(struct proxy *px)
 {
-	char want[80];
 	static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
 
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		snprintf(px->hosts[i], sizeof(px->hosts[i]), "%s:%u", names[i], px->pc.port);
+	snprintf(px->hosts[3], sizeof(px->hosts[3]), "%s:%u", px->pc.listen_host, px->pc.port);
+}
+
+static int host_allowed(const struct proxy *px, const char *host)
+{
 	if (!host)
 		return 0;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(want, sizeof(want), "%s:%u", names[i], pc->port);
-		if (!strcasecmp(host, want))
+	for (size_t i = 0; i < sizeof(px->hosts) / sizeof(px->hosts[0]); i++)
+		if (!strcasecmp(host, px->hosts[i]))
 			return 1;
-	}
-	snprintf(want, sizeof(want), "%s:%u", pc->listen_host, pc->port);
-	return !strcasecmp(host, want);
+	return 0;
 }
 
 static int key_matches(const struct proxy_conf *pc, const char *v)
@@ -377,17 +383,19 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char 
 {
 	struct hdr_ctx *h = cls;
 	struct curl_slist *l;
-	char *line;
+	/* a whole request head is at most REQUEST_HEAD_MAX */
+	char line[REQUEST_HEAD_MAX + 4];
+	int n;
 
 	(void)kind;
 	if (header_dropped(name, h->connection))
 		return MHD_YES;
-	if (asprintf(&line, "%s: %s", name, value ? value : "") < 0) {
+	n = snprintf(line, sizeof(line), "%s: %s", name, value ? value : "");
+	if (n < 0 || (size_t)n >= sizeof(line)) {
 		h->oom = 1;
 		return MHD_NO;
 	}
 	l = curl_slist_append(h->list, line);
-	free(line);
 	if (!l) {
 		h->oom = 1;
 		return MHD_NO;
@@ -490,10 +498,17 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 	if (upstream_whole(u)) {
 		/* the answer came whole with its head (a small non-streamed
 		 * one): MHD sends head and body in one write */
-		r = MHD_create_response_from_buffer(u->len, u->buf, MHD_RESPMEM_MUST_COPY);
+		/* no copy: u, and so its buffer, lives until on_completed,
+		 * after the last byte was sent */
+		r = MHD_create_response_from_buffer(u->len, u->buf, MHD_RESPMEM_PERSISTENT);
 		rq->bytes_out = u->len;
 	} else {
-		r = MHD_create_response_from_callback(size, READ_BLOCK, on_read, rq, NULL);
+		/* a chunked answer is built in the connection's pool, and the
+		 * block (which libmicrohttpd allocates and clears with every
+		 * response) serves only an answer of known length */
+		r = MHD_create_response_from_callback(size,
+						      size == MHD_SIZE_UNKNOWN ? 256 : READ_BLOCK,
+						      on_read, rq, NULL);
 	}
 	if (!r)
 		return MHD_NO;
@@ -559,10 +574,11 @@ static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
 
 /* ---- the access handler ---- */
 
-static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection *c,
-			      const struct preq *rq, const char *method, const char *version,
-			      const char **code, const char **msg)
+static unsigned check_request(const struct proxy *px, struct MHD_Connection *c, struct preq *rq,
+			      const char *method, const char *version, const char **code,
+			      const char **msg)
 {
+	const struct proxy_conf *pc = &px->pc;
 	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	unsigned status = 400, path;
 	const char *why = head_malformed(c, rq, method, version, &status);
@@ -579,7 +595,7 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 		*msg = "This proxy answers no preflight or tunnel requests.";
 		return 405;
 	}
-	if (!host_allowed(pc, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"))) {
+	if (!host_allowed(px, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"))) {
 		*code = "MisdirectedRequest";
 		*msg = "The Host header does not name this proxy's address.";
 		return 421;
@@ -605,6 +621,8 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 		*msg = "The request body is larger than proxy_max_body.";
 		return 413;
 	}
+	if (clen)
+		rq->body_hint = (size_t)strtoull(clen, NULL, 10);
 	return 0;
 }
 
@@ -615,7 +633,8 @@ static int body_append(struct preq *rq, const char *data, size_t n, size_t max)
 	if (n > max - rq->body_len)
 		return 413;
 	if (rq->body_len + n > rq->body_cap) {
-		size_t cap = rq->body_cap ? rq->body_cap : 16384;
+		/* the announced length when there is one: one allocation */
+		size_t cap = rq->body_cap ? rq->body_cap : rq->body_hint ? rq->body_hint : 16384;
 		char *b;
 
 		while (cap < rq->body_len + n)
@@ -665,7 +684,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return answer_error(c, rq, 503, "ProxyBusy",
 					    "The proxy has proxy_max_connections connections open.");
 		}
-		unsigned status = check_request(&px->pc, c, rq, method, version, &code, &msg);
+		unsigned status = check_request(px, c, rq, method, version, &code, &msg);
 
 		if (status)
 			return answer_error(c, rq, status, code, msg);
@@ -915,6 +934,7 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 	malloc_tune();
 	px->pc = *pc;
 	px->host = *host;
+	hosts_make(px);
 	px->uid = geteuid();
 	px->epfd = px->stop.fd = -1;
 	px->env.keys.fd = -1;
