@@ -87,6 +87,7 @@ struct preq {
 	const char *uri_in_place; /* where MHD has it, in its read buffer */
 	long long t0; /* clock_now_ms at the first line */
 	char method[16];
+	int http10; /* an HTTP/1.0 request */
 	int started;
 	int refuse; /* status to answer once the body is read (413, 503) */
 	int close_after; /* over the connection cap: the connection closes */
@@ -505,10 +506,11 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 	} else {
 		/* a chunked answer is built in the connection's pool, and the
 		 * block (which libmicrohttpd allocates and clears with every
-		 * response) serves only an answer of known length */
-		r = MHD_create_response_from_callback(size,
-						      size == MHD_SIZE_UNKNOWN ? 256 : READ_BLOCK,
-						      on_read, rq, NULL);
+		 * response) serves only an answer of known length, or one to
+		 * an HTTP/1.0 client, which gets no chunks */
+		size_t block = size == MHD_SIZE_UNKNOWN && !rq->http10 ? 256 : READ_BLOCK;
+
+		r = MHD_create_response_from_callback(size, block, on_read, rq, NULL);
 	}
 	if (!r)
 		return MHD_NO;
@@ -679,6 +681,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			rq->cw->rq = rq;
 		rq->client_fd = ci ? ci->connect_fd : -1;
 		ds_strcpy(rq->method, sizeof(rq->method), method);
+		rq->http10 = version && !strcmp(version, "HTTP/1.0");
 		if (connections_over(px)) {
 			rq->close_after = 1;
 			return answer_error(c, rq, 503, "ProxyBusy",
