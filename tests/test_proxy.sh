@@ -1155,6 +1155,37 @@ test_proxy_answers_502_to_oversized_upstream_headers() {
 	grep -q "GET $CHAT 502 " "$PLOG" || { diag "log: $(grep bh1 "$PLOG"; head -c 300 "$PLOG")"; return 1; }
 }
 
+# A connection's memory holds a response head of 1.5 KiB from upstream
+# (nginx's default buffer for it is one page): a larger one is a 502 with
+# a reason, and the connection goes on serving.
+test_proxy_answers_502_to_an_upstream_head_it_cannot_hold() {
+	start_proxy || return 1
+	local w1 w2 code
+	w1=$(curl -sS -o "$TMPROOT/b" -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $OPENAI_API_KEY" \
+		"$BASE$CHAT?mode=bighead&id=bh2&kb=8")
+	w2=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 20 -H "Authorization: Bearer $OPENAI_API_KEY" \
+		"$BASE$CHAT?mode=bighead&id=bh3&kb=1")
+	code=$(post $CHAT)
+	stop_proxy
+	[ "$w1 $w2 $code" = "502 200 200" ] || { diag "statuses $w1 $w2 $code: $(head -c 200 "$TMPROOT/b")"; return 1; }
+	grep -q "GET $CHAT 502 .*larger than the proxy forwards" "$PLOG" || { diag "log: $(head -c 300 "$PLOG")"; return 1; }
+}
+
+# What SDKs send (Claude Code: two dozen fields, about 1 KiB) fits in a
+# connection's memory with room to spare; a head over it is answered 431,
+# not cut off.
+test_proxy_takes_a_request_head_of_two_kib_and_refuses_eight() {
+	start_proxy || return 1
+	local small=() i big w1 w2 w3
+	for i in $(seq 24); do small+=(-H "X-Sdk-Header-$i: $(printf '%060d' "$i")"); done
+	big=$(printf 'x%.0s' $(seq 8192))
+	w1=$(curl -sS -o /dev/null -w '%{http_code}' "${small[@]}" -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT")
+	w2=$(curl -sS -o /dev/null -w '%{http_code}' -H "X-Big: $big" -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT")
+	w3=$(curl -sS -o /dev/null -w '%{http_code}' "${small[@]}" "${small[@]}" -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$BASE$CHAT")
+	stop_proxy
+	[ "$w1 $w2 $w3" = "200 431 431" ] || { diag "statuses $w1 $w2 $w3"; return 1; }
+}
+
 # An upstream that refuses with 401 before reading the body: the replay
 # carries the whole body again.
 test_proxy_replays_the_whole_body_after_an_early_401() {

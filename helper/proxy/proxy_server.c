@@ -17,6 +17,7 @@
 #include "proxy/proxy_upstream.h"
 
 #include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -31,6 +32,19 @@
 #include <unistd.h>
 
 #define READ_BLOCK (16 * 1024)
+/* libmicrohttpd clears a connection's whole memory pool after every
+ * request, so an idle keep-alive connection holds all of it (it was 32
+ * KiB: 10,000 idle connections held 339 MiB). The pool holds the request
+ * head, a record per header field (HEAD_FIELD_COST) and then the response
+ * head, so both are bounded here, with an answer rather than a closed
+ * connection: a request head over REQUEST_HEAD_MAX is a 431, an upstream
+ * head over FORWARD_HEAD_MAX a 502 (as nginx's "upstream sent too big
+ * header"; its default buffer for it is one page). What SDKs send
+ * (Claude Code: two dozen fields, about 1 KiB) is well inside. */
+#define CONN_POOL (6 * 1024)
+#define HEAD_FIELD_COST 64 /* libmicrohttpd's record of a field, and alignment */
+#define REQUEST_HEAD_MAX (4 * 1024)
+#define FORWARD_HEAD_MAX (1536)
 
 struct proxy {
 	struct proxy_conf pc; /* copies of what start was given */
@@ -45,6 +59,7 @@ struct proxy {
 	int mhd_due; /* MHD has work: an event on its descriptor, a resumed request */
 	struct sockaddr_storage listen_addr; /* the local end of every connection */
 	uid_t uid; /* the only uid whose connections are served */
+	char hosts[4][80]; /* the Host values that name it (hosts_make) */
 	/* `limits` guards the two counts (the loop's thread alone changes
 	 * them now; the lock costs nothing uncontended) */
 	pthread_mutex_t limits;
@@ -72,12 +87,14 @@ struct preq {
 	const char *uri_in_place; /* where MHD has it, in its read buffer */
 	long long t0; /* clock_now_ms at the first line */
 	char method[16];
+	int http10; /* an HTTP/1.0 request */
 	int started;
 	int refuse; /* status to answer once the body is read (413, 503) */
 	int close_after; /* over the connection cap: the connection closes */
 	char *body;
 	size_t body_len, body_cap;
 	size_t body_reserved; /* counted in px->body_held */
+	size_t body_hint; /* the Content-Length, when under proxy_max_body */
 	int client_fd;
 	unsigned status;
 	unsigned long long bytes_out;
@@ -109,7 +126,8 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, struct preq *rq, u
 		return MHD_NO;
 	}
 	/* a request that was not strict leaves the connection unframed */
-	if (status == 400 && MHD_add_response_header(r, "Connection", "close") != MHD_YES) {
+	if ((status == 400 || status == 431) &&
+	    MHD_add_response_header(r, "Connection", "close") != MHD_YES) {
 		MHD_destroy_response(r);
 		return MHD_NO;
 	}
@@ -131,20 +149,24 @@ static enum MHD_Result answer_error(struct MHD_Connection *c, struct preq *rq, u
 
 /* ---- who may call, and what ---- */
 
-static int host_allowed(const struct proxy_conf *pc, const char *host)
+/* The Host values that name this proxy, made once at start. */
+static void hosts_make(struct proxy *px)
 {
-	char want[80];
 	static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
 
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		snprintf(px->hosts[i], sizeof(px->hosts[i]), "%s:%u", names[i], px->pc.port);
+	snprintf(px->hosts[3], sizeof(px->hosts[3]), "%s:%u", px->pc.listen_host, px->pc.port);
+}
+
+static int host_allowed(const struct proxy *px, const char *host)
+{
 	if (!host)
 		return 0;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(want, sizeof(want), "%s:%u", names[i], pc->port);
-		if (!strcasecmp(host, want))
+	for (size_t i = 0; i < sizeof(px->hosts) / sizeof(px->hosts[0]); i++)
+		if (!strcasecmp(host, px->hosts[i]))
 			return 1;
-	}
-	snprintf(want, sizeof(want), "%s:%u", pc->listen_host, pc->port);
-	return !strcasecmp(host, want);
+	return 0;
 }
 
 static int key_matches(const struct proxy_conf *pc, const char *v)
@@ -175,6 +197,7 @@ static int caller_allowed(const struct proxy_conf *pc, struct MHD_Connection *c)
  * upstream: the upstream request is made of these fields only. */
 struct head_walk {
 	const char *next; /* where the next line must begin; NULL: refused */
+	size_t fields;
 	struct rules_framing framing;
 };
 
@@ -191,12 +214,15 @@ static enum MHD_Result on_head_field(void *cls, enum MHD_ValueKind kind, const c
 	w->next = rules_header_in_place(name, nlen, value, vlen);
 	if (!w->next)
 		return MHD_NO;
+	w->fields++;
 	rules_framing_add(&w->framing, name, nlen, value, vlen);
 	return MHD_YES;
 }
 
+/* *status is set to 431 when the head, well formed, takes more of the
+ * connection's pool than REQUEST_HEAD_MAX. */
 static const char *head_malformed(struct MHD_Connection *c, const struct preq *rq,
-				  const char *method, const char *version)
+				  const char *method, const char *version, unsigned *status)
 {
 	size_t mlen = strlen(method);
 	struct head_walk w;
@@ -218,6 +244,10 @@ static const char *head_malformed(struct MHD_Connection *c, const struct preq *r
 	if (!w.next || w.next[0] != 0 || w.next[1] != 0)
 		return "A header line is malformed: a control byte in a value, a space before the colon, a folded line, or a line end other than CRLF.";
 	why = rules_request_framing(&w.framing, version[7] == '0');
+	if (!why && (size_t)(w.next + 2 - method) + w.fields * HEAD_FIELD_COST > REQUEST_HEAD_MAX) {
+		*status = 431;
+		return "The request head is larger than the proxy takes (4 KiB, counting 64 bytes a field).";
+	}
 	return why;
 }
 
@@ -354,17 +384,19 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char 
 {
 	struct hdr_ctx *h = cls;
 	struct curl_slist *l;
-	char *line;
+	/* a whole request head is at most REQUEST_HEAD_MAX */
+	char line[REQUEST_HEAD_MAX + 4];
+	int n;
 
 	(void)kind;
 	if (header_dropped(name, h->connection))
 		return MHD_YES;
-	if (asprintf(&line, "%s: %s", name, value ? value : "") < 0) {
+	n = snprintf(line, sizeof(line), "%s: %s", name, value ? value : "");
+	if (n < 0 || (size_t)n >= sizeof(line)) {
 		h->oom = 1;
 		return MHD_NO;
 	}
 	l = curl_slist_append(h->list, line);
-	free(line);
 	if (!l) {
 		h->oom = 1;
 		return MHD_NO;
@@ -441,6 +473,7 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 {
 	struct upstream *u = rq->up;
 	uint64_t size = MHD_SIZE_UNKNOWN;
+	size_t head = 0;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
@@ -455,13 +488,29 @@ static enum MHD_Result answer_upstream(struct MHD_Connection *c, struct preq *rq
 		size = (uint64_t)u->content_length;
 	else if (!strcmp(rq->method, "HEAD") || u->status == 304)
 		size = 0;
+	for (struct curl_slist *l = u->resp_headers; l; l = l->next)
+		head += strlen(l->data) + 2;
+	if (head > FORWARD_HEAD_MAX) {
+		/* the reason goes to the log line too */
+		ds_strcpy(u->reason, sizeof(u->reason),
+			  "The upstream's response head is larger than the proxy forwards (1.5 KiB).");
+		return answer_error(c, rq, 502, "ProxyUpstreamError", u->reason);
+	}
 	if (upstream_whole(u)) {
 		/* the answer came whole with its head (a small non-streamed
 		 * one): MHD sends head and body in one write */
-		r = MHD_create_response_from_buffer(u->len, u->buf, MHD_RESPMEM_MUST_COPY);
+		/* no copy: u, and so its buffer, lives until on_completed,
+		 * after the last byte was sent */
+		r = MHD_create_response_from_buffer(u->len, u->buf, MHD_RESPMEM_PERSISTENT);
 		rq->bytes_out = u->len;
 	} else {
-		r = MHD_create_response_from_callback(size, READ_BLOCK, on_read, rq, NULL);
+		/* a chunked answer is built in the connection's pool, and the
+		 * block (which libmicrohttpd allocates and clears with every
+		 * response) serves only an answer of known length, or one to
+		 * an HTTP/1.0 client, which gets no chunks */
+		size_t block = size == MHD_SIZE_UNKNOWN && !rq->http10 ? 256 : READ_BLOCK;
+
+		r = MHD_create_response_from_callback(size, block, on_read, rq, NULL);
 	}
 	if (!r)
 		return MHD_NO;
@@ -527,18 +576,19 @@ static int upstream_prepare(struct preq *rq, struct MHD_Connection *c)
 
 /* ---- the access handler ---- */
 
-static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection *c,
-			      const struct preq *rq, const char *method, const char *version,
-			      const char **code, const char **msg)
+static unsigned check_request(const struct proxy *px, struct MHD_Connection *c, struct preq *rq,
+			      const char *method, const char *version, const char **code,
+			      const char **msg)
 {
+	const struct proxy_conf *pc = &px->pc;
 	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-	const char *why = head_malformed(c, rq, method, version);
-	unsigned path;
+	unsigned status = 400, path;
+	const char *why = head_malformed(c, rq, method, version, &status);
 
 	if (why) {
-		*code = "BadRequest";
+		*code = status == 431 ? "RequestHeaderFieldsTooLarge" : "BadRequest";
 		*msg = why;
-		return 400;
+		return status;
 	}
 
 	if (!strcmp(rq->method, "OPTIONS") || !strcmp(rq->method, "CONNECT") ||
@@ -547,7 +597,7 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 		*msg = "This proxy answers no preflight or tunnel requests.";
 		return 405;
 	}
-	if (!host_allowed(pc, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"))) {
+	if (!host_allowed(px, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"))) {
 		*code = "MisdirectedRequest";
 		*msg = "The Host header does not name this proxy's address.";
 		return 421;
@@ -573,6 +623,8 @@ static unsigned check_request(const struct proxy_conf *pc, struct MHD_Connection
 		*msg = "The request body is larger than proxy_max_body.";
 		return 413;
 	}
+	if (clen)
+		rq->body_hint = (size_t)strtoull(clen, NULL, 10);
 	return 0;
 }
 
@@ -583,7 +635,8 @@ static int body_append(struct preq *rq, const char *data, size_t n, size_t max)
 	if (n > max - rq->body_len)
 		return 413;
 	if (rq->body_len + n > rq->body_cap) {
-		size_t cap = rq->body_cap ? rq->body_cap : 16384;
+		/* the announced length when there is one: one allocation */
+		size_t cap = rq->body_cap ? rq->body_cap : rq->body_hint ? rq->body_hint : 16384;
 		char *b;
 
 		while (cap < rq->body_len + n)
@@ -628,12 +681,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			rq->cw->rq = rq;
 		rq->client_fd = ci ? ci->connect_fd : -1;
 		ds_strcpy(rq->method, sizeof(rq->method), method);
+		rq->http10 = version && !strcmp(version, "HTTP/1.0");
 		if (connections_over(px)) {
 			rq->close_after = 1;
 			return answer_error(c, rq, 503, "ProxyBusy",
 					    "The proxy has proxy_max_connections connections open.");
 		}
-		unsigned status = check_request(&px->pc, c, rq, method, version, &code, &msg);
+		unsigned status = check_request(px, c, rq, method, version, &code, &msg);
 
 		if (status)
 			return answer_error(c, rq, status, code, msg);
@@ -855,6 +909,19 @@ static int loop_add(struct proxy *px, struct loop_tag *t)
 	return epoll_ctl(px->epfd, EPOLL_CTL_ADD, t->fd, &ev);
 }
 
+/* glibc gives the top of the loop thread's heap back to the kernel
+ * (madvise) whenever 128 KiB of it is free, and takes it again (page
+ * faults) on the next request: a quarter of the proxy's CPU went there.
+ * The proxy keeps what it has used, up to a bound; buffers of a
+ * mebibyte or more still come from mmap and go back when freed. */
+static void malloc_tune(void)
+{
+#if defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
+	(void)mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+#endif
+}
+
 static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *host, int listen_fd,
 		       struct proxy **out, struct ds_err *err)
 {
@@ -867,8 +934,10 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 		close(listen_fd);
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	}
+	malloc_tune();
 	px->pc = *pc;
 	px->host = *host;
+	hosts_make(px);
 	px->uid = geteuid();
 	px->epfd = px->stop.fd = -1;
 	px->env.keys.fd = -1;
@@ -906,9 +975,7 @@ static int proxy_start(const struct proxy_conf *pc, const struct proxy_host *hos
 		 * not even taken */
 				 MHD_OPTION_CONNECTION_LIMIT, pc->max_connections + 64,
 				 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)pc->idle_timeout,
-				 /* MHD's default: a request head up to about 16 KiB; the pool
-		 * is cleared after each request */
-				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+				 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 				 /* MHD's own checks (Host, spaces in the target); head_malformed
 		 * does the rest */
 				 MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);

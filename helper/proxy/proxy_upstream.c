@@ -130,7 +130,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 	size_t n = size * nmemb, len = n;
 	const char *colon;
 	struct curl_slist *l;
-	char *line;
+	char small[1024], *line;
 
 	/* strict, as requests are (SPEC 10): a line the client's parser
 	 * could read otherwise than ours is a 502, and the connection, whose
@@ -220,11 +220,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 		id_take(u->cur_id, sizeof(u->cur_id), v, vlen);
 	if (is_hop_by_hop(data, nlen))
 		return n;
-	line = strndup(data, len);
+	/* a line of the usual size is made on the stack */
+	line = len < sizeof(small) ? small : malloc(len + 1);
 	if (!line)
 		return 0;
+	memcpy(line, data, len);
+	line[len] = 0;
 	l = curl_slist_append(u->cur_headers, line);
-	free(line);
+	if (line != small)
+		free(line);
 	if (!l)
 		return 0;
 	u->cur_headers = l;
@@ -252,7 +256,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	if (n > PROXY_BUF_MAX - u->len)
 		return 0;
 	if (u->len + n > u->cap) {
-		size_t cap = u->cap ? u->cap : 16384;
+		/* a small answer of known length: one allocation of its size */
+		size_t cap = u->cap ? u->cap
+			     : u->content_length > 0 && u->content_length < 16384
+				     ? (size_t)u->content_length
+				     : 16384;
 		char *b;
 
 		while (cap < u->len + n)
