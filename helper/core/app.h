@@ -25,6 +25,7 @@ struct opts {
 	int print_env, new_key, quiet, key_file; /* proxy; exec --key-file */
 	const char *log; /* proxy --log */
 	int print_key; /* proxy --print-key */
+	int check, access_key; /* rotate --check; add --access-key */
 	char **rest; /* positional arguments after the command */
 	int nrest;
 };

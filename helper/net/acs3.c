@@ -171,6 +171,16 @@ static void query_add(struct buf *b, const struct acs3_field *query, size_t nque
 	free(q);
 }
 
+char *acs3_canonical_query(const struct acs3_field *query, size_t nquery)
+{
+	struct buf b = { NULL, 0, 0 };
+
+	if (buf_init(&b))
+		return NULL;
+	query_add(&b, query, nquery);
+	return b.s;
+}
+
 static size_t hdrs_collect(const struct acs3_field *headers, size_t nheaders, struct hdr *h)
 {
 	size_t n = 0;

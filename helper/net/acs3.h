@@ -24,6 +24,10 @@ struct acs3_field {
  * "/" is kept too, for a path. A new string the caller frees, or NULL. */
 char *acs3_encode(const char *in, size_t len, int keep_slash);
 
+/* The canonical query string ("a=1&b=x%20y", names sorted bytewise), also
+ * the query a signed request's URL carries. A new string, or NULL. */
+char *acs3_canonical_query(const struct acs3_field *query, size_t nquery);
+
 /* out: the lower-hex SHA-256 of len bytes, NUL-terminated. */
 void acs3_sha256_hex(const void *data, size_t len, char out[ACS3_HEX_LEN + 1]);
 

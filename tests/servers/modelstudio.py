@@ -46,7 +46,7 @@ STATE = os.path.join(DIR, "modelstudio-state.json")
 FAULTS = os.path.join(DIR, "faults.json")
 LOG = os.path.join(DIR, "modelstudio.log")
 QUOTA = 20
-PAGE = 10  # default maxResults: a workspace of more keys takes two pages
+PAGE = 10  # the most keys a page holds, whatever maxResults asks: 20 keys take two pages
 WINDOW = 15 * 60
 lock = threading.Lock()
 nonces = set()
@@ -215,8 +215,12 @@ class Api(BaseHTTPRequestHandler):
                 return self.answer(400, {"code": "ApiKeyQuotaExceeded",
                                          "message": "a workspace holds %d keys at most" % QUOTA})
             st["next_id"] = st.get("next_id", 1000) + 1
-            key = {"id": st["next_id"], "value": new_value(), "description": params.get("description", ""),
+            key = {"id": st["next_id"], "value": new_value(), "description": params.get("description", ""), "ws": ws,
                    "created": int(time.time() * 1000), "auth": form, "by_rotate": True}
+            # what a later list shows of its auth (as the old key's was given)
+            ips = [form[k] for k in sorted((k for k in form if k.startswith("auth.accessIps.")),
+                                           key=lambda k: int(k.rsplit(".", 1)[1]))]
+            key["auth_out"] = dict({"type": form.get("auth.type", "All")}, **({"accessIps": ips} if ips else {}))
             keys.append(key)
             save(st)
         log({"action": "CreateApiKey", "workspace": ws, "id": key["id"], "auth": form,
@@ -233,19 +237,21 @@ class Api(BaseHTTPRequestHandler):
     def list(self, params):
         ws = params.get("workspaceId", "")
         with lock:
-            keys = load().get("workspaces", {}).get(ws, [])
+            spaces = load().get("workspaces", {})
+        # no workspace: every key the caller may see
+        keys = spaces.get(ws, []) if ws else [k for v in spaces.values() for k in v]
         if params.get("apiKeyId"):
             keys = [k for k in keys if str(k["id"]) == params["apiKeyId"]]
         if params.get("description"):
             keys = [k for k in keys if params["description"] in k["description"]]
-        size = int(params.get("maxResults") or PAGE)
+        size = min(int(params.get("maxResults") or PAGE), PAGE)
         start = int(params.get("nextToken") or 0)
         page = keys[start:start + size]
         nxt = str(start + size) if start + size < len(keys) else ""
         log({"action": "ListApiKeys", "workspace": ws, "start": start, "n": len(page)})
         return self.answer(200, {"apiKeys": [
             {"apiKeyId": k["id"], "apiKeyValue": mask(k["value"]), "description": k["description"],
-             "gmtCreate": k["created"], "workspaceId": ws, "disabled": 0, "createdBy": "test",
+             "gmtCreate": k["created"], "workspaceId": k.get("ws", ws), "disabled": 0, "createdBy": "test",
              "auth": k.get("auth_out", {"type": "All"})} for k in page],
             "nextToken": nxt, "totalCount": len(keys), "maxResults": size})
 
