@@ -73,7 +73,7 @@ fault() { printf '%s\n' "$1" >"$FAULTS"; }
 ms_keys() {
 	python3 -c 'import json,sys; [print(k["id"], k["value"]) for k in json.load(open(sys.argv[1])).get("workspaces", {}).get(sys.argv[2], [])]' "$STATE" "$WS"
 }
-ms_has_id() { ms_keys | grep -q "^$1 "; }
+ms_has_id() { ms_keys | grep "^$1 " >/dev/null; }
 ms_log_has() { grep -q -- "$1" "$MSLOG"; }
 
 # A profile p holding a console-made key (id $OLD_ID), and the AccessKey
@@ -254,6 +254,34 @@ test_metadata_role_rotates_with_no_access_key_anywhere() {
 		ms_log_has '"metadata": "credentials"' &&
 		grep '"action": "CreateApiKey"' "$MSLOG" | grep -q '"sts": true' ||
 		{ diag "the role's credentials were not used: $(head -c 600 "$MSLOG")"; return 1; }
+}
+
+# The double refuses what the service refuses (each case signed by
+# tests/servers/ms_probe.py; "ok" shows that the probe itself signs right).
+probe() {
+	PROBE=$(python3 "$TESTS_SRC/servers/ms_probe.py" "$SRV" "$AK_ID" "$AK_SECRET" "$1")
+	[ "$PROBE" = "$2" ] || { diag "$1: got '$PROBE', want '$2'"; return 1; }
+}
+test_double_takes_a_well_signed_request() {
+	ms_reset
+	probe ok "200 "
+}
+test_double_refuses_a_replayed_nonce() {
+	ms_reset
+	probe replay "400 SignatureNonceUsed"
+}
+test_double_refuses_a_date_outside_15_minutes() {
+	ms_reset
+	probe stale "400 InvalidTimeStamp.Expired"
+}
+test_double_takes_role_credentials_with_their_token_only() {
+	ms_reset
+	ms_set role '"probe-role"'
+	probe sts "200 " && probe sts-without-token "400 InvalidSecurityToken.Mismatch"
+}
+test_double_refuses_a_body_that_is_not_the_one_hashed() {
+	ms_reset
+	probe body-changed "400 InvalidContentSha256"
 }
 
 test_no_credentials_anywhere_is_a_clear_error() {
@@ -442,6 +470,11 @@ t test_verify_mint_failure_keeps_the_old_key_and_names_it
 t test_delete_failure_names_the_old_key
 t test_metadata_role_rotates_with_no_access_key_anywhere
 t test_no_credentials_anywhere_is_a_clear_error
+t test_double_takes_a_well_signed_request
+t test_double_refuses_a_replayed_nonce
+t test_double_refuses_a_date_outside_15_minutes
+t test_double_takes_role_credentials_with_their_token_only
+t test_double_refuses_a_body_that_is_not_the_one_hashed
 t test_bad_signature_is_refused_by_the_double
 t test_quota_full_is_refused_before_anything_is_made
 t test_stored_access_key_is_used_and_kept_out_of_listings
