@@ -469,6 +469,27 @@ test_doctor_fails_when_a_tool_points_at_a_stopped_proxy() {
 	expect_rc 1 && doctor_line '\[FAIL\] .*settings.json points Claude Code at the standalone proxy on 127.0.0.1:8418, which does not answer; fix: .*dashscope-credential proxy'
 }
 
+# `work` re-added in another region: a settings file still sending it to
+# the old region's URL fails, and setup's fix clears that line. The real
+# addresses are compared, so doctor runs without the test server's override.
+test_doctor_fails_on_a_helper_whose_profile_moved_region() {
+	local sg
+	sg=$(env -u DASHSCOPE_CREDENTIAL_ENDPOINT "$DS" env -p work --for anthropic --shell pam --no-key |
+		sed -n 's/^ANTHROPIC_BASE_URL=//p')
+	[ -n "$sg" ] || { diag "env gave no Anthropic URL for work"; return 1; }
+	claude_settings "{\"apiKeyHelper\": \"$DS token -p work\", \"env\": {\"ANTHROPIC_BASE_URL\": \"$sg\"}}"
+	env -u DASHSCOPE_CREDENTIAL_ENDPOINT "$DS" doctor >"$OUT" 2>"$ERR"
+	RC=$?
+	! grep -q 'another region' "$OUT" || { diag "flagged before the move: $(grep 'another region' "$OUT")"; return 1; }
+	add_key work "$KEY" --region beijing || { diag "re-add failed"; return 1; }
+	env -u DASHSCOPE_CREDENTIAL_ENDPOINT "$DS" doctor >"$OUT" 2>"$ERR"
+	RC=$?
+	expect_rc 1 && doctor_line "\[FAIL\] .*settings.json: the base URL $sg is not profile work's \(cn-beijing, .*\): the key would go to another region; fix: .*setup claude-code" || return 1
+	"$DS" setup claude-code -p work >/dev/null 2>&1 || return 1
+	env -u DASHSCOPE_CREDENTIAL_ENDPOINT "$DS" doctor >"$OUT" 2>"$ERR"
+	! grep -q 'another region' "$OUT"
+}
+
 # ---- small things (issue 25) ----
 test_add_trims_whitespace_around_a_pasted_key() {
 	printf ' \tsk-test-ok-trimmed-1 \n' | "$DS" add trimmed --region sg >"$OUT" 2>"$ERR"

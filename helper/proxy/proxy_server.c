@@ -697,7 +697,7 @@ static void log_line(const struct preq *rq)
 	const struct proxy_host *host = &rq->px->host;
 	time_t now = time(NULL);
 	struct tm tm;
-	char when[32], method[4 * 16], path[4 * 200], line[1536], why[4 * 160] = "";
+	char when[32], method[4 * 16], path[4 * 200], line[2560], why[4 * 160] = "";
 	size_t plen = strcspn(rq->uri, "?");
 	double secs = (double)(clock_now_ms() - rq->t0) / 1e3;
 
