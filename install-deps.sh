@@ -4,7 +4,7 @@
 # Debian/Ubuntu (uses sudo when not root).
 set -eu
 packages="autoconf automake libtool pkg-config make gcc
-  libsecret-1-dev libcurl4-openssl-dev libjansson-dev check libpam0g-dev
+  libsecret-1-dev libcurl4-openssl-dev libssl-dev libjansson-dev check libpam0g-dev
   libpam-wrapper libpamtest0-dev
   libmicrohttpd-dev libsystemd-dev systemd
   gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux

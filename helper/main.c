@@ -40,6 +40,8 @@ enum {
 	OPT_LOG,
 	OPT_PRINT_KEY,
 	OPT_SEALED,
+	OPT_CHECK,
+	OPT_ACCESS_KEY,
 };
 
 /* Which command-specific options each command takes (global options are
@@ -59,8 +61,10 @@ struct command {
 #define O(x) (1u << ((x)-OPT_JSON))
 
 static const struct command commands[] = {
-	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT) | O(OPT_SYSTEM) | O(OPT_SEALED), 1, 1,
-	  "add [PROFILE] --region REGION [--workspace ID] [--plan payg|coding] [--verify] [--default] [--system [--sealed]]" },
+	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT) | O(OPT_SYSTEM) | O(OPT_SEALED) | O(OPT_ACCESS_KEY), 1, 1,
+	  "add [PROFILE] --region REGION [--workspace ID] [--plan payg|coding] [--verify] [--default] [--system [--sealed]] | add --access-key [--system] PROFILE" },
+	{ "rotate", cmd_rotate, O(OPT_SYSTEM) | O(OPT_CHECK), 1, 1,
+	  "rotate [--system] PROFILE | rotate --check [--system] [PROFILE]" },
 	{ "list", cmd_list, O(OPT_JSON) | O(OPT_SYSTEM), 1, 0, "list [--json] [--system]" },
 	{ "remove", cmd_remove, O(OPT_SYSTEM), 1, 1, "remove PROFILE [--system]" },
 	{ "token", cmd_token, 0, 1, 0,
@@ -115,6 +119,8 @@ static const struct option long_opts[] = {
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "print-key", no_argument, NULL, OPT_PRINT_KEY },
 	{ "sealed", no_argument, NULL, OPT_SEALED },
+	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "access-key", no_argument, NULL, OPT_ACCESS_KEY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -259,6 +265,14 @@ static int parse_args(int argc, char **argv, int in_order, struct opts *o, unsig
 			break;
 		case OPT_SEALED:
 			o->sealed = 1;
+			*given |= O(c);
+			break;
+		case OPT_CHECK:
+			o->check = 1;
+			*given |= O(c);
+			break;
+		case OPT_ACCESS_KEY:
+			o->access_key = 1;
 			*given |= O(c);
 			break;
 		case ':':

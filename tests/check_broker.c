@@ -36,7 +36,7 @@ static int fake_list(void *state, const char *only, int with_secret, store_recor
 	(void)with_secret;
 	(void)err;
 	for (size_t i = 0; i < 2; i++) {
-		struct store_record r = { names[i], "sg", "", "payg", NULL, 0, 0 };
+		struct store_record r = { names[i], "sg", "", "payg", NULL, 0, 0, NULL };
 		int rc;
 
 		if (only && strcmp(only, names[i]))
@@ -53,7 +53,7 @@ static int fake_mint(void *state, const char *name, unsigned long lifetime, stor
 		     void *ctx, struct ds_err *err)
 {
 	char key[32];
-	struct store_record r = { name, "sg", "", "payg", key, 0, 0 };
+	struct store_record r = { name, "sg", "", "payg", key, 0, 0, NULL };
 
 	(void)state;
 	if (mint_fail)

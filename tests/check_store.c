@@ -106,9 +106,9 @@ static const struct store_ops fake_minting_ops = {
 };
 
 /* A record with a key; the cases that need another length spell it out. */
-#define REC(name, region, ws, plan, secret)                       \
-	{                                                         \
-		name, region, ws, plan, secret, strlen(secret), 0 \
+#define REC(name, region, ws, plan, secret)                             \
+	{                                                               \
+		name, region, ws, plan, secret, strlen(secret), 0, NULL \
 	}
 
 static void open_fake(struct store *st, const struct store_ops *ops,
@@ -300,7 +300,7 @@ END_TEST
 static void assert_key_refused(const char *secret, size_t len)
 {
 	const struct store_record recs[] = {
-		{ "work", "sg", "", "payg", secret, len, 0 },
+		{ "work", "sg", "", "payg", secret, len, 0, NULL },
 	};
 	struct secret *key = NULL;
 	struct ds_err err;
@@ -447,7 +447,7 @@ static int mint_work(const char *name, const char *secret, size_t len, long long
 		     struct secret **key)
 {
 	const struct store_record recs[] = {
-		{ name, "sg", "", "payg", secret, len, (long long)time(NULL) + expires_in },
+		{ name, "sg", "", "payg", secret, len, (long long)time(NULL) + expires_in, NULL },
 	};
 	struct store st;
 	long long expires_at = 0;

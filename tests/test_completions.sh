@@ -15,7 +15,7 @@ mkdir -p "$TMPROOT/path"
 ln -s "$DS" "$TMPROOT/path/dashscope-credential"
 export PATH="$TMPROOT/path:$PATH"
 
-COMMANDS="add broker capability doctor env erase exec get list proxy regions remove setup status store token"
+COMMANDS="add broker capability doctor env erase exec get list proxy regions remove rotate setup status store token"
 REGIONS=$("$DS" regions --json | python3 -c 'import json,sys; print(" ".join(sorted(sum(([r["id"]] + r["aliases"] for r in json.load(sys.stdin)), []))))')
 
 # expect_words GOT WANT: both are word lists, compared as sorted sets.

@@ -30,7 +30,7 @@ help_options() {
 	local c
 	{
 		"$DS" --help
-		for c in add list remove token env exec regions doctor get store erase capability broker status setup proxy; do
+		for c in add list remove token env exec regions doctor get store erase capability broker status setup proxy rotate; do
 			"$DS" "$c" --help
 		done
 	} | grep -oE -- '--[a-z][a-z-]*' | sort -u
@@ -53,7 +53,7 @@ test_every_man_page_option_is_in_help() {
 }
 test_every_command_is_in_the_man_page() {
 	local c
-	for c in add list remove token env exec regions doctor get store erase capability broker status setup proxy; do
+	for c in add list remove token env exec regions doctor get store erase capability broker status setup proxy rotate; do
 		grep -qE "^\.(B|TP|BR|BI).*\b$c\b" "$MAN/dashscope-credential.1" || { diag "$c not documented"; return 1; }
 	done
 }

@@ -32,6 +32,30 @@ minted_keys = {}
 once = set()  # ids of 401once requests already refused
 
 
+def managed_key(key):
+    """What the key-management double (tests/servers/modelstudio.py, same
+    DIR) says of KEY: "deleted" (401 InvalidApiKey, as the service answers
+    a deleted key), "refused" (a key rotate created, while the test's
+    faults.json says "mint": "refuse"), "live", or None (not its key)."""
+    try:
+        with open(os.path.join(DIR, "modelstudio-state.json")) as f:
+            state = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    if key in state.get("deleted", []):
+        return "deleted"
+    for keys in state.get("workspaces", {}).values():
+        for k in keys:
+            if k["value"] == key:
+                try:
+                    with open(os.path.join(DIR, "faults.json")) as f:
+                        refuse = json.load(f).get("mint") == "refuse"
+                except FileNotFoundError:
+                    refuse = False
+                return "refused" if refuse and k.get("by_rotate") else "live"
+    return None
+
+
 def log(entry):
     with lock:
         with open(LOG, "a") as f:
@@ -541,8 +565,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, "NotFound", "no such path")
         if not key.startswith("sk-"):
             return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        managed = managed_key(key)
+        if managed == "deleted":
+            return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
+        if managed == "refused":
+            return self.error(403, "AccessDenied", "Access denied.")
         parts = key.split("-")
         scenario = parts[2] if len(parts) > 2 and parts[1] == "test" else "ok"
+        if managed == "live":
+            scenario = "ok"
         with lock:
             counts[key] = counts.get(key, 0) + 1
             n = counts[key]

@@ -24,6 +24,9 @@ int cmd_doctor(struct app *app, struct ds_err *err);
 
 int cmd_status(struct app *app, struct ds_err *err);
 int cmd_setup(struct app *app, struct ds_err *err);
+int cmd_rotate(struct app *app, struct ds_err *err);
+/* add --access-key (rotate.c) */
+int cmd_add_access_key(struct app *app, struct ds_err *err);
 
 /* Prints a command's --help: its usage line and every option (help.c). */
 void help_command(const char *name, const char *usage, FILE *out);

@@ -56,6 +56,11 @@ int cmd_obtain(struct app *app, struct credential *c, struct ds_err *err);
 int env_for_proxy(const char *for_list, const struct profile *p, const char *model,
 		  const char *origin, const char *key, int kind, int set_env, struct ds_err *err);
 
+/* After add: the stored key's id in the key-management API, when
+ * credentials are at hand and ListApiKeys finds it without ambiguity,
+ * stored beside it (rotate.c); a note on stderr otherwise. */
+void add_learn_key_id(struct app *app, struct profile *p, const struct secret *key);
+
 /* Reads a key from the terminal without echo, or one line from a
  * non-terminal standard input. */
 int tty_read_key(const char *prompt, struct secret **out, struct ds_err *err);

@@ -41,7 +41,21 @@ static const struct help helps[] = {
 	  "      --system            root only: store it in the broker's system key file\n"
 	  "      --sealed            with --system: seal it with systemd-creds into\n"
 	  "                          /etc/credstore.encrypted and load it into the broker's\n"
-	  "                          service (LoadCredentialEncrypted= drop-in)\n" },
+	  "                          service (LoadCredentialEncrypted= drop-in)\n"
+	  "      --access-key        store instead an AccessKey (its id, then its secret) for\n"
+	  "                          'rotate' beside PROFILE's key, in the same store\n" },
+	{ "rotate",
+	  "Replaces PROFILE's long-lived key through Model Studio's key-management API:\n"
+	  "finds the old key's id, makes a new key with the same description and limits,\n"
+	  "stores key and id together, mints a 1-second key with it, then deletes the old\n"
+	  "key. Before the store every failure leaves the old key in use; after it every\n"
+	  "failure names the old key's id for the console. Credentials: the ECS\n"
+	  "instance's RAM role, else ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN,\n"
+	  "else the AccessKey stored with 'add --access-key PROFILE'.\n\n"
+	  "Options:\n"
+	  "      --check             say for each profile (or PROFILE) its key's id and when\n"
+	  "                          it was made; change nothing\n"
+	  "      --system            root only: a profile of the broker's system key file\n" },
 	{ "list", "Shows the stored profiles: name, region, workspace, plan, store and the key\n"
 		  "as sk-... plus its last four characters; '*' marks the default.\n\n"
 		  "Options:\n"

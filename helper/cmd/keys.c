@@ -225,6 +225,8 @@ int cmd_add(struct app *app, struct ds_err *err)
 	const char *name = app->o.nrest > 0 ? app->o.rest[0] : app->o.profile;
 	int had = 0, rc;
 
+	if (app->o.access_key)
+		return cmd_add_access_key(app, err);
 	if (!name)
 		name = "default";
 	if (!profile_name_valid(name))
@@ -271,10 +273,13 @@ int cmd_add(struct app *app, struct ds_err *err)
 		add_previous(app, p.name, &old, &had);
 		rc = store_put(&app->store, &p, key, err);
 	}
+	if (!rc) {
+		add_report(app, &p, &old, had);
+		add_learn_key_id(app, &p, key);
+	}
 	secret_free(key);
 	if (rc)
 		return rc;
-	add_report(app, &p, &old, had);
 	if (app->o.make_default) {
 		rc = conf_set_default_profile(&app->conf, p.name, err);
 		if (!rc)
@@ -388,6 +393,9 @@ int cmd_remove(struct app *app, struct ds_err *err)
 		rc = app_store(app, err);
 	if (!rc)
 		rc = store_delete(&app->store, name, &found, err);
+	/* the AccessKey kept for rotate goes with its profile */
+	if (!rc && found && !store_source_of(&app->store, name))
+		rc = store_delete_access_key(&app->store, name, err);
 	if (rc)
 		return rc;
 	if (!found)

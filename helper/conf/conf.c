@@ -53,6 +53,8 @@ void conf_free(struct conf *c)
 	}
 	broker_conf_free(&c->broker);
 	free(c->endpoint);
+	free(c->management_endpoint);
+	free(c->metadata_endpoint);
 	free(c->ca_file);
 	memset(c, 0, sizeof(*c));
 }
@@ -206,12 +208,12 @@ static int set_defaults(struct conf *c, const char *name, const char *v, const c
 		if (ds_parse_ulong(v, 16384, &n) || n == 0)
 			return bad(err, file, line, name, "must be a number from 1 to 16384");
 		c->proxy_max_connections = n;
-	} else if (!strcmp(name, "endpoint")) {
+	} else if (!strcmp(name, "endpoint") || !strcmp(name, "management_endpoint")) {
 		struct ds_err e2;
 
 		if (endpoint_check(v, NULL, 0, &e2))
 			return ds_err_set(err, DS_EINPUT, "%s:%u: %s", file, line, e2.msg);
-		if (replace_str(&c->endpoint, v))
+		if (replace_str(name[0] == 'e' ? &c->endpoint : &c->management_endpoint, v))
 			return ds_err_set(err, DS_EFAIL, "Out of memory.");
 	} else if (!strcmp(name, "ca_file")) {
 		if (!*v || replace_str(&c->ca_file, v))
@@ -426,9 +428,26 @@ int conf_system_path(char *out, size_t n, struct ds_err *err)
 	return path_format(out, n, err, "%s", DS_SYSTEM_CONFIG);
 }
 
+/* An endpoint override from the environment variable name, checked as
+ * the config's are (SPEC sections 2 and 16). */
+static int env_endpoint(const char *name, char **out, struct ds_err *err)
+{
+	const char *v = getenv(name);
+	struct ds_err e2;
+
+	if (!v || !*v)
+		return DS_OK;
+	if (endpoint_check(v, NULL, 0, &e2))
+		return ds_err_set(err, DS_EINPUT, "%s: %s", name, e2.msg);
+	if (replace_str(out, v))
+		return ds_err_set(err, DS_EFAIL, "Out of memory.");
+	return DS_OK;
+}
+
 static int apply_env(struct conf *c, struct ds_err *err)
 {
 	const char *v;
+	int rc;
 
 	v = getenv("DASHSCOPE_CREDENTIAL_PROFILE");
 	if (v && *v) {
@@ -447,16 +466,15 @@ static int apply_env(struct conf *c, struct ds_err *err)
 				  "DASHSCOPE_CREDENTIAL_STORE must be auto, secret-service, file or broker.");
 	if (v && *v)
 		c->store_from = "DASHSCOPE_CREDENTIAL_STORE";
-	v = getenv("DASHSCOPE_CREDENTIAL_ENDPOINT");
-	if (v && *v) {
-		struct ds_err e2;
-
-		if (endpoint_check(v, NULL, 0, &e2))
-			return ds_err_set(err, DS_EINPUT, "DASHSCOPE_CREDENTIAL_ENDPOINT: %s",
-					  e2.msg);
-		if (replace_str(&c->endpoint, v))
-			return ds_err_set(err, DS_EFAIL, "Out of memory.");
-	}
+	rc = env_endpoint("DASHSCOPE_CREDENTIAL_ENDPOINT", &c->endpoint, err);
+	if (!rc)
+		rc = env_endpoint("DASHSCOPE_CREDENTIAL_MANAGEMENT_ENDPOINT",
+				  &c->management_endpoint, err);
+	if (!rc)
+		rc = env_endpoint("DASHSCOPE_CREDENTIAL_METADATA_ENDPOINT", &c->metadata_endpoint,
+				  err);
+	if (rc)
+		return rc;
 	v = getenv("DASHSCOPE_CREDENTIAL_CA_FILE");
 	if (v && *v && replace_str(&c->ca_file, v))
 		return ds_err_set(err, DS_EFAIL, "Out of memory.");

@@ -63,6 +63,9 @@ struct conf {
 	enum store_kind store;
 	unsigned long lifetime; /* 0: not set */
 	char *endpoint; /* NULL: not set */
+	/* the key-management API's and the ECS metadata service's overrides
+	 * (SPEC section 16); NULL: not set */
+	char *management_endpoint, *metadata_endpoint;
 	char *ca_file;
 	unsigned long timeout; /* seconds */
 	unsigned long proxy_max_body; /* bytes; 0: the default */

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "conf/region.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +23,30 @@ static const struct region regions[] = {
 	{ "eu-central-1", { "frankfurt", "de", "eu", NULL }, NULL, NULL },
 	{ "ap-northeast-1", { "tokyo", "jp", NULL }, NULL, NULL },
 };
+
+#define MANAGEMENT_HOST "modelstudio.%s.aliyuncs.com"
+#define METADATA_BASE "http://100.100.100.200"
+
+static int base_copy(const char *override, char *out, size_t n, int len)
+{
+	if (override && *override) {
+		len = snprintf(out, n, "%s", override);
+		/* schemes compare case-insensitively: HTTPS:// is https:// */
+		for (char *c = out; *c && *c != ':'; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+int region_management_base(const struct region *r, const char *override, char *out, size_t n)
+{
+	return base_copy(override, out, n, snprintf(out, n, "https://" MANAGEMENT_HOST, r->id));
+}
+
+int region_metadata_base(const char *override, char *out, size_t n)
+{
+	return base_copy(override, out, n, snprintf(out, n, "%s", METADATA_BASE));
+}
 
 size_t region_count(void)
 {

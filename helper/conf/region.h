@@ -35,6 +35,14 @@ const char *plan_name(enum plan p);
  * [A-Za-z0-9-], not starting or ending with '-'. */
 int workspace_valid(const char *s);
 
+/* "https://modelstudio.<region>.aliyuncs.com", the key-management API of
+ * the region (SPEC section 16), or the override (endpoint_check'ed) when
+ * set. -1 when it does not fit n. */
+int region_management_base(const struct region *r, const char *override, char *out, size_t n);
+
+/* "http://100.100.100.200", the ECS metadata service, or the override. */
+int region_metadata_base(const char *override, char *out, size_t n);
+
 /* "{ws}.<region>.maas.aliyuncs.com": the workspace host pattern, for
  * people (regions). */
 void region_workspace_pattern(const struct region *r, char *out, size_t n);

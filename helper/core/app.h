@@ -26,6 +26,7 @@ struct opts {
 	const char *log; /* proxy --log */
 	int print_key; /* proxy --print-key */
 	int sealed; /* add --system --sealed */
+	int check, access_key; /* rotate --check; add --access-key */
 	char **rest; /* positional arguments after the command */
 	int nrest;
 };

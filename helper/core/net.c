@@ -46,7 +46,24 @@ void token_global_cleanup(void)
 		net->global_cleanup();
 }
 
-static void backoff(int attempt, long retry_after)
+const struct net_ops *net_module(struct ds_err *err)
+{
+	return net_ready(err) == DS_OK ? net : NULL;
+}
+
+int net_ca_read(const char *ca_file, char **ca, size_t *len, struct ds_err *err)
+{
+	*ca = NULL;
+	*len = 0;
+	/* read here like every file of ours (files.h): OpenSSL would open a
+	 * FIFO and wait on it past every timeout */
+	if (!ca_file)
+		return DS_OK;
+	return file_read(ca_file, FILE_REQUIRED, CA_FILE_MAX, "CA file", DS_EINPUT, ca, len, NULL,
+			 err);
+}
+
+void net_backoff(int attempt, long retry_after)
 {
 	long ms;
 	struct timespec ts;
@@ -158,10 +175,8 @@ int token_mint(const struct token_request *tr, struct minted *out, struct ds_err
 	rc = net_ready(err);
 	if (rc)
 		return rc;
-	/* read here like every file of ours (files.h): OpenSSL would open a
-	 * FIFO and wait on it past every timeout */
-	if (tr->ca_file && (rc = file_read(tr->ca_file, FILE_REQUIRED, CA_FILE_MAX, "CA file",
-					   DS_EINPUT, &ca, &ca_len, NULL, err)) != DS_OK)
+	rc = net_ca_read(tr->ca_file, &ca, &ca_len, err);
+	if (rc)
 		return rc;
 	a = malloc(sizeof(*a));
 	if (!a) {
@@ -196,7 +211,7 @@ int token_mint(const struct token_request *tr, struct minted *out, struct ds_err
 		}
 		if (!retry || attempt + 1 == MAX_ATTEMPTS)
 			break;
-		backoff(attempt, a->retry_after);
+		net_backoff(attempt, a->retry_after);
 	}
 	explicit_bzero(a, sizeof(*a));
 	free(a);

@@ -13,6 +13,9 @@ struct profile {
 	char name[DS_PROFILE_MAX];
 	struct place place;
 	char key_tail[32]; /* "sk-…abcd", filled by store_list with tails */
+	/* the key's id in the key-management API (SPEC section 16), stored
+	 * beside it; "" when not known */
+	char key_id[24];
 };
 
 struct profile_list {

@@ -285,6 +285,8 @@ static int list_one(void *vctx, const struct store_record *rec)
 		return 0;
 	if (ctx->only && strcmp(p.name, ctx->only))
 		return 0;
+	if (rec->key_id && store_key_id_valid(rec->key_id))
+		ds_strcpy(p.key_id, sizeof(p.key_id), rec->key_id);
 	if (rec->secret && store_key_valid(rec->secret, rec->secret_len, &p.place.plan))
 		key_tail(rec->secret, rec->secret_len, p.key_tail, sizeof(p.key_tail));
 	else if (rec->secret)
@@ -390,13 +392,122 @@ int store_put(struct store *st, const struct profile *p, const struct secret *ke
 				    plan_name(p->place.plan),
 				    key->data,
 				    key->len,
-				    0 };
+				    0,
+				    p->key_id };
 
 	if (store_source_of(st, p->name))
 		return backend_status(st->src_ops->put(st->src_state, &rec, err), err);
 	if (!store_key_valid(key->data, key->len, &p->place.plan))
 		return ds_err_set(err, DS_EINPUT, "The key is not a valid Model Studio key.");
 	return backend_status(st->ops->put(st->state, &rec, err), err);
+}
+
+int store_key_id_valid(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	return n >= 1 && n <= 20 && s[n] == '\0';
+}
+
+#define ACCESS_KEY_SUFFIX "@access-key"
+
+static int access_key_name(const char *profile, char *out, size_t n, struct ds_err *err)
+{
+	if ((size_t)snprintf(out, n, "%s" ACCESS_KEY_SUFFIX, profile) >= n)
+		return ds_err_set(err, DS_EINPUT, "The profile name is too long.");
+	return DS_OK;
+}
+
+int store_access_key_valid(const char *s, size_t len)
+{
+	const char *colon = s ? memchr(s, ':', len) : NULL;
+
+	if (!colon || strlen(s) != len || colon == s || (size_t)(colon - s) > 128 ||
+	    len - (size_t)(colon - s) - 1 < 1 || len - (size_t)(colon - s) - 1 > 128)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] <= ' ' || s[i] > '~')
+			return 0;
+	return 1;
+}
+
+struct ak_ctx {
+	const char *name;
+	struct secret *idsecret;
+	int bad, oom;
+};
+
+static int ak_one(void *vctx, const struct store_record *rec)
+{
+	struct ak_ctx *ctx = vctx;
+
+	if (!rec->name || strcmp(rec->name, ctx->name) || !rec->secret)
+		return 0;
+	if (!store_access_key_valid(rec->secret, rec->secret_len)) {
+		ctx->bad = 1;
+		return 0;
+	}
+	secret_free(ctx->idsecret);
+	ctx->idsecret = secret_new(rec->secret, rec->secret_len);
+	ctx->oom = !ctx->idsecret;
+	return ctx->oom ? DS_EFAIL : 0;
+}
+
+int store_get_access_key(struct store *st, const struct profile *p, struct secret **idsecret,
+			 struct ds_err *err)
+{
+	char name[DS_PROFILE_MAX + sizeof(ACCESS_KEY_SUFFIX)];
+	struct ak_ctx ctx = { name, NULL, 0, 0 };
+	int rc = access_key_name(p->name, name, sizeof(name), err);
+
+	*idsecret = NULL;
+	if (rc)
+		return rc;
+	rc = st->ops->get(st->state, name, ak_one, &ctx, err);
+	if (ctx.oom)
+		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	else if (rc == DS_OK && !ctx.idsecret && ctx.bad)
+		rc = ds_err_set(err, DS_ESTORE,
+				"The AccessKey stored for profile %s is malformed; store it again with 'dashscope-credential add --access-key %s'.",
+				p->name, p->name);
+	if (rc) {
+		secret_free(ctx.idsecret);
+		return backend_status(rc, err);
+	}
+	*idsecret = ctx.idsecret;
+	return DS_OK;
+}
+
+int store_put_access_key(struct store *st, const struct profile *p, const struct secret *idsecret,
+			 struct ds_err *err)
+{
+	char name[DS_PROFILE_MAX + sizeof(ACCESS_KEY_SUFFIX)];
+	struct store_record rec = { name,
+				    p->place.region->id,
+				    p->place.workspace,
+				    "access-key",
+				    idsecret->data,
+				    idsecret->len,
+				    0,
+				    NULL };
+	int rc = access_key_name(p->name, name, sizeof(name), err);
+
+	if (rc)
+		return rc;
+	if (!store_access_key_valid(idsecret->data, idsecret->len))
+		return ds_err_set(err, DS_EINPUT,
+				  "An AccessKey is its id and its secret, each 1 to 128 printable characters without spaces.");
+	return backend_status(st->ops->put(st->state, &rec, err), err);
+}
+
+int store_delete_access_key(struct store *st, const char *name, struct ds_err *err)
+{
+	char ak[DS_PROFILE_MAX + sizeof(ACCESS_KEY_SUFFIX)];
+	int found = 0, rc = access_key_name(name, ak, sizeof(ak), err);
+
+	if (rc)
+		return rc;
+	return backend_status(st->ops->del(st->state, ak, &found, err), err);
 }
 
 int store_delete(struct store *st, const char *name, int *found, struct ds_err *err)

@@ -85,6 +85,25 @@ int store_get_key(struct store *st, const struct profile *p, struct secret **key
 int store_put(struct store *st, const struct profile *p, const struct secret *key,
 	      struct ds_err *err);
 
+/* 1 when s is a key id of the key-management API: 1 to 20 digits. */
+int store_key_id_valid(const char *s);
+
+/* The AccessKey that the key-management API is called with for profile
+ * p (SPEC section 16, `add --access-key`), kept in the same store as the
+ * key, as "ID:SECRET" under the record "NAME@access-key" (a name no
+ * profile can have, so no listing shows it). *idsecret is NULL (and DS_OK
+ * returned) when none is stored. */
+int store_get_access_key(struct store *st, const struct profile *p, struct secret **idsecret,
+			 struct ds_err *err);
+int store_put_access_key(struct store *st, const struct profile *p, const struct secret *idsecret,
+			 struct ds_err *err);
+/* Removes profile p's AccessKey, if any (remove). */
+int store_delete_access_key(struct store *st, const char *name, struct ds_err *err);
+
+/* 1 when s is "ID:SECRET": printable ASCII without spaces, each part 1
+ * to 128 bytes, ID without ':'. */
+int store_access_key_valid(const char *s, size_t len);
+
 /* Deletes a profile; *found tells whether it existed. */
 int store_delete(struct store *st, const char *name, int *found, struct ds_err *err);
 

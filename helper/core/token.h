@@ -40,6 +40,19 @@ int token_global_init(struct ds_err *err);
 /* Releases libcurl if a mint set it up (at exit). */
 void token_global_cleanup(void);
 
+struct net_ops;
+
+/* The network module (loaded and set up on first use), for calls other
+ * than the token endpoint's (keymgmt.c); NULL with err set. */
+const struct net_ops *net_module(struct ds_err *err);
+
+/* Reads the CA file (NULL: none; *ca NULL) as every file of ours is read. */
+int net_ca_read(const char *ca_file, char **ca, size_t *len, struct ds_err *err);
+
+/* Waits before attempt+1 of a call: Retry-After when given, else 250 ms
+ * doubled with jitter. */
+void net_backoff(int attempt, long retry_after);
+
 /* POSTs to the token endpoint with retries (SPEC section 7). */
 int token_mint(const struct token_request *tr, struct minted *out, struct ds_err *err);
 

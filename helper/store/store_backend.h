@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include "base/util.h"
 
-#define STORE_BACKEND_ABI "dscred-store/4"
+#define STORE_BACKEND_ABI "dscred-store/5"
 
 /* One stored profile as a backend sees it. Strings are NUL-terminated and
  * unchecked; they belong to the backend and live only during the callback
@@ -22,6 +22,9 @@ struct store_record {
 	const char *secret;
 	size_t secret_len;
 	long long expires_at; /* mint only: Unix seconds */
+	/* the key's id in Model Studio's key-management API (SPEC section
+	 * 16), kept beside it; NULL or "" when not known */
+	const char *key_id;
 };
 
 /* Receives records; a non-zero return stops the walk and is returned. */

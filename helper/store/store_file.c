@@ -20,12 +20,13 @@
 #include <unistd.h>
 
 #define FILE_HEADER \
-	"# dashscope-credential keys v1: profile, region, workspace, plan, key (TAB-separated)\n"
+	"# dashscope-credential keys v1: profile, region, workspace, plan, key[, key id] (TAB-separated)\n"
 #define FILE_MAX (16u << 20)
 #define NFIELDS 5 /* name, region, workspace, plan, key */
+#define KEY_ID NFIELDS /* and the key's id, when known (SPEC section 16) */
 
 struct file_rec {
-	char *f[NFIELDS]; /* point into the image */
+	char *f[NFIELDS + 1]; /* point into the image; f[KEY_ID] "" when absent */
 };
 
 struct file_db {
@@ -90,22 +91,27 @@ static int dir_prepare(const char *path, int create, struct ds_err *err)
 	return DS_OK;
 }
 
-/* A line is exactly five TAB-separated fields; their meaning is checked by
- * store.c, which skips records it cannot use. */
+/* A line is five TAB-separated fields, or six with the key's id (a line
+ * without one stays as older versions wrote and read it); their meaning
+ * is checked by store.c, which skips records it cannot use. */
 static int parse_record(char *line, struct file_rec *rec)
 {
-	for (int i = 0; i < NFIELDS; i++) {
-		char *tab = i < NFIELDS - 1 ? strchr(line, '\t') : NULL;
+	static char none[] = "";
+	int i;
+
+	for (i = 0; i <= KEY_ID && line; i++) {
+		char *tab = strchr(line, '\t');
 
 		rec->f[i] = line;
-		if (i < NFIELDS - 1) {
-			if (!tab)
-				return -1;
+		if (tab)
 			*tab = '\0';
-			line = tab + 1;
-		}
+		line = tab ? tab + 1 : NULL;
 	}
-	return strchr(rec->f[NFIELDS - 1], '\t') ? -1 : 0;
+	if (line || i < NFIELDS)
+		return -1;
+	if (i == NFIELDS)
+		rec->f[KEY_ID] = none;
+	return 0;
 }
 
 static int parse_db(struct file_db *db, const char *path, struct ds_err *err)
@@ -218,7 +224,7 @@ static int snap_current(struct file_state *fs, struct ds_err *err)
 
 static struct store_record rec_view(const struct file_rec *r, int with_secret)
 {
-	struct store_record v = { r->f[0], r->f[1], r->f[2], r->f[3], NULL, 0, 0 };
+	struct store_record v = { r->f[0], r->f[1], r->f[2], r->f[3], NULL, 0, 0, r->f[KEY_ID] };
 
 	if (with_secret) {
 		v.secret = r->f[4];
@@ -309,16 +315,17 @@ static int lock_take(const char *path, int *fd, struct ds_err *err)
 	return DS_OK;
 }
 
-static size_t render_fields(char *out, const char *const f[NFIELDS])
+static size_t render_fields(char *out, const char *const f[NFIELDS + 1])
 {
+	int n = f[KEY_ID] && *f[KEY_ID] ? NFIELDS + 1 : NFIELDS;
 	size_t off = 0;
 
-	for (int k = 0; k < NFIELDS; k++) {
+	for (int k = 0; k < n; k++) {
 		size_t l = strlen(f[k]);
 
 		memcpy(out + off, f[k], l);
 		off += l;
-		out[off++] = k < NFIELDS - 1 ? '\t' : '\n';
+		out[off++] = k < n - 1 ? '\t' : '\n';
 	}
 	return off;
 }
@@ -329,15 +336,16 @@ static char *db_render(const struct file_db *db, const struct store_record *rec,
 		       size_t *outlen)
 {
 	size_t cap = strlen(FILE_HEADER) + db->len + 1, off;
-	const char *mine[NFIELDS];
+	const char *mine[NFIELDS + 1];
 	char *out;
 	int written = 0;
 
 	if (rec) {
 		mine[0] = rec->name, mine[1] = rec->region, mine[2] = rec->workspace;
 		mine[3] = rec->plan, mine[4] = rec->secret;
+		mine[KEY_ID] = rec->key_id ? rec->key_id : "";
 		cap += strlen(rec->name) + strlen(rec->region) + strlen(rec->workspace) +
-		       strlen(rec->plan) + rec->secret_len + NFIELDS;
+		       strlen(rec->plan) + rec->secret_len + strlen(mine[KEY_ID]) + NFIELDS + 1;
 	}
 	out = malloc(cap);
 	if (!out)

@@ -30,10 +30,10 @@ struct ss_state {
  * that reading its key costs one call. */
 struct ss_item {
 	gchar *path;
-	gchar *attr[4]; /* profile, region, workspace, plan */
+	gchar *attr[5]; /* profile, region, workspace, plan, key_id */
 };
 
-static const char *const attr_names[4] = { "profile", "region", "workspace", "plan" };
+static const char *const attr_names[5] = { "profile", "region", "workspace", "plan", "key_id" };
 
 static int fail(struct ds_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -59,6 +59,7 @@ static const SecretSchema key_schema = {
 		{ "region", SECRET_SCHEMA_ATTRIBUTE_STRING },
 		{ "workspace", SECRET_SCHEMA_ATTRIBUTE_STRING },
 		{ "plan", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "key_id", SECRET_SCHEMA_ATTRIBUTE_STRING },
 		{ NULL, 0 },
 	},
 	0,
@@ -187,7 +188,7 @@ static void item_free(gpointer p)
 	struct ss_item *it = p;
 
 	g_free(it->path);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		g_free(it->attr[i]);
 	g_free(it);
 }
@@ -199,7 +200,7 @@ static void remember_item(struct ss_state *ss, const char *path, GHashTable *att
 	struct ss_item *it = g_new0(struct ss_item, 1);
 
 	it->path = g_strdup(path);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		it->attr[i] = g_strdup(g_hash_table_lookup(attrs, attr_names[i]));
 	if (!ss->items)
 		ss->items = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, item_free);
@@ -265,7 +266,8 @@ static struct store_record attrs_record(GHashTable *attrs)
 				  g_hash_table_lookup(attrs, "plan"),
 				  NULL,
 				  0,
-				  0 };
+				  0,
+				  g_hash_table_lookup(attrs, "key_id") };
 
 	if (!r.workspace)
 		r.workspace = "";
@@ -469,9 +471,9 @@ static int ss_get(void *state, const char *name, store_record_fn each, void *ctx
 	v = secret_service_get_secret_for_dbus_path_sync(ss->svc, it->path, NULL, &gerr);
 	if (gerr)
 		return gerror_to_err(gerr, "read the key", err);
-	r = (struct store_record){
-		it->attr[0], it->attr[1], it->attr[2] ? it->attr[2] : "", it->attr[3], NULL, 0, 0
-	};
+	r = (struct store_record){ it->attr[0], it->attr[1], it->attr[2] ? it->attr[2] : "",
+				   it->attr[3], NULL,	     0,
+				   0,		it->attr[4] };
 	return give_with_secret(&r, v, each, ctx);
 }
 
@@ -494,7 +496,8 @@ static void remove_stale(struct ss_state *ss, const struct store_record *rec)
 		struct store_record old = attrs_record(attrs);
 
 		if (g_strcmp0(old.region, rec->region) ||
-		    g_strcmp0(old.workspace, rec->workspace) || g_strcmp0(old.plan, rec->plan))
+		    g_strcmp0(old.workspace, rec->workspace) || g_strcmp0(old.plan, rec->plan) ||
+		    g_strcmp0(old.key_id, rec->key_id ? rec->key_id : ""))
 			secret_item_delete_sync(l->data, NULL, NULL);
 		g_hash_table_unref(attrs);
 	}
@@ -515,7 +518,8 @@ static int ss_put(void *state, const struct store_record *rec, struct ds_err *er
 	snprintf(label, sizeof(label), "DashScope key %s (%s)", rec->name, rec->region);
 	ok = secret_password_store_sync(&key_schema, SECRET_COLLECTION_DEFAULT, label, rec->secret,
 					NULL, &gerr, "profile", rec->name, "region", rec->region,
-					"workspace", rec->workspace, "plan", rec->plan, NULL);
+					"workspace", rec->workspace, "plan", rec->plan, "key_id",
+					rec->key_id ? rec->key_id : "", NULL);
 	if (!ok || gerr)
 		return gerror_to_err(gerr, "store the key", err);
 	remove_stale(ss, rec);

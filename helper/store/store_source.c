@@ -246,7 +246,8 @@ static int source_read(const struct store_source *src, char **buf, const char **
 static int source_each(const struct store_source *src, int with_secret, store_record_fn each,
 		       void *ctx, struct ds_err *err)
 {
-	struct store_record rec = { src->name, src->region, src->workspace, src->plan, NULL, 0, 0 };
+	struct store_record rec = { src->name, src->region, src->workspace, src->plan, NULL, 0,
+				    0,	       NULL };
 	char *buf = NULL;
 	int rc;
 
