@@ -61,7 +61,8 @@ struct command {
 #define O(x) (1u << ((x)-OPT_JSON))
 
 static const struct command commands[] = {
-	{ "add", cmd_add, O(OPT_VERIFY) | O(OPT_DEFAULT) | O(OPT_SYSTEM) | O(OPT_SEALED) | O(OPT_ACCESS_KEY), 1, 1,
+	{ "add", cmd_add,
+	  O(OPT_VERIFY) | O(OPT_DEFAULT) | O(OPT_SYSTEM) | O(OPT_SEALED) | O(OPT_ACCESS_KEY), 1, 1,
 	  "add [PROFILE] --region REGION [--workspace ID] [--plan payg|coding] [--verify] [--default] [--system [--sealed]] | add --access-key [--system] PROFILE" },
 	{ "rotate", cmd_rotate, O(OPT_SYSTEM) | O(OPT_CHECK), 1, 1,
 	  "rotate [--system] PROFILE | rotate --check [--system] [PROFILE]" },
