@@ -178,7 +178,10 @@ except (BrokenPipeError, ConnectionResetError):
     pass  # an early answer (busy, an error) is still there to read
 out = b""
 while True:
-    b = s.recv(65536)
+    try:
+        b = s.recv(65536)
+    except ConnectionResetError:
+        break  # closed with our request unread, behind its answer (busy)
     if not b:
         break
     out += b
@@ -518,6 +521,43 @@ test_busy_refusals_are_audited() {
 	stop_holders
 	grep -qx "code=5" "$OUT" || { diag "$(cat "$OUT")"; return 1; }
 	audit_has "uid=$(id -u "$DAVE") .*result=denied .*reason=\"The broker is busy (too many connections)"
+}
+# A broker that answers busy at once and closes before the request came
+# resets the connection behind its answer (unread data at close): the
+# client takes the answer it read and tries again, never "connection
+# reset". The first caller of this broker gets exactly that; the second a
+# refusal of its own, which the client must then report.
+test_client_retries_a_busy_answer_cut_by_a_reset() {
+	local fsock="$TMPROOT/fake-broker.sock" fpid
+	rm -f "$fsock" "$TMPROOT/fake-ready"
+	/usr/bin/python3 - "$fsock" "$TMPROOT/fake-ready" <<'EOF' &
+import select, socket, sys
+l = socket.socket(socket.AF_UNIX)
+l.bind(sys.argv[1])
+l.listen(4)
+open(sys.argv[2], "w").write("ready\n")
+c, _ = l.accept()
+c.sendall(b"status=error\ncode=5\nbusy=1\nmessage=The broker is busy (test); try again.\n")
+select.select([c], [], [], 60)  # the request has come, and stays unread
+c.close()
+c, _ = l.accept()
+c.settimeout(60)
+req = b""
+while not req.endswith(b"\n\n"):
+    d = c.recv(4096)
+    if not d:
+        break
+    req += d
+c.sendall(b"status=error\ncode=6\nmessage=Refused by the test broker.\n")
+c.close()
+EOF
+	fpid=$!
+	wait_file "$TMPROOT/fake-ready" || { kill "$fpid"; return 1; }
+	DASHSCOPE_CREDENTIAL_BROKER=$fsock DASHSCOPE_CREDENTIAL_STORE=broker "$DS" token -p org >"$OUT" 2>"$ERR"
+	RC=$?
+	kill "$fpid" 2>/dev/null
+	wait "$fpid" 2>/dev/null
+	expect_rc 6 && expect_out_empty && expect_err_has "Refused by the test broker"
 }
 # folded_count USER: the refusals of USER the audit stands for (a line
 # each, plus the count of its repeated= lines)

@@ -94,6 +94,11 @@ static int exchange(const char *sock, const char *req, long long deadline, char 
 		got = recv(fd, buf + off, cap - off, 0);
 		if (got < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
+		/* a broker that answers busy at once and closes before our
+		 * request arrived resets the connection behind its answer:
+		 * what came is the whole answer */
+		if (got < 0 && errno == ECONNRESET && off > 0)
+			break;
 		if (got < 0) {
 			rc = unreachable(sock, strerror(errno), err);
 			break;
