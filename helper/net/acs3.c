@@ -158,9 +158,10 @@ static void query_add(struct buf *b, const struct acs3_field *query, size_t nque
 		b->s = NULL;
 		return;
 	}
-	if (nquery)
+	if (nquery) {
 		memcpy(q, query, nquery * sizeof(*q));
-	qsort(q, nquery, sizeof(*q), cmp_query);
+		qsort(q, nquery, sizeof(*q), cmp_query);
+	}
 	for (size_t i = 0; i < nquery; i++) {
 		if (i)
 			buf_str(b, "&");
