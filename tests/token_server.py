@@ -21,6 +21,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers"))
+from publish import publish_and_wait  # noqa: E402
+
 DIR = sys.argv[1]
 LOG = os.path.join(DIR, "requests.log")
 lock = threading.Lock()
@@ -738,12 +741,5 @@ mute.bind(("127.0.0.1", 0))
 mute.listen(16)
 ports["mute"] = mute.getsockname()[1]
 
-tmp = os.path.join(DIR, "ports.json.tmp")
-with open(tmp, "w") as f:
-    json.dump(ports, f)
-os.rename(tmp, os.path.join(DIR, "ports.json"))
 # stop with the test that started us, even if it dies without cleaning up
-parent = os.getppid()
-deadline = time.time() + 900
-while os.getppid() == parent and time.time() < deadline:
-    time.sleep(0.5)
+publish_and_wait(DIR, "ports.json", ports)

@@ -41,6 +41,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from publish import publish_and_wait
+
 DIR = sys.argv[1]
 STATE = os.path.join(DIR, "modelstudio-state.json")
 FAULTS = os.path.join(DIR, "faults.json")
@@ -340,11 +342,4 @@ def serve(handler, tls):
 
 
 ports = {"api": serve(Api, True), "metadata": serve(Metadata, False)}
-tmp = os.path.join(DIR, "modelstudio-ports.json.tmp")
-with open(tmp, "w") as f:
-    json.dump(ports, f)
-os.rename(tmp, os.path.join(DIR, "modelstudio-ports.json"))
-parent = os.getppid()
-deadline = time.time() + 900
-while os.getppid() == parent and time.time() < deadline:
-    time.sleep(0.5)
+publish_and_wait(DIR, "modelstudio-ports.json", ports)
