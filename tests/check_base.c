@@ -316,6 +316,40 @@ START_TEST(test_file_batch_puts_back_what_it_did_when_a_later_change_fails)
 }
 END_TEST
 
+/* A batch that applied whole, then a step after it failed (the sealed
+ * add's change of the broker's key file): each file as it was, what was
+ * made gone, the failure's sentence kept. */
+START_TEST(test_file_batch_undo_puts_back_a_batch_that_applied_whole)
+{
+	char a[PATH_MAX], gone[PATH_MAX], made[PATH_MAX];
+	struct file_change c[3];
+	struct ds_err err;
+	struct stat sb;
+
+	batch_setup();
+	put("a", "old a\n", 0640);
+	put("gone", "old gone\n", 0600);
+	change(&c[0], a, "a", "new a\n");
+	change(&c[1], gone, "gone", NULL);
+	change(&c[2], made, "new/dir/made", "made\n");
+	ck_assert_int_eq(file_batch_prepare(c, 3, &err), DS_OK);
+	ck_assert_int_eq(file_batch_apply(c, 3, &err), DS_OK);
+	ck_assert_str_eq(text_of("new/dir/made"), "made\n");
+	ds_err_set(&err, DS_ESTORE, "The step after failed.");
+	file_batch_undo(c, 3, &err);
+	file_batch_free(c, 3);
+	ck_assert_str_eq(text_of("a"), "old a\n");
+	ck_assert_int_eq(stat(a, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 07777, 0640);
+	ck_assert_str_eq(text_of("gone"), "old gone\n");
+	batch_path(made, "new");
+	ck_assert_int_ne(lstat(made, &sb), 0);
+	ck_assert_int_eq(err.code, DS_ESTORE);
+	ck_assert_str_eq(err.msg, "The step after failed.");
+	batch_teardown();
+}
+END_TEST
+
 START_TEST(test_file_batch_refuses_a_symlink_fifo_or_directory_where_it_writes)
 {
 	static const char *const leaves[] = { "link", "fifo", "dir" };
@@ -437,6 +471,7 @@ Suite *suite_make(void)
 	ADD(tc, test_peer_uid_finds_nothing_for_a_tuple_no_socket_has);
 	ADD(tc, test_file_batch_writes_every_file_and_makes_their_directories);
 	ADD(tc, test_file_batch_puts_back_what_it_did_when_a_later_change_fails);
+	ADD(tc, test_file_batch_undo_puts_back_a_batch_that_applied_whole);
 	ADD(tc, test_file_batch_refuses_a_symlink_fifo_or_directory_where_it_writes);
 	ADD(tc, test_run_filter_feeds_stdin_and_reads_stdout);
 	ADD(tc, test_run_filter_gives_the_status_and_the_last_line_of_stderr);

@@ -641,6 +641,153 @@ test_non_root_remove_system_is_refused_in_one_sentence() {
 	expect_rc 6 && expect_out_empty && expect_err_one_line && expect_err_has "needs root" &&
 		expect_state "$before"
 }
+# ---- one key a profile: sealed or plain, never both ----
+# The broker's key file (add --system without --sealed) is its service
+# user's: that user must exist and reach it.
+plain_root() {
+	getent passwd "$SVC" >/dev/null || { diag "needs the service user $SVC"; return 77; }
+	sealed_root && chmod 711 "$TMPROOT" || return 1
+	KF=$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE
+}
+# add_plain KEY [PROFILE]: add --system without --sealed, the key on stdin
+add_plain() { run_in "$1" add --system "${2:-org}" --region singapore; }
+# plain_has PROFILE: the broker's key file holds a plain key of PROFILE
+plain_has() { grep -q "^$1	" "$KF" 2>/dev/null; }
+# plain_beside_sealed KEY: a plain key of org beside its sealed one, as
+# sealing before it took the plain copy out left them (added where no
+# sealed key is seen: another systemd root, an empty system config)
+plain_beside_sealed() {
+	local other
+	other=$(mktemp -d "$TMPROOT/other.XXXXXX") && chmod 755 "$other" || return 1
+	DASHSCOPE_CREDENTIAL_SYSTEMD_ROOT=$other DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG=/dev/null add_plain "$1"
+	expect_rc 0 && plain_has org && [ -e "$SROOT$SEALED" ]
+}
+test_sealed_add_takes_out_the_plain_key_of_the_profile() {
+	local k1 k2 k3
+	k1=$(newkey) k2=$(newkey) k3=$(newkey)
+	plain_root || return $?
+	add_plain "$k1" && expect_rc 0 && add_plain "$k3" other && expect_rc 0 || return 1
+	seal "$k2"
+	expect_rc 0 && expect_no_leak "$k1" && expect_no_leak "$k2" || return 1
+	[ "$(grep -c plain "$ERR")" = 1 ] &&
+		expect_err_has "Removed the plain copy of profile org's key from the broker's key file $KF" || return 1
+	! plain_has org && ! grep -qF -- "$k1" "$KF" && plain_has other && grep -qF -- "$k3" "$KF" ||
+		{ diag "key file: $(cut -f1 "$KF" | tr '\n' '|')"; return 1; }
+	# still the service user's file, as the file store keeps it
+	[ "$(stat -c '%U %a' "$KF")" = "$SVC 600" ] || { diag "$(stat -c '%U %a' "$KF")"; return 1; }
+	[ "$(opened dashscope-credential.org "$SROOT$SEALED")" = "$k2" ]
+}
+test_sealed_add_failing_at_the_plain_key_keeps_it_and_seals_nothing() {
+	local k1 k2 before sum
+	k1=$(newkey) k2=$(newkey)
+	plain_root || return $?
+	add_plain "$k1" && expect_rc 0 || return 1
+	# the service user can read its key file but not replace it: the
+	# last step fails, after the sealed key, drop-in and config
+	chmod 500 "${KF%/*}"
+	before=$(sealed_state) sum=$(sha256sum <"$KF")
+	seal "$k2"
+	expect_rc 3 && expect_no_leak "$k1" && expect_no_leak "$k2" && expect_err_has "$KF" &&
+		expect_state "$before" || return 1
+	[ "$(sha256sum <"$KF")" = "$sum" ] && plain_has org || { diag "the plain key was lost"; return 1; }
+}
+test_sealed_add_refuses_a_plain_key_file_that_is_a_symlink_or_fifo() {
+	local k1 k2 before sum
+	k1=$(newkey) k2=$(newkey)
+	plain_root || return $?
+	add_plain "$k1" && expect_rc 0 || return 1
+	mv "$KF" "$TMPROOT/plain.$$" && ln -s "$TMPROOT/plain.$$" "$KF"
+	before=$(sealed_state) sum=$(sha256sum <"$TMPROOT/plain.$$")
+	seal "$k2"
+	expect_rc 3 && expect_err_has "$KF" && expect_err_has "symbolic link" && expect_no_leak "$k1" &&
+		expect_no_leak "$k2" && expect_state "$before" || return 1
+	[ -L "$KF" ] && [ "$(sha256sum <"$TMPROOT/plain.$$")" = "$sum" ] || { diag "the link or its target changed"; return 1; }
+	rm "$KF" && mkfifo -m 600 "$KF" && chown "$SVC" "$KF"
+	before=$(sealed_state)
+	printf '%s' "$k2" | timeout -k 5 "$LIMIT" "$DS" add --system --sealed org --region singapore >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" != 124 ] || { diag "the helper waited on the FIFO until killed"; return 1; }
+	expect_rc 3 && expect_err_has "$KF" && expect_err_has "not a regular file" && expect_no_leak "$k2" &&
+		expect_state "$before" && [ -p "$KF" ]
+}
+test_sealed_plain_add_over_a_sealed_profile_is_refused_naming_the_sealed_key() {
+	local k1 k2 before
+	k1=$(newkey) k2=$(newkey)
+	plain_root || return $?
+	seal "$k2" && expect_rc 0 || return 1
+	before=$(sealed_state)
+	add_plain "$k1"
+	expect_rc 6 && expect_out_empty && expect_err_one_line && expect_err_has "$SROOT$SEALED" &&
+		expect_err_has "remove --system org" && expect_no_leak "$k1" && expect_state "$before" &&
+		! plain_has org
+}
+test_sealed_plain_add_refused_where_only_the_sealed_files_are_left() {
+	local k1 k2
+	k1=$(newkey) k2=$(newkey)
+	plain_root || return $?
+	seal "$k2" && expect_rc 0 || return 1
+	# the config's line taken out by hand: the drop-in still loads the key
+	sed -i '/^key_credential/d' "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG"
+	add_plain "$k1"
+	expect_rc 6 && expect_err_has "$SROOT$SEALED" && expect_no_leak "$k1" && ! plain_has org
+}
+test_sealed_remove_system_takes_out_a_plain_key_left_beside_it() {
+	local k1 k2
+	k1=$(newkey) k2=$(newkey)
+	plain_root || return $?
+	seal "$k2" && expect_rc 0 && plain_beside_sealed "$k1" || return 1
+	run remove --system org
+	expect_rc 0 && expect_err_has "the plain copy of the key in $KF" && expect_no_leak "$k1" || return 1
+	! plain_has org && [ ! -e "$SROOT$SEALED" ] || { diag "left: $(cut -f1 "$KF" | tr '\n' '|')"; return 1; }
+	# nothing takes over: the profile is gone
+	run remove --system org
+	expect_rc 1 && expect_err_has "No stored profile is named org"
+}
+test_sealed_doctor_reports_a_plain_key_beside_the_sealed_one() {
+	local k1 k2
+	k1=$(newkey) k2=$(newkey)
+	plain_root || return $?
+	seal "$k2" && expect_rc 0 && plain_beside_sealed "$k1" || return 1
+	run doctor
+	[ "$RC" != 0 ] && expect_no_leak "$k1" && expect_no_leak "$k2" &&
+		grep -q "^\[FAIL\] *profile org has a sealed key and a plain copy of a key in the broker's key file $KF.*; fix: seal the key again, which takes the plain copy out: 'sudo dashscope-credential add --system --sealed org --region ap-southeast-1'" "$OUT" ||
+		{ diag "$(grep -i 'org' "$OUT")"; return 1; }
+	seal "$k2" && expect_rc 0 || return 1
+	run doctor
+	! grep -q "plain copy" "$OUT" || { diag "$(grep 'plain copy' "$OUT")"; return 1; }
+}
+test_sealed_remove_system_removes_the_drop_in_directory_it_emptied() {
+	local k
+	k=$(newkey)
+	sealed_root || return 1
+	seal "$k" && expect_rc 0 || return 1
+	run remove --system org
+	expect_rc 0 || return 1
+	[ ! -e "$SROOT${DROPIN%/*}" ] || { diag "left: $(ls -A "$SROOT${DROPIN%/*}")"; return 1; }
+	# systemd's shared directory stays, and so does a directory with an
+	# administrator's override in it
+	[ -d "$SROOT${SEALED%/*}" ] || { diag "$SROOT${SEALED%/*} was removed"; return 1; }
+	seal "$k" && expect_rc 0 || return 1
+	printf '[Service]\nEnvironment=X=1\n' >"$SROOT${DROPIN%/*}/override.conf"
+	run remove --system org
+	expect_rc 0 && [ -f "$SROOT${DROPIN%/*}/override.conf" ] && [ ! -e "$SROOT$DROPIN" ]
+}
+test_sealed_and_plain_adds_at_once_never_leave_both() {
+	local i pids=""
+	plain_root || return $?
+	for i in 1 2 3 4; do
+		newkey | "$DS" add --system org --region singapore >/dev/null 2>"$TMPROOT/plain.$i.err" &
+		pids="$pids $!"
+		newkey | "$DS" add --system --sealed org --region singapore >/dev/null 2>"$TMPROOT/sealed.$i.err" &
+		pids="$pids $!"
+	done
+	# (a plain add after a sealed one is refused: exit 6)
+	for i in $pids; do wait "$i"; done
+	[ -e "$SROOT$SEALED" ] && grep -qx 'key_credential = dashscope-credential.org' "$DASHSCOPE_CREDENTIAL_SYSTEM_CONFIG" ||
+		{ diag "$(cat "$TMPROOT"/sealed.*.err)"; return 1; }
+	! plain_has org || { diag "a plain key is left beside the sealed one"; return 1; }
+}
+
 # The broker, started as systemd starts it for the drop-in add wrote:
 # LoadCredentialEncrypted= opened into the service's credentials
 # directory, the system config as add left it.

@@ -112,6 +112,20 @@ static int undo_one(struct file_change *c)
 	return bad ? -1 : 0;
 }
 
+/* Puts back the first n changes, last first; err's sentence (status rc)
+ * gets a note for each that could not be. */
+static void undo_first(struct file_change *c, size_t n, int rc, struct ds_err *err)
+{
+	while (n-- > 0)
+		if (undo_one(&c[n]) != 0) {
+			char why[sizeof(err->msg)];
+
+			snprintf(why, sizeof(why), "%s", err->msg);
+			ds_err_set(err, rc, "%s Putting %s back failed too; check it by hand.", why,
+				   c[n].path);
+		}
+}
+
 int file_batch_apply(struct file_change *c, size_t n, struct ds_err *err)
 {
 	size_t i;
@@ -126,15 +140,13 @@ int file_batch_apply(struct file_change *c, size_t n, struct ds_err *err)
 	 * directories; those before it are put back whole */
 	while (c[i].nmade > 0)
 		rmdir(c[i].made[--c[i].nmade]);
-	while (i-- > 0)
-		if (undo_one(&c[i]) != 0) {
-			char why[sizeof(err->msg)];
-
-			snprintf(why, sizeof(why), "%s", err->msg);
-			ds_err_set(err, rc, "%s Putting %s back failed too; check it by hand.", why,
-				   c[i].path);
-		}
+	undo_first(c, i, rc, err);
 	return rc;
+}
+
+void file_batch_undo(struct file_change *c, size_t n, struct ds_err *err)
+{
+	undo_first(c, n, err->code, err);
 }
 
 void file_batch_free(struct file_change *c, size_t n)

@@ -42,6 +42,12 @@ int file_batch_prepare(struct file_change *c, size_t n, struct ds_err *err);
  * failed too). */
 int file_batch_apply(struct file_change *c, size_t n, struct ds_err *err);
 
+/* Puts back a batch that applied whole, when a step after it failed
+ * (err holds that failure): what it wrote goes back as it was, what it
+ * made goes; err's sentence gets a note for each file that could not be
+ * put back. */
+void file_batch_undo(struct file_change *c, size_t n, struct ds_err *err);
+
 /* Frees what prepare kept. */
 void file_batch_free(struct file_change *c, size_t n);
 

@@ -6,6 +6,7 @@
 #define DS_BROKER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "base/util.h"
 
 #define BROKER_USER "dashscope-credential"
@@ -13,6 +14,19 @@
 /* The system key file: DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE (tests) or
  * $(localstatedir)/lib/dashscope-credential/keys. */
 void system_keyfile_path(char *out, size_t n);
+
+/* Root acting as the service user for a while, as OpenSSH's
+ * temporarily_use_uid does: effective uid, gid and groups only, so that
+ * the file store's checks (owner, modes) hold and what root writes in
+ * the system key file's directory is the service user's.
+ * system_keys_as_root puts back what saved holds; root only. */
+struct system_ids {
+	gid_t gid;
+	gid_t groups[64];
+	int ngroups;
+};
+int system_keys_as_service(struct system_ids *saved, struct ds_err *err);
+int system_keys_as_root(const struct system_ids *saved, struct ds_err *err);
 
 /* `dashscope-credential broker`: the command main runs (broker.c). */
 struct app;

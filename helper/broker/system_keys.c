@@ -58,6 +58,16 @@ static int keydir_prepare(const char *path, const struct passwd *pw, struct ds_e
 	return DS_OK;
 }
 
+static int service_user(struct passwd **pw, struct ds_err *err)
+{
+	*pw = getpwnam(BROKER_USER);
+	if (!*pw)
+		return ds_err_set(err, DS_EFAIL,
+				  "The service user " BROKER_USER
+				  " does not exist; create it with 'systemd-sysusers' (the package installs its sysusers.d file) and try again.");
+	return DS_OK;
+}
+
 /* Becomes the service user: groups, gid, uid, each checked, for good. */
 static int become(const struct passwd *pw, struct ds_err *err)
 {
@@ -65,6 +75,39 @@ static int become(const struct passwd *pw, struct ds_err *err)
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
 		return ds_err_set(err, DS_EFAIL, "Cannot switch to the user " BROKER_USER ": %s.",
 				  strerror(errno));
+	return DS_OK;
+}
+
+int system_keys_as_service(struct system_ids *saved, struct ds_err *err)
+{
+	struct passwd *pw;
+	int e, rc;
+
+	if (geteuid() != 0)
+		return ds_err_set(err, DS_EPOLICY,
+				  "--system changes the broker's keys and needs root (sudo).");
+	rc = service_user(&pw, err);
+	if (rc)
+		return rc;
+	saved->gid = getegid();
+	saved->ngroups =
+		getgroups((int)(sizeof(saved->groups) / sizeof(saved->groups[0])), saved->groups);
+	if (saved->ngroups < 0)
+		return ds_err_set(err, DS_EFAIL, "Cannot read root's groups: %s.", strerror(errno));
+	if (setgroups(1, &pw->pw_gid) == 0 && setegid(pw->pw_gid) == 0 && seteuid(pw->pw_uid) == 0)
+		return DS_OK;
+	e = errno;
+	/* what did change goes back; the sentence is about the switch */
+	(void)system_keys_as_root(saved, NULL);
+	return ds_err_set(err, DS_EFAIL, "Cannot act as the user " BROKER_USER ": %s.",
+			  strerror(e));
+}
+
+int system_keys_as_root(const struct system_ids *saved, struct ds_err *err)
+{
+	if (seteuid(0) != 0 || setegid(saved->gid) != 0 ||
+	    setgroups((size_t)saved->ngroups, saved->groups) != 0)
+		return ds_err_set(err, DS_EFAIL, "Cannot become root again: %s.", strerror(errno));
 	return DS_OK;
 }
 
@@ -77,11 +120,9 @@ int system_keys_open(struct app *app, struct ds_err *err)
 	if (geteuid() != 0)
 		return ds_err_set(err, DS_EPOLICY,
 				  "--system changes the broker's keys and needs root (sudo).");
-	pw = getpwnam(BROKER_USER);
-	if (!pw)
-		return ds_err_set(err, DS_EFAIL,
-				  "The service user " BROKER_USER
-				  " does not exist; create it with 'systemd-sysusers' (the package installs its sysusers.d file) and try again.");
+	rc = service_user(&pw, err);
+	if (rc)
+		return rc;
 	system_keyfile_path(path, sizeof(path));
 	rc = keydir_prepare(path, pw, err);
 	if (!rc)

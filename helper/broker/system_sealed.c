@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* system_sealed.h: the key goes to systemd-creds on a pipe and comes back
  * sealed; the sealed file, the broker's drop-in and the system config are
- * then written as one batch (file_batch.h), so a failure leaves none of
- * them. systemd's own paths are fixed (/etc, not our sysconfdir); tests
+ * then written as one batch (file_batch.h), and the profile's plain copy
+ * in the broker's key file taken out last, so a failure leaves none of
+ * it. systemd's own paths are fixed (/etc, not our sysconfdir); tests
  * put them under DASHSCOPE_CREDENTIAL_SYSTEMD_ROOT. */
 #include "config.h"
 #include "broker/system_sealed.h"
 #include "base/file_batch.h"
+#include "base/file_write.h"
+#include "broker/broker.h"
+#include "core/store.h"
 #include "base/clock.h"
 #include "base/files.h"
 #include "base/run_filter.h"
@@ -282,13 +286,94 @@ static void change_set(struct file_change *ch, const char *path, const char *dat
 	ch->dir_mode = dir_mode;
 }
 
+/* The profile's plain copy in the broker's key file (`add --system`
+ * without --sealed): what sealing leaves behind otherwise, readable and
+ * back in force once the sealed key goes. It is read and written as the
+ * file's owner, under the file store's own lock and checks (a link, a
+ * FIFO or a file others can read is refused, naming it). */
+struct plain_copy {
+	char path[PATH_MAX];
+	int lock; /* the key file's lock, held from the read to the write */
+	char *image; /* the file without the profile; NULL: nothing to change */
+	size_t len;
+	unsigned found; /* bit 0: the profile's key, bit 1: its AccessKey */
+	struct file_change ch;
+};
+
+static void plain_init(struct plain_copy *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->lock = -1;
+}
+
+static void plain_free(struct plain_copy *pc)
+{
+	file_batch_free(&pc->ch, 1);
+	if (pc->image) {
+		explicit_bzero(pc->image, pc->len);
+		free(pc->image);
+	}
+	if (pc->lock >= 0)
+		close(pc->lock);
+	plain_init(pc);
+}
+
+#define PLAIN_ACCESS_KEY 1 /* the profile's AccessKey goes too */
+#define PLAIN_LOOK 2 /* doctor: only whether there is one; no lock, no change */
+
+/* Reads the key file for profile name's records and keeps the file
+ * without them, locked until plain_free; pc->image NULL when it holds
+ * none. */
+static int plain_prepare(const char *name, int flags, struct plain_copy *pc, struct ds_err *err)
+{
+	char ak[DS_PROFILE_MAX + sizeof(STORE_ACCESS_KEY_SUFFIX)];
+	const char *const drop[] = { name, (flags & PLAIN_ACCESS_KEY) ? ak : NULL, NULL };
+	struct system_ids ids;
+	struct stat sb;
+	int rc, back;
+
+	system_keyfile_path(pc->path, sizeof(pc->path));
+	snprintf(ak, sizeof(ak), "%s" STORE_ACCESS_KEY_SUFFIX, name);
+	/* no file, no copy (and no service user needed to say so) */
+	if (lstat(pc->path, &sb) != 0 && errno == ENOENT)
+		return DS_OK;
+	rc = system_keys_as_service(&ids, err);
+	if (rc)
+		return rc;
+	if (!(flags & PLAIN_LOOK))
+		rc = store_file_lock(pc->path, &pc->lock, err);
+	if (!rc)
+		rc = store_file_without(pc->path, drop, &pc->image, &pc->len, &pc->found, err);
+	if (!rc && pc->image && !(flags & PLAIN_LOOK)) {
+		change_set(&pc->ch, pc->path, pc->image, pc->len, 0600, 0700);
+		pc->ch.keep_mode = 1;
+		rc = file_batch_prepare(&pc->ch, 1, err);
+	}
+	back = system_keys_as_root(&ids, rc ? NULL : err);
+	return rc ? rc : back;
+}
+
+/* Writes the key file without the profile, as its owner. */
+static int plain_apply(struct plain_copy *pc, struct ds_err *err)
+{
+	struct system_ids ids;
+	int rc = system_keys_as_service(&ids, err), back;
+
+	if (rc)
+		return rc;
+	rc = file_batch_apply(&pc->ch, 1, err);
+	back = system_keys_as_root(&ids, rc ? NULL : err);
+	return rc ? rc : back;
+}
+
 /* The files as one batch. add: sealed key, drop-in, config. remove
  * (sealed NULL): the config first, so the broker stops naming what goes
  * (left alone when conftext is NULL), then the drop-in and the sealed
- * key, each removed. */
+ * key, each removed. Then, either way, the plain copy (pc): last, so
+ * that a failure anywhere leaves it where it was. */
 static int write_batch(const struct sealed_paths *sp, const char *sealed, size_t sealed_len,
 		       const char *dropin, const char *config, const char *conftext, size_t conflen,
-		       struct sealed_report *rep, struct ds_err *err)
+		       struct plain_copy *pc, struct sealed_report *rep, struct ds_err *err)
 {
 	struct file_change ch[3];
 	size_t n = 0, conf_at;
@@ -309,8 +394,29 @@ static int write_batch(const struct sealed_paths *sp, const char *sealed, size_t
 		rep->had_dropin = ch[conftext && !sealed ? 2 : 1].existed;
 		rc = file_batch_apply(ch, n, err);
 	}
+	if (!rc && pc->image && (rc = plain_apply(pc, err)) != DS_OK)
+		file_batch_undo(ch, n, err);
+	if (!rc && pc->image) {
+		rep->had_plain = (pc->found & 1) != 0;
+		rep->had_access_key = (pc->found & 2) != 0;
+		snprintf(rep->plain, sizeof(rep->plain), "%s", pc->path);
+	}
 	file_batch_free(ch, n);
 	return rc;
+}
+
+/* remove: the drop-in's directory, named after our unit, goes with the
+ * last drop-in in it (an administrator's override keeps it);
+ * /etc/credstore.encrypted is systemd's, shared by every service, and
+ * stays. */
+static void dropin_dir_remove(const struct sealed_paths *sp, struct sealed_report *rep)
+{
+	char dir[PATH_MAX];
+
+	file_dir_of(sp->dropin, dir, sizeof(dir));
+	rep->removed_dir = rep->had_dropin && rmdir(dir) == 0;
+	if (rep->removed_dir)
+		snprintf(rep->dropin_dir, sizeof(rep->dropin_dir), "%s", dir);
 }
 
 int system_sealed_add(const struct conf *c, const struct profile *p, const struct secret *key,
@@ -318,11 +424,13 @@ int system_sealed_add(const struct conf *c, const struct profile *p, const struc
 {
 	struct sealed_paths sp;
 	struct run_filter f = { 0 };
+	struct plain_copy pc;
 	char settings[512], dropin[3 * PATH_MAX], config[PATH_MAX], *text = NULL;
 	size_t tlen = 0;
 	int lock = -1, rc;
 
 	memset(rep, 0, sizeof(*rep));
+	plain_init(&pc);
 	rc = need_root(err);
 	if (!rc)
 		rc = paths_of_profile(p->name, &sp, err);
@@ -339,7 +447,13 @@ int system_sealed_add(const struct conf *c, const struct profile *p, const struc
 					      sizeof(config), &text, &tlen, err);
 	if (!rc)
 		rc = seal(&sp, key, rep->with_key, &f, err);
+	/* after the tool, which may take long, so that the key file's lock
+	 * is held briefly; the AccessKey kept for rotate is not the key
+	 * sealed, and stays */
+	if (!rc && (rc = plain_prepare(p->name, 0, &pc, err)) != DS_OK)
+		run_filter_free(&f);
 	if (rc) {
+		plain_free(&pc);
 		free(text);
 		lock_drop(lock);
 		return rc;
@@ -350,8 +464,9 @@ int system_sealed_add(const struct conf *c, const struct profile *p, const struc
 		 "[Service]\nLoadCredentialEncrypted=%s:%s\n",
 		 p->name, p->name, sp.cred, sp.sealed_sys);
 	report_paths(&sp, config, rep);
-	rc = write_batch(&sp, f.out, f.outlen, dropin, config, text, tlen, rep, err);
+	rc = write_batch(&sp, f.out, f.outlen, dropin, config, text, tlen, &pc, rep, err);
 	run_filter_free(&f);
+	plain_free(&pc);
 	free(text);
 	lock_drop(lock);
 	if (!rc)
@@ -364,6 +479,7 @@ int system_sealed_remove(const struct conf *c, const char *name, int *found,
 {
 	const struct profile_conf *pc = conf_profile(c, name);
 	struct sealed_paths sp;
+	struct plain_copy plain;
 	struct stat sb;
 	char config[PATH_MAX], *text = NULL;
 	size_t tlen = 0;
@@ -371,6 +487,7 @@ int system_sealed_remove(const struct conf *c, const char *name, int *found,
 
 	*found = 0;
 	memset(rep, 0, sizeof(*rep));
+	plain_init(&plain);
 	rc = need_root(err);
 	if (!rc)
 		rc = paths_of_profile(name, &sp, err);
@@ -385,16 +502,82 @@ int system_sealed_remove(const struct conf *c, const char *name, int *found,
 	if (!rc)
 		rc = conf_profile_source_text(c->system_path, name, NULL, config, sizeof(config),
 					      &text, &tlen, err);
+	/* the whole profile goes: a plain copy left would take over again */
+	if (!rc)
+		rc = plain_prepare(name, PLAIN_ACCESS_KEY, &plain, err);
 	if (!rc) {
 		report_paths(&sp, config, rep);
 		/* a config without the entry is left as it is */
 		rc = write_batch(&sp, NULL, 0, NULL, config, rep->had_config ? text : NULL, tlen,
-				 rep, err);
+				 &plain, rep, err);
 	}
+	if (!rc)
+		dropin_dir_remove(&sp, rep);
+	plain_free(&plain);
 	free(text);
 	lock_drop(lock);
 	if (!rc)
 		reload(&sp, rep);
+	return rc;
+}
+
+int system_sealed_refuse_plain(const struct conf *c, const char *name, int *lock,
+			       struct ds_err *err)
+{
+	const struct profile_conf *pc = conf_profile(c, name);
+	struct sealed_paths sp;
+	struct stat sb;
+	char where[PATH_MAX + 80];
+	int rc;
+
+	if (lock)
+		*lock = -1;
+	rc = need_root(err);
+	if (!rc)
+		rc = paths_of_profile(name, &sp, err);
+	if (!rc && lock)
+		rc = lock_take(&sp, lock, err);
+	if (rc)
+		return rc;
+	if (lstat(sp.sealed, &sb) == 0)
+		snprintf(where, sizeof(where), "%s", sp.sealed);
+	else if (lstat(sp.dropin, &sb) == 0)
+		snprintf(where, sizeof(where), "the drop-in %s", sp.dropin);
+	else if (pc && pc->source_system && pc->key_credential &&
+		 !strcmp(pc->key_credential, sp.cred))
+		snprintf(where, sizeof(where), "key_credential, %s:%u", pc->source_file,
+			 pc->source_line);
+	else
+		return DS_OK;
+	if (lock) {
+		lock_drop(*lock);
+		*lock = -1;
+	}
+	return ds_err_set(err, DS_EPOLICY,
+			  "Profile %s has a sealed key (%s), and a plain key beside it would undo the sealing; seal the new key with 'dashscope-credential add --system --sealed %s', or remove the sealed one first with 'dashscope-credential remove --system %s'.",
+			  name, where, name, name);
+}
+
+void system_sealed_unlock(int lock)
+{
+	lock_drop(lock);
+}
+
+int system_sealed_plain_check(const char *name, int *present, char *path, size_t n,
+			      struct ds_err *err)
+{
+	struct plain_copy pc;
+	int rc;
+
+	*present = 0;
+	plain_init(&pc);
+	rc = need_root(err);
+	if (!rc)
+		rc = plain_prepare(name, PLAIN_LOOK, &pc, err);
+	if (!rc)
+		rc = path_format(path, n, err, "%s", pc.path);
+	*present = !rc && (pc.found & 1);
+	plain_free(&pc);
 	return rc;
 }
 

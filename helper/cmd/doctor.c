@@ -106,10 +106,36 @@ static void doctor_source(struct app *app, struct doctor *d, const struct profil
 	secret_free(key);
 }
 
+/* A sealed profile with a plain copy of its key in the broker's key file
+ * (left by a version whose sealing did not take it out): readable there,
+ * and in force again once the sealed key is removed. */
+static void doctor_sealed_plain(struct doctor *d, const struct profile_conf *pc)
+{
+	char cred[128], path[PATH_MAX], fix[PATH_MAX + 200];
+	struct ds_err e;
+	int present;
+
+	snprintf(cred, sizeof(cred), SEALED_CRED_PREFIX "%s", pc->name);
+	if (strcmp(pc->key_credential, cred))
+		return; /* not sealed by add --system --sealed */
+	if (system_sealed_plain_check(pc->name, &present, path, sizeof(path), &e) != DS_OK)
+		say(d, LEVEL_FAIL, "fix the broker's key file",
+		    "profile %s: cannot look for a plain copy of its sealed key: %s", pc->name,
+		    e.msg);
+	else if (present) {
+		snprintf(fix, sizeof(fix),
+			 "seal the key again, which takes the plain copy out: 'sudo dashscope-credential add --system --sealed %s --region %s'",
+			 pc->name, pc->region ? pc->region->id : "REGION");
+		say(d, LEVEL_FAIL, fix,
+		    "profile %s has a sealed key and a plain copy of a key in the broker's key file %s, readable there and in force again once the sealed key is removed",
+		    pc->name, path);
+	}
+}
+
 /* Each key_credential of the system file whose key is sealed in
  * /etc/credstore.encrypted: as root, that systemd-creds opens it and
- * finds a well-formed key (which goes nowhere); as anyone else, that it
- * cannot be checked. */
+ * finds a well-formed key (which goes nowhere), and that no plain copy
+ * is left beside it; as anyone else, that it cannot be checked. */
 static void doctor_sealed(struct app *app, struct doctor *d)
 {
 	for (const struct profile_conf *pc = app->conf.profiles; pc; pc = pc->next) {
@@ -126,6 +152,7 @@ static void doctor_sealed(struct app *app, struct doctor *d)
 			continue;
 		}
 		rc = system_sealed_check(pc, &present, path, sizeof(path), &e);
+		doctor_sealed_plain(d, pc);
 		if (!present && !rc)
 			continue; /* loaded from elsewhere (LoadCredential=) */
 		snprintf(fix, sizeof(fix),

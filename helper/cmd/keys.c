@@ -175,6 +175,10 @@ static int add_sealed(struct app *app, const struct profile *p, const struct sec
 		"Sealed the key of profile %s (%s) with systemd-creds (--with-key=%s) into %s; the drop-in %s loads it into the broker's service as the credential %s, and %s names it (key_credential).\n",
 		p->name, p->place.region->id, rep.with_key, rep.sealed, rep.dropin, rep.cred,
 		rep.config);
+	if (rep.had_plain)
+		fprintf(stderr,
+			"Removed the plain copy of profile %s's key from the broker's key file %s: the sealed key is its only key now.\n",
+			p->name, rep.plain);
 	sealed_report_reload(&rep);
 	return DS_OK;
 }
@@ -223,7 +227,7 @@ int cmd_add(struct app *app, struct ds_err *err)
 	struct secret *key = NULL;
 	struct want w;
 	const char *name = app->o.nrest > 0 ? app->o.rest[0] : app->o.profile;
-	int had = 0, rc;
+	int had = 0, lock = -1, rc;
 
 	if (app->o.access_key)
 		return cmd_add_access_key(app, err);
@@ -250,6 +254,10 @@ int cmd_add(struct app *app, struct ds_err *err)
 	if (app->o.nrest == 0)
 		app->o.profile = NULL;
 	rc = add_check_options(app, &w, err);
+	/* a plain key beside a sealed one is refused before the key is asked
+	 * for (and again, under the lock, before it is stored) */
+	if (!rc && app->o.system && !app->o.sealed)
+		rc = system_sealed_refuse_plain(&app->conf, name, NULL, err);
 	if (!rc && !w.cr.region && !(w.cr.has_plan && w.cr.plan == PLAN_CODING) &&
 	    isatty(STDIN_FILENO))
 		rc = add_region_menu(app, &w, err);
@@ -267,12 +275,17 @@ int cmd_add(struct app *app, struct ds_err *err)
 		secret_free(key);
 		return rc;
 	}
+	/* the lock outlives the switch to the service user, and is let go
+	 * once the key is stored */
+	if (!rc && app->o.system)
+		rc = system_sealed_refuse_plain(&app->conf, p.name, &lock, err);
 	if (!rc)
 		rc = app->o.system ? system_keys_open(app, err) : app_store(app, err);
 	if (!rc) {
 		add_previous(app, p.name, &old, &had);
 		rc = store_put(&app->store, &p, key, err);
 	}
+	system_sealed_unlock(lock);
 	if (!rc) {
 		add_report(app, &p, &old, had);
 		add_learn_key_id(app, &p, key);
@@ -365,6 +378,12 @@ static int remove_sealed(struct app *app, const char *name, int *found, struct d
 		fprintf(stderr, " the drop-in %s;", rep.dropin);
 	if (rep.had_sealed)
 		fprintf(stderr, " the sealed file %s;", rep.sealed);
+	if (rep.removed_dir)
+		fprintf(stderr, " the directory %s, empty now;", rep.dropin_dir);
+	if (rep.had_plain)
+		fprintf(stderr, " the plain copy of the key in %s;", rep.plain);
+	if (rep.had_access_key)
+		fprintf(stderr, " its AccessKey in %s;", rep.plain);
 	fputs(" done.\n", stderr);
 	sealed_report_reload(&rep);
 	return DS_OK;

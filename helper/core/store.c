@@ -409,11 +409,9 @@ int store_key_id_valid(const char *s)
 	return n >= 1 && n <= 20 && s[n] == '\0';
 }
 
-#define ACCESS_KEY_SUFFIX "@access-key"
-
 static int access_key_name(const char *profile, char *out, size_t n, struct ds_err *err)
 {
-	if ((size_t)snprintf(out, n, "%s" ACCESS_KEY_SUFFIX, profile) >= n)
+	if ((size_t)snprintf(out, n, "%s" STORE_ACCESS_KEY_SUFFIX, profile) >= n)
 		return ds_err_set(err, DS_EINPUT, "The profile name is too long.");
 	return DS_OK;
 }
@@ -456,7 +454,7 @@ static int ak_one(void *vctx, const struct store_record *rec)
 int store_get_access_key(struct store *st, const struct profile *p, struct secret **idsecret,
 			 struct ds_err *err)
 {
-	char name[DS_PROFILE_MAX + sizeof(ACCESS_KEY_SUFFIX)];
+	char name[DS_PROFILE_MAX + sizeof(STORE_ACCESS_KEY_SUFFIX)];
 	struct ak_ctx ctx = { name, NULL, 0, 0 };
 	int rc = access_key_name(p->name, name, sizeof(name), err);
 
@@ -481,7 +479,7 @@ int store_get_access_key(struct store *st, const struct profile *p, struct secre
 int store_put_access_key(struct store *st, const struct profile *p, const struct secret *idsecret,
 			 struct ds_err *err)
 {
-	char name[DS_PROFILE_MAX + sizeof(ACCESS_KEY_SUFFIX)];
+	char name[DS_PROFILE_MAX + sizeof(STORE_ACCESS_KEY_SUFFIX)];
 	struct store_record rec = { name,
 				    p->place.region->id,
 				    p->place.workspace,
@@ -502,7 +500,7 @@ int store_put_access_key(struct store *st, const struct profile *p, const struct
 
 int store_delete_access_key(struct store *st, const char *name, struct ds_err *err)
 {
-	char ak[DS_PROFILE_MAX + sizeof(ACCESS_KEY_SUFFIX)];
+	char ak[DS_PROFILE_MAX + sizeof(STORE_ACCESS_KEY_SUFFIX)];
 	int found = 0, rc = access_key_name(name, ak, sizeof(ak), err);
 
 	if (rc)

@@ -88,6 +88,9 @@ int store_put(struct store *st, const struct profile *p, const struct secret *ke
 /* 1 when s is a key id of the key-management API: 1 to 20 digits. */
 int store_key_id_valid(const char *s);
 
+/* The record of profile NAME's AccessKey (below) is NAME followed by this. */
+#define STORE_ACCESS_KEY_SUFFIX "@access-key"
+
 /* The AccessKey that the key-management API is called with for profile
  * p (SPEC section 16, `add --access-key`), kept in the same store as the
  * key, as "ID:SECRET" under the record "NAME@access-key" (a name no

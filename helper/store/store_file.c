@@ -296,7 +296,7 @@ static int file_get(void *state, const char *name, store_record_fn each, void *c
 	return rc;
 }
 
-static int lock_take(const char *path, int *fd, struct ds_err *err)
+int store_file_lock(const char *path, int *fd, struct ds_err *err)
 {
 	char lock[PATH_MAX];
 
@@ -330,10 +330,20 @@ static size_t render_fields(char *out, const char *const f[NFIELDS + 1])
 	return off;
 }
 
+/* 1 + the place of name in drop (a NULL-ended list), 0 when not there. */
+static int dropped(const char *name, const char *const *drop)
+{
+	for (int i = 0; drop && drop[i]; i++)
+		if (!strcmp(name, drop[i]))
+			return i + 1;
+	return 0;
+}
+
 /* The file image of db with rec in place of the record of the same name
- * (or added at the end), or without the record named drop. */
-static char *db_render(const struct file_db *db, const struct store_record *rec, const char *drop,
-		       size_t *outlen)
+ * (or added at the end), or without the records named in drop (a
+ * NULL-ended list). */
+static char *db_render(const struct file_db *db, const struct store_record *rec,
+		       const char *const *drop, size_t *outlen)
 {
 	size_t cap = strlen(FILE_HEADER) + db->len + 1, off;
 	const char *mine[NFIELDS + 1];
@@ -354,7 +364,7 @@ static char *db_render(const struct file_db *db, const struct store_record *rec,
 	for (size_t i = 0; i < db->n; i++) {
 		const char *const *f = (const char *const *)db->recs[i].f;
 
-		if (drop && !strcmp(f[0], drop))
+		if (dropped(f[0], drop))
 			continue;
 		if (rec && !strcmp(f[0], rec->name)) {
 			if (written)
@@ -371,7 +381,7 @@ static char *db_render(const struct file_db *db, const struct store_record *rec,
 }
 
 /* Load, change, save, all under the lock. */
-static int db_update(struct file_state *fs, const struct store_record *rec, const char *drop,
+static int db_update(struct file_state *fs, const struct store_record *rec, const char *const *drop,
 		     int *found, struct ds_err *err)
 {
 	struct file_db db;
@@ -381,7 +391,7 @@ static int db_update(struct file_state *fs, const struct store_record *rec, cons
 
 	rc = dir_prepare(fs->path, 1, err);
 	if (!rc)
-		rc = lock_take(fs->path, &lock, err);
+		rc = store_file_lock(fs->path, &lock, err);
 	if (rc)
 		return rc;
 	rc = db_load(fs->path, &db, NULL, err);
@@ -389,7 +399,7 @@ static int db_update(struct file_state *fs, const struct store_record *rec, cons
 		goto out;
 	if (drop) {
 		for (size_t i = 0; i < db.n; i++)
-			*found |= !strcmp(db.recs[i].f[0], drop);
+			*found |= dropped(db.recs[i].f[0], drop) != 0;
 		if (!*found)
 			goto out;
 	}
@@ -418,7 +428,35 @@ static int file_put(void *state, const struct store_record *rec, struct ds_err *
 
 static int file_del(void *state, const char *name, int *found, struct ds_err *err)
 {
-	return db_update(state, NULL, name, found, err);
+	const char *const drop[] = { name, NULL };
+
+	return db_update(state, NULL, drop, found, err);
+}
+
+int store_file_without(const char *path, const char *const *drop, char **image, size_t *len,
+		       unsigned *found, struct ds_err *err)
+{
+	struct file_db db;
+	int rc;
+
+	*image = NULL;
+	*len = 0;
+	*found = 0;
+	rc = dir_prepare(path, 0, err);
+	if (!rc)
+		rc = db_load(path, &db, NULL, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < db.n; i++) {
+		int at = dropped(db.recs[i].f[0], drop);
+
+		if (at)
+			*found |= 1u << (at - 1);
+	}
+	if (*found && !(*image = db_render(&db, NULL, drop, len)))
+		rc = ds_err_set(err, DS_EFAIL, "Out of memory.");
+	db_free(&db);
+	return rc;
 }
 
 const struct store_ops store_file_ops = {
