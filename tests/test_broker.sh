@@ -671,7 +671,11 @@ test_one_uid_gets_at_most_16_connections() {
 }
 # The connection cap sits below the descriptor limit the broker finds at
 # start: three users' 40 silent connections each (past a limit of 100)
-# never keep a named user waiting for them to be dropped.
+# never keep a named user waiting for them to be dropped. The soft limit
+# is the one the broker reads; the hard limit above it leaves valgrind
+# (make check-valgrind) room for the descriptors it keeps for itself above
+# the soft limit, where with 100:100 it would take them from the 100 and
+# the broker would find 88.
 test_connections_stay_below_a_lowered_descriptor_limit() {
 	local u dropped
 	BCONF="$TMPROOT/etc/broker.low.conf"
@@ -683,7 +687,7 @@ test_connections_stay_below_a_lowered_descriptor_limit() {
 		-E DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE="$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE" \
 		-E DASHSCOPE_CREDENTIAL_ENDPOINT="$DASHSCOPE_CREDENTIAL_ENDPOINT" \
 		-E DASHSCOPE_CREDENTIAL_CA_FILE="$CA" -E HOME=/nonexistent \
-		"$(command -v prlimit)" --nofile=100:100 -- "$(command -v setpriv)" --reuid="$SVC" \
+		"$(command -v prlimit)" --nofile=100:1024 -- "$(command -v setpriv)" --reuid="$SVC" \
 		--regid="$SVC" --init-groups -- "$DS" broker --log-stderr 2>"$BLOG" &
 	BROKER_PID=$!
 	echo "$BROKER_PID" >>"$TMPROOT/test-brokers"
@@ -706,6 +710,10 @@ test_connections_stay_below_a_lowered_descriptor_limit() {
 # time the broker uses under a second of CPU; the named user queued
 # behind is served once they are gone.
 test_out_of_descriptors_the_broker_pauses_instead_of_spinning() {
+	# valgrind keeps descriptors of its own at the top of the table (the
+	# gaps below them cannot be filled) and multiplies the CPU a request
+	# costs: neither the table nor the ticks are the broker's own there
+	[ -z "${DS_TEST_WRAPPER:-}" ] || { diag "the descriptor table and CPU are not the broker's own under valgrind"; return 77; }
 	local before after open top
 	start_broker "" --idle-timeout 0 || return 1
 	hold root 16 out

@@ -137,6 +137,13 @@ int run_filter(struct run_filter *f, struct ds_err *err)
 	f->errline[0] = '\0';
 	if (f->inlen > RUN_IN_MAX)
 		return ds_err_set(err, DS_EFAIL, "Too much input for %s.", f->argv[0]);
+	/* POSIX lets posix_spawn report a program it cannot execute as a child
+	 * that exits 127 instead of an error (glibc's error comes back through
+	 * memory the child shares with us, which valgrind's fork does not
+	 * share): asked first, a program that cannot start is DS_EFAIL either
+	 * way */
+	if (faccessat(AT_FDCWD, f->argv[0], X_OK, AT_EACCESS) != 0)
+		return ds_err_set(err, DS_EFAIL, "Cannot run %s: %s.", f->argv[0], strerror(errno));
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
 	    (errfd = memfd_create("stderr", MFD_CLOEXEC)) < 0) {
 		rc = ds_err_set(err, DS_EFAIL, "Cannot run %s: %s.", f->argv[0], strerror(errno));
