@@ -540,6 +540,45 @@ test_proxy_answers_502_when_upstream_hangs_up_without_an_answer() {
 	! grep -q 'st-ok-' "$TMPROOT/body.hang" || { diag "a key is in the answer"; return 1; }
 }
 
+# The upstream closes keep-alive connections left idle (nginx after its
+# keepalive_timeout, 75 s by default) with a TLS close_notify. libcurl 7.88
+# takes a connection with that alert unread for a live one, so it sends
+# on it, sees it die, and tries again on the next cached connection, as
+# dead: past five tries it gives up, and the proxy answered 502 ("Send
+# failure: Broken pipe") to a request the upstream never saw.
+test_proxy_a_request_after_the_upstream_closed_its_idle_connections_is_answered() {
+	start_proxy || return 1
+	local i pids="" code
+	# eight upstream connections at once: the server answers when all
+	# eight requests are in, each on a connection of its own
+	for i in $(seq 8); do
+		curl -sS -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' \
+			"$BASE$CHAT?mode=gather&n=8&id=idle1" >"$TMPROOT/g$i" 2>&1 &
+		pids="$pids $!"
+	done
+	# shellcheck disable=SC2086
+	wait $pids
+	for i in $(seq 8); do
+		[ "$(cat "$TMPROOT/g$i")" = 200 ] || { stop_proxy; diag "gathered request $i: $(cat "$TMPROOT/g$i")"; return 1; }
+	done
+	# the server closes the eight, idle in the proxy's cache
+	code=$(curl -sS -o "$TMPROOT/closed" -w '%{http_code}' --cacert "$CA" \
+		"https://127.0.0.1:$PORT_MAIN$CHAT?mode=closeidle&id=idle1")
+	[ "$code $(cat "$TMPROOT/closed")" = '200 {"closed": 8}' ] ||
+		{ stop_proxy; diag "closeidle: $code $(cat "$TMPROOT/closed")"; return 1; }
+	wait_for upstream_closed_to_proxy 8 || { stop_proxy; return 1; }
+	code=$(post "$CHAT?mode=sum&id=after1")
+	stop_proxy
+	[ "$code" = 200 ] || { diag "got $code: $(head -c 300 "$TMPROOT/body")"; return 1; }
+	[ "$(upstream_requests after1)" = 1 ] || { diag "$(upstream_requests after1) upstream requests"; return 1; }
+	! grep -E " (5[0-9][0-9]) in=" "$PLOG" || { diag "log: $(grep -E ' 5[0-9][0-9] in=' "$PLOG" | head -3)"; return 1; }
+}
+# upstream_closed_to_proxy N: at least N of the proxy's connections to the
+# server have had the server's close (CLOSE-WAIT: its FIN, unread)
+upstream_closed_to_proxy() {
+	[ "$(ss -tnH state close-wait "( dport = :$PORT_MAIN )" 2>/dev/null | wc -l)" -ge "$1" ]
+}
+
 test_proxy_passes_500_and_429_as_they_are_without_a_replay() {
 	start_proxy || return 1
 	post $CHAT >/dev/null # the first key

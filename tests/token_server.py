@@ -33,6 +33,10 @@ ports = {}
 # the model endpoints take these and nothing else
 minted_keys = {}
 once = set()  # ids of 401once requests already refused
+# mode=gather: by id, how many requests came in, whether closeidle asked
+# their idle connections to close, and how many have
+gathered = {}
+gather_cv = threading.Condition()
 
 
 def managed_key(key):
@@ -114,9 +118,13 @@ class Handler(BaseHTTPRequestHandler):
         """The chat endpoints as the proxy tests need them (requests with a
         mode in the query): only valid keys, and mode=slowsse (n chunks, ms apart),
         mode=bigsse (mb megabytes as fast as possible), mode=401once (the
-        first request with that id gets 401), and the answers of edge_reply."""
+        first request with that id gets 401), mode=gather and mode=closeidle
+        (connections the server closes once idle), and the answers of
+        edge_reply."""
         mode = params.get("mode", "")
         rid = params.get("id", "")
+        if mode == "closeidle":
+            return self.close_idle(rid)
         if mode == "401endless":
             with lock:
                 first = rid not in once
@@ -134,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(401, "InvalidApiKey", "Invalid API-key provided.")
         if mode == "early":
             mode = "sum"
+        if mode == "gather":
+            return self.gather(rid, params)
         if mode in ("slowsse", "bigsse"):
             return self.stream(mode, rid, params)
         if mode in ("slowhead", "trickle", "endless", "endlesshead", "bighead", "excess", "headbody"):
@@ -236,6 +246,48 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(blob), blob))
         except OSError:
             log({"endless401_closed": rid, "t": time.time()})
+
+    def gather(self, rid, params):
+        """mode=gather: answered once n requests with its id are in (so each
+        came on a connection of its own), then its connection stays open and
+        idle until mode=closeidle with the same id closes it, as nginx closes
+        a keep-alive connection idle past keepalive_timeout: a TLS
+        close_notify, then the socket shut down."""
+        n = int(params.get("n", "2"))
+        with gather_cv:
+            g = gathered.setdefault(rid, {"in": 0, "closing": False, "closed": 0})
+            g["in"] += 1
+            gather_cv.notify_all()
+            gather_cv.wait_for(lambda: g["in"] >= n, 120)
+        self.send_json(200, {"gathered": rid})
+        with gather_cv:
+            gather_cv.wait_for(lambda: g["closing"], 600)
+        self.close_connection = True
+        try:
+            # non-blocking: close_notify goes out, the peer's is not awaited
+            self.connection.settimeout(0)
+            self.connection.unwrap()
+        except (OSError, ValueError):
+            pass
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        with gather_cv:
+            g["closed"] += 1
+            gather_cv.notify_all()
+
+    def close_idle(self, rid):
+        """mode=closeidle: closes the idle connections of mode=gather with
+        the same id; answers how many it closed once they all are."""
+        with gather_cv:
+            g = gathered.setdefault(rid, {"in": 0, "closing": False, "closed": 0})
+            g["closing"] = True
+            gather_cv.notify_all()
+            gather_cv.wait_for(lambda: g["closed"] >= g["in"], 120)
+            closed = g["closed"]
+        log({"closed_idle": rid, "n": closed})
+        return self.send_json(200, {"closed": closed})
 
     def early_answer(self):
         """mode=early: the first request with an id gets a 401 before its

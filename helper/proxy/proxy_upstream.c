@@ -5,7 +5,9 @@
  * of each piece of body (a slow client holds back only its own upstream:
  * the transfer pauses past PROXY_STREAM_BUF) and of its end. A 401
  * before any byte reached the client drops the key and the request is
- * replayed once with a new one. */
+ * replayed once with a new one; a request that died on upstream
+ * connections kept from earlier requests, before any answer, goes once
+ * more on a new connection. */
 #include "config.h"
 #include "base/clock.h"
 #include "proxy/proxy_upstream.h"
@@ -404,6 +406,8 @@ static int attempt_setup(struct upstream *u, const struct secret *key)
 	SET(h, CURLOPT_WRITEDATA, u);
 	SET(h, CURLOPT_XFERINFODATA, u);
 	SET(h, CURLOPT_PRIVATE, u);
+	/* (the pool's handles keep their options: set either way) */
+	SET(h, CURLOPT_FRESH_CONNECT, u->fresh ? 1L : 0L);
 	SET(h, CURLOPT_CUSTOMREQUEST, NULL);
 	if (!strcmp(u->method, "HEAD")) {
 		SET(h, CURLOPT_NOBODY, 1L);
@@ -489,13 +493,14 @@ static void worker_queue(struct upstream *u)
 	pthread_mutex_unlock(&env->klock);
 }
 
-/* Takes a key (after a 401, one newer than the refused one) and starts
- * an attempt with it: from the cache at once when it holds a fresh one,
- * else once the key worker has minted. */
-static void attempt_start(struct upstream *u)
+/* Takes a key (after a 401, one newer than refused, the generation
+ * upstream refused; else 0) and starts an attempt with it: from the cache
+ * at once when it holds a fresh one, else once the key worker has
+ * minted. */
+static void attempt_start(struct upstream *u, unsigned long refused)
 {
 	const struct proxy_host *host = u->env->host;
-	unsigned long refused = u->round ? u->gen : 0, gen = 0;
+	unsigned long gen = 0;
 	struct secret *key = NULL;
 
 	if (host->key_peek(host->ctx, refused, &key, &gen) == 0) {
@@ -536,13 +541,39 @@ static int answered_401(struct upstream *u, CURLcode cc)
 	return sent >= 0 && (unsigned long long)sent < u->body_len;
 }
 
+/* Whether the attempt died on upstream connections libcurl kept from
+ * earlier requests before a byte of an answer came. An upstream closes a
+ * connection left idle (nginx after keepalive_timeout, 75 s by default)
+ * with a TLS close_notify; libcurl 7.88 takes a cached connection with
+ * that alert unread for a live one (it peeks one byte and sees one),
+ * sends on it, and when it dies tries the next cached one, as dead:
+ * after five it gives up ("Connection died, tried 5 times before giving
+ * up", reported as the first send error). The request goes once more, on
+ * a new connection: the upstream closed those connections before it read
+ * a request on them, which is why libcurl itself sends a request again
+ * after one such connection. */
+static int died_on_reuse(struct upstream *u, CURLcode cc)
+{
+	long connects = -1;
+
+	if (u->fresh || u->aborted || u->held_401 || u->cur_status != 0)
+		return 0;
+	if (cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR && cc != CURLE_GOT_NOTHING)
+		return 0;
+	if (curl_easy_getinfo(u->easy, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK)
+		return 0;
+	return connects == 0;
+}
+
 static void upstream_free(struct upstream *u);
 
 /* The attempt's transfer ended with cc: replay it once after a 401,
  * else record how it ended and tell the request. */
 static void attempt_end(struct upstream *u, CURLcode cc)
 {
-	int replay = answered_401(u, cc);
+	/* a connection that died says nothing of the key: asked first */
+	int again = died_on_reuse(u, cc);
+	int replay = !again && answered_401(u, cc);
 
 	attempt_detach(u);
 	if (u->draining || !u->owner) {
@@ -552,9 +583,14 @@ static void attempt_end(struct upstream *u, CURLcode cc)
 		upstream_free(u);
 		return;
 	}
+	if (again) {
+		u->fresh = 1;
+		attempt_start(u, 0);
+		return;
+	}
 	if (replay) {
 		u->round = 1;
-		attempt_start(u);
+		attempt_start(u, u->gen);
 		return;
 	}
 	curl_slist_free_all(u->cur_headers);
@@ -950,7 +986,7 @@ void upstream_start(struct upstream *u)
 		fail(u, "The upstream request could not be set up: ", "out of memory.");
 		return;
 	}
-	attempt_start(u);
+	attempt_start(u, 0);
 }
 
 int upstream_whole(const struct upstream *u)

@@ -82,6 +82,7 @@ struct upstream {
 	struct curl_slist *tail; /* the last node of headers before the key's */
 	char errbuf[CURL_ERROR_SIZE];
 	int round; /* 0, then 1 for the replay after a 401 */
+	int fresh; /* sent again on a new connection (died_on_reuse): once */
 	unsigned long gen; /* generation of the key in use */
 	int attached; /* the easy handle is in the multi handle */
 	int reusable_lost; /* a handle could not be cleaned: do not pool it */
