@@ -78,15 +78,22 @@ static int become(const struct passwd *pw, struct ds_err *err)
 	return DS_OK;
 }
 
+/* Root, and the service user's entry: what every change to the broker's
+ * keys starts with. */
+static int root_with_service_user(struct passwd **pw, struct ds_err *err)
+{
+	if (geteuid() != 0)
+		return ds_err_set(err, DS_EPOLICY,
+				  "--system changes the broker's keys and needs root (sudo).");
+	return service_user(pw, err);
+}
+
 int system_keys_as_service(struct system_ids *saved, struct ds_err *err)
 {
 	struct passwd *pw;
 	int e, rc;
 
-	if (geteuid() != 0)
-		return ds_err_set(err, DS_EPOLICY,
-				  "--system changes the broker's keys and needs root (sudo).");
-	rc = service_user(&pw, err);
+	rc = root_with_service_user(&pw, err);
 	if (rc)
 		return rc;
 	saved->gid = getegid();
@@ -117,10 +124,7 @@ int system_keys_open(struct app *app, struct ds_err *err)
 	struct passwd *pw;
 	int rc;
 
-	if (geteuid() != 0)
-		return ds_err_set(err, DS_EPOLICY,
-				  "--system changes the broker's keys and needs root (sudo).");
-	rc = service_user(&pw, err);
+	rc = root_with_service_user(&pw, err);
 	if (rc)
 		return rc;
 	system_keyfile_path(path, sizeof(path));
