@@ -276,7 +276,9 @@ int cmd_add(struct app *app, struct ds_err *err)
 		return rc;
 	}
 	/* the lock outlives the switch to the service user, and is let go
-	 * once the key is stored */
+	 * once the key and its id are stored: learning the id stores the key
+	 * again, which must not bring back a plain key a sealing add took
+	 * out meanwhile */
 	if (!rc && app->o.system)
 		rc = system_sealed_refuse_plain(&app->conf, p.name, &lock, err);
 	if (!rc)
@@ -285,11 +287,11 @@ int cmd_add(struct app *app, struct ds_err *err)
 		add_previous(app, p.name, &old, &had);
 		rc = store_put(&app->store, &p, key, err);
 	}
-	system_sealed_unlock(lock);
 	if (!rc) {
 		add_report(app, &p, &old, had);
 		add_learn_key_id(app, &p, key);
 	}
+	system_sealed_unlock(lock);
 	secret_free(key);
 	if (rc)
 		return rc;
