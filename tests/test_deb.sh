@@ -170,7 +170,8 @@ test_man_finds_every_page() {
 	for f in $(grep -E '^/usr/share/man/man[1-9]/.*\.gz$' "$FILES"); do
 		page=${f##*/} page=${page%.gz} sec=${page##*.} page=${page%.*}
 		[ "$(man -w "$sec" "$page" 2>&1)" = "$f" ] || { diag "man -w $sec $page: $(man -w "$sec" "$page" 2>&1)"; return 1; }
-		man "$sec" "$page" 2>&1 >/dev/null | grep . && { diag "man $sec $page complains"; return 1; }
+		# the width man uses without a terminal, whatever this one is
+		MANWIDTH=80 man "$sec" "$page" 2>&1 >/dev/null | grep . && { diag "man $sec $page complains"; return 1; }
 		n=$((n + 1))
 	done
 	[ "$(man -w dashscope-credential)" = /usr/share/man/man1/dashscope-credential.1.gz ] || return 1
