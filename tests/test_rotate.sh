@@ -384,20 +384,21 @@ test_rotate_of_an_unknown_profile_fails() {
 	expect_rc 1 && expect_err_has "No stored profile is named nosuch"
 }
 
-# rotate --system while the broker serves the profile: the broker's next
-# mint uses the new key, which the rotation stored in the system key file
-# as the service user. Root only (the service user, setpriv).
-test_rotate_system_while_a_broker_serves() {
+# system_org TOOLS...: root with the service user (made when missing:
+# MADE=1), TOOLS at hand (else 77), and a broker profile org holding a
+# console-made key (id $OLD_ID) in a system key file under $TMPROOT.
+system_org() {
 	[ "$(id -u)" = 0 ] || return 77
-	local tool made="" sock blog bconf new broker
-	for tool in setpriv useradd ss; do
+	local tool
+	for tool in useradd "$@"; do
 		command -v "$tool" >/dev/null || return 77
 	done
+	MADE=""
 	svc_lock -x || return 1
 	if ! getent passwd "$SVC" >/dev/null; then
 		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
 			"$SVC" || return 1
-		made=1
+		MADE=1
 	fi
 	svc_lock -s
 	# the service user reaches the CA file, the key directory and the socket
@@ -410,6 +411,15 @@ test_rotate_system_while_a_broker_serves() {
 	ms_seed "$OLD_ID" "$OLD"
 	printf '%s\n' "$OLD" | "$DS" add --system org --region singapore --workspace "$WS" >"$OUT" 2>"$ERR" ||
 		{ diag "add --system: $(cat "$ERR")"; return 1; }
+}
+
+# rotate --system while the broker serves the profile: the broker's next
+# mint uses the new key, which the rotation stored in the system key file
+# as the service user. Root only (the service user, setpriv).
+test_rotate_system_while_a_broker_serves() {
+	local made sock blog bconf new broker
+	system_org setpriv ss || return $?
+	made=$MADE
 	bconf="$TMPROOT/broker.conf"
 	printf '[defaults]\ntimeout = 5\n[broker]\nroot = org\nrate = 1000/min\n' >"$bconf"
 	chmod 644 "$bconf"
@@ -439,6 +449,58 @@ test_rotate_system_while_a_broker_serves() {
 	[ -z "$made" ] || svc_remove_if_made "$made"
 	expect_rc 0 && grep -q '"query": "expire_in_seconds=62", "key": "'"$new"'"' "$SERVER_LOG" ||
 		{ diag "the broker did not mint with the new key"; return 1; }
+}
+
+# rotate --system while add --system --sealed seals the same profile:
+# rotate waits for the lock sealing holds (held here, as a sealing add
+# holds it), sends Model Studio nothing meanwhile, then finds the profile
+# sealed and refuses as a plain add --system does (exit 6): no plain new
+# key beside the sealed one, and the old key, which the sealed copy
+# holds, not deleted. Root only (the service user).
+SEALED=/etc/credstore.encrypted/dashscope-credential.org
+# waits_or_ended PID DIR: process PID has DIR (where the sealing lock is)
+# open, or has ended (a zombie of ours until waited for)
+waits_or_ended() {
+	local fd state
+	for fd in /proc/"$1"/fd/*; do
+		[ "$(readlink "$fd" 2>/dev/null)" != "$2" ] || return 0
+	done
+	read -r _ _ state _ <"/proc/$1/stat" 2>/dev/null || return 0
+	[ "$state" = Z ]
+}
+test_rotate_system_waits_for_sealing_and_refuses_the_sealed_profile() {
+	local sroot lk pid before
+	command -v flock >/dev/null || return 77
+	system_org || return $?
+	sroot=$(mktemp -d "$TMPROOT/sysroot.XXXXXX") && chmod 755 "$sroot" || return 1
+	export DASHSCOPE_CREDENTIAL_SYSTEMD_ROOT=$sroot
+	use_env_access_key
+	: >"$MSLOG"
+	before=$(sha256sum <"$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE")
+	exec {lk}<"$sroot"
+	flock -x "$lk" || return 1
+	# (without the lock's descriptor, which would hold the lock for it)
+	"$DS" rotate --system org </dev/null >"$OUT" 2>"$ERR" {lk}<&- &
+	pid=$!
+	wait_for waits_or_ended "$pid" "$sroot" || return 1
+	if [ "$(awk '{ print $3 }' "/proc/$pid/stat")" = Z ] || ms_log_has '"action"'; then
+		exec {lk}<&-
+		wait "$pid"
+		diag "rotate went on while the profile was being sealed: $(head -c 300 "$ERR")"
+		return 1
+	fi
+	# sealed meanwhile: the sealed file, as add --system --sealed leaves it
+	mkdir -p "$sroot${SEALED%/*}" && printf 'sealed\n' >"$sroot$SEALED" || return 1
+	exec {lk}<&-
+	wait "$pid"
+	RC=$?
+	expect_rc 6 && expect_out_empty && expect_err_one_line && expect_err_has "$sroot$SEALED" &&
+		no_secret_shown || return 1
+	[ "$(sha256sum <"$DASHSCOPE_CREDENTIAL_SYSTEM_KEYFILE")" = "$before" ] ||
+		{ diag "the system key file changed"; return 1; }
+	ms_has_id "$OLD_ID" && [ "$(ms_keys | wc -l)" = 1 ] && ! ms_log_has CreateApiKey &&
+		! ms_log_has DeleteApiKey || { diag "Model Studio changed: $(cat "$MSLOG")"; return 1; }
+	svc_remove_if_made "$MADE"
 }
 
 # The README's monthly timer: two units that systemd-analyze verify takes
@@ -486,5 +548,6 @@ t test_rotate_check_says_when_the_key_was_made
 t test_rotate_refuses_a_coding_plan_profile
 t test_rotate_of_an_unknown_profile_fails
 t test_rotate_system_while_a_broker_serves
+t test_rotate_system_waits_for_sealing_and_refuses_the_sealed_profile
 t test_readme_rotate_timer_units_verify
 finish

@@ -8,6 +8,7 @@
 #include "core/rotate.h"
 #include "conf/names.h"
 #include "broker/broker.h"
+#include "broker/system_sealed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,19 +155,27 @@ int cmd_rotate(struct app *app, struct ds_err *err)
 	struct rotate_result r;
 	struct keymgmt km;
 	struct profile p;
-	int rc;
+	int lock = -1, rc = DS_OK;
 
 	if (app->o.check)
 		return rotate_check(app, name, err);
-	rc = profile_named(app, name, "rotate [--system] PROFILE", &p, err);
+	/* a plain new key beside a sealed one would undo the sealing, and
+	 * the old key deleted may be the one sealed: the lock add --system
+	 * --sealed takes is held, from before the switch to the service user
+	 * until the old key is deleted, and a sealed profile refused */
+	if (app->o.system && name && profile_name_valid(name))
+		rc = system_sealed_refuse_plain(&app->conf, name, &lock, err);
+	if (!rc)
+		rc = profile_named(app, name, "rotate [--system] PROFILE", &p, err);
 	if (!rc)
 		rc = rotatable(app, &p, err);
 	if (!rc)
 		rc = keymgmt_open(&km, &app->conf, &app->store, &p, err);
-	if (rc)
-		return rc;
-	rc = rotate_profile(&km, &app->store, &p, &app->conf, &r, err);
-	keymgmt_close(&km);
+	if (!rc) {
+		rc = rotate_profile(&km, &app->store, &p, &app->conf, &r, err);
+		keymgmt_close(&km);
+	}
+	system_sealed_unlock(lock);
 	if (rc)
 		return rc;
 	fprintf(stderr,
