@@ -258,6 +258,31 @@ static void change(struct file_change *c, char *path, const char *leaf, const ch
 	c->dir_mode = 0755;
 }
 
+/* Two files there (a, gone) and one to make: a changed, gone deleted,
+ * new/dir/made written, in c[0..2]. */
+static void changes_of_three(struct file_change *c, char *a, char *gone, char *made)
+{
+	put("a", "old a\n", 0640);
+	put("gone", "old gone\n", 0600);
+	change(&c[0], a, "a", "new a\n");
+	change(&c[1], gone, "gone", NULL);
+	change(&c[2], made, "new/dir/made", "made\n");
+}
+
+/* What changes_of_three changed is as it was, what it made is gone. */
+static void three_put_back(const char *a)
+{
+	char made[PATH_MAX];
+	struct stat sb;
+
+	ck_assert_str_eq(text_of("a"), "old a\n");
+	ck_assert_int_eq(stat(a, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 07777, 0640);
+	ck_assert_str_eq(text_of("gone"), "old gone\n");
+	batch_path(made, "new");
+	ck_assert_int_ne(lstat(made, &sb), 0);
+}
+
 START_TEST(test_file_batch_writes_every_file_and_makes_their_directories)
 {
 	char a[PATH_MAX], b[PATH_MAX];
@@ -289,14 +314,9 @@ START_TEST(test_file_batch_puts_back_what_it_did_when_a_later_change_fails)
 		to[PATH_MAX];
 	struct file_change c[4];
 	struct ds_err err;
-	struct stat sb;
 
 	batch_setup();
-	put("a", "old a\n", 0640);
-	put("gone", "old gone\n", 0600);
-	change(&c[0], a, "a", "new a\n");
-	change(&c[1], gone, "gone", NULL);
-	change(&c[2], made, "new/dir/made", "made\n");
+	changes_of_three(c, a, gone, made);
 	/* a directory that is not there only when written to */
 	batch_path(link, "link");
 	batch_path(to, "nowhere/at/all");
@@ -305,12 +325,7 @@ START_TEST(test_file_batch_puts_back_what_it_did_when_a_later_change_fails)
 	ck_assert_int_eq(file_batch_prepare(c, 4, &err), DS_OK);
 	ck_assert_int_eq(file_batch_apply(c, 4, &err), DS_ESTORE);
 	file_batch_free(c, 4);
-	ck_assert_str_eq(text_of("a"), "old a\n");
-	ck_assert_int_eq(stat(a, &sb), 0);
-	ck_assert_int_eq(sb.st_mode & 07777, 0640);
-	ck_assert_str_eq(text_of("gone"), "old gone\n");
-	batch_path(made, "new");
-	ck_assert_int_ne(lstat(made, &sb), 0);
+	three_put_back(a);
 	ck_assert_ptr_null(strstr(err.msg, "back failed"));
 	batch_teardown();
 }
@@ -324,26 +339,16 @@ START_TEST(test_file_batch_undo_puts_back_a_batch_that_applied_whole)
 	char a[PATH_MAX], gone[PATH_MAX], made[PATH_MAX];
 	struct file_change c[3];
 	struct ds_err err;
-	struct stat sb;
 
 	batch_setup();
-	put("a", "old a\n", 0640);
-	put("gone", "old gone\n", 0600);
-	change(&c[0], a, "a", "new a\n");
-	change(&c[1], gone, "gone", NULL);
-	change(&c[2], made, "new/dir/made", "made\n");
+	changes_of_three(c, a, gone, made);
 	ck_assert_int_eq(file_batch_prepare(c, 3, &err), DS_OK);
 	ck_assert_int_eq(file_batch_apply(c, 3, &err), DS_OK);
 	ck_assert_str_eq(text_of("new/dir/made"), "made\n");
 	ds_err_set(&err, DS_ESTORE, "The step after failed.");
 	file_batch_undo(c, 3, &err);
 	file_batch_free(c, 3);
-	ck_assert_str_eq(text_of("a"), "old a\n");
-	ck_assert_int_eq(stat(a, &sb), 0);
-	ck_assert_int_eq(sb.st_mode & 07777, 0640);
-	ck_assert_str_eq(text_of("gone"), "old gone\n");
-	batch_path(made, "new");
-	ck_assert_int_ne(lstat(made, &sb), 0);
+	three_put_back(a);
 	ck_assert_int_eq(err.code, DS_ESTORE);
 	ck_assert_str_eq(err.msg, "The step after failed.");
 	batch_teardown();
