@@ -78,10 +78,13 @@ static int fake_put(void *state, const struct store_record *rec, struct ds_err *
 	return DS_OK;
 }
 
-static int fake_del(void *state, const char *name, int *found, struct ds_err *err)
+static int fake_del(void *state, const char *name, const char *secret, size_t secret_len,
+		    int *found, struct ds_err *err)
 {
 	(void)state;
 	(void)name;
+	(void)secret;
+	(void)secret_len;
 	(void)err;
 	*found = 0;
 	return DS_OK;

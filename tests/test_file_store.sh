@@ -94,6 +94,27 @@ test_crash_before_rename_keeps_old_file() {
 	[ "$RC" = 137 ] || { diag "exit $RC: the shim did not crash it"; return 1; }
 	expect_store_unchanged "$before" && run list && grep -q '^. a ' "$OUT" && ! grep -q '^. b ' "$OUT"
 }
+# erase with password= deletes only that key (git's "reject"): a key
+# stored in its place while erase waited for the key file's lock stays
+# (the comparison is made again under the lock).
+test_erase_keeps_a_key_stored_while_it_waited_for_the_lock() {
+	local old=sk-erase-old-aaaa11 new=sk-erase-new-bbbb22 pid
+	add_key w "$old" --region sg || return 1
+	exec 9>"$KEYFILE.lock"
+	flock 9 || { exec 9>&-; diag "could not take the lock"; return 1; }
+	printf 'profile=w\npassword=%s\n\n' "$old" | "$DS" erase >"$OUT" 2>"$ERR" 9>&- &
+	pid=$!
+	# erase has read the file and compared; it now waits for the lock
+	wait_for grep -qE "^[0-9]+: -> FLOCK +ADVISORY +WRITE +$pid " /proc/locks ||
+		{ exec 9>&-; wait "$pid"; return 1; }
+	# another program stores a new key for w meanwhile, under the lock
+	sed "s/$old/$new/" "$KEYFILE" >"$KEYFILE.next" && cat "$KEYFILE.next" >"$KEYFILE" && rm -f "$KEYFILE.next"
+	exec 9>&-
+	wait "$pid"
+	RC=$?
+	expect_rc 0 && expect_out_empty && expect_no_leak "$old" && expect_no_leak "$new" || return 1
+	grep -q "^w	.*	$new\$" "$KEYFILE" || { diag "the new key was erased"; return 1; }
+}
 test_remove_deletes_one_profile() {
 	add_key a sk-aaaaaaaa11 --region sg || return 1
 	add_key b sk-bbbbbbbb22 --region sg || return 1

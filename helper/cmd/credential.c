@@ -182,7 +182,7 @@ static int erase_one(struct app *app, const struct profile *p, const struct secr
 		if (!found)
 			return DS_OK;
 	}
-	return store_delete(&app->store, p->name, &found, err);
+	return store_delete(&app->store, p->name, pw, &found, err);
 }
 
 int cmd_erase(struct app *app, struct ds_err *err)

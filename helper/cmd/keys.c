@@ -413,7 +413,7 @@ int cmd_remove(struct app *app, struct ds_err *err)
 	if (!rc && !app->o.system)
 		rc = app_store(app, err);
 	if (!rc)
-		rc = store_delete(&app->store, name, &found, err);
+		rc = store_delete(&app->store, name, NULL, &found, err);
 	/* the AccessKey kept for rotate goes with its profile */
 	if (!rc && found && !store_source_of(&app->store, name))
 		rc = store_delete_access_key(&app->store, name, err);

@@ -505,15 +505,20 @@ int store_delete_access_key(struct store *st, const char *name, struct ds_err *e
 
 	if (rc)
 		return rc;
-	return backend_status(st->ops->del(st->state, ak, &found, err), err);
+	return backend_status(st->ops->del(st->state, ak, NULL, 0, &found, err), err);
 }
 
-int store_delete(struct store *st, const char *name, int *found, struct ds_err *err)
+int store_delete(struct store *st, const char *name, const struct secret *only, int *found,
+		 struct ds_err *err)
 {
+	const char *key = only ? only->data : NULL;
+	size_t len = only ? only->len : 0;
+
 	*found = 0;
 	if (store_source_of(st, name))
-		return backend_status(st->src_ops->del(st->src_state, name, found, err), err);
-	return backend_status(st->ops->del(st->state, name, found, err), err);
+		return backend_status(st->src_ops->del(st->src_state, name, key, len, found, err),
+				      err);
+	return backend_status(st->ops->del(st->state, name, key, len, found, err), err);
 }
 
 int store_kind_read_only(enum store_kind k)

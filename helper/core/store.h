@@ -107,8 +107,11 @@ int store_delete_access_key(struct store *st, const char *name, struct ds_err *e
  * to 128 bytes, ID without ':'. */
 int store_access_key_valid(const char *s, size_t len);
 
-/* Deletes a profile; *found tells whether it existed. */
-int store_delete(struct store *st, const char *name, int *found, struct ds_err *err);
+/* Deletes a profile; with only non-NULL, only while its stored key is
+ * that one (compared again under the file store's lock). *found tells
+ * whether it was deleted. */
+int store_delete(struct store *st, const char *name, const struct secret *only, int *found,
+		 struct ds_err *err);
 
 /* 1 when the store mints temporary keys itself (the broker): its
  * long-lived keys cannot be read. */

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include "base/util.h"
 
-#define STORE_BACKEND_ABI "dscred-store/5"
+#define STORE_BACKEND_ABI "dscred-store/6"
 
 /* One stored profile as a backend sees it. Strings are NUL-terminated and
  * unchecked; they belong to the backend and live only during the callback
@@ -63,7 +63,13 @@ struct store_ops {
 	int (*get)(void *state, const char *name, store_record_fn each, void *ctx,
 		   struct ds_err *err);
 	int (*put)(void *state, const struct store_record *rec, struct ds_err *err);
-	int (*del)(void *state, const char *name, int *found, struct ds_err *err);
+	/* Deletes the record named; with secret non-NULL, only while its key
+	 * is those bytes (git's erase of the key that failed). A backend with
+	 * a lock compares under it, so a key stored meanwhile stays; one with
+	 * none (the Secret Service) deletes by name, store.c having compared
+	 * just before. *found: whether it deleted one. */
+	int (*del)(void *state, const char *name, const char *secret, size_t secret_len, int *found,
+		   struct ds_err *err);
 	/* For stores whose keys the user cannot read (the broker): a
 	 * temporary key for the profile named, as a record whose secret is
 	 * that key. NULL for stores that hand out long-lived keys. */

@@ -311,10 +311,13 @@ static int broker_put(void *state, const struct store_record *rec, struct ds_err
 	return holds_keys(err);
 }
 
-static int broker_del(void *state, const char *name, int *found, struct ds_err *err)
+static int broker_del(void *state, const char *name, const char *secret, size_t secret_len,
+		      int *found, struct ds_err *err)
 {
 	(void)state;
 	(void)name;
+	(void)secret;
+	(void)secret_len;
 	*found = 0;
 	return holds_keys(err);
 }

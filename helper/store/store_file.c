@@ -7,6 +7,7 @@
 #include "store/store_backends.h"
 #include "base/files.h"
 #include "base/file_write.h"
+#include "base/secret.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -381,8 +382,21 @@ static char *db_render(const struct file_db *db, const struct store_record *rec,
 }
 
 /* Load, change, save, all under the lock. */
+/* The record of name in db holds the key only (constant time). */
+static int key_is(const struct file_db *db, const char *name, const char *only, size_t only_len)
+{
+	struct secret want = { (char *)only, only_len };
+
+	for (size_t i = 0; i < db->n; i++)
+		if (!strcmp(db->recs[i].f[0], name))
+			return secret_equal(&want, db->recs[i].f[4], strlen(db->recs[i].f[4]));
+	return 0;
+}
+
+/* Load, change, save, all under the lock. With only, the records of drop
+ * (one name) go only while that key is the one stored. */
 static int db_update(struct file_state *fs, const struct store_record *rec, const char *const *drop,
-		     int *found, struct ds_err *err)
+		     const char *only, size_t only_len, int *found, struct ds_err *err)
 {
 	struct file_db db;
 	char *image;
@@ -400,6 +414,8 @@ static int db_update(struct file_state *fs, const struct store_record *rec, cons
 	if (drop) {
 		for (size_t i = 0; i < db.n; i++)
 			*found |= dropped(db.recs[i].f[0], drop) != 0;
+		if (*found && only && !key_is(&db, drop[0], only, only_len))
+			*found = 0; /* another key was stored meanwhile: it stays */
 		if (!*found)
 			goto out;
 	}
@@ -423,14 +439,15 @@ out:
 
 static int file_put(void *state, const struct store_record *rec, struct ds_err *err)
 {
-	return db_update(state, rec, NULL, NULL, err);
+	return db_update(state, rec, NULL, NULL, 0, NULL, err);
 }
 
-static int file_del(void *state, const char *name, int *found, struct ds_err *err)
+static int file_del(void *state, const char *name, const char *secret, size_t secret_len,
+		    int *found, struct ds_err *err)
 {
 	const char *const drop[] = { name, NULL };
 
-	return db_update(state, NULL, drop, found, err);
+	return db_update(state, NULL, drop, secret, secret_len, found, err);
 }
 
 int store_file_without(const char *path, const char *const *drop, char **image, size_t *len,

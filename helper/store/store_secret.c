@@ -526,13 +526,18 @@ static int ss_put(void *state, const struct store_record *rec, struct ds_err *er
 	return DS_OK;
 }
 
-static int ss_del(void *state, const char *name, int *found, struct ds_err *err)
+/* The Secret Service has no delete-if-equal: by name, store.c having
+ * compared the key just before (a key stored in between goes too). */
+static int ss_del(void *state, const char *name, const char *secret, size_t secret_len, int *found,
+		  struct ds_err *err)
 {
 	struct ss_state *ss = state;
 	GError *gerr = NULL;
 	gboolean removed;
 	int rc = ss_ready(ss, err);
 
+	(void)secret;
+	(void)secret_len;
 	if (rc)
 		return rc;
 	forget_items(ss);

@@ -312,8 +312,11 @@ static int source_put(void *state, const struct store_record *rec, struct ds_err
 	return source_refuse(state, rec->name, err);
 }
 
-static int source_del(void *state, const char *name, int *found, struct ds_err *err)
+static int source_del(void *state, const char *name, const char *secret, size_t secret_len,
+		      int *found, struct ds_err *err)
 {
+	(void)secret;
+	(void)secret_len;
 	*found = 0;
 	return source_refuse(state, name, err);
 }
