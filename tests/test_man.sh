@@ -17,14 +17,15 @@ test_man_pages_render_without_groff_warnings() {
 		[ -z "$out" ] || { diag "$out"; return 1; }
 	done
 }
-# as man(1) sets them for a terminal of 80 columns (its width when there
-# is no terminal), 100 and 120: long paths must not leave a line that
-# cannot be adjusted
+# as man(1) sets them for a terminal of 60, 70, 80 columns (its width when
+# there is no terminal), 100 and 120: long paths must not leave a line
+# that cannot be adjusted or broken (below 78 columns the pages are set
+# ragged right)
 test_man_pages_render_on_terminals_without_warnings() {
 	local p out w
 	command -v groff >/dev/null || { echo "# groff missing"; return 1; }
 	for p in $PAGES; do
-		for w in 80 100 120; do
+		for w in 60 70 80 100 120; do
 			out=$(groff -man -Tutf8 -ww -z -rLL=$((w - 2))n "$p" 2>&1)
 			[ -z "$out" ] || { diag "$w columns: $out"; return 1; }
 		done
