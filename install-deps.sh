@@ -10,13 +10,14 @@ packages="autoconf automake libtool pkg-config make gcc
   gnome-keyring libsecret-tools dbus dbus-x11 openssl python3 util-linux
   dash zsh fish tcsh mandoc groff-base valgrind clang-format cppcheck
   clang libclang-rt-dev
-  bash-completion curl hyperfine time strace openssh-server openssh-client nginx-light wrk haproxy libh2o-evloop-dev
+  bash-completion curl hyperfine time strace openssh-server openssh-client nginx-light wrk haproxy libh2o-evloop-dev libevent-dev
   dpkg-dev debhelper lintian man-db devscripts"
 # clang and libclang-rt-dev: `make fuzz-run` (on Debian 12 libFuzzer's
 # runtime is only a Recommends of clang's, which --no-install-recommends
 # leaves out)
 # devscripts: hardening-check, for tests/test_hardening.sh
 # libh2o-evloop-dev: bench/proxy with BENCH_H2O=1 (the h2o floor)
+# libevent-dev: bench/evhttp_door.c (what evhttp's parser lets through)
 run() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 run apt-get update
 # npm (for tests/e2e/install-clients.sh, which fetches Node 22 and the
