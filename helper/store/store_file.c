@@ -381,16 +381,18 @@ static char *db_render(const struct file_db *db, const struct store_record *rec,
 	return out;
 }
 
-/* Load, change, save, all under the lock. */
-/* The record of name in db holds the key only (constant time). */
+/* A record of name in db holds the key only (constant time). Any one: a
+ * name written twice behind our back is read as its last usable record,
+ * and a store in between rewrites the name's records as one. */
 static int key_is(const struct file_db *db, const char *name, const char *only, size_t only_len)
 {
 	struct secret want = { (char *)only, only_len };
+	int held = 0;
 
 	for (size_t i = 0; i < db->n; i++)
 		if (!strcmp(db->recs[i].f[0], name))
-			return secret_equal(&want, db->recs[i].f[4], strlen(db->recs[i].f[4]));
-	return 0;
+			held |= secret_equal(&want, db->recs[i].f[4], strlen(db->recs[i].f[4]));
+	return held;
 }
 
 /* Load, change, save, all under the lock. With only, the records of drop
