@@ -66,7 +66,7 @@ struct store_ops {
 	/* Deletes the record named; with secret non-NULL, only while its key
 	 * is those bytes (git's erase of the key that failed). A backend with
 	 * a lock compares under it, so a key stored meanwhile stays; one with
-	 * none (the Secret Service) deletes by name, store.c having compared
+	 * none (the Secret Service) deletes by name, erase having compared
 	 * just before. *found: whether it deleted one. */
 	int (*del)(void *state, const char *name, const char *secret, size_t secret_len, int *found,
 		   struct ds_err *err);

@@ -526,7 +526,7 @@ static int ss_put(void *state, const struct store_record *rec, struct ds_err *er
 	return DS_OK;
 }
 
-/* The Secret Service has no delete-if-equal: by name, store.c having
+/* The Secret Service has no delete-if-equal: by name, erase having
  * compared the key just before (a key stored in between goes too). */
 static int ss_del(void *state, const char *name, const char *secret, size_t secret_len, int *found,
 		  struct ds_err *err)
